@@ -1,0 +1,56 @@
+"""The small public Python API; the CLI is built on the same pieces.
+
+Example::
+
+    from bbcu_cli import get_model, restore_array, restore_file
+    model = get_model(task="sr", scale=4)            # default bundled model
+    sr = restore_array(model, lr_uint8)               # (H, W, 3) -> (4H, 4W, 3) float32
+    restore_file(model, "photo.png", "photo_x4.png")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .engine.restore import Restorer
+from .errors import BbcuError
+from .loading import LoadedModel, load_model
+from .pipeline import RestoreOptions, process_file
+
+__all__ = ["get_model", "restore_array", "restore_file"]
+
+
+def get_model(name_or_path: str | None = None, task: str = "sr", scale: int = 4, k: float | None = None, offline: bool = False) -> LoadedModel:
+    """Resolve a manifest name, a checkpoint path, or the default for (task, scale), and load it.
+
+    Raises:
+        WeightsError: unknown name / missing weights; ModelFormatError: unreadable file.
+    """
+    from .weights.resolve import resolve
+
+    resolved = resolve(name_or_path, task, scale, offline=offline)
+    return load_model(resolved.path, k=k if k is not None else resolved.k, task=task)  # type: ignore[arg-type]
+
+
+def restore_array(model: LoadedModel | Restorer, pixels: np.ndarray, sigma: float | None = None, tile: int = 0, backend: str = "auto", device: str = "cpu") -> np.ndarray:
+    """Restore an (H, W[, C]) image (uint8, uint16 or float32 in [0, 1]).
+
+    Returns (sH, sW, C) float32, the unclamped network output. ``sigma`` (0-255) is required
+    for denoisers with a noise-level input and ignored otherwise.
+    """
+    restorer = model if isinstance(model, Restorer) else Restorer(model, backend, device, tile=tile)
+    return restorer.restore(pixels, sigma=sigma if restorer.spec.noise_channel else None)
+
+
+def restore_file(model: LoadedModel | Restorer, src: str | Path, dst: str | Path, sigma: float | None = None, overwrite: bool = False, tile: int = 0, backend: str = "auto", device: str = "cpu") -> None:
+    """Restore the image file ``src`` into ``dst`` (atomic write; keeps bit depth, gray, alpha).
+
+    Raises:
+        BbcuError: the input cannot be read or the output cannot be written.
+    """
+    restorer = model if isinstance(model, Restorer) else Restorer(model, backend, device, tile=tile)
+    result = process_file(restorer, Path(src), Path(dst), RestoreOptions(sigma=sigma, overwrite=overwrite))
+    if result.status == "failed":
+        raise BbcuError(result.error or f"{src}: failed")

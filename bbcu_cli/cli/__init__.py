@@ -1,0 +1,1 @@
+"""The ``bbcu`` command line (Typer + Rich): thin commands over the library."""

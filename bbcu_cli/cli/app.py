@@ -1,0 +1,125 @@
+"""The ``bbcu`` Typer app and the one place where errors become messages and exit codes.
+
+Exit codes: 0 all good; 1 an item or the run failed; 2 bad usage; 130 interrupted.
+Tracebacks only with ``--verbose`` / ``BBCU_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from ..errors import BbcuError
+from . import restore_cmd
+from .report import stderr_console
+
+app = typer.Typer(
+    name="bbcu",
+    help="Image restoration with binarized BBCU networks: upscale, denoise, deblock.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"verbose": False}
+
+
+def _version_text() -> str:
+    import torch
+
+    lines = [f"bbcu {__version__} (torch {torch.__version__}, python {sys.version.split()[0]})"]
+    try:
+        from ..engine.packed import packed_status
+
+        status = packed_status()
+        lines.append(f"packed kernel: {'on, ' + status.isa if status.available else 'off: ' + status.reason}")
+    except ImportError as exc:
+        lines.append(f"packed kernel: off: {exc}")
+    lines.append(f"cuda: {'available, ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'not available'}")
+    return "\n".join(lines)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(_version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show version, kernel and CUDA status.")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details and show tracebacks on errors.")] = False,
+) -> None:
+    """Image restoration with binarized BBCU networks: upscale, denoise, deblock."""
+    _state["verbose"] = verbose or os.environ.get("BBCU_DEBUG", "") not in ("", "0")
+    logging.basicConfig(level=logging.DEBUG if _state["verbose"] else logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+app.command("upscale")(restore_cmd.upscale)
+app.command("denoise")(restore_cmd.denoise)
+app.command("deblock")(restore_cmd.deblock)
+
+
+def _register_optional() -> None:
+    """Command groups that live in their own modules."""
+    from . import metrics_cmd
+
+    app.command("metrics")(metrics_cmd.metrics)
+    try:
+        from .weights_cmd import models_command, weights_app
+    except ImportError:
+        return
+    app.command("models")(models_command)
+    app.add_typer(weights_app, name="weights", help="Download, verify, import and mirror model weights.")
+
+
+_register_optional()
+
+
+def _fail(exc: BaseException, code: int) -> int:
+    if _state["verbose"]:
+        import traceback
+
+        traceback.print_exception(exc)
+    stderr_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bbcu`` command: run the app, map errors to exit codes."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except BbcuError as exc:
+        return _fail(exc, exc.exit_code)
+    except KeyboardInterrupt:
+        stderr_console.print("interrupted", markup=False)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    except Exception as exc:  # click usage errors and anything unexpected
+        return _click_or_internal(exc)
+    return 0
+
+
+def _click_or_internal(exc: Exception) -> int:
+    import click
+
+    if isinstance(exc, click.exceptions.Abort):
+        stderr_console.print("interrupted", markup=False)
+        return 130
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return exc.exit_code
+    return _fail(exc, 1) if _state["verbose"] else _fail(RuntimeError(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)"), 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""``bbcu upscale | denoise | deblock``: one command per task over shared options."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..batch import BatchItem, default_suffix, expand_inputs, match_reference, plan_outputs, select_shard
+from ..engine.restore import Restorer
+from ..errors import UsageError
+from ..loading import LoadedModel, load_model
+from ..pipeline import ItemResult, RestoreOptions, process_file
+from . import options as opt
+from .report import emit_json, print_summary, progress_bar, stderr_console
+
+__all__ = ["upscale", "denoise", "deblock"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunArgs:
+    """Everything the three restore commands share."""
+
+    inputs: list[str]
+    output: str | None = None
+    model: str | None = None
+    ref: str | None = None
+    tile: int = 0
+    device: str = "auto"
+    threads: int = 0
+    backend: str = "auto"
+    suffix: str | None = None
+    fmt: str | None = None
+    skip_existing: bool = False
+    overwrite: bool = False
+    recursive: bool = False
+    json_out: bool = False
+    quiet: bool = False
+    offline: bool = False
+    k: float | None = None
+    max_pixels: int = 0
+    shard: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _ext(fmt: str | None) -> str | None:
+    if fmt is None:
+        return None
+    from ..imageio import format_for_path
+
+    name = format_for_path(Path(f"x.{fmt.lower().lstrip('.')}"), None)
+    return {"jpeg": ".jpg", "tiff": ".tif"}.get(name, f".{name}")
+
+
+def _plan(args: RunArgs, task: str, scale: int) -> list[BatchItem]:
+    if args.skip_existing and args.overwrite:
+        raise UsageError("--skip-existing and --overwrite exclude each other", "pick one")
+    if args.inputs == ["-"]:
+        items = [BatchItem(Path("-"), None)]
+    else:
+        items = select_shard(expand_inputs(args.inputs, args.recursive), args.shard)
+    suffix = default_suffix(task, scale) if args.suffix is None else args.suffix
+    if items and str(items[0].source) == "-" and args.output is None:
+        args.output = "-"
+    plan_outputs(items, args.output, suffix, _ext(args.fmt))
+    match_reference(items, args.ref)
+    return items
+
+
+def _load(args: RunArgs, task: str, scale: int | None) -> tuple[LoadedModel, str]:
+    from ..weights.resolve import resolve
+
+    offline = args.offline or os.environ.get("BBCU_OFFLINE", "") not in ("", "0")
+    resolved = resolve(args.model, task, scale or 4, offline=offline)
+    k = args.k if args.k is not None else resolved.k
+    loaded = load_model(resolved.path, k=k, task=task)  # type: ignore[arg-type]
+    if loaded.spec.task != task:
+        raise UsageError(f"model {resolved.name} is a {loaded.spec.task} model, not {task}", "pick a model for this task (bbcu models)")
+    if task == "sr" and scale is not None and loaded.spec.scale != scale:
+        raise UsageError(f"model {resolved.name} upscales x{loaded.spec.scale}, not x{scale}", f"pass -s {loaded.spec.scale} or another model")
+    return loaded, resolved.name
+
+
+def _run_items(restorer: Restorer, items: list[BatchItem], ropts: RestoreOptions, show: bool) -> list[ItemResult]:
+    results: list[ItemResult] = []
+    with progress_bar(show and len(items) > 1) as bar:
+        task_id = bar.add_task("restoring", total=len(items)) if bar else None
+        for item in items:
+            assert item.output is not None
+            stdin = (lambda: __import__("sys").stdin.buffer) if str(item.source) == "-" else None
+            results.append(process_file(restorer, item.source, item.output, ropts, item.reference, stdin=stdin))
+            if bar is not None and task_id is not None:
+                bar.advance(task_id)
+    return results
+
+
+def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None = None) -> None:
+    """Plan, load, restore every item, report; exits 1 if any item failed."""
+    items = _plan(args, task, scale or 4)
+    loaded, name = _load(args, task, scale)
+    if task == "sr":
+        scale = loaded.spec.scale
+        if args.suffix is None:
+            plan_outputs(items, args.output, default_suffix(task, scale), _ext(args.fmt))
+    if sigma is not None and not loaded.spec.noise_channel:
+        stderr_console.print(f"warning: model {name} has no noise-level input; --sigma {sigma:g} is ignored", markup=False)
+    restorer = Restorer(loaded, args.backend, args.device, args.threads or None, args.tile)
+    if restorer.choice.reason and not args.quiet:
+        log.info("packed backend off: %s", restorer.choice.reason)
+    limit = args.max_pixels // (restorer.scale**2) if args.max_pixels else None
+    ropts = RestoreOptions(sigma, args.fmt, args.overwrite, args.skip_existing, limit)
+    results = _run_items(restorer, items, ropts, not args.quiet and not args.json_out)
+    _report(task, name, restorer, results, args)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def _report(task: str, name: str, restorer: Restorer, results: list[ItemResult], args: RunArgs) -> None:
+    command = {"sr": "upscale", "denoise": "denoise", "deblock": "deblock"}[task]
+    if args.json_out:
+        emit_json(command, name, results, {"backend": restorer.backend_name})
+    elif not args.quiet or any(r.status == "failed" for r in results):
+        for r in results:
+            if r.status == "ok" and r.sigma is not None and not args.quiet:
+                stderr_console.print(f"{r.input}: noise level sigma = {r.sigma:.1f}", markup=False)
+        print_summary(results)
+
+
+def _args(**kw: object) -> RunArgs:
+    kw["fmt"] = kw.pop("format_")
+    return RunArgs(**kw)  # type: ignore[arg-type]
+
+
+Scale = Annotated[Optional[int], typer.Option("-s", "--scale", help="Upscaling factor: 2, 3 or 4 (default 4, or the model's).")]
+Sigma = Annotated[Optional[float], typer.Option("--sigma", min=0, max=255, help="Noise level on the 0-255 scale (default: estimated from each image).")]
+
+
+def upscale(inputs: opt.Inputs, scale: Scale = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None) -> None:
+    """Upscale images x2, x3 or x4 with a BBCU super-resolution model."""
+    if scale is not None and scale not in (2, 3, 4):
+        raise UsageError(f"-s {scale}: scale must be 2, 3 or 4", "pass -s 2, -s 3 or -s 4")
+    kw = dict(locals())
+    kw.pop("scale")
+    run("sr", _args(**kw), scale=scale)
+
+
+def denoise(inputs: opt.Inputs, sigma: Sigma = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None) -> None:
+    """Remove Gaussian noise; --sigma steers models with a noise-level input."""
+    kw = dict(locals())
+    kw.pop("sigma")
+    run("denoise", _args(**kw), sigma=sigma)
+
+
+def deblock(inputs: opt.Inputs, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None) -> None:
+    """Remove JPEG blocking and ringing artifacts."""
+    run("deblock", _args(**locals()))

@@ -1,0 +1,84 @@
+"""Backends run a loaded model on one (1, C, H, W) tensor: ``float`` (reference) and ``packed``.
+
+``auto`` takes the packed XNOR/popcount path on CPU whenever the compiled kernel is available
+and exact for the model, else the float path, and records why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from ..errors import KernelUnavailable, UsageError
+from ..loading import LoadedModel
+
+__all__ = ["BackendChoice", "FloatBackend", "select_backend", "BACKEND_NAMES"]
+
+BackendName = Literal["auto", "packed", "float"]
+BACKEND_NAMES = ("auto", "packed", "float")
+RunFn = Callable[[Tensor, "float | None"], Tensor]
+
+
+class FloatBackend:
+    """Reference path: the PyTorch module itself (integer-exact binary convolutions)."""
+
+    name = "float"
+
+    def __init__(self, loaded: LoadedModel, device: torch.device) -> None:
+        self.model = loaded.model.to(device).eval()
+        self.device = device
+        self.noise_input = bool(loaded.spec.noise_channel)
+
+    @torch.inference_mode()
+    def __call__(self, x: Tensor, sigma: float | None = None) -> Tensor:
+        x = x.to(self.device)
+        return self.model(x, sigma) if self.noise_input else self.model(x)
+
+
+@dataclass
+class BackendChoice:
+    """The backend in use and, when the packed path is off, why."""
+
+    run: RunFn
+    name: str
+    reason: str = ""
+
+
+def _packed(loaded: LoadedModel, threads: int | None) -> tuple[RunFn | None, str]:
+    try:
+        from .packed import PackedBackend, packed_status, supports
+    except ImportError as exc:  # the module itself is part of the package; guard anyway
+        return None, f"packed backend not importable: {exc}"
+    status = packed_status()
+    if not status.available:
+        return None, status.reason
+    ok, why = supports(loaded)
+    if not ok:
+        return None, why
+    return PackedBackend(loaded, threads=threads), ""
+
+
+def select_backend(loaded: LoadedModel, name: str, device: torch.device, threads: int | None = None) -> BackendChoice:
+    """Pick the backend for ``name`` (auto|packed|float).
+
+    Raises:
+        UsageError: unknown name, or ``packed`` on a non-CPU device.
+        KernelUnavailable: ``packed`` requested but not available or not exact for this model.
+    """
+    if name not in BACKEND_NAMES:
+        raise UsageError(f"unknown backend '{name}'", "use --backend auto, packed or float")
+    if name == "float":
+        return BackendChoice(FloatBackend(loaded, device), "float")
+    if device.type != "cpu":
+        if name == "packed":
+            raise UsageError("the packed backend runs on the CPU only", "use --device cpu or --backend float")
+        return BackendChoice(FloatBackend(loaded, device), "float", f"packed kernel is CPU-only (device {device})")
+    run, why = _packed(loaded, threads)
+    if run is not None:
+        return BackendChoice(run, "packed")
+    if name == "packed":
+        raise KernelUnavailable(f"packed backend unavailable: {why}", "use --backend float (or auto)")
+    return BackendChoice(FloatBackend(loaded, device), "float", why)

@@ -1,0 +1,58 @@
+"""Device and thread selection, and the free-memory estimate used by ``--tile 0``."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..errors import UsageError
+
+__all__ = ["resolve_device", "set_threads", "free_memory_bytes"]
+
+_DEVICE_RX = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cpu``; ``cuda`` / ``cuda:N``.
+
+    Raises:
+        UsageError: malformed name, or CUDA asked for but not available / index out of range.
+    """
+    name = (name or "auto").strip().lower()
+    if not _DEVICE_RX.match(name):
+        raise UsageError(f"unknown device '{name}'", "use --device auto, cpu, cuda or cuda:N")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device '{name}' requested but CUDA is not available", "use --device cpu, or install a CUDA build of PyTorch")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"device '{name}' does not exist ({torch.cuda.device_count()} GPU(s))", "pick an index below the GPU count")
+        return dev
+    return torch.device("cpu")
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op CPU threads (``None``/0 keeps the default); returns the count in use."""
+    if threads is not None and threads < 0:
+        raise UsageError(f"--threads must be >= 0, got {threads}", "0 means one per core")
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Memory the engine may use: free GPU memory, or available RAM (Linux), else 2 GiB."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 << 30

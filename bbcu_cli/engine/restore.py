@@ -1,0 +1,133 @@
+"""The restore loop: numpy image in, tiles through a backend, numpy image out.
+
+Input pixels may be uint8, uint16 or float32 in [0, 1]; each tile is converted on its own and
+its output written straight into the output buffer (float32, uint8 or uint16), so memory is
+bounded by the tile, not the image. Gray images through an RGB model go in as R=G=B and come
+out gray (mean of the three outputs); a gray (1-channel) model restores each channel of a
+colour image separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..loading import LoadedModel
+from .backends import BackendChoice, select_backend
+from .devices import free_memory_bytes, resolve_device, set_threads
+from .tiling import Tile, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
+
+__all__ = ["Restorer", "TileProgress"]
+
+TileProgress = Callable[[int, int], None]
+_MAX_AUTO_BUDGET = 3 << 30
+
+
+@dataclass
+class _Geometry:
+    height: int
+    width: int
+    channels: int
+    scale: int
+
+
+def _to_float(block: np.ndarray) -> np.ndarray:
+    if block.dtype == np.uint8:
+        return block.astype(np.float32) / 255.0
+    if block.dtype == np.uint16:
+        return block.astype(np.float32) / 65535.0
+    return block.astype(np.float32, copy=False)
+
+
+def _store(out: np.ndarray, y: slice, x: slice, values: np.ndarray) -> None:
+    if out.dtype == np.uint8:
+        out[y, x] = np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
+    elif out.dtype == np.uint16:
+        out[y, x] = np.rint(np.clip(values, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    else:
+        out[y, x] = values
+
+
+class Restorer:
+    """Runs a loaded model over images of any size.
+
+    Args:
+        loaded: the model (see :func:`bbcu_cli.loading.load_model`).
+        backend: ``auto`` | ``packed`` | ``float``.
+        device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
+        threads: CPU threads (None/0: torch's default).
+        tile: core tile side in input pixels; 0 or None chooses full-width stripes from free
+            memory. Tiles overlap by the receptive field, so tiling never changes the output.
+    Raises:
+        UsageError, KernelUnavailable: see :func:`select_backend` / :func:`resolve_device`.
+    """
+
+    def __init__(self, loaded: LoadedModel, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0) -> None:
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.device = resolve_device(device)
+        self.threads = set_threads(threads)
+        self.choice: BackendChoice = select_backend(loaded, backend, self.device, threads)
+        self.tile = tile or 0
+        self.halo = halo_for(self.spec)
+
+    @property
+    def backend_name(self) -> str:
+        return self.choice.name
+
+    @property
+    def scale(self) -> int:
+        return self.spec.scale if self.spec.task == "sr" else 1
+
+    def tiles_for(self, height: int, width: int) -> list[Tile]:
+        """The tile plan used for an ``height x width`` input."""
+        if self.tile > 0:
+            return plan_tiles(height, width, self.tile, self.tile, self.halo)
+        budget = min(free_memory_bytes(self.device) // 4, _MAX_AUTO_BUDGET)
+        rows = auto_tile_rows(height, width, self.halo, budget, bytes_per_input_pixel(self.spec))
+        return plan_tiles(height, width, rows, width, self.halo)
+
+    def restore(self, pixels: np.ndarray, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
+        """Restore an (H, W, C) image (C = 1 or 3; uint8, uint16 or float32 in [0, 1]).
+
+        Returns (sH, sW, C) in ``out_dtype`` (float32 values are unclamped network output;
+        uint8/uint16 are rounded after clipping to [0, 1]).
+        """
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        geo = _Geometry(pixels.shape[0], pixels.shape[1], pixels.shape[2], self.scale)
+        out = np.empty((geo.height * geo.scale, geo.width * geo.scale, geo.channels), dtype=out_dtype)
+        tiles = self.tiles_for(geo.height, geo.width)
+        for i, tile in enumerate(tiles):
+            self._run_tile(pixels, out, tile, geo, sigma)
+            if progress is not None:
+                progress(i + 1, len(tiles))
+        return out
+
+    def _run_tile(self, pixels: np.ndarray, out: np.ndarray, t: Tile, geo: _Geometry, sigma: float | None) -> None:
+        block = _to_float(pixels[t.py0 : t.py1, t.px0 : t.px1])
+        result = self._run_block(block, sigma)
+        top, bottom, left, right = (v * geo.scale for v in t.crop)
+        s = geo.scale
+        _store(out, slice(t.y0 * s, t.y1 * s), slice(t.x0 * s, t.x1 * s), result[top:bottom, left:right])
+
+    def _run_block(self, block: np.ndarray, sigma: float | None) -> np.ndarray:
+        """(h, w, C) float32 -> (sh, sw, C) float32 through the backend, handling channels."""
+        model_c = self.spec.in_channels
+        img_c = block.shape[2]
+        if model_c == img_c:
+            return self._forward(block, sigma)
+        if model_c == 3 and img_c == 1:
+            rgb = self._forward(np.repeat(block, 3, axis=2), sigma)
+            return rgb.mean(axis=2, keepdims=True)
+        planes = [self._forward(block[:, :, c : c + 1], sigma) for c in range(img_c)]
+        return np.concatenate(planes, axis=2)
+
+    def _forward(self, block: np.ndarray, sigma: float | None) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(block.transpose(2, 0, 1)))[None]
+        with torch.inference_mode():
+            y = self.choice.run(x, sigma)
+        return y[0].float().cpu().numpy().transpose(1, 2, 0)

@@ -1,0 +1,113 @@
+"""The :class:`Image` record, format names, quantization and channel helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+
+from bbcu_cli.errors import OutputError
+
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    "png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "bmp": "bmp",
+    "tif": "tiff", "tiff": "tiff",
+}
+EXT_LIST = "png, jpg, jpeg, webp, bmp, tif, tiff"
+
+
+def display_name(source: str | Path | BinaryIO) -> str:
+    """The path as given, a stream's ``name`` attribute, or ``"<stream>"``."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else "<stream>"
+
+
+@dataclass
+class Image:
+    """A decoded image.
+
+    Attributes:
+        pixels: ``(H, W, C)`` float32 in ``[0, 1]``, ``C = 1`` (gray) or ``3`` (RGB), no alpha.
+        alpha: ``(H, W)`` float32 in ``[0, 1]``, or None.
+        bit_depth: 8 or 16, bits per sample of the source (16 also for float TIFFs).
+        mode: ``"gray"`` or ``"rgb"``, the source colour kind.
+        source_format: ``"png" | "jpeg" | "webp" | "bmp" | "tiff"``, or None when built in memory.
+        icc_profile: embedded ICC profile bytes, or None.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    bit_depth: int
+    mode: str
+    source_format: str | None
+    icc_profile: bytes | None = None
+
+
+def to_uint(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Quantize floats in ``[0, 1]``: ``rint(clip(x, 0, 1) * maxval)`` with maxval ``2**bit_depth - 1``.
+
+    Returns uint8 (``bit_depth=8``) or uint16 (16), same shape; NaN becomes 0 (rint rounds half to even).
+    Raises ValueError for another bit depth.
+    """
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    maxval = float((1 << bit_depth) - 1)
+    x = np.clip(np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0), 0.0, 1.0) * maxval
+    return np.rint(x).astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def from_uint(arr: np.ndarray) -> np.ndarray:
+    """Map uint8 (``/255``) or uint16 (``/65535``) to float32 in ``[0, 1]``, same shape.
+
+    Raises ValueError for another dtype.
+    """
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255.0)
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / np.float32(65535.0)
+    raise ValueError(f"expected uint8 or uint16 pixels, got {arr.dtype}")
+
+
+def format_for_path(path: str | Path, override: str | None = None) -> str:
+    """Format name (``png | jpeg | webp | bmp | tiff``) from ``override`` or the path's extension.
+
+    Raises OutputError naming the path when the extension (or override) is not supported.
+    """
+    key = (override if override is not None else Path(path).suffix).lower().lstrip(".")
+    if key in SUPPORTED_EXTENSIONS:
+        return SUPPORTED_EXTENSIONS[key]
+    what = f"format '{override}'" if override is not None else f"extension '{Path(path).suffix}'"
+    raise OutputError(f"cannot write {path}: unsupported {what}", f"use one of {EXT_LIST}")
+
+
+
+def gray_to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W, 1)`` -> ``(H, W, 3)`` with R = G = B (same dtype)."""
+    return np.repeat(pixels, 3, axis=2)
+
+
+def rgb_to_gray(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` -> ``(H, W, 1)`` float32 luma, ITU-R BT.601: ``Y = 0.299 R + 0.587 G + 0.114 B``."""
+    w = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return (pixels.astype(np.float32) @ w)[..., None]
+
+
+def collapse_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` -> ``(H, W, 1)`` float32 mean of the channels.
+
+    For a gray image sent through an RGB model as R = G = B: the outputs are near-equal, so the
+    plain mean (not BT.601 luma) is the unbiased estimate of the gray value.
+    """
+    return rgb.astype(np.float32).mean(axis=2, keepdims=True)
+
+
+def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    """``(H, W)`` alpha -> ``(round(H*scale), round(W*scale))`` float32, bicubic, clipped to [0, 1]."""
+    h, w = alpha.shape
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    out = cv2.resize(alpha.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    return np.clip(out, 0.0, 1.0)

@@ -1,0 +1,293 @@
+"""File -> state dict -> recognised architecture -> ready model (spandrel-style loader).
+
+Reads official ``.pth``/``.pt`` checkpoints with ``torch.load(weights_only=True)`` (never an
+unrestricted unpickler) and the project's ``.safetensors`` files; unwraps ``params_ema`` /
+``params`` / ``state_dict`` / ``model`` wrappers and ``module.`` prefixes; rebuilds the
+hyper-parameters from key names and tensor shapes; loads strictly.
+
+Project format (``.safetensors``): every binary convolution weight is stored as sign bits
+(``<prefix>.weight_signbits``, uint8, ``np.packbits`` little bit order over the C_in*3*3 taps
+of each output channel, 1 = positive) plus one scale per output channel
+(``<prefix>.weight_alpha``, float32) -- 32x smaller than float weights and exactly what the
+network computes with. Other tensors are stored as float32. The header metadata holds
+``bbcu_format`` and the JSON :class:`ModelSpec`. Latent (training) checkpoints keep the float
+binary weights instead (``latent=True``).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .errors import ModelFormatError
+from .models import BBCUL, BBCUM, BinaryDnCNN, default_k
+
+__all__ = [
+    "ModelSpec",
+    "LoadedModel",
+    "build_model",
+    "read_state_dict",
+    "recognise",
+    "load_model",
+    "save_model",
+    "pack_state_dict",
+    "unpack_state_dict",
+]
+
+Arch = Literal["bbcu-l", "bbcu-m", "dncnn"]
+Task = Literal["sr", "denoise", "deblock"]
+FORMAT_VERSION = "1"
+_SIGN_SUFFIX = ".weight_signbits"
+_ALPHA_SUFFIX = ".weight_alpha"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a network. ``depth`` is ``num_block`` (SR) or ``num_layers``."""
+
+    arch: Arch
+    task: Task
+    scale: int
+    in_channels: int
+    num_feat: int
+    depth: int
+    k: float
+    bias: bool = False
+    noise_channel: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        return cls(**known)
+
+    def describe(self) -> str:
+        """Short human description, e.g. ``BBCU-M x4, 64 ch, 16 blocks``."""
+        if self.arch == "dncnn":
+            extra = ", noise-level input" if self.noise_channel else ""
+            return f"binary DnCNN {self.task}, {self.in_channels}-ch, {self.num_feat} feat, {self.depth} layers{extra}"
+        return f"{self.arch.upper()} x{self.scale}, {self.num_feat} ch, {self.depth} blocks"
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with its spec and where it came from."""
+
+    model: nn.Module
+    spec: ModelSpec
+    source: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """Instantiate the (untrained) network described by ``spec``."""
+    if spec.arch == "dncnn":
+        return BinaryDnCNN(spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k)
+    cls = BBCUM if spec.arch == "bbcu-m" else BBCUL
+    return cls(spec.in_channels, spec.in_channels, spec.num_feat, spec.depth, spec.scale, spec.k)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _sniff(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head[:2] == b"PK":
+        return "torch"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head[:1] == b"\x80":
+        return "pickle"
+    return "unknown"
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFormatError(
+            f"{path}: refused to load: the checkpoint holds Python objects other than tensors ({first[:160]})",
+            "only plain tensor checkpoints are accepted; re-save the state dict with torch.save(model.state_dict())",
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({exc})", "check the file is complete") from None
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = dict(fh.metadata() or {})
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})", "check the file is complete") from None
+    return tensors, meta
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, Tensor]:
+    for key in ("params_ema", "params", "state_dict", "model"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ModelFormatError(f"{path}: no state dict of tensors found", "expected a dict of tensors, possibly under 'params', 'params_ema' or 'state_dict'")
+    return {re.sub(r"^module\.", "", k): v for k, v in obj.items()}
+
+
+def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Read ``path`` into a flat float state dict and its metadata (empty for .pth files).
+
+    Raises:
+        ModelFormatError: missing/unreadable file, a pickle with non-tensor objects, no tensors.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFormatError(f"{p}: no such weights file", "pass a .pth/.pt/.safetensors file or a model name (bbcu models)")
+    kind = _sniff(p)
+    if kind == "safetensors":
+        tensors, meta = _read_safetensors(p)
+        return unpack_state_dict(tensors), meta
+    if kind in ("torch", "pickle"):
+        return _unwrap(_torch_load(p), p), {}
+    raise ModelFormatError(f"{p}: not a PyTorch or safetensors checkpoint", "expected a .pth/.pt (torch.save) or .safetensors file")
+
+
+# ---------------------------------------------------------------- packing
+
+
+def pack_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Replace each ``*.binary_conv.weight`` by sign bits + per-channel alpha (see module doc)."""
+    out: dict[str, Tensor] = {}
+    for key, value in sd.items():
+        if key.endswith("binary_conv.weight"):
+            prefix = key[: -len(".weight")]
+            w = value.detach().float().cpu()
+            bits = np.packbits((w > 0).reshape(w.shape[0], -1).numpy(), axis=1, bitorder="little")
+            out[prefix + _SIGN_SUFFIX] = torch.from_numpy(bits)
+            out[prefix + _ALPHA_SUFFIX] = w.abs().mean(dim=(1, 2, 3)).contiguous()
+        else:
+            out[key] = value.detach().float().cpu().contiguous()
+    return out
+
+
+def unpack_state_dict(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Inverse of :func:`pack_state_dict`: rebuild ``alpha * sign`` weights (shape from move0)."""
+    out = {k: v for k, v in tensors.items() if not k.endswith((_SIGN_SUFFIX, _ALPHA_SUFFIX))}
+    for key in tensors:
+        if not key.endswith(_SIGN_SUFFIX):
+            continue
+        prefix = key[: -len(_SIGN_SUFFIX)]
+        alpha = tensors[prefix + _ALPHA_SUFFIX].float()
+        c_in = tensors[prefix.rsplit(".", 1)[0] + ".move0.bias"].shape[1]
+        bits = np.unpackbits(tensors[key].numpy(), axis=1, count=c_in * 9, bitorder="little")
+        signs = torch.from_numpy(bits.astype(np.float32) * 2 - 1).reshape(-1, c_in, 3, 3)
+        out[prefix + ".weight"] = signs * alpha.view(-1, 1, 1, 1)
+    return out
+
+
+# ---------------------------------------------------------------- recognition
+
+
+def _count(sd: dict[str, Tensor], pattern: str) -> int:
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in sd if (m := rx.match(k))})
+
+
+def _recognise_sr(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
+    num_feat, in_ch = sd["conv_first.weight"].shape[:2]
+    arch: Arch = "bbcu-m" if "upconv1.binary_conv.weight" in sd else "bbcu-l"
+    up1 = sd["upconv1.binary_conv.weight" if arch == "bbcu-m" else "upconv1.weight"]
+    ratio = up1.shape[0] // num_feat
+    if ("upconv2.weight" in sd) or ("upconv2.binary_conv.weight" in sd):
+        scale = 4
+    elif ratio in (4, 9):
+        scale = int(round(ratio**0.5))
+    else:
+        raise ModelFormatError(f"upconv1 has {up1.shape[0]} outputs for {num_feat} features", "expected 4x (x2, x4) or 9x (x3) num_feat")
+    depth = _count(sd, r"body\.(\d+)\.body\.0\.")
+    return ModelSpec(arch, "sr", scale, int(in_ch), int(num_feat), depth, default_k(num_feat) if k is None else k)
+
+
+def _recognise_dncnn(sd: dict[str, Tensor], k: float | None, task: Task | None) -> ModelSpec:
+    num_feat, head_in = sd["model.0.weight"].shape[:2]
+    last = max(int(m.group(1)) for key in sd if (m := re.match(r"model\.(\d+)\.weight$", key)))
+    out_ch = sd[f"model.{last}.weight"].shape[0]
+    bias = "model.0.bias" in sd
+    noise = head_in == out_ch + 1
+    if task is None or task == "sr":
+        task = "deblock" if bias else "denoise"
+    return ModelSpec("dncnn", task, 1, int(out_ch), int(num_feat), last, default_k(num_feat) if k is None else k, bias, noise)
+
+
+def recognise(sd: dict[str, Tensor], k: float | None = None, task: Task | None = None) -> ModelSpec:
+    """Infer the :class:`ModelSpec` from key names and shapes.
+
+    DnCNN-style files carry no task; without ``task`` a file with conv biases is taken as a
+    deblocker (the official ``BBCU-deblocking.pth`` layout) and one without as a denoiser.
+
+    Raises:
+        ModelFormatError: the keys match no known architecture.
+    """
+    if "conv_first.weight" in sd and "body.0.body.0.binary_conv.weight" in sd:
+        return _recognise_sr(sd, k)
+    if "model.0.weight" in sd and "model.2.binary_conv.weight" in sd:
+        return _recognise_dncnn(sd, k, task)
+    sample = ", ".join(list(sd)[:4])
+    raise ModelFormatError(
+        f"unrecognised checkpoint (keys start with: {sample})",
+        "expected BBCU-L/BBCU-M keys (conv_first.*, body.N.body.M.binary_conv.*, upconv1.*) "
+        "or binary DnCNN keys (model.0.weight, model.N.binary_conv.weight)",
+    )
+
+
+def _load_strict(model: nn.Module, sd: dict[str, Tensor], source: str) -> None:
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelFormatError(f"{source}: weights do not fit the recognised architecture ({first})", "the file may be damaged or of another architecture") from None
+
+
+def load_model(path: str | Path, k: float | None = None, task: Task | None = None) -> LoadedModel:
+    """Load any supported checkpoint into an eval-mode model.
+
+    ``k`` overrides the residual-alignment factor (default: the file's, else 130*num_feat/64);
+    ``task`` disambiguates DnCNN-style files (denoise vs deblock).
+    """
+    sd, meta = read_state_dict(path)
+    if "spec" in meta:
+        spec = ModelSpec.from_dict(json.loads(meta["spec"]))
+        spec = replace(spec, k=spec.k if k is None else k, task=task if task and spec.arch == "dncnn" else spec.task)
+    else:
+        spec = recognise(sd, k, task)
+    model = build_model(spec)
+    _load_strict(model, sd, str(path))
+    return LoadedModel(model.eval(), spec, str(path), meta)
+
+
+def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, metadata: dict[str, str] | None = None, latent: bool = False) -> None:
+    """Write ``model`` as project safetensors (packed signs unless ``latent``), atomically."""
+    from safetensors.torch import save_file
+
+    p = Path(path)
+    sd = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = sd if latent else pack_state_dict(sd)
+    meta = {"bbcu_format": FORMAT_VERSION, "spec": json.dumps(spec.to_dict()), "latent": str(latent).lower()}
+    meta.update(metadata or {})
+    tmp = p.with_name(f".{p.name}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(p)

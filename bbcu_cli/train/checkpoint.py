@@ -1,0 +1,136 @@
+"""Training checkpoints (``last.pt``), warm starts and the end-of-run export.
+
+A checkpoint is a plain dict of tensors and Python data (config as a dict, RNG states as
+uint8 tensors), written with ``torch.save`` and read back with ``torch.load(weights_only=True)``.
+The export is the project's packed ``.safetensors`` (plus the latent float weights) and a
+ready-to-paste manifest entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ModelFormatError, OutputError
+from ..loading import ModelSpec, read_state_dict, save_model
+from .config import TrainConfig
+
+__all__ = ["CKPT_FORMAT", "Export", "save_checkpoint", "load_checkpoint", "init_from", "export_run", "sha256_file"]
+
+CKPT_FORMAT = "bbcu-train-checkpoint-1"
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary name, then rename (a crash never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": CKPT_FORMAT, **payload}, tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write checkpoint {path}: {exc}", "check the run folder is writable and the disk not full") from None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a training checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises:
+        ModelFormatError: missing, unreadable, or not a training checkpoint.
+    """
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: no checkpoint to resume from", "run without --resume first, or pass the right --run-dir")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise ModelFormatError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:160]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise ModelFormatError(f"{path}: not a bbcu training checkpoint", "resume needs the last.pt written by bbcu train")
+    return ckpt
+
+
+def init_from(model: nn.Module, path: str | Path) -> tuple[list[str], list[str]]:
+    """Copy every tensor of ``path`` whose name and shape match into ``model``.
+
+    Accepts training checkpoints, official ``.pth`` files and project ``.safetensors``
+    (packed weights come back as ``alpha * sign``; prefer the ``-latent`` file).
+
+    Returns:
+        ``(loaded, skipped)`` parameter names of ``model``.
+    """
+    sd, _ = read_state_dict(path)
+    own = model.state_dict()
+    loaded = [k for k, v in own.items() if k in sd and sd[k].shape == v.shape]
+    model.load_state_dict({k: sd[k] for k in loaded}, strict=False)
+    return loaded, [k for k in own if k not in set(loaded)]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Export:
+    """Files written at the end of a run."""
+
+    weights: Path
+    latent: Path
+    manifest: Path
+    entry: dict[str, Any]
+
+
+def describe_data(cfg: TrainConfig, num_images: int) -> str:
+    """One line of where the training pairs came from."""
+    sets = " + ".join(Path(d).name for d in cfg.data)
+    if cfg.task == "sr":
+        how = f"LR by MATLAB bicubic x{cfg.scale}, LR patches {cfg.patch}"
+    elif cfg.task == "denoise":
+        lo, hi = cfg.sigma_range
+        how = f"Gaussian noise, sigma uniform in [{lo:g}, {hi:g}] per patch, patches {cfg.patch}"
+    else:
+        how = f"OpenCV JPEG, quality per patch from {cfg.jpeg_qualities()}, patches {cfg.patch}"
+    colour = "gray" if cfg.in_channels == 1 else "RGB"
+    return f"{sets} ({num_images} {colour} images); {how}; batch {cfg.batch}; 8 dihedral augmentations; seed {cfg.seed}"
+
+
+def _arch_entry(spec: ModelSpec) -> dict[str, Any]:
+    return {"name": spec.arch, "num_feat": spec.num_feat, "depth": spec.depth, "k": spec.k,
+            "in_channels": spec.in_channels, "bias": spec.bias, "noise_channel": spec.noise_channel}
+
+
+def export_run(run_dir: Path, model: nn.Module, cfg: TrainConfig, provenance: dict[str, Any], metrics: dict[str, Any]) -> Export:
+    """Write ``<name>.safetensors`` (packed), ``<name>-latent.safetensors`` and
+    ``manifest_entry.json`` into ``run_dir``."""
+    spec, name = cfg.model_spec(), str(cfg.name)
+    weights, latent = run_dir / f"{name}.safetensors", run_dir / f"{name}-latent.safetensors"
+    meta = {"name": name, "provenance": json.dumps(provenance), "metrics": json.dumps(metrics),
+            "train_config": json.dumps(cfg.to_dict())}
+    save_model(weights, model, spec, meta)
+    save_model(latent, model, spec, meta, latent=True)
+    entry = {
+        "name": name, "task": spec.task, "scale": spec.scale, "arch": _arch_entry(spec),
+        "file": weights.name, "sha256": sha256_file(weights), "size": weights.stat().st_size,
+        "urls": [], "bundled": True, "default": False, "format": "bbcu-safetensors",
+        "provenance": provenance, "metrics": metrics,
+    }
+    manifest = run_dir / "manifest_entry.json"
+    manifest.write_text(json.dumps(entry, indent=2) + "\n")
+    return Export(weights, latent, manifest, entry)
+
+
+def state_dict_of(model: nn.Module) -> dict[str, Tensor]:
+    """CPU copy of the (unwrapped) model's state dict."""
+    inner = getattr(model, "module", model)
+    return {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}

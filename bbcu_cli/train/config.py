@@ -1,0 +1,214 @@
+"""Training configuration: one dataclass, task-dependent defaults, validation, durations.
+
+:class:`TrainConfig` holds user choices (``None`` = "use the task default");
+:meth:`TrainConfig.resolved` returns a copy with every default filled in and checks it.
+The config travels inside checkpoints as a plain dict (:meth:`to_dict` / :meth:`from_dict`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..loading import ModelSpec
+from ..models.sr import default_k
+
+__all__ = ["TrainConfig", "parse_duration", "default_data_dirs", "datasets_root", "JPEG_QUALITIES"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+JPEG_QUALITIES = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
+_TASK_ARCHS = {"sr": ("bbcu-m", "bbcu-l"), "denoise": ("dncnn",), "deblock": ("dncnn",)}
+#: fields that describe this process, not the run: a resumed run takes them from the command line
+RUNTIME_FIELDS = ("threads", "device", "run_dir", "val_every", "ckpt_every", "log_every")
+
+
+def datasets_root() -> Path:
+    """``../shared/datasets`` next to the repository."""
+    return REPO_ROOT.parent / "shared" / "datasets"
+
+
+def default_data_dirs() -> list[str]:
+    root = datasets_root() / "train"
+    return [str(root / "T91"), str(root / "BSD200")]
+
+
+def _default_val(task: str, in_channels: int) -> str:
+    bench = datasets_root() / "bench"
+    if task == "sr":
+        return str(bench / "Set5")
+    return str(bench / ("BSD68" if in_channels == 1 else "CBSD68"))
+
+
+def parse_duration(text: str | float | int | None) -> float | None:
+    """``"45m"``, ``"2h"``, ``"1h30m"``, ``"90s"``, ``"3600"`` -> seconds (``None`` stays ``None``).
+
+    Raises:
+        UsageError: not a duration.
+    """
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    s = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", s)
+    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([hms])", "", s).strip():
+        raise UsageError(f"not a duration: {text!r}", "use e.g. 90s, 45m, 2h, 1h30m or a number of seconds")
+    unit = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    return sum(float(n) * unit[u] for n, u in parts)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. ``None`` means the task default (see :meth:`resolved`)."""
+
+    task: str = "sr"
+    arch: str | None = None
+    scale: int = 4
+    num_feat: int = 32
+    depth: int | None = None
+    in_channels: int = 3
+    noise_channel: bool | None = None
+    bias: bool = False
+    sigma_range: tuple[float, float] = (0.0, 75.0)
+    quality_range: tuple[int, int] = (10, 60)
+    patch: int | None = None
+    batch: int = 16
+    iters: int | None = None
+    time_budget: float | None = None
+    lr: float = 5e-4
+    lr_min_ratio: float = 0.01
+    warmup: int = 0
+    seed: int = 0
+    data: list[str] = field(default_factory=list)
+    val: str | None = None
+    val_limit: int | None = None
+    val_sigma: float = 25.0
+    val_quality: int = 10
+    val_every: int = 500
+    ckpt_every: int = 500
+    log_every: int = 10
+    run_dir: str | None = None
+    name: str | None = None
+    init_from: str | None = None
+    threads: int | None = None
+    device: str = "cpu"
+    amp: bool = True
+    channels_last: bool = False
+    cache_data: bool = True
+    command: str = ""
+    notes: str = ""
+
+    # ------------------------------------------------------------ defaults
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every task default filled in. Raises :class:`UsageError` if inconsistent."""
+        self._check_task()
+        dncnn = self.task != "sr"
+        c = replace(
+            self,
+            arch=self.arch or ("dncnn" if dncnn else "bbcu-m"),
+            scale=1 if dncnn else self.scale,
+            depth=self.depth or (17 if dncnn else 8),
+            noise_channel=(self.task == "denoise") if self.noise_channel is None else self.noise_channel,
+            patch=self.patch or (64 if dncnn else 32),
+            data=list(self.data) or default_data_dirs(),
+            sigma_range=(float(self.sigma_range[0]), float(self.sigma_range[1])),
+            quality_range=(int(self.quality_range[0]), int(self.quality_range[1])),
+        )
+        c = replace(c, val=c.val if c.val is not None else _default_val(c.task, c.in_channels))
+        c = replace(c, val_limit=c.val_limit if c.val_limit is not None or c.task == "sr" else 10)
+        c = replace(c, name=c.name or c.default_name())
+        c = replace(c, run_dir=c.run_dir or str(Path("runs") / c.name))
+        c._check()
+        return c
+
+    def default_name(self) -> str:
+        """E.g. ``bbcu-m-x4-f32-b8``, ``dncnn-denoise-f32-l17``."""
+        if self.task == "sr":
+            return f"{self.arch}-x{self.scale}-f{self.num_feat}-b{self.depth}"
+        return f"{self.arch}-{self.task}-f{self.num_feat}-l{self.depth}"
+
+    def _check_task(self) -> None:
+        if self.task not in _TASK_ARCHS:
+            raise UsageError(f"unknown task {self.task!r}", "use sr, denoise or deblock")
+        if self.arch is not None and self.arch not in _TASK_ARCHS[self.task]:
+            raise UsageError(f"arch {self.arch!r} does not do {self.task}", f"use {' or '.join(_TASK_ARCHS[self.task])}")
+
+    def _check(self) -> None:
+        if self.task == "sr" and self.scale not in (2, 3, 4):
+            raise UsageError(f"scale must be 2, 3 or 4, got {self.scale}")
+        if self.in_channels not in (1, 3):
+            raise UsageError(f"in_channels must be 1 or 3, got {self.in_channels}")
+        if self.task == "sr" and self.in_channels != 3:
+            raise UsageError("SR models are trained on colour images", "drop --in-channels")
+        if self.noise_channel and self.task != "denoise":
+            raise UsageError("a noise-level channel only makes sense for denoising")
+        if min(self.batch, self.patch or 1, self.num_feat, self.depth or 1) < 1:
+            raise UsageError("batch, patch, feat and depth must be positive")
+        if self.arch == "dncnn" and (self.depth or 0) < 3:
+            raise UsageError(f"a DnCNN needs at least 3 layers, got {self.depth}")
+        self._check_ranges()
+        if self.iters is None and self.time_budget is None:
+            raise UsageError("no stopping rule", "give --iters, --time-budget or both")
+        if self.iters is not None and self.iters < 1 or self.time_budget is not None and self.time_budget <= 0:
+            raise UsageError("iters and time budget must be positive")
+        if self.lr <= 0 or not 0 <= self.lr_min_ratio <= 1:
+            raise UsageError("lr must be > 0 and lr_min_ratio in [0, 1]")
+
+    def _check_ranges(self) -> None:
+        lo, hi = self.sigma_range
+        if not 0 <= lo <= hi <= 255:
+            raise UsageError(f"bad sigma range {lo}..{hi}", "use 0 <= min <= max <= 255, e.g. 0,75")
+        qlo, qhi = self.quality_range
+        if not 1 <= qlo <= qhi <= 100:
+            raise UsageError(f"bad quality range {qlo}..{qhi}", "use 1 <= min <= max <= 100, e.g. 10,60")
+
+    # ------------------------------------------------------------ derived
+
+    def model_spec(self) -> ModelSpec:
+        """The :class:`ModelSpec` of the network this config trains (call on a resolved config)."""
+        return ModelSpec(
+            arch=self.arch,  # type: ignore[arg-type]
+            task=self.task,  # type: ignore[arg-type]
+            scale=self.scale,
+            in_channels=self.in_channels,
+            num_feat=self.num_feat,
+            depth=int(self.depth or 0),
+            k=default_k(self.num_feat),
+            bias=self.bias,
+            noise_channel=bool(self.noise_channel),
+        )
+
+    def jpeg_qualities(self) -> list[int]:
+        """Pre-generated JPEG qualities: the standard list inside the range, plus its ends."""
+        lo, hi = self.quality_range
+        return sorted({q for q in JPEG_QUALITIES if lo <= q <= hi} | {lo, hi})
+
+    # ------------------------------------------------------------ (de)serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sigma_range"], d["quality_range"] = list(self.sigma_range), list(self.quality_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in data.items() if k in known}
+        for key in ("sigma_range", "quality_range"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    def merged_for_resume(self, saved: dict[str, Any]) -> "TrainConfig":
+        """The saved run's config with this process's runtime fields (threads, device, ...).
+
+        Everything that shapes the run (model, data, schedule, stopping rule, provenance
+        command) comes from ``saved``, so a resumed run continues the same schedule.
+        """
+        base = TrainConfig.from_dict(saved)
+        mine = {k: getattr(self, k) for k in RUNTIME_FIELDS if getattr(self, k) is not None}
+        return replace(base, **mine)
