@@ -57,8 +57,10 @@ def _output_name(item: BatchItem, suffix: str, ext: str | None) -> str:
     return f"{item.source.stem}{suffix}{ext if ext else item.source.suffix}"
 
 
-def _is_folder_target(output: str, count: int) -> bool:
-    return count > 1 or output.endswith(("/", os.sep)) or Path(output).is_dir()
+def _is_folder_target(output: str, items: list[BatchItem]) -> bool:
+    if len(items) > 1 or any(i.root is not None for i in items):
+        return True
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
 
 
 def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: str | None) -> None:
@@ -70,7 +72,7 @@ def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: s
     """
     if output == _STDIO and len(items) > 1:
         raise UsageError("'-o -' (stdout) takes a single input", "give one input, or an output folder")
-    folder = output is not None and output != _STDIO and _is_folder_target(output, len(items))
+    folder = output is not None and output != _STDIO and _is_folder_target(output, items)
     for item in items:
         name = _output_name(item, suffix, ext)
         if output is None:

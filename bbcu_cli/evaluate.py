@@ -292,5 +292,5 @@ def evaluate(
             progress(index + 1, len(paths))
     used = {"sr": (cfg.scale, None, None), "denoise": (None, cfg.sigma, None),
             "deblock": (None, None, cfg.quality)}[cfg.task]
-    psnr, ssim = float(np.mean([r.psnr for r in results])), float(np.mean([r.ssim for r in results]))
+    psnr, ssim = (float(np.mean([getattr(r, k) for r in results])) for k in ("psnr", "ssim"))
     return EvalResult(cfg.task, model_name, folder.name, *used, psnr, ssim, results)

@@ -105,6 +105,10 @@ def _write(dst: Path, image: Image, fmt: str | None) -> None:
         write_image(sys.stdout.buffer, image, fmt or "png")
         sys.stdout.buffer.flush()
     else:
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder") from None
         write_image(dst, image, fmt)
 
 

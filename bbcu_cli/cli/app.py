@@ -94,7 +94,7 @@ def _fail(exc: BaseException, code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bbcu`` command: run the app, map errors to exit codes."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except BbcuError as exc:
         return _fail(exc, exc.exit_code)
     except KeyboardInterrupt:
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
     except Exception as exc:  # click usage errors and anything unexpected
         return _click_or_internal(exc)
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def _click_or_internal(exc: Exception) -> int:

@@ -77,7 +77,8 @@ def _load(args: RunArgs, task: str, scale: int | None) -> tuple[LoadedModel, str
     from ..weights.resolve import resolve
 
     offline = args.offline or os.environ.get("BBCU_OFFLINE", "") not in ("", "0")
-    resolved = resolve(args.model, task, scale or 4, offline=offline)
+    want = (scale if args.model else scale or 4) if task == "sr" else None
+    resolved = resolve(args.model, task, want, offline=offline)
     k = args.k if args.k is not None else resolved.k
     loaded = load_model(resolved.path, k=k, task=task)  # type: ignore[arg-type]
     if loaded.spec.task != task:

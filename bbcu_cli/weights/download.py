@@ -1,0 +1,259 @@
+"""Fetch weights: bundled file, else verified cache, else download (with retries and a lock).
+
+Downloads stream through a ``urllib`` opener built with ``ProxyHandler`` (so ``http_proxy``,
+``https_proxy`` and ``no_proxy`` from the environment apply) into a temp file next to the
+cache entry, hashing on the way; size and sha256 are checked before ``os.replace`` moves the
+file into place, so the cache never holds a partial or corrupt file. A ``FileLock`` per file
+makes parallel processes download once. Environment: ``BBCU_WEIGHTS_URL`` (mirror base URL,
+tried first), ``BBCU_OFFLINE``, ``BBCU_DOWNLOAD_RETRIES`` (3), ``BBCU_DOWNLOAD_BACKOFF`` (1 s),
+``BBCU_DOWNLOAD_TIMEOUT`` (30 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from filelock import FileLock, Timeout
+
+from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError
+from .cache import bundled_path, cached_path, is_cached, sha256_file, weights_dir
+from .manifest import ManifestEntry
+
+__all__ = ["ProgressCallback", "DownloadSettings", "fetch", "candidate_urls", "is_offline", "make_opener"]
+
+ProgressCallback = Callable[[int, int | None], None]
+"""Called as ``progress(bytes_done, bytes_total)`` while a file downloads."""
+
+_CHUNK = 1 << 16
+_TRUE = ("1", "true", "yes", "on")
+_TRANSIENT_HTTP = (408, 425, 429, 500, 502, 503, 504)
+
+
+class _Transient(Exception):
+    """A failure worth retrying on the same URL (reset, timeout, 5xx, short read)."""
+
+
+def is_offline(offline: bool = False) -> bool:
+    """``offline`` or ``BBCU_OFFLINE`` set to 1/true/yes/on."""
+    return offline or os.environ.get("BBCU_OFFLINE", "").strip().lower() in _TRUE
+
+
+def _env_number(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise WeightsError(f"{name}={raw!r} is not a number >= {minimum:g}", f"unset {name} or give it a valid value")
+    return value
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    """Download behaviour; ``from_env`` reads the ``BBCU_*`` variables."""
+
+    retries: int = 3
+    backoff: float = 1.0
+    timeout: float = 30.0
+    mirror: str | None = None
+    offline: bool = False
+    lock_timeout: float = 3600.0
+
+    @classmethod
+    def from_env(cls, offline: bool = False) -> "DownloadSettings":
+        mirror = os.environ.get("BBCU_WEIGHTS_URL", "").strip() or None
+        if mirror and not mirror.startswith(("https://", "http://", "file://")):
+            raise WeightsError(f"BBCU_WEIGHTS_URL={mirror!r} is not an http(s):// or file:// URL", "e.g. BBCU_WEIGHTS_URL=file:///srv/bbcu-mirror")
+        return cls(
+            retries=int(_env_number("BBCU_DOWNLOAD_RETRIES", 3, 0)),
+            backoff=_env_number("BBCU_DOWNLOAD_BACKOFF", 1.0, 0),
+            timeout=_env_number("BBCU_DOWNLOAD_TIMEOUT", 30.0, 0.1),
+            mirror=mirror,
+            offline=is_offline(offline),
+        )
+
+
+def make_opener() -> urllib.request.OpenerDirector:
+    """urllib opener honouring the environment's proxies (``ProxyHandler``) and file:// URLs."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler())
+    opener.addheaders = [("User-Agent", "bbcu-cli")]
+    return opener
+
+
+def candidate_urls(entry: ManifestEntry, settings: DownloadSettings) -> list[str]:
+    """Mirror URL (``$BBCU_WEIGHTS_URL/<file>``) first, then the entry's own URLs."""
+    mirror = [f"{settings.mirror.rstrip('/')}/{urllib.parse.quote(entry.file)}"] if settings.mirror else []
+    return mirror + [u for u in entry.urls if u not in mirror]
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _manual_error(entry: ManifestEntry) -> WeightsError:
+    page = entry.source_page or "the model's source page"
+    return WeightsError(
+        f"'{entry.name}' cannot be downloaded automatically: {entry.file} is only published at {page}",
+        f"download {entry.file} from {page} by hand, then run: bbcu weights import {entry.file} --name {entry.name}",
+    )
+
+
+def _offline_error(entry: ManifestEntry) -> OfflineError:
+    return OfflineError(
+        f"{entry.file} (model '{entry.name}') is not in the cache {weights_dir()} and offline mode is on",
+        f"run `bbcu weights download {entry.name}` while online, or set BBCU_WEIGHTS_URL=file:///path/to/mirror",
+    )
+
+
+def _no_url_error(entry: ManifestEntry) -> WeightsError:
+    return WeightsError(
+        f"'{entry.name}' has no download URL and {entry.file} is not in the cache",
+        f"import the file again (bbcu weights import FILE --name {entry.name}) or set BBCU_WEIGHTS_URL to a mirror that has it",
+    )
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def _valid_cached(entry: ManifestEntry) -> Path | None:
+    """The cached file if its size and sha256 still match; a stale one is deleted."""
+    path = cached_path(entry)
+    if not is_cached(entry):
+        return None
+    if path.stat().st_size == entry.size and sha256_file(path) == entry.sha256:
+        return path
+    path.unlink(missing_ok=True)
+    return None
+
+
+def fetch(entry: ManifestEntry, *, offline: bool = False, progress: ProgressCallback | None = None) -> Path:
+    """Local path of ``entry``'s file: bundled, else verified cache, else downloaded.
+
+    Raises:
+        OfflineError: the file is needed from the network and offline mode is on.
+        WeightsError: a manual entry (no checksum/URL), or no URL at all.
+        IntegrityError: a download does not match the manifest's size/sha256.
+        DownloadError: every URL failed.
+    """
+    bundled = bundled_path(entry)
+    if bundled is not None:
+        return bundled
+    if entry.manual:
+        raise _manual_error(entry)
+    settings = DownloadSettings.from_env(offline)
+    cached = _valid_cached(entry)
+    if cached is not None:
+        return cached
+    urls = candidate_urls(entry, settings)
+    if settings.offline:
+        urls = [u for u in urls if u.startswith("file://")]
+        if not urls:
+            raise _offline_error(entry)
+    if not urls:
+        raise _no_url_error(entry)
+    lock = FileLock(str(weights_dir(create=True) / f"{entry.file}.lock"), timeout=settings.lock_timeout)
+    try:
+        with lock:
+            return _valid_cached(entry) or _download_any(entry, urls, settings, progress)
+    except Timeout:
+        raise DownloadError(f"timed out waiting for another download of {entry.file}", f"remove {lock.lock_file} if no bbcu process is running") from None
+
+
+def _download_any(entry: ManifestEntry, urls: list[str], settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+    failures: list[str] = []
+    integrity: IntegrityError | None = None
+    for url in urls:
+        try:
+            return _download_with_retries(url, entry, settings, progress)
+        except IntegrityError as exc:
+            integrity = integrity or exc
+            failures.append(exc.message)
+        except DownloadError as exc:
+            failures.append(exc.message)
+    if integrity is not None:
+        raise integrity
+    raise DownloadError(
+        f"could not download {entry.file} for '{entry.name}': " + "; ".join(failures),
+        "check the network and proxy settings (https_proxy), or use a mirror: BBCU_WEIGHTS_URL (see bbcu weights mirror)",
+    )
+
+
+def _download_with_retries(url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+    last: Exception | None = None
+    for attempt in range(settings.retries + 1):
+        if attempt:
+            time.sleep(settings.backoff * 2 ** (attempt - 1))
+        try:
+            return _download_once(url, entry, settings, progress)
+        except _Transient as exc:
+            last = exc
+    raise DownloadError(f"{url}: {last} (gave up after {settings.retries + 1} attempts)")
+
+
+def _download_once(url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+    fd, tmp_name = tempfile.mkstemp(dir=weights_dir(create=True), prefix=f".{entry.file}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            actual = _stream(url, fh, entry, settings, progress)
+        if actual != entry.sha256:
+            raise IntegrityError(
+                f"{url}: sha256 mismatch for {entry.file}: expected {entry.sha256}, got {actual}",
+                "the download is corrupt or the file on the server changed; try again, and report it if it persists",
+            )
+        target = cached_path(entry)
+        os.replace(tmp, target)
+        return target
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _open(url: str, settings: DownloadSettings) -> http.client.HTTPResponse:
+    try:
+        return make_opener().open(url, timeout=settings.timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code in _TRANSIENT_HTTP:
+            raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (TimeoutError, ConnectionError)):
+            raise _Transient(str(exc.reason)) from None
+        raise DownloadError(f"{url}: {exc.reason}") from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc}") from None
+
+
+def _stream(url: str, fh: BinaryIO, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> str:
+    """Copy ``url`` into ``fh``; returns the sha256. Checks the size against the manifest."""
+    digest, done, size = hashlib.sha256(), 0, entry.size or 0
+    with _open(url, settings) as resp:
+        announced = resp.headers.get("Content-Length")
+        if announced and announced.isdigit() and int(announced) != size:
+            raise IntegrityError(f"{url}: {entry.file} is {announced} bytes on the server, the manifest says {size}", "the mirror holds another version of the file; update it")
+        if progress:
+            progress(0, size)
+        try:
+            while done <= size and (block := resp.read(_CHUNK)):
+                digest.update(block)
+                fh.write(block)
+                done += len(block)
+                if progress:
+                    progress(min(done, size), size)
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+            raise _Transient(f"{type(exc).__name__} after {done} of {size} bytes") from None
+    if done < size:
+        raise _Transient(f"connection closed after {done} of {size} bytes")
+    if done > size:
+        raise IntegrityError(f"{url}: {entry.file} is larger than the {size} bytes the manifest says", "the mirror holds another version of the file; update it")
+    return digest.hexdigest()

@@ -1,0 +1,125 @@
+"""Import a checkpoint (official ``.pth`` or project ``.safetensors``) into the cache.
+
+The file is loaded with :func:`bbcu_cli.loading.load_model` (strict, ``weights_only``),
+re-saved in the project format (packed sign bits + alpha, ``save_model``) under
+``<cache>/weights/<name>.safetensors`` and registered in the user manifest. Importing under
+the name of a manual official entry (``bbcu-l-x4-official``...) fills that entry in locally.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import WeightsError
+from ..loading import ModelSpec, load_model, save_model
+from .cache import load_shipped_manifest, register_user_entry, sha256_file, weights_dir
+from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
+
+__all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default_import_name"]
+
+
+def arch_from_spec(spec: ModelSpec) -> ArchInfo:
+    """Manifest ``arch`` block for a loaded model's spec."""
+    return ArchInfo(spec.arch, spec.num_feat, spec.depth, float(spec.k), spec.in_channels, spec.bias, spec.noise_channel)
+
+
+def default_import_name(spec: ModelSpec, sha256: str) -> str:
+    """``imported-bbcu-m-x4-1a2b3c4d`` (SR) or ``imported-dncnn-denoise-1a2b3c4d``."""
+    kind = f"{spec.arch}-x{spec.scale}" if spec.task == "sr" else f"{spec.arch}-{spec.task}"
+    return f"imported-{kind}-{sha256[:8]}"
+
+
+def _validated(data: dict[str, Any], source: str) -> ManifestEntry:
+    return load_manifest({"schema_version": SCHEMA_VERSION, "models": [data]}, source=source).models[0]
+
+
+def _official_base(name: str | None) -> ManifestEntry | None:
+    """The shipped entry ``name`` replaces: only manual (checksum-less) entries may be filled in."""
+    shipped = load_shipped_manifest().find(name) if name else None
+    if shipped is not None and not shipped.manual:
+        raise WeightsError(f"'{name}' is a model shipped with bbcu and cannot be replaced by an import", "choose another --name")
+    return shipped
+
+
+def _check_matches(base: ManifestEntry, spec: ModelSpec, source: Path) -> None:
+    got = (spec.arch, spec.task, spec.scale, spec.in_channels)
+    want = (base.arch.name, base.task, base.scale, base.arch.in_channels)
+    if got != want:
+        raise WeightsError(
+            f"{source.name} holds a {spec.arch} {spec.task} x{spec.scale} {spec.in_channels}-channel model, "
+            f"but '{base.name}' is {base.arch.name} {base.task} x{base.scale} {base.arch.in_channels}-channel",
+            f"is it the right file? {base.name} expects {base.file}",
+        )
+
+
+def _new_entry(name: str, spec: ModelSpec, sha: str, size: int, base: ManifestEntry | None, note: str) -> ManifestEntry:
+    fields: dict[str, Any] = dict(
+        name=name, task=spec.task, scale=spec.scale, arch=arch_from_spec(spec), file=f"{name}.safetensors",
+        sha256=sha, size=size, urls=(), bundled=False, format="bbcu-safetensors",
+    )
+    if base is not None:
+        notes = f"{base.provenance.notes} {note}".strip()
+        return replace(base, provenance=replace(base.provenance, notes=notes), **fields)
+    return ManifestEntry(**fields, provenance=Provenance(notes=note), description=f"{spec.describe()} (imported)")
+
+
+def import_checkpoint(file: str | Path, name: str | None = None, k: float | None = None, task: str | None = None) -> ManifestEntry:
+    """Convert ``file`` to the project format in the cache and register it; returns the entry.
+
+    Raises:
+        ModelFormatError: the file is missing, unreadable or of an unknown architecture.
+        WeightsError: ``name`` is invalid, belongs to a shipped model, or the file does not
+            match the official entry it is imported as.
+    """
+    src = Path(file).expanduser()
+    base = _official_base(name)
+    loaded = load_model(src, k=k, task=task or (base.task if base else None))  # type: ignore[arg-type]
+    if base is not None:
+        _check_matches(base, loaded.spec, src)
+    src_sha = sha256_file(src)
+    tmp = weights_dir(create=True) / f".import-{uuid.uuid4().hex}.safetensors"
+    try:
+        save_model(tmp, loaded.model, loaded.spec, {"source_file": src.name, "source_sha256": src_sha})
+        sha, size = sha256_file(tmp), tmp.stat().st_size
+        final = name or default_import_name(loaded.spec, sha)
+        note = f"Imported from {src.name} (sha256 {src_sha})."
+        entry = _validated(_new_entry(final, loaded.spec, sha, size, base, note).to_dict(), source=f"import of {src.name}")
+        os.replace(tmp, weights_dir() / entry.file)
+    finally:
+        tmp.unlink(missing_ok=True)
+    register_user_entry(entry)
+    return entry
+
+
+def manifest_entry_for(
+    path: str | Path,
+    name: str,
+    task: str,
+    provenance: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    *,
+    urls: tuple[str, ...] = (),
+    bundled: bool = True,
+    default: bool = False,
+    description: str = "",
+) -> dict[str, Any]:
+    """Validated manifest entry (a JSON-ready dict) for a project ``.safetensors`` file.
+
+    sha256, size and ``arch`` are computed from the file itself (via ``load_model``); paste the
+    result into ``weights_manifest.json`` (and its package copy) and, for a bundled model, copy
+    the file to ``bbcu_cli/weights/bundled/``.
+    """
+    p = Path(path)
+    spec = load_model(p, task=task).spec  # type: ignore[arg-type]
+    entry = ManifestEntry(
+        name=name, task=spec.task, scale=spec.scale, arch=arch_from_spec(spec), file=p.name,
+        sha256=sha256_file(p), size=p.stat().st_size, urls=tuple(urls), bundled=bundled, default=default,
+        metrics=dict(metrics), description=description or spec.describe(),
+    ).to_dict()
+    entry["provenance"] = dict(provenance)
+    return _validated(entry, source=str(p)).to_dict()
