@@ -173,8 +173,8 @@ def default_baseline(cfg: EvalConfig) -> tuple[str, Restore]:
 def _score(out_u8: np.ndarray, ref_u8: np.ndarray, cfg: EvalConfig) -> tuple[float, float]:
     crop, space = (cfg.scale, "y") if cfg.task == "sr" else (0, "rgb")
     space = "gray" if cfg.task == "deblock" and ref_u8.shape[2] == 1 else space
-    out, ref = imageio.from_uint(out_u8), imageio.from_uint(ref_u8)
-    psnr, ssim = image_metrics(out, ref, crop=crop, space=space)
+    # float64 k / 255 so that the metrics' * 255 gives back the integers (float32 would not)
+    psnr, ssim = image_metrics(out_u8 / 255.0, ref_u8 / 255.0, crop=crop, space=space)
     return float(psnr), float(ssim)
 
 

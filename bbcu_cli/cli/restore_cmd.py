@@ -126,11 +126,15 @@ def _report(task: str, name: str, restorer: Restorer, results: list[ItemResult],
     command = {"sr": "upscale", "denoise": "denoise", "deblock": "deblock"}[task]
     if args.json_out:
         emit_json(command, name, results, {"backend": restorer.backend_name})
-    elif not args.quiet or any(r.status == "failed" for r in results):
+    if args.json_out or args.quiet:
         for r in results:
-            if r.status == "ok" and r.sigma is not None and not args.quiet:
-                stderr_console.print(f"{r.input}: noise level sigma = {r.sigma:.1f}", markup=False)
-        print_summary(results)
+            if r.status == "failed":
+                stderr_console.print(f"failed: {r.error}", markup=False, soft_wrap=True)
+        return
+    for r in results:
+        if r.status == "ok" and r.sigma is not None:
+            stderr_console.print(f"{r.input}: noise level sigma = {r.sigma:.1f}", markup=False)
+    print_summary(results)
 
 
 def _args(**kw: object) -> RunArgs:

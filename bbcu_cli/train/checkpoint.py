@@ -13,7 +13,7 @@ import json
 import os
 import pickle
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from ..errors import ModelFormatError, OutputError
 from ..loading import ModelSpec, read_state_dict, save_model
 from .config import TrainConfig
 
-__all__ = ["CKPT_FORMAT", "Export", "save_checkpoint", "load_checkpoint", "init_from", "export_run", "sha256_file"]
+__all__ = ["CKPT_FORMAT", "Export", "save_checkpoint", "load_checkpoint", "init_from", "export_run", "sha256_file", "make_run_dir", "resume_dir"]
 
 CKPT_FORMAT = "bbcu-train-checkpoint-1"
 
@@ -134,3 +134,19 @@ def state_dict_of(model: nn.Module) -> dict[str, Tensor]:
     """CPU copy of the (unwrapped) model's state dict."""
     inner = getattr(model, "module", model)
     return {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}
+
+
+def make_run_dir(path: Path) -> None:
+    """Create the run folder (raises :class:`OutputError`)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create run folder {path}: {exc}", "pick a writable --run-dir") from None
+
+
+def resume_dir(cfg: TrainConfig) -> Path:
+    """Run folder of ``cfg`` (its default needs a resolvable config, so stopping rules are faked)."""
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    probe = cfg if cfg.iters or cfg.time_budget else replace(cfg, iters=1)
+    return Path(str(probe.resolved().run_dir))

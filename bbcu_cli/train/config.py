@@ -7,6 +7,7 @@ The config travels inside checkpoints as a plain dict (:meth:`to_dict` / :meth:`
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..errors import UsageError
 from ..loading import ModelSpec
 from ..models.sr import default_k
 
-__all__ = ["TrainConfig", "parse_duration", "default_data_dirs", "datasets_root", "JPEG_QUALITIES"]
+__all__ = ["TrainConfig", "lr_at", "parse_duration", "default_data_dirs", "datasets_root", "JPEG_QUALITIES"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JPEG_QUALITIES = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
@@ -212,3 +213,14 @@ class TrainConfig:
         base = TrainConfig.from_dict(saved)
         mine = {k: getattr(self, k) for k in RUNTIME_FIELDS if getattr(self, k) is not None}
         return replace(base, **mine)
+
+
+def lr_at(step: int, planned: int | None, cfg: TrainConfig) -> float:
+    """LR of the step after ``step`` completed ones: linear warm-up, then cosine to the floor."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if not planned:
+        return cfg.lr
+    t = min(1.0, (step - cfg.warmup) / max(1, planned - cfg.warmup))
+    floor = cfg.lr * cfg.lr_min_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import OutputError
+from ..errors import UsageError
 from ..loading import build_model
-from .checkpoint import Export, describe_data, export_run, init_from, load_checkpoint, save_checkpoint, state_dict_of
-from .config import TrainConfig
+from .checkpoint import (Export, describe_data, export_run, init_from, load_checkpoint, make_run_dir, resume_dir,
+                         save_checkpoint, state_dict_of)
+from .config import TrainConfig, lr_at
 from .data import Batch, PatchSampler
 from .distributed import DistContext, setup, teardown
+from .validation import metrics_entry, validate_model
 
 __all__ = ["TrainEvent", "TrainResult", "Progress", "train", "lr_at", "CALIB_STEPS"]
 
@@ -65,17 +65,6 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     export: Export | None = None
-
-
-def lr_at(step: int, planned: int | None, cfg: TrainConfig) -> float:
-    """LR of the step after ``step`` completed ones: linear warm-up, then cosine to the floor."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    if not planned:
-        return cfg.lr
-    t = min(1.0, (step - cfg.warmup) / max(1, planned - cfg.warmup))
-    floor = cfg.lr * cfg.lr_min_ratio
-    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 class _Trainer:
@@ -221,37 +210,16 @@ class _Trainer:
     def val_enabled(self) -> bool:
         return bool(self.cfg.val) and str(self.cfg.val).lower() != "none"
 
-    def restore_fn(self, sigma: float) -> Callable[[np.ndarray], np.ndarray]:
-        net, dev, spec = self.net, self.ctx.device, self.spec
-
-        def restore(img: np.ndarray) -> np.ndarray:
-            expand = img.shape[2] == 1 and spec.in_channels == 3
-            x = torch.from_numpy(np.repeat(img, 3, axis=2) if expand else img).permute(2, 0, 1)[None].to(dev)
-            with torch.inference_mode():
-                y = net(x, sigma) if spec.noise_channel else net(x)
-            out = y[0].permute(1, 2, 0).float().cpu().numpy()
-            return out.mean(axis=2, keepdims=True) if expand else out
-
-        return restore
-
     def validate(self) -> None:
         if self.ctx.is_main and self.val_enabled:
             self._validate_main()
         self.ctx.barrier()
 
     def _validate_main(self) -> None:
-        from ..evaluate import EvalConfig, evaluate
-
-        cfg, t = self.cfg, time.monotonic()
-        ecfg = EvalConfig(cfg.task, cfg.scale, cfg.val_sigma, cfg.val_quality, 0, cfg.val_limit, cfg.in_channels == 1)  # type: ignore[arg-type]
-        self.net.eval()
-        try:
-            res = evaluate(Path(str(cfg.val)), self.restore_fn(cfg.val_sigma), ecfg, str(cfg.name))
-        finally:
-            self.net.train()
+        t = time.monotonic()
+        res = validate_model(self.net, self.cfg, self.ctx.device)
         self.val_time, self.last_val_step = time.monotonic() - t, self.step
-        cond = {"sr": {"scale": res.scale}, "denoise": {"sigma": res.sigma}, "deblock": {"quality": res.quality}}[cfg.task]
-        self.metrics = {res.dataset: {**cond, "psnr": round(res.psnr, 4), "ssim": round(res.ssim, 5), "images": len(res.images), "step": self.step}}
+        self.metrics = metrics_entry(res, self.step)
         if self.best["psnr"] is None or res.psnr > self.best["psnr"]:
             self.best = {"psnr": res.psnr, "step": self.step}
         self.log({"step": self.step, "val_psnr": res.psnr, "val_ssim": res.ssim, "val_set": res.dataset, "val_s": round(self.val_time, 2)})
@@ -299,20 +267,6 @@ class _Trainer:
         return export_run(self.run_dir, self.net, cfg, prov, self.metrics)
 
 
-def _make_run_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create run folder {path}: {exc}", "pick a writable --run-dir") from None
-
-
-def _run_dir_for_resume(cfg: TrainConfig) -> Path:
-    if cfg.run_dir:
-        return Path(cfg.run_dir)
-    probe = cfg if cfg.iters or cfg.time_budget else replace(cfg, iters=1)
-    return Path(str(probe.resolved().run_dir))
-
-
 def train(cfg: TrainConfig, progress: Progress | None = None, *, resume: bool = False,
           should_stop: Callable[[int], bool] | None = None) -> TrainResult:
     """Train (or, with ``resume``, continue) the run described by ``cfg``; see module doc.
@@ -324,14 +278,16 @@ def train(cfg: TrainConfig, progress: Progress | None = None, *, resume: bool = 
         UsageError: inconsistent config. InputError: unreadable data.
         ModelFormatError: bad ``init_from`` / resume checkpoint. OutputError: unwritable run dir.
     """
-    ckpt = load_checkpoint(_run_dir_for_resume(cfg) / "last.pt") if resume else None
+    ckpt = load_checkpoint(resume_dir(cfg) / "last.pt") if resume else None
     cfg = (cfg.merged_for_resume(ckpt["config"]) if ckpt else cfg).resolved()
+    if ckpt is None and (Path(str(cfg.run_dir)) / "last.pt").exists():
+        raise UsageError(f"{cfg.run_dir} already holds a run (last.pt)", "continue it with --resume, or pick another --run-dir")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ctx = setup(cfg.device)
     try:
         if ctx.is_main:
-            _make_run_dir(Path(str(cfg.run_dir)))
+            make_run_dir(Path(str(cfg.run_dir)))
         ctx.barrier()
         trainer = _Trainer(cfg, ctx, progress)
         if ckpt is not None:

@@ -11,7 +11,7 @@ from .cache import get_manifest
 from .download import ProgressCallback, fetch
 from .manifest import Manifest, ManifestEntry
 
-__all__ = ["ResolvedWeights", "resolve"]
+__all__ = ["ResolvedWeights", "resolve", "lookup"]
 
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
 
@@ -56,6 +56,15 @@ def _unknown(model: str, manifest: Manifest) -> WeightsError:
     return WeightsError(f"'{model}' is neither a weights file nor a known model name", f"{hint}see bbcu models for the list")
 
 
+def lookup(name: str, manifest: Manifest | None = None) -> ManifestEntry:
+    """The manifest entry ``name``, or a :class:`WeightsError` suggesting close matches."""
+    manifest = manifest or get_manifest()
+    entry = manifest.find(name)
+    if entry is None:
+        raise _unknown(name, manifest)
+    return entry
+
+
 def _default(manifest: Manifest, task: str, scale: int | None) -> ManifestEntry:
     candidates = [m for m in manifest.for_task(task, scale) if m.default]
     if len(candidates) == 1:
@@ -92,10 +101,7 @@ def resolve(
     if model is None:
         entry = _default(manifest, task, scale)
     else:
-        found = manifest.find(model)
-        if found is None:
-            raise _unknown(model, manifest)
-        entry = found
+        entry = lookup(model, manifest)
         _check_fits(entry, task, scale, manifest)
     path = fetch(entry, offline=offline, progress=progress)
     return ResolvedWeights(path, entry, entry.name, entry.arch.k)
