@@ -276,7 +276,8 @@ def jpeg_compress(img_uint8: np.ndarray, quality: int) -> np.ndarray:
         src, flag = cv2.cvtColor(img_uint8, cv2.COLOR_RGB2BGR), cv2.IMREAD_COLOR
     else:
         raise ValueError(f"expected gray or RGB image, got shape {shape}")
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(src), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(src), params)
     if not ok:
         raise ValueError("OpenCV failed to JPEG-encode the image")
     out = cv2.imdecode(buf, flag)

@@ -165,7 +165,10 @@ def test_wrong_output_shape_raises(tmp_path: Path) -> None:
         evaluate(tmp_path / "empty", identity_baseline(), EvalConfig("denoise"), "m")
 
 
-@pytest.mark.parametrize(("scale", "psnr_ref", "ssim_ref"), [(4, 28.43, 0.8113), (2, 33.68, 0.9305)])
+SET5_BICUBIC = [(4, 28.43, 0.8113), (2, 33.68, 0.9305)]  # Y-PSNR / SSIM, README protocol
+
+
+@pytest.mark.parametrize(("scale", "psnr_ref", "ssim_ref"), SET5_BICUBIC)
 def test_set5_bicubic(scale: int, psnr_ref: float, ssim_ref: float) -> None:
     folder = DATASETS / "bench" / "Set5"
     if not folder.is_dir():
@@ -184,7 +187,9 @@ def _sheet_size(h: int, w: int) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(("task", "shape"), [("sr", (128, 112, 3)), ("denoise", (40, 52, 1))])
-def test_save_writes_outputs_and_sheets(tmp_path: Path, task: str, shape: tuple[int, int, int]) -> None:
+def test_save_writes_outputs_and_sheets(
+    tmp_path: Path, task: str, shape: tuple[int, int, int]
+) -> None:
     _write_folder(tmp_path / "in", [shape])
     cfg = EvalConfig(task, scale=4)  # type: ignore[arg-type]
     restore = bicubic_baseline(4) if task == "sr" else identity_baseline()

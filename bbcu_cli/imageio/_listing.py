@@ -31,6 +31,7 @@ def list_images(inputs: Sequence[str], recursive: bool) -> list[Path]:
 
 
 def _expand(item: str, recursive: bool) -> list[Path]:
+    item = str(item)  # tolerate Path objects
     path = Path(item)
     if path.is_dir():
         return _folder_images(path, recursive)

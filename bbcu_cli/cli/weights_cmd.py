@@ -1,0 +1,234 @@
+"""``bbcu weights ...`` (download, verify, path, rm, import, mirror) and ``bbcu models``.
+
+Thin layer over :mod:`bbcu_cli.weights`: typed ``BbcuError``s propagate to the app boundary,
+which prints one line + hint and exits with the error's code. Results go to stdout, progress
+bars (downloads only, TTY only) to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from ..errors import IntegrityError, UsageError, WeightsError
+from ..weights.cache import (
+    bundled_path, cache_dir, cached_path, forget_user_entry, get_manifest, load_user_manifest, local_path,
+    sha256_file, status, verify, write_atomic,
+)
+from ..weights.download import ProgressCallback, fetch
+from ..weights.manifest import TASKS, Manifest, ManifestEntry
+from ..weights.resolve import lookup
+
+__all__ = ["weights_app", "models_command"]
+
+weights_app = typer.Typer(help="Download, verify, import and mirror model weights.", no_args_is_help=True, add_completion=False)
+
+Names = Annotated[Optional[list[str]], typer.Argument(help="Model names (see 'bbcu models').", show_default=False)]
+Offline = Annotated[bool, typer.Option("--offline", help="Never use the network (same as BBCU_OFFLINE=1).")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar on stderr.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
+
+
+def _stdout() -> Console:
+    """Tables on stdout; wide and unwrapped when piped so rows stay one line."""
+    return Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=200)
+
+
+def _human(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+@contextmanager
+def _download_progress(quiet: bool) -> Iterator[Callable[[str], ProgressCallback | None]]:
+    """Yields ``make(name)`` -> progress callback drawing a Rich bar on stderr (TTY only)."""
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield lambda name: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+
+        def make(name: str) -> ProgressCallback:
+            task_id = bar.add_task(name, total=None, visible=False)
+            return lambda done, total: bar.update(task_id, completed=done, total=total, visible=True)
+
+        yield make
+
+
+# ---------------------------------------------------------------- commands
+
+
+@weights_app.command("download")
+def download(
+    names: Names = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Every model that can be downloaded.")] = False,
+    offline: Offline = False,
+    quiet: Quiet = False,
+) -> None:
+    """Download (or check the cache for) models; prints NAME<TAB>PATH per model."""
+    if bool(names) == all_models:
+        raise UsageError("name the models to download, or pass --all (not both)", "see bbcu models")
+    manifest = get_manifest()
+    entries = [m for m in manifest.models if not m.manual] if all_models else [lookup(n, manifest) for n in names or []]
+    with _download_progress(quiet) as make:
+        for entry in entries:
+            typer.echo(f"{entry.name}\t{fetch(entry, offline=offline, progress=make(entry.name))}")
+    manual = [m.name for m in manifest.models if m.manual] if all_models else []
+    if manual and not quiet:
+        typer.echo(f"skipped (manual download, then 'bbcu weights import'): {', '.join(manual)}", err=True)
+
+
+@weights_app.command("verify")
+def verify_cmd(names: Names = None) -> None:
+    """Re-hash local files (bundled and cached) against the manifest; exit 1 on a mismatch."""
+    manifest = get_manifest()
+    entries = [lookup(n, manifest) for n in names] if names else [m for m in manifest.models if local_path(m)]
+    table = Table("model", "where", "result", "expected sha256", "actual sha256")
+    bad: list[str] = []
+    missing: list[str] = []
+    for entry in entries:
+        ok, actual = verify(entry)
+        where = status(entry)
+        result = "ok" if ok else ("missing" if actual is None else "MISMATCH")
+        if result == "missing":
+            missing.append(entry.name)
+        elif result == "MISMATCH":
+            bad.append(entry.name)
+        table.add_row(entry.name, where, result, (entry.sha256 or "-")[:16], (actual or "-")[:16])
+    _stdout().print(table if entries else "no local weights files to verify")
+    if bad:
+        raise IntegrityError(f"{len(bad)} file(s) failed verification: {', '.join(bad)}", "re-fetch with: bbcu weights rm NAME && bbcu weights download NAME")
+    if missing:
+        raise WeightsError(f"not available locally: {', '.join(missing)}", "bbcu weights download NAME (or import it for a manual model)")
+
+
+@weights_app.command("path")
+def path_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Print the local path of a model's file (error if it is not bundled or cached)."""
+    entry = lookup(name)
+    path = local_path(entry)
+    if path is None:
+        how = f"bbcu weights import FILE --name {name}" if entry.manual else f"bbcu weights download {name}"
+        raise WeightsError(f"'{name}' is not available locally ({status(entry)})", f"get it with: {how}")
+    typer.echo(str(path))
+
+
+@weights_app.command("rm")
+def rm(names: Annotated[list[str], typer.Argument(help="Model names.", show_default=False)]) -> None:
+    """Remove cached files (bundled files cannot be removed); imported models are unregistered."""
+    manifest = get_manifest()
+    entries = [lookup(n, manifest) for n in names]
+    bundled = [e.name for e in entries if bundled_path(e) is not None]
+    if bundled:
+        raise WeightsError(f"bundled with bbcu, not removable: {', '.join(bundled)}", "only cached downloads and imports can be removed")
+    user = load_user_manifest()
+    for entry in entries:
+        path = cached_path(entry)
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        forgot = not entry.urls and user.find(entry.name) is not None and forget_user_entry(entry.name)
+        what = "removed" + (" and unregistered" if forgot else "") if existed or forgot else "not cached"
+        typer.echo(f"{entry.name}: {what}")
+
+
+@weights_app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="Checkpoint: official .pth or project .safetensors.", show_default=False)],
+    name: Annotated[Optional[str], typer.Option("--name", help="Register under this name (default: imported-<arch>-<sha>). Use an official name, e.g. bbcu-l-x4-official, to fill in that entry.")] = None,
+    k: Annotated[Optional[float], typer.Option("--k", help="Residual-alignment factor (default 130 * features / 64).")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", help="sr, denoise or deblock (DnCNN-style files carry no task).")] = None,
+) -> None:
+    """Convert a checkpoint to the packed project format in the cache and register it."""
+    if task is not None and task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)} (got {task!r})")
+    from ..weights.importer import import_checkpoint
+
+    entry = import_checkpoint(file, name, k, task)
+    typer.echo(f"imported {file} as '{entry.name}' ({entry.task} x{entry.scale}, {entry.arch.describe()}, {_human(entry.size)})")
+    typer.echo(str(cached_path(entry)))
+
+
+@weights_app.command("mirror")
+def mirror(directory: Annotated[Path, typer.Argument(help="Folder to fill (created if needed).", show_default=False)]) -> None:
+    """Copy every local weights file and a weights_manifest.json into DIRECTORY."""
+    manifest = get_manifest()
+    directory.mkdir(parents=True, exist_ok=True)
+    copied = [_mirror_one(entry, directory) for entry in manifest.models if local_path(entry) is not None]
+    data = Manifest(tuple(copied)).to_dict()
+    write_atomic(directory / "weights_manifest.json", (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    typer.echo(f"{len(copied)} model(s) in {directory}")
+    typer.echo(
+        f"use it with BBCU_WEIGHTS_URL=file://{directory.resolve()} (or serve the folder over http); for imported "
+        "models also copy weights_manifest.json to <cache>/models.json on the other machine",
+        err=True,
+    )
+
+
+def _mirror_one(entry: ManifestEntry, directory: Path) -> ManifestEntry:
+    source, dest = local_path(entry), directory / entry.file
+    assert source is not None
+    if not (dest.is_file() and sha256_file(dest) == entry.sha256):
+        tmp = directory / f".{entry.file}.part"
+        shutil.copyfile(source, tmp)
+        tmp.replace(dest)
+    actual = sha256_file(dest)
+    if actual != entry.sha256:
+        raise IntegrityError(f"{source}: sha256 mismatch for '{entry.name}': expected {entry.sha256}, got {actual}", "bbcu weights verify, then re-download it")
+    return replace(entry, bundled=False)
+
+
+# ---------------------------------------------------------------- bbcu models
+
+
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, dict) and "psnr" in value:
+            parts.append(f"{key} {value['psnr']:.2f}" + (f"/{value['ssim']:.4f}" if "ssim" in value else ""))
+        else:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts) or "-"
+
+
+def _model_row(entry: ManifestEntry) -> dict[str, Any]:
+    return {
+        "name": entry.name, "task": entry.task, "scale": entry.scale, "arch": entry.arch.describe(),
+        "size": entry.size, "status": status(entry), "default": entry.default, "format": entry.format,
+        "metrics": entry.metrics, "description": entry.description, "source_page": entry.source_page,
+    }
+
+
+def models_command(json_out: JsonOut = False) -> None:
+    """List known models: task, scale, architecture, size, local status, default, metrics."""
+    rows = [_model_row(e) for e in get_manifest().models]
+    if json_out:
+        sys.stdout.write(json.dumps({"cache_dir": str(cache_dir()), "models": rows}, indent=2) + "\n")
+        return
+    table = Table("name", "task", "scale", "arch", "size", "status", "default", "metrics")
+    for row in rows:
+        table.add_row(
+            row["name"], row["task"], f"x{row['scale']}", row["arch"], _human(row["size"]), row["status"],
+            "yes" if row["default"] else "", _metrics_text(row["metrics"]),
+        )
+    out = _stdout()
+    out.print(table)
+    if any(r["status"] == "manual" for r in rows):
+        out.print("manual: download the file from the source page, then 'bbcu weights import FILE --name NAME'", markup=False)
