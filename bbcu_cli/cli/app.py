@@ -68,9 +68,11 @@ app.command("deblock")(restore_cmd.deblock)
 
 def _register_optional() -> None:
     """Command groups that live in their own modules."""
-    from . import metrics_cmd
+    from . import bench_cmd, eval_cmd, metrics_cmd
 
     app.command("metrics")(metrics_cmd.metrics)
+    app.command("eval")(eval_cmd.eval_command)
+    app.command("bench")(bench_cmd.bench_command)
     try:
         from .weights_cmd import models_command, weights_app
     except ImportError:

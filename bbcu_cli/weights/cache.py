@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+FILE_MODE = 0o644  # cache and mirror files are shareable (mkstemp would leave them 0600)
 
 
 def cache_dir() -> Path:
@@ -100,6 +101,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

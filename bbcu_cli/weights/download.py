@@ -27,7 +27,7 @@ from typing import BinaryIO
 from filelock import FileLock, Timeout
 
 from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError
-from .cache import bundled_path, cached_path, is_cached, sha256_file, weights_dir
+from .cache import FILE_MODE, bundled_path, cached_path, is_cached, sha256_file, weights_dir
 from .manifest import ManifestEntry
 
 __all__ = ["ProgressCallback", "DownloadSettings", "fetch", "candidate_urls", "is_offline", "make_opener"]
@@ -213,6 +213,7 @@ def _download_once(url: str, entry: ManifestEntry, settings: DownloadSettings, p
                 "the download is corrupt or the file on the server changed; try again, and report it if it persists",
             )
         target = cached_path(entry)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
         return target
     finally:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import WeightsError
 from ..loading import ModelSpec, load_model, save_model
-from .cache import load_shipped_manifest, register_user_entry, sha256_file, weights_dir
+from .cache import FILE_MODE, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
 from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
 
 __all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default_import_name"]
@@ -89,6 +89,7 @@ def import_checkpoint(file: str | Path, name: str | None = None, k: float | None
         final = name or default_import_name(loaded.spec, sha)
         note = f"Imported from {src.name} (sha256 {src_sha})."
         entry = _validated(_new_entry(final, loaded.spec, sha, size, base, note).to_dict(), source=f"import of {src.name}")
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, weights_dir() / entry.file)
     finally:
         tmp.unlink(missing_ok=True)

@@ -248,9 +248,9 @@ class Manifest:
     def merged(self, override: "Manifest") -> "Manifest":
         """``override``'s entries replace same-named ones (and take over their defaults)."""
         taken = {(m.task, m.scale) for m in override.models if m.default}
-        names = set(override.names())
-        kept = [replace(m, default=m.default and (m.task, m.scale) not in taken) for m in self.models if m.name not in names]
-        return Manifest(tuple(kept) + override.models, self.schema_version)
+        new = {m.name: m for m in override.models}
+        kept = [new.pop(m.name, None) or replace(m, default=m.default and (m.task, m.scale) not in taken) for m in self.models]
+        return Manifest(tuple(kept) + tuple(new.values()), self.schema_version)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": self.schema_version, "models": [m.to_dict() for m in self.models]}

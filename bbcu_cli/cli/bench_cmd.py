@@ -1,0 +1,113 @@
+"""``bbcu bench``: time every available backend on the same input and check they agree."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..bench import BenchResult, random_model, run_bench
+from ..engine.devices import resolve_device, set_threads
+from ..engine.restore import Restorer
+from ..errors import BbcuError, UsageError
+from ..loading import LoadedModel, ModelSpec, load_model
+from . import options as opt
+from .report import stderr_console
+
+__all__ = ["bench_command"]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size '{text}' is not WxH", "for example --size 320x180") from None
+    if w < 1 or h < 1:
+        raise UsageError(f"--size {text} must be positive", "for example --size 320x180")
+    return w, h
+
+
+def _random_spec(arch: str, scale: int, feat: int, depth: int) -> ModelSpec:
+    if arch not in ("bbcu-l", "bbcu-m", "dncnn"):
+        raise UsageError(f"--arch {arch} unknown", "use bbcu-l, bbcu-m or dncnn")
+    task = "sr" if arch != "dncnn" else "denoise"
+    return ModelSpec(arch, task, scale if task == "sr" else 1, 3, feat, depth, 130.0 * feat / 64)  # type: ignore[arg-type]
+
+
+def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
+    if model is None:
+        return random_model(spec)
+    from ..weights.resolve import resolve
+
+    resolved = resolve(model, "sr", None) if not model.endswith((".pth", ".pt", ".safetensors")) else None
+    return load_model(resolved.path if resolved else model, k=resolved.k if resolved else None)
+
+
+def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[dict[str, Restorer], dict[str, str]]:
+    restorers: dict[str, Restorer] = {}
+    skipped: dict[str, str] = {}
+    for name in backends:
+        try:
+            restorers[name] = Restorer(loaded, name, "cpu", threads, tile=0)
+        except BbcuError as exc:
+            skipped[name] = exc.message
+    return restorers, skipped
+
+
+def _table(result: BenchResult) -> Table:
+    table = Table(title=f"{result.model} at {result.size[0]}x{result.size[1]}, {result.threads} threads")
+    for col in ("backend", "median s", "MP/s", "speed-up", "peak MB", "max |diff|"):
+        table.add_column(col, justify="right")
+    speed = result.speedup()
+    for name, t in result.backends.items():
+        table.add_row(name, f"{t.median_s:.4f}", f"{t.mpix_s:.3f}", f"{speed.get(name, 1.0):.1f}x", f"{t.peak_rss_mb:.0f}", f"{t.max_abs_diff:.2e}")
+    return table
+
+
+def bench_command(
+    model: opt.Model = None,
+    size: Annotated[str, typer.Option("--size", help="Input size WxH.")] = "320x180",
+    backend: Annotated[Optional[list[str]], typer.Option("--backend", help="Backends to time (repeatable); default: float and packed.")] = None,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: torch default).")] = 0,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per backend (after one warm-up).")] = 5,
+    arch: Annotated[str, typer.Option("--arch", help="Without -m: random model of this architecture (bbcu-l, bbcu-m, dncnn).")] = "bbcu-m",
+    scale: Annotated[int, typer.Option("-s", "--scale", help="Without -m: SR scale of the random model.")] = 4,
+    feat: Annotated[int, typer.Option("--feat", help="Without -m: feature channels.")] = 64,
+    depth: Annotated[int, typer.Option("--depth", help="Without -m: blocks (SR) or layers (dncnn).")] = 16,
+    json_out: opt.JsonOut = False,
+) -> None:
+    """Time the float and packed backends on the same input (median of --repeat runs).
+
+    Prints seconds, megapixels/s (input pixels), speed-up over float, peak memory, the largest
+    output difference, and which CPU features the packed kernel uses (or why it is off).
+    """
+    resolve_device("cpu")
+    used = set_threads(threads or None)
+    loaded = _load(model, _random_spec(arch, scale, feat, depth))
+    restorers, skipped = _restorers(loaded, backend or ["float", "packed"], threads or used)
+    if "float" not in restorers:
+        raise UsageError("the float backend is the baseline and must be included", "add --backend float")
+    result = run_bench(restorers, _size(size), repeat, used, loaded.source)
+    result.skipped = skipped
+    _kernel_info(result)
+    if json_out:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        return
+    stderr_console.print(_table(result))
+    for name, why in skipped.items():
+        stderr_console.print(f"{name}: off: {why}", markup=False)
+    if result.isa:
+        stderr_console.print(f"packed kernel ISA: {result.isa} ({', '.join(result.features)})", markup=False)
+
+
+def _kernel_info(result: BenchResult) -> None:
+    try:
+        from ..engine.packed import packed_status
+    except ImportError:
+        return
+    status = packed_status()
+    result.isa = status.isa if status.available else ""
+    result.features = list(status.features)

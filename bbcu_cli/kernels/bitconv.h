@@ -1,0 +1,93 @@
+/*
+ * bitconv: bit-packed XNOR/popcount 3x3 binary convolution for BBCU units (C11).
+ *
+ * Layouts
+ *   float activations : NHWC float32, one image: [H][W][C].
+ *   packed activations: a zero-bordered grid [(H+2)][(W+2)][nw] of uint64 words,
+ *                       nw = ceil(C/64); bit k of word w is channel 64*w+k, 1 = (x+b) > 0.
+ *                       A second grid of the same shape holds the "non-zero" mask
+ *                       (bit = (x+b) != 0); border cells and tail bits are 0 in both.
+ *   zero row flags    : uint8 per image row, 1 when that row holds an exact zero (x+b == 0).
+ *   weights           : [9 taps][nw_in][co8] uint64, co8 = cout rounded up to 8; bit = W > 0.
+ *                       Tap t = 3*ky + kx (cross-correlation, as torch conv2d).
+ *   border correction : [16][co8] int32, E[type][q] = popcount of the weight words of the
+ *                       taps that fall outside the image for border type
+ *                       (1 top, 2 bottom, 4 left, 8 right).
+ *
+ * A unit computes, for each conv output q (reordered so the r*r pixel-shuffle phases are
+ * contiguous blocks of chr channels: q = (i*r + j)*chr + c),
+ *   count = sum over valid taps of +-1 products (exact integer),
+ *   z = count*alpha (+bias) + b0; z = z > 0 ? z : a*z; z += b1; y = z + x_residual,
+ * writes y at HR pixel (r*y+i, r*x+j) and optionally packs sign(y + bnext) for the next unit.
+ */
+#ifndef BBCU_BITCONV_H
+#define BBCU_BITCONV_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define BC_API __declspec(dllexport)
+#else
+#define BC_API __attribute__((visibility("default")))
+#endif
+
+#define BC_ABI_VERSION 1
+
+enum bc_isa { BC_ISA_PORTABLE = 0, BC_ISA_AVX2 = 1, BC_ISA_AVX512 = 2, BC_ISA_NEON = 3 };
+
+enum bc_feature {
+    BC_F_POPCNT = 1, BC_F_AVX2 = 2, BC_F_AVX512F = 4, BC_F_AVX512BW = 8,
+    BC_F_AVX512VPOPCNTDQ = 16, BC_F_NEON = 32
+};
+
+enum bc_act { BC_ACT_NONE = 0, BC_ACT_RELU = 1, BC_ACT_LRELU = 2 }; /* lrelu slope 0.1 */
+
+typedef struct bc_unit {
+    int32_t H, W;        /* input (LR) grid */
+    int32_t cin, nw_in;  /* input channels and words per pixel */
+    int32_t cout, co8;   /* conv outputs (r*r*chr) and padded count */
+    int32_t r, chr;      /* pixel-shuffle factor (1 = plain unit), channels per output pixel */
+    int32_t nw_out;      /* words per pixel of the output packing */
+    int32_t out_nchw;    /* 1: write y as NCHW [chr][rH][rW] instead of NHWC */
+    int32_t post_act;    /* bc_act applied to the written y (only without bnext) */
+    int32_t has_bias;
+    const uint64_t *pin, *min;  /* packed input grid and non-zero mask grid */
+    const uint8_t *zin;         /* zero row flags of the input, H bytes */
+    const uint64_t *wt;
+    const int32_t *ecorr;
+    const float *alpha, *bias, *b0, *pa, *b1; /* [cout], in q order */
+    const float *xres;          /* NHWC residual [H][W][chr] */
+    float *yout;                /* NHWC [rH][rW][chr] (may equal xres when r == 1) or NCHW */
+    const float *bnext;         /* [chr] threshold of the next unit, or NULL: no packing */
+    uint64_t *pout, *mout;      /* output grids [(rH+2)][(rW+2)][nw_out] */
+    uint8_t *zout;              /* rH bytes */
+    int32_t *counts;            /* benchmark: if set, write [H][W][cout] counts, no epilogue */
+} bc_unit;
+
+typedef struct bc_entry {
+    int32_t H, W, C, nw, act;
+    const float *src;    /* NCHW [C][H][W] */
+    float *dst;          /* NHWC [H][W][C], act(src) */
+    const float *bnext;  /* [C] */
+    uint64_t *pout, *mout;
+    uint8_t *zout;
+} bc_entry;
+
+BC_API int bc_abi_version(void);
+BC_API unsigned bc_cpu_features(void);
+BC_API unsigned bc_compiled_isas(void);   /* bit (1 << isa) per compiled variant */
+BC_API int bc_isa_usable(int isa);        /* compiled and supported by this CPU */
+BC_API int bc_best_isa(void);
+BC_API int bc_set_isa(int isa);           /* 0 ok, -1 not compiled, -2 CPU lacks it */
+BC_API int bc_get_isa(void);
+BC_API int bc_unit_run(const bc_unit *u, int nthreads);
+BC_API int bc_entry_run(const bc_entry *e, int nthreads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
