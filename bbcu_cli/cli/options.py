@@ -13,7 +13,7 @@ Ref = Annotated[Optional[str], typer.Option("--ref", help="Reference image, or f
 Tile = Annotated[int, typer.Option("--tile", min=0, help="Tile side in input pixels; 0 picks full-width stripes that fit free memory.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 Threads = Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: all cores).")]
-Backend = Annotated[str, typer.Option("--backend", help="auto (packed kernel on CPU when available), packed or float.")]
+Backend = Annotated[str, typer.Option("--backend", help="auto (packed kernel on CPU when available, folded float16 path on CUDA), packed, float or folded.")]
 Suffix = Annotated[Optional[str], typer.Option("--suffix", help="Output name suffix (default _x4, _denoised or _deblocked).")]
 Format = Annotated[Optional[str], typer.Option("--format", help="Output format: png, jpg, webp, bmp, tiff (default: from the output name, else the input's).")]
 SkipExisting = Annotated[bool, typer.Option("--skip-existing", help="Leave outputs that already exist and go on.")]

@@ -17,8 +17,8 @@ from ..loading import LoadedModel
 
 __all__ = ["BackendChoice", "FloatBackend", "select_backend", "BACKEND_NAMES"]
 
-BackendName = Literal["auto", "packed", "float"]
-BACKEND_NAMES = ("auto", "packed", "float")
+BackendName = Literal["auto", "packed", "float", "folded"]
+BACKEND_NAMES = ("auto", "packed", "float", "folded")
 RunFn = Callable[[Tensor, "float | None"], Tensor]
 
 
@@ -64,18 +64,22 @@ def _packed(loaded: LoadedModel, threads: int | None) -> tuple[RunFn | None, str
 def select_backend(loaded: LoadedModel, name: str, device: torch.device, threads: int | None = None) -> BackendChoice:
     """Pick the backend for ``name`` (auto|packed|float).
 
+    ``folded`` (and ``auto`` on CUDA) is the folded float path of :mod:`.folded`.
+
     Raises:
         UsageError: unknown name, or ``packed`` on a non-CPU device.
         KernelUnavailable: ``packed`` requested but not available or not exact for this model.
     """
     if name not in BACKEND_NAMES:
-        raise UsageError(f"unknown backend '{name}'", "use --backend auto, packed or float")
+        raise UsageError(f"unknown backend '{name}'", "use --backend auto, packed, float or folded")
     if name == "float":
         return BackendChoice(FloatBackend(loaded, device), "float")
+    if name == "folded" or (name == "auto" and device.type == "cuda"):
+        from .folded import FoldedBackend
+
+        return BackendChoice(FoldedBackend(loaded, device), "folded", "" if name == "folded" else f"packed kernel is CPU-only (device {device})")
     if device.type != "cpu":
-        if name == "packed":
-            raise UsageError("the packed backend runs on the CPU only", "use --device cpu or --backend float")
-        return BackendChoice(FloatBackend(loaded, device), "float", f"packed kernel is CPU-only (device {device})")
+        raise UsageError("the packed backend runs on the CPU only", "use --device cpu, or --backend auto/folded on a GPU")
     run, why = _packed(loaded, threads)
     if run is not None:
         return BackendChoice(run, "packed")
