@@ -23,10 +23,10 @@ from rich.table import Table
 
 from ..errors import IntegrityError, UsageError, WeightsError
 from ..weights.cache import (
-    bundled_path, cache_dir, cached_path, forget_user_entry, get_manifest, load_user_manifest, local_path,
+    bundled_path, cache_dir, cache_io, cached_path, forget_user_entry, get_manifest, load_user_manifest, local_path,
     sha256_file, status, verify, write_atomic,
 )
-from ..weights.download import ProgressCallback, fetch
+from ..weights.download import DownloadSettings, ProgressCallback, candidate_urls, fetch
 from ..weights.manifest import TASKS, Manifest, ManifestEntry
 from ..weights.resolve import lookup
 
@@ -87,13 +87,18 @@ def download(
     if bool(names) == all_models:
         raise UsageError("name the models to download, or pass --all (not both)", "see bbcu models")
     manifest = get_manifest()
-    entries = [m for m in manifest.models if not m.manual] if all_models else [lookup(n, manifest) for n in names or []]
+    entries = [m for m in manifest.models if _has_source(m)] if all_models else [lookup(n, manifest) for n in names or []]
     with _download_progress(quiet) as make:
         for entry in entries:
             typer.echo(f"{entry.name}\t{fetch(entry, offline=offline, progress=make(entry.name))}")
-    manual = [m.name for m in manifest.models if m.manual] if all_models else []
-    if manual and not quiet:
-        typer.echo(f"skipped (manual download, then 'bbcu weights import'): {', '.join(manual)}", err=True)
+    skipped = [m.name for m in manifest.models if m not in entries] if all_models else []
+    if skipped and not quiet:
+        typer.echo(f"skipped (no download source; manual models: fetch by hand, then 'bbcu weights import'): {', '.join(skipped)}", err=True)
+
+
+def _has_source(entry: ManifestEntry) -> bool:
+    """Bundled/cached, or downloadable from its URLs or the BBCU_WEIGHTS_URL mirror."""
+    return not entry.manual and (local_path(entry) is not None or bool(candidate_urls(entry, DownloadSettings.from_env())))
 
 
 @weights_app.command("verify")
@@ -143,7 +148,8 @@ def rm(names: Annotated[list[str], typer.Argument(help="Model names.", show_defa
     for entry in entries:
         path = cached_path(entry)
         existed = path.is_file()
-        path.unlink(missing_ok=True)
+        with cache_io(f"remove {path}"):
+            path.unlink(missing_ok=True)
         forgot = not entry.urls and user.find(entry.name) is not None and forget_user_entry(entry.name)
         what = "removed" + (" and unregistered" if forgot else "") if existed or forgot else "not cached"
         typer.echo(f"{entry.name}: {what}")
@@ -170,10 +176,11 @@ def import_cmd(
 def mirror(directory: Annotated[Path, typer.Argument(help="Folder to fill (created if needed).", show_default=False)]) -> None:
     """Copy every local weights file and a weights_manifest.json into DIRECTORY."""
     manifest = get_manifest()
-    directory.mkdir(parents=True, exist_ok=True)
-    copied = [_mirror_one(entry, directory) for entry in manifest.models if local_path(entry) is not None]
-    data = Manifest(tuple(copied)).to_dict()
-    write_atomic(directory / "weights_manifest.json", (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    with cache_io(f"write the mirror {directory}"):
+        directory.mkdir(parents=True, exist_ok=True)
+        copied = [_mirror_one(entry, directory) for entry in manifest.models if local_path(entry) is not None]
+        data = Manifest(tuple(copied)).to_dict()
+        write_atomic(directory / "weights_manifest.json", (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     typer.echo(f"{len(copied)} model(s) in {directory}")
     typer.echo(
         f"use it with BBCU_WEIGHTS_URL=file://{directory.resolve()} (or serve the folder over http); for imported "

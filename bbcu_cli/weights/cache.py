@@ -12,7 +12,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "sha256_file",
     "verify",
     "write_atomic",
+    "cache_io",
 ]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -94,6 +96,15 @@ def get_manifest() -> Manifest:
     return load_shipped_manifest().merged(load_user_manifest())
 
 
+@contextmanager
+def cache_io(what: str) -> Iterator[None]:
+    """Turn local file-system failures (permissions, disk full) into a :class:`WeightsError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise WeightsError(f"cannot {what}: {exc}", "check free space and permissions, or set BBCU_CACHE_DIR to a writable folder") from None
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,12 +121,13 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def _edit_user_manifest(edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
     path = user_manifest_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        models = [m.to_dict() for m in load_user_manifest().models]
-        data = {"schema_version": SCHEMA_VERSION, "models": edit(models)}
-        load_manifest(data, source=str(path))  # never write an invalid manifest
-        write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    with cache_io(f"update {path}"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            models = [m.to_dict() for m in load_user_manifest().models]
+            data = {"schema_version": SCHEMA_VERSION, "models": edit(models)}
+            load_manifest(data, source=str(path))  # never write an invalid manifest
+            write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def register_user_entry(entry: ManifestEntry) -> None:

@@ -27,7 +27,7 @@ from typing import BinaryIO
 from filelock import FileLock, Timeout
 
 from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError
-from .cache import FILE_MODE, bundled_path, cached_path, is_cached, sha256_file, weights_dir
+from .cache import FILE_MODE, bundled_path, cache_io, cached_path, is_cached, sha256_file, weights_dir
 from .manifest import ManifestEntry
 
 __all__ = ["ProgressCallback", "DownloadSettings", "fetch", "candidate_urls", "is_offline", "make_opener"]
@@ -152,9 +152,11 @@ def fetch(entry: ManifestEntry, *, offline: bool = False, progress: ProgressCall
     if entry.manual:
         raise _manual_error(entry)
     settings = DownloadSettings.from_env(offline)
-    cached = _valid_cached(entry)
-    if cached is not None:
-        return cached
+    with cache_io(f"use the weights cache {weights_dir()}"):
+        return _valid_cached(entry) or _download_locked(entry, settings, progress)
+
+
+def _download_locked(entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
     urls = candidate_urls(entry, settings)
     if settings.offline:
         urls = [u for u in urls if u.startswith("file://")]
@@ -164,7 +166,7 @@ def fetch(entry: ManifestEntry, *, offline: bool = False, progress: ProgressCall
         raise _no_url_error(entry)
     lock = FileLock(str(weights_dir(create=True) / f"{entry.file}.lock"), timeout=settings.lock_timeout)
     try:
-        with lock:
+        with lock:  # another process may have finished the download while we waited
             return _valid_cached(entry) or _download_any(entry, urls, settings, progress)
     except Timeout:
         raise DownloadError(f"timed out waiting for another download of {entry.file}", f"remove {lock.lock_file} if no bbcu process is running") from None
@@ -185,7 +187,7 @@ def _download_any(entry: ManifestEntry, urls: list[str], settings: DownloadSetti
         raise integrity
     raise DownloadError(
         f"could not download {entry.file} for '{entry.name}': " + "; ".join(failures),
-        "check the network and proxy settings (https_proxy), or use a mirror: BBCU_WEIGHTS_URL (see bbcu weights mirror)",
+        "check the network and proxy settings (https_proxy), or set BBCU_WEIGHTS_URL to a mirror made with 'bbcu weights mirror'",
     )
 
 
@@ -231,8 +233,15 @@ def _open(url: str, settings: DownloadSettings) -> http.client.HTTPResponse:
         if isinstance(exc.reason, (TimeoutError, ConnectionError)):
             raise _Transient(str(exc.reason)) from None
         raise DownloadError(f"{url}: {exc.reason}") from None
-    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise _Transient(f"{type(exc).__name__}: {exc}") from None
+
+
+def _read(resp: http.client.HTTPResponse, done: int, size: int) -> bytes:
+    try:
+        return resp.read(_CHUNK)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _Transient(f"{type(exc).__name__} after {done} of {size} bytes") from None
 
 
 def _stream(url: str, fh: BinaryIO, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> str:
@@ -244,15 +253,12 @@ def _stream(url: str, fh: BinaryIO, entry: ManifestEntry, settings: DownloadSett
             raise IntegrityError(f"{url}: {entry.file} is {announced} bytes on the server, the manifest says {size}", "the mirror holds another version of the file; update it")
         if progress:
             progress(0, size)
-        try:
-            while done <= size and (block := resp.read(_CHUNK)):
-                digest.update(block)
-                fh.write(block)
-                done += len(block)
-                if progress:
-                    progress(min(done, size), size)
-        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-            raise _Transient(f"{type(exc).__name__} after {done} of {size} bytes") from None
+        while done <= size and (block := _read(resp, done, size)):
+            digest.update(block)
+            fh.write(block)
+            done += len(block)
+            if progress:
+                progress(min(done, size), size)
     if done < size:
         raise _Transient(f"connection closed after {done} of {size} bytes")
     if done > size:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import WeightsError
 from ..loading import ModelSpec, load_model, save_model
-from .cache import FILE_MODE, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
+from .cache import FILE_MODE, cache_io, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
 from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
 
 __all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default_import_name"]
@@ -82,15 +82,17 @@ def import_checkpoint(file: str | Path, name: str | None = None, k: float | None
     if base is not None:
         _check_matches(base, loaded.spec, src)
     src_sha = sha256_file(src)
-    tmp = weights_dir(create=True) / f".import-{uuid.uuid4().hex}.safetensors"
+    with cache_io(f"write into {weights_dir()}"):
+        tmp = weights_dir(create=True) / f".import-{uuid.uuid4().hex}.safetensors"
     try:
         save_model(tmp, loaded.model, loaded.spec, {"source_file": src.name, "source_sha256": src_sha})
         sha, size = sha256_file(tmp), tmp.stat().st_size
         final = name or default_import_name(loaded.spec, sha)
         note = f"Imported from {src.name} (sha256 {src_sha})."
         entry = _validated(_new_entry(final, loaded.spec, sha, size, base, note).to_dict(), source=f"import of {src.name}")
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, weights_dir() / entry.file)
+        with cache_io(f"write {entry.file} into {weights_dir()}"):
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, weights_dir() / entry.file)
     finally:
         tmp.unlink(missing_ok=True)
     register_user_entry(entry)

@@ -7,6 +7,7 @@ has a checker; cross-field rules are listed in ``_ENTRY_RULES``. Any problem rai
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -98,7 +99,7 @@ def _check_fields(data: Mapping[str, Any], checks: Mapping[str, Checker], defaul
         if key not in data and key not in defaults:
             raise _FieldError("is missing", key)
         try:
-            out[key] = check(data[key]) if key in data else defaults[key]
+            out[key] = check(data[key]) if key in data else copy.copy(defaults[key])
         except _FieldError as exc:
             raise _FieldError(exc.message, f"{key}.{exc.field}" if exc.field else key) from None
     return out

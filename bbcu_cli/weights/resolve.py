@@ -43,7 +43,7 @@ def _check_fits(entry: ManifestEntry, task: str, scale: int | None, manifest: Ma
     if entry.task == task and scale in (None, entry.scale):
         return
     raise WeightsError(
-        f"model '{entry.name}' is a {_label(entry.task, entry.scale)} model, not {_label(task, scale)}",
+        f"model '{entry.name}' is for {_label(entry.task, entry.scale)}, not {_label(task, scale)}",
         f"pick a {_label(task, scale)} model: {_available(manifest, task, scale)} (see bbcu models)",
     )
 
