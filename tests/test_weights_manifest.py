@@ -54,7 +54,7 @@ def test_shipped_manifest_has_the_six_official_manual_entries(tmp_path: Path, mo
     deblock, denoise = official["bbcu-deblock-official"], official["bbcu-denoise-official"]
     assert (deblock.arch.in_channels, deblock.arch.bias) == (1, True)
     assert (denoise.arch.in_channels, denoise.arch.bias, denoise.arch.depth) == (3, False, 20)
-    assert "ASSUMPTION" in denoise.provenance.notes
+    assert "nb=20" in denoise.provenance.notes
 
 
 def test_error_names_file_entry_and_field(tmp_path: Path) -> None:
