@@ -73,6 +73,9 @@ def _register_optional() -> None:
     app.command("metrics")(metrics_cmd.metrics)
     app.command("eval")(eval_cmd.eval_command)
     app.command("bench")(bench_cmd.bench_command)
+    from .train_cmd import train_command
+
+    app.command("train")(train_command)
     try:
         from .weights_cmd import models_command, weights_app
     except ImportError:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Iterator, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..errors import UsageError
 from ..train import TrainConfig, TrainEvent, TrainResult, parse_duration, train
@@ -87,7 +87,7 @@ def _fmt_time(seconds: Optional[float]) -> str:
 
 
 class _Display:
-    """Rich progress line: step/planned, loss, val PSNR, it/s, ETA; other events as lines."""
+    """Rich progress line: step/planned, loss, last val PSNR, it/s, ETA; other events as lines."""
 
     def __init__(self, progress: Optional[Progress]) -> None:
         self.progress, self.val = progress, "-"
@@ -102,7 +102,7 @@ class _Display:
             self.progress.console.print(f"step {ev.step}: {ev.message}", markup=False)
         if ev.kind == "step":
             its = f"{ev.its:.2f} it/s" if ev.its else "- it/s"
-            stats = f"loss {ev.loss:.4f}  lr {ev.lr:.2e}  val {self.val}  {its}"
+            stats = f"loss {ev.loss:.4f}  val {self.val}  {its}"
             self.progress.update(self.task, completed=ev.step, total=ev.planned, stats=stats, eta=f"ETA {_fmt_time(ev.eta)}")
 
 
@@ -111,7 +111,7 @@ def _display(enabled: bool) -> Iterator[_Display]:
     if not enabled:
         yield _Display(None)
         return
-    cols = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"))
+    cols = (BarColumn(bar_width=12), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TextColumn("{task.fields[eta]}"))
     with Progress(*cols, console=stderr_console, transient=True) as progress:
         yield _Display(progress)
 
@@ -151,7 +151,7 @@ def train_command(
     init_from: Annotated[Optional[str], typer.Option("--init-from", help="Initialise from a checkpoint (tensors of matching name and shape).")] = None,
     threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads per process (0: torch default).")] = 0,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast (fp16 on GPUs without bf16).")] = True,
+    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision: bf16 autocast (fp16 on GPUs without bf16). Default: on for CUDA and CPUs with native bf16, else off.")] = None,
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="channels_last memory format.")] = False,
     notes: Annotated[str, typer.Option("--notes", help="Free text stored in the provenance.")] = "",
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No live display.")] = False,

@@ -124,6 +124,7 @@ def export_run(run_dir: Path, model: nn.Module, cfg: TrainConfig, provenance: di
         "file": weights.name, "sha256": sha256_file(weights), "size": weights.stat().st_size,
         "urls": [], "bundled": True, "default": False, "format": "bbcu-safetensors",
         "provenance": provenance, "metrics": metrics,
+        "description": f"{spec.describe()}, trained with bbcu train",
     }
     manifest = run_dir / "manifest_entry.json"
     manifest.write_text(json.dumps(entry, indent=2) + "\n")

@@ -8,6 +8,9 @@
 * Deblock: every image is JPEG-compressed ONCE at a few qualities inside the range; each patch
   picks one of them at random.
 
+The SR LR images can be cached in the run folder (``data-cache-sr-xS.npz``, keyed by the file
+list, sizes and mtimes), so a resumed run skips the bicubic pass.
+
 All patches get one of the 8 dihedral transforms. Every random choice comes from one seeded
 ``torch.Generator``, so a run is reproducible and resumable (save/restore its state).
 """
@@ -134,7 +137,9 @@ class PatchSampler:
         else:
             qs = self.qualities
             tag, fn = f"jpeg-{qs}", lambda: [jpeg_compress(im, q) for im in clean for q in qs]
-        path = None if cache_dir is None else cache_dir / f"data-cache-{tag.replace(' ', '')}-c{self.cfg.in_channels}.npz"
+        # only the (small, slow to make) LR images are cached; JPEG versions are quick to remake
+        cache = cache_dir is not None and self.cfg.task == "sr"
+        path = cache_dir / f"data-cache-{tag}.npz" if cache and cache_dir else None
         flat = _cached(path, _cache_key(files, tag), fn)
         per = max(1, len(self.qualities))
         return [[_to_chw(a.reshape(a.shape[0], a.shape[1], -1)) for a in flat[i * per : (i + 1) * per]] for i in range(len(clean))]

@@ -55,7 +55,7 @@ Progress = Callable[[TrainEvent], None]
 
 @dataclass
 class TrainResult:
-    """Outcome of :func:`train`. ``losses`` are this session's per-step losses (rank 0)."""
+    """Outcome of :func:`train`. ``losses``: this session's per-step losses (this rank's)."""
 
     run_dir: Path
     step: int
@@ -65,6 +65,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     export: Export | None = None
+    model: torch.nn.Module | None = None  # the trained network (unwrapped, eval mode)
 
 
 class _Trainer:
@@ -77,7 +78,7 @@ class _Trainer:
         self.net = self.net.to(memory_format=self.mf)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.amp_dtype = torch.bfloat16 if dev.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=bool(cfg.amp) and self.amp_dtype == torch.float16)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1_000_003 * ctx.rank)
         self.sampler = PatchSampler(cfg, self.gen, self.run_dir if cfg.cache_data else None)
         self.step, self.elapsed0, self.val_time, self.metrics = 0, 0.0, 0.0, {}
@@ -213,12 +214,13 @@ class _Trainer:
     def validate(self) -> None:
         if self.ctx.is_main and self.val_enabled:
             self._validate_main()
+        self.last_val_step = self.step  # on every rank: they must agree on the final validation
         self.ctx.barrier()
 
     def _validate_main(self) -> None:
         t = time.monotonic()
         res = validate_model(self.net, self.cfg, self.ctx.device)
-        self.val_time, self.last_val_step = time.monotonic() - t, self.step
+        self.val_time = time.monotonic() - t
         self.metrics = metrics_entry(res, self.step)
         if self.best["psnr"] is None or res.psnr > self.best["psnr"]:
             self.best = {"psnr": res.psnr, "step": self.step}
@@ -247,23 +249,21 @@ class _Trainer:
         return self.finish(reason == _STOPPED)
 
     def finish(self, interrupted: bool) -> TrainResult:
-        if interrupted:
-            self.save()
-            return TrainResult(self.run_dir, self.step, self.planned, self.elapsed(), self.losses, self.metrics, True)
-        if self.last_val_step != self.step:
+        if not interrupted and self.last_val_step != self.step:
             self.validate()
-        self.save(done=True)
-        export = self.export() if self.ctx.is_main else None
+        self.save(done=not interrupted)
+        export = self.export() if self.ctx.is_main and not interrupted else None
         self.ctx.barrier()
-        self.emit(TrainEvent("done", self.step, self.planned, elapsed=self.elapsed(), message=str(export.weights if export else "")))
-        return TrainResult(self.run_dir, self.step, self.planned, self.elapsed(), self.losses, self.metrics, False, export)
+        if export is not None:
+            self.emit(TrainEvent("done", self.step, self.planned, elapsed=self.elapsed(), message=str(export.weights)))
+        return TrainResult(self.run_dir, self.step, self.planned, self.elapsed(), self.losses, self.metrics, interrupted, export, self.net.eval())
 
     def export(self) -> Export:
         cfg = self.cfg
-        hardware = f"{self.ctx.world} x {self.ctx.device.type}, {torch.get_num_threads()} threads, amp {cfg.amp}"
+        hw = f"{self.ctx.world} x {self.ctx.device.type}, {torch.get_num_threads()} threads, amp {'on' if cfg.amp else 'off'}"
+        extra = [cfg.notes, f"trained on {hw}", f"initialised from {cfg.init_from}" if cfg.init_from else ""]
         prov = {"data": describe_data(cfg, self.sampler.num_images), "iterations": self.step,
-                "wall_time_s": round(self.elapsed(), 1), "command": cfg.command, "notes": cfg.notes,
-                "init_from": cfg.init_from, "hardware": hardware, "best_val": self.best}
+                "wall_time_s": round(self.elapsed(), 1), "command": cfg.command, "notes": "; ".join(e for e in extra if e)}
         return export_run(self.run_dir, self.net, cfg, prov, self.metrics)
 
 

@@ -133,6 +133,7 @@ class Provenance:
     iterations: int | None = None
     command: str = ""
     notes: str = ""
+    wall_time_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ _PROVENANCE_CHECKS: dict[str, Checker] = {
     "iterations": _optional(_positive_int),
     "command": _str,
     "notes": _str,
+    "wall_time_s": _optional(_positive_number),
 }
 _ENTRY_CHECKS: dict[str, Checker] = {
     "name": _name,
@@ -193,7 +195,7 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "bundled": _bool,
     "default": _bool,
     "format": _one_of(FORMATS),
-    "provenance": _nested(Provenance, _PROVENANCE_CHECKS, {"data": "", "iterations": None, "command": "", "notes": ""}),
+    "provenance": _nested(Provenance, _PROVENANCE_CHECKS, {"data": "", "iterations": None, "command": "", "notes": "", "wall_time_s": None}),
     "metrics": _dict,
     "source_page": _optional(_str),
     "description": _str,
