@@ -35,7 +35,7 @@ extern "C" {
 #define BC_API __attribute__((visibility("default")))
 #endif
 
-#define BC_ABI_VERSION 1
+#define BC_ABI_VERSION 2
 
 enum bc_isa { BC_ISA_PORTABLE = 0, BC_ISA_AVX2 = 1, BC_ISA_AVX512 = 2, BC_ISA_NEON = 3 };
 
@@ -52,7 +52,6 @@ typedef struct bc_unit {
     int32_t cout, co8;   /* conv outputs (r*r*chr) and padded count */
     int32_t r, chr;      /* pixel-shuffle factor (1 = plain unit), channels per output pixel */
     int32_t nw_out;      /* words per pixel of the output packing */
-    int32_t out_nchw;    /* 1: write y as NCHW [chr][rH][rW] instead of NHWC */
     int32_t post_act;    /* bc_act applied to the written y (only without bnext) */
     int32_t has_bias;
     const uint64_t *pin, *min;  /* packed input grid and non-zero mask grid */
@@ -61,7 +60,7 @@ typedef struct bc_unit {
     const int32_t *ecorr;
     const float *alpha, *bias, *b0, *pa, *b1; /* [cout], in q order */
     const float *xres;          /* NHWC residual [H][W][chr] */
-    float *yout;                /* NHWC [rH][rW][chr] (may equal xres when r == 1) or NCHW */
+    float *yout;                /* NHWC [rH][rW][chr]; may equal xres when r == 1 (in place) */
     const float *bnext;         /* [chr] threshold of the next unit, or NULL: no packing */
     uint64_t *pout, *mout;      /* output grids [(rH+2)][(rW+2)][nw_out] */
     uint8_t *zout;              /* rH bytes */

@@ -1,0 +1,1 @@
+"""Inference engine: tiling, backends (float, folded, packed), devices, the restore loop."""

@@ -1,0 +1,246 @@
+/*
+ * bitconv: XNOR/popcount binary 3x3 convolution units for BBCU (see bitconv.h).
+ *
+ * One translation unit holds every ISA variant (portable; AVX2 and AVX-512 VPOPCNTDQ on x86
+ * through per-function target attributes; NEON on AArch64), a small pthread pool that splits
+ * image rows across threads (no OpenMP: torch ships its own runtime), and a tiny CPython
+ * module init so setuptools builds it as an extension; Python calls the kernels via ctypes.
+ * Build with -ffp-contract=off: the float epilogue must round exactly like PyTorch.
+ */
+#ifdef BC_PYTHON_MODULE
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitconv.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define BC_X86 1
+#endif
+#if defined(__aarch64__)
+#define BC_ARM64 1
+#endif
+
+/* ------------------------------------------------------------------ jobs and scratch */
+
+typedef struct bc_job {
+    const void *args;
+    int failed;
+} bc_job;
+
+typedef void (*bc_rows_fn)(void *job, int r0, int r1);
+
+static void bc_job_fail(bc_job *job) { __atomic_store_n(&job->failed, 1, __ATOMIC_RELAXED); }
+
+typedef struct bc_scratch_mem {
+    int32_t *S, *zeros; /* raw counts of one pixel; zero border corrections */
+} bc_scratch_mem;
+
+static int bc_scratch_alloc(bc_scratch_mem *m, int co8)
+{
+    const size_t n = (size_t)co8 + 16;
+    m->S = (int32_t *)calloc(2 * n, sizeof(int32_t));
+    m->zeros = m->S ? m->S + n : NULL;
+    return m->S ? 0 : -1;
+}
+
+static void bc_scratch_free(bc_scratch_mem *m) { free(m->S); }
+
+/* ------------------------------------------------------------------ ISA variants */
+
+#include "bitconv_scalar.h"
+
+#define SFX(name) name##_portable
+#define BC_T
+#include "bitconv_tmpl.h"
+#undef SFX
+#undef BC_T
+
+#ifdef BC_X86
+#include <immintrin.h>
+#define BC_INL static inline __attribute__((always_inline))
+#include "bitconv_avx2.h"
+#include "bitconv_avx512.h"
+#define SFX(name) name##_avx2
+#define BC_T BC_TGT_AVX2
+#include "bitconv_tmpl.h"
+#undef SFX
+#undef BC_T
+#define SFX(name) name##_avx512
+#define BC_T BC_TGT_AVX512
+#include "bitconv_tmpl.h"
+#undef SFX
+#undef BC_T
+#endif
+
+#ifdef BC_ARM64
+#include "bitconv_neon.h"
+#define SFX(name) name##_neon
+#define BC_T
+#include "bitconv_tmpl.h"
+#undef SFX
+#undef BC_T
+#endif
+
+typedef struct bc_impl {
+    bc_rows_fn unit, entry;
+} bc_impl;
+
+static const bc_impl bc_impls[4] = {
+    {unit_rows_portable, entry_rows_portable},
+#ifdef BC_X86
+    {unit_rows_avx2, entry_rows_avx2},
+    {unit_rows_avx512, entry_rows_avx512},
+#else
+    {NULL, NULL},
+    {NULL, NULL},
+#endif
+#ifdef BC_ARM64
+    {unit_rows_neon, entry_rows_neon},
+#else
+    {NULL, NULL},
+#endif
+};
+
+/* ------------------------------------------------------------------ CPU features */
+
+BC_API unsigned bc_cpu_features(void)
+{
+    unsigned f = 0;
+#ifdef BC_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("popcnt")) f |= BC_F_POPCNT;
+    if (__builtin_cpu_supports("avx2")) f |= BC_F_AVX2;
+    if (__builtin_cpu_supports("avx512f")) f |= BC_F_AVX512F;
+    if (__builtin_cpu_supports("avx512bw")) f |= BC_F_AVX512BW;
+    if (__builtin_cpu_supports("avx512vpopcntdq")) f |= BC_F_AVX512VPOPCNTDQ;
+#endif
+#ifdef BC_ARM64
+    f |= BC_F_NEON;
+#endif
+    return f;
+}
+
+BC_API int bc_abi_version(void) { return BC_ABI_VERSION; }
+
+BC_API unsigned bc_compiled_isas(void)
+{
+    unsigned m = 0;
+    for (int i = 0; i < 4; i++)
+        if (bc_impls[i].unit) m |= 1u << i;
+    return m;
+}
+
+static unsigned bc_isa_needs(int isa)
+{
+    switch (isa) {
+    case BC_ISA_AVX2: return BC_F_AVX2 | BC_F_POPCNT;
+#ifdef BC_EMULATE_AVX512
+    case BC_ISA_AVX512: return BC_F_AVX2 | BC_F_POPCNT;
+#else
+    case BC_ISA_AVX512: return BC_F_AVX512F | BC_F_AVX512BW | BC_F_AVX512VPOPCNTDQ | BC_F_POPCNT;
+#endif
+    case BC_ISA_NEON: return BC_F_NEON;
+    default: return 0;
+    }
+}
+
+BC_API int bc_isa_usable(int isa)
+{
+    if (isa < 0 || isa > 3 || !bc_impls[isa].unit) return 0;
+    const unsigned need = bc_isa_needs(isa);
+    return (bc_cpu_features() & need) == need;
+}
+
+BC_API int bc_best_isa(void)
+{
+    static const int order[] = {BC_ISA_AVX512, BC_ISA_AVX2, BC_ISA_NEON};
+    for (int i = 0; i < 3; i++)
+        if (bc_isa_usable(order[i])) return order[i];
+    return BC_ISA_PORTABLE;
+}
+
+static int bc_isa = -1;
+
+BC_API int bc_set_isa(int isa)
+{
+    if (isa < 0 || isa > 3 || !bc_impls[isa].unit) return -1;
+    if (!bc_isa_usable(isa)) return -2;
+    __atomic_store_n(&bc_isa, isa, __ATOMIC_RELAXED);
+    return 0;
+}
+
+BC_API int bc_get_isa(void)
+{
+    int isa = __atomic_load_n(&bc_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = bc_best_isa();
+        __atomic_store_n(&bc_isa, isa, __ATOMIC_RELAXED);
+    }
+    return isa;
+}
+
+/* ------------------------------------------------------------------ thread pool */
+
+#include "bitconv_pool.h"
+
+/* ------------------------------------------------------------------ entry points */
+
+static int bc_words(int c) { return (c + 63) / 64; }
+
+static int bc_unit_invalid(const bc_unit *u)
+{
+    if (u->H < 1 || u->W < 1 || u->cin < 1 || u->r < 1 || u->r > 8) return 1;
+    if (u->chr != u->cin || u->cout != u->r * u->r * u->chr) return 1;
+    if (u->post_act < BC_ACT_NONE || u->post_act > BC_ACT_LRELU) return 1;
+    if (u->nw_in != bc_words(u->cin) || u->co8 < u->cout || u->co8 % 8) return 1;
+    if (!u->pin || !u->min || !u->zin || !u->wt || !u->ecorr) return 1;
+    if (u->counts) return 0;
+    if (!u->alpha || !u->b0 || !u->pa || !u->b1 || !u->xres || !u->yout) return 1;
+    if (u->has_bias && !u->bias) return 1;
+    if (u->bnext && (u->nw_out != bc_words(u->chr) || !u->pout || !u->mout || !u->zout)) return 1;
+    return 0;
+}
+
+BC_API int bc_unit_run(const bc_unit *u, int nthreads)
+{
+    if (!u || bc_unit_invalid(u)) return -1;
+    bc_job job = {u, 0};
+    bc_parallel(bc_impls[bc_get_isa()].unit, &job, u->H, nthreads);
+    return job.failed ? -2 : 0;
+}
+
+BC_API int bc_entry_run(const bc_entry *e, int nthreads)
+{
+    if (!e || e->H < 1 || e->W < 1 || e->C < 1 || e->nw != bc_words(e->C)) return -1;
+    if (e->act < BC_ACT_NONE || e->act > BC_ACT_LRELU) return -1;
+    if (!e->src || !e->dst || !e->bnext || !e->pout || !e->mout || !e->zout) return -1;
+    bc_job job = {e, 0};
+    bc_parallel(bc_impls[bc_get_isa()].entry, &job, e->H, nthreads);
+    return job.failed ? -2 : 0;
+}
+
+/* ------------------------------------------------------------------ CPython module */
+
+#ifdef BC_PYTHON_MODULE
+static struct PyModuleDef bc_module = {
+    PyModuleDef_HEAD_INIT, "_bitconv",
+    "Compiled XNOR/popcount kernels; called through ctypes by bbcu_cli.kernels.", -1, NULL,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__bitconv(void)
+{
+    PyObject *m = PyModule_Create(&bc_module);
+    if (m && PyModule_AddIntConstant(m, "ABI_VERSION", BC_ABI_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
+#endif

@@ -1,0 +1,117 @@
+/*
+ * Row drivers, instantiated once per ISA by bitconv.c. Before including, define
+ *   SFX(name)  -> name suffixed with the ISA (e.g. name##_avx2)
+ *   BC_T       -> target attribute for the row functions (may be empty)
+ * and the ISA primitives SFX(pix), SFX(pixm), SFX(epi), SFX(pack), SFX(pc), SFX(weights).
+ */
+
+/* Raw counts for one output pixel; returns the border-corrected base and sets *E. */
+BC_T static inline __attribute__((always_inline)) int32_t SFX(counts)(
+    const bc_unit *u, const uint64_t *wk, ptrdiff_t rs, int y, int x, int masked, int32_t *S,
+    const int32_t *zeros, const int32_t **E)
+{
+    const size_t cell = ((size_t)y * (size_t)(u->W + 2) + (size_t)x) * (size_t)u->nw_in;
+    const uint64_t *p0 = u->pin + cell;
+    if (masked) {
+        const uint64_t *m0 = u->min + cell;
+        int32_t base = 0;
+        SFX(pixm)(p0, m0, rs, u->nw_in, wk, u->co8, S);
+        for (int t = 0; t < 9; t++)
+            for (int w = 0; w < u->nw_in; w++) base += (int32_t)SFX(pc)(m0[(t / 3) * rs + (t % 3) * u->nw_in + w]);
+        *E = zeros;
+        return base;
+    }
+    SFX(pix)(p0, rs, u->nw_in, wk, u->co8, S);
+    const int top = y == 0, bot = y == u->H - 1, lft = x == 0, rgt = x == u->W - 1;
+    *E = u->ecorr + (size_t)(top | bot << 1 | lft << 2 | rgt << 3) * (size_t)u->co8;
+    return (3 - top - bot) * (3 - lft - rgt) * u->cin;
+}
+
+/* Epilogue, packing and store for the r*r outputs of one input pixel; returns zero flags. */
+BC_T static inline __attribute__((always_inline)) unsigned SFX(emit)(
+    const bc_unit *u, int y, int x, const int32_t *S, int32_t base, const int32_t *E)
+{
+    const int r = u->r, chr = u->chr;
+    const size_t Wo = (size_t)u->W * (size_t)r;
+    const float *xr = u->xres + ((size_t)y * (size_t)u->W + (size_t)x) * (size_t)chr;
+    unsigned zflags = 0;
+    for (int i = 0; i < r; i++) {
+        for (int j = 0; j < r; j++) {
+            const int q0 = (i * r + j) * chr;
+            const size_t oy = (size_t)y * (size_t)r + (size_t)i, ox = (size_t)x * (size_t)r + (size_t)j;
+            float *yp = u->yout + (oy * Wo + ox) * (size_t)chr;
+            SFX(epi)(u, q0, S + q0, base, E + q0, xr, yp);
+            if (u->bnext) {
+                const size_t o = ((oy + 1) * (Wo + 2) + ox + 1) * (size_t)u->nw_out;
+                if (SFX(pack)(yp, u->bnext, chr, u->pout + o, u->mout + o)) zflags |= 1u << i;
+            }
+        }
+    }
+    return zflags;
+}
+
+static inline int SFX(row_masked)(const bc_unit *u, int y)
+{
+    int m = u->zin[y];
+    if (y > 0) m |= u->zin[y - 1];
+    if (y + 1 < u->H) m |= u->zin[y + 1];
+    return m;
+}
+
+BC_T static void SFX(unit_rows)(void *arg, int r0, int r1)
+{
+    bc_job *job = (bc_job *)arg;
+    const bc_unit *u = (const bc_unit *)job->args;
+    const int W = u->W;
+    const ptrdiff_t rs = (ptrdiff_t)(W + 2) * u->nw_in;
+    bc_scratch_mem mem;
+    uint64_t *owned = NULL;
+    const uint64_t *wk = SFX(weights)(u, &owned); /* the ISA's weight layout */
+    if (!wk || bc_scratch_alloc(&mem, u->co8)) {
+        free(owned);
+        bc_job_fail(job);
+        return;
+    }
+    for (int y = r0; y < r1; y++) {
+        const int masked = SFX(row_masked)(u, y);
+        unsigned zflags = 0;
+        for (int x = 0; x < W; x++) {
+            const int32_t *E;
+            const int32_t base = SFX(counts)(u, wk, rs, y, x, masked, mem.S, mem.zeros, &E);
+            if (u->counts) {
+                int32_t *dst = u->counts + ((size_t)y * (size_t)W + (size_t)x) * (size_t)u->cout;
+                for (int q = 0; q < u->cout; q++) dst[q] = base - 2 * (mem.S[q] - E[q]);
+                continue;
+            }
+            zflags |= SFX(emit)(u, y, x, mem.S, base, E);
+        }
+        if (u->bnext && !u->counts)
+            for (int i = 0; i < u->r; i++) u->zout[y * u->r + i] = (uint8_t)((zflags >> i) & 1u);
+    }
+    bc_scratch_free(&mem);
+    free(owned);
+}
+
+BC_T static void SFX(entry_rows)(void *arg, int r0, int r1)
+{
+    const bc_entry *e = (const bc_entry *)((bc_job *)arg)->args;
+    const int W = e->W, C = e->C;
+    const size_t HW = (size_t)e->H * (size_t)W, rowlen = (size_t)W * (size_t)C;
+    for (int y = r0; y < r1; y++) {
+        float *drow = e->dst + (size_t)y * rowlen;
+        for (int x0 = 0; x0 < W; x0 += 16) { /* transpose in tiles that stay in L1 */
+            const int x1 = x0 + 16 < W ? x0 + 16 : W;
+            for (int c = 0; c < C; c++) {
+                const float *s = e->src + (size_t)c * HW + (size_t)y * (size_t)W;
+                for (int x = x0; x < x1; x++) drow[(size_t)x * (size_t)C + (size_t)c] = s[x];
+            }
+        }
+        bc_act_inplace(drow, rowlen, e->act);
+        int z = 0;
+        for (int x = 0; x < W; x++) {
+            const size_t o = ((size_t)(y + 1) * (size_t)(W + 2) + (size_t)x + 1) * (size_t)e->nw;
+            z |= SFX(pack)(drow + (size_t)x * (size_t)C, e->bnext, C, e->pout + o, e->mout + o);
+        }
+        e->zout[y] = (uint8_t)z;
+    }
+}

@@ -1,0 +1,179 @@
+"""The packed XNOR/popcount backend reproduces the float models exactly (every ISA, threads)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bbcu_cli import kernels
+from bbcu_cli.errors import KernelUnavailable
+from bbcu_cli.loading import LoadedModel, ModelSpec, build_model, load_model
+from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_expected_png, fixture_input
+
+pytestmark = pytest.mark.skipif(not kernels.built(), reason=f"packed kernels not built: {kernels.status().reason}")
+
+from bbcu_cli.engine.packed import PackedBackend, packed_status, supports  # noqa: E402
+
+SIZES = [(1, 1), (1, 9), (9, 1), (7, 5), (33, 17)]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def random_model(arch: str, feat: int, depth: int, scale: int = 1, *, noise: bool = False, bias: bool = False,
+                 zero_move: bool = False, seed: int = 0) -> LoadedModel:
+    """Random weights, including move0 / RPReLU biases so that the signs are non-trivial."""
+    task = "denoise" if arch == "dncnn" else "sr"
+    spec = ModelSpec(arch, task, scale, 3, feat, depth, 130.0 * feat / 64, bias, noise)  # type: ignore[arg-type]
+    model = build_model(spec).eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "move0" in name and zero_move:
+                p.zero_()  # after a ReLU: many exact zeros -> the masked (sign 0) path
+            elif "binary_conv.weight" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+            elif "prelu" in name:
+                p.copy_(torch.rand(p.shape, generator=g) * 0.5)
+            elif p.dim() == 4:
+                p.copy_(torch.randn(p.shape, generator=g) / (p[0].numel() ** 0.5))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return LoadedModel(model, spec, "random")
+
+
+def reference(loaded: LoadedModel, x: torch.Tensor, sigma: float | None) -> torch.Tensor:
+    with torch.inference_mode():
+        return loaded.model(x, sigma) if loaded.spec.noise_channel else loaded.model(x)
+
+
+def to_8bit(t: torch.Tensor) -> np.ndarray:
+    return np.round(t.clamp(0, 1).numpy() * 255).astype(np.int16)
+
+
+def assert_matches(out: torch.Tensor, ref: torch.Tensor) -> None:
+    assert out.shape == ref.shape
+    assert float((out - ref).abs().max()) < 1e-4
+    assert int(np.abs(to_8bit(out) - to_8bit(ref)).max()) <= 1
+
+
+def check_model(loaded: LoadedModel, sizes: list[tuple[int, int]] = SIZES) -> None:
+    sigma = 25.0 if loaded.spec.noise_channel else None
+    one, two = PackedBackend(loaded, threads=1), PackedBackend(loaded, threads=2)
+    for h, w in sizes:
+        x = torch.rand(1, 3, h, w)
+        out = one(x, sigma)
+        assert_matches(out, reference(loaded, x, sigma))
+        assert torch.equal(out, two(x, sigma)), "1 and 2 threads differ"
+
+
+@pytest.fixture
+def restore_isa() -> Iterator[None]:
+    yield
+    kernels.configure_from_env()
+
+
+def test_status_reports_isa_and_features() -> None:
+    st = packed_status()
+    assert st.available, st.reason
+    assert st.isa in kernels.usable_isas()
+    assert isinstance(st.features, list)
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_official_fixtures(name: str) -> None:
+    info = FIXTURE_INFO[name]
+    loaded = load_model(FIXTURES / info["checkpoint"])
+    assert supports(loaded) == (True, "")
+    x = torch.from_numpy(fixture_input(name).astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
+    out = PackedBackend(loaded, threads=2)(x)
+    assert_matches(out, reference(loaded, x, None))
+    got = out[0].permute(1, 2, 0).numpy()
+    assert float(np.abs(got - fixture_expected(name)).max()) < 1e-4
+    png = np.round(np.clip(got, 0, 1) * 255).astype(np.int16)
+    assert int(np.abs(png - fixture_expected_png(name)).max()) <= 1
+
+
+CASES = {
+    "bbcum-x2-16": dict(arch="bbcu-m", feat=16, depth=2, scale=2),
+    "bbcum-x3-24": dict(arch="bbcu-m", feat=24, depth=1, scale=3),
+    "bbcum-x4-70": dict(arch="bbcu-m", feat=70, depth=1, scale=4),
+    "bbcum-x2-128": dict(arch="bbcu-m", feat=128, depth=1, scale=2),
+    "bbcum-x4-16-deep": dict(arch="bbcu-m", feat=16, depth=8, scale=4),
+    "bbcul-x4-64": dict(arch="bbcu-l", feat=64, depth=2, scale=4),
+    "bbcul-x3-16": dict(arch="bbcu-l", feat=16, depth=1, scale=3),
+    "dncnn-noise-16-deep": dict(arch="dncnn", feat=16, depth=10, noise=True),
+    "dncnn-bias-70": dict(arch="dncnn", feat=70, depth=4, bias=True),
+    "dncnn-zeros-24": dict(arch="dncnn", feat=24, depth=5, zero_move=True),
+    "bbcum-zeros-16": dict(arch="bbcu-m", feat=16, depth=1, scale=2, zero_move=True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_random_models(case: str) -> None:
+    wide = CASES[case]["feat"] > 24 or CASES[case]["depth"] > 4  # type: ignore[operator]
+    check_model(random_model(**CASES[case]), sizes=[(1, 1), (7, 5), (33, 17)] if wide else SIZES)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("isa", kernels.usable_isas())
+def test_every_isa(isa: str, restore_isa: None) -> None:
+    kernels.select_isa(isa)
+    assert packed_status().isa == isa
+    for case in ("bbcum-x4-70", "dncnn-zeros-24", "bbcul-x3-16"):
+        check_model(random_model(**CASES[case]), sizes=[(1, 9), (33, 17)])  # type: ignore[arg-type]
+
+
+def test_batch_and_sigma() -> None:
+    loaded = random_model("dncnn", 16, 4, noise=True)
+    x = torch.rand(2, 3, 9, 11)
+    out = PackedBackend(loaded)(x, 15.0)
+    assert_matches(out, reference(loaded, x, 15.0))
+
+
+def test_isa_env_override(monkeypatch: pytest.MonkeyPatch, restore_isa: None) -> None:
+    monkeypatch.setenv("BBCU_KERNEL_ISA", "portable")
+    kernels.configure_from_env()
+    assert packed_status().isa == "portable"
+    monkeypatch.setenv("BBCU_KERNEL_ISA", "sse9")
+    kernels.configure_from_env()
+    st = packed_status()
+    assert not st.available and "BBCU_KERNEL_ISA=sse9" in st.reason
+    missing = [i for i in ("avx512", "avx2", "neon") if i not in kernels.usable_isas()]
+    monkeypatch.setenv("BBCU_KERNEL_ISA", missing[0])
+    kernels.configure_from_env()
+    st = packed_status()
+    assert not st.available and f"BBCU_KERNEL_ISA={missing[0]} but" in st.reason
+    with pytest.raises(KernelUnavailable):
+        PackedBackend(random_model("dncnn", 16, 3))
+
+
+def test_missing_extension_imports_and_reports() -> None:
+    code = "import json; from bbcu_cli.engine.packed import packed_status as s; print(json.dumps(s().__dict__))"
+    env = {**os.environ, "BBCU_KERNEL_LIB": "/nonexistent/_bitconv.so", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    st = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not st["available"] and st["reason"].startswith("extension not built")
+
+
+def test_disabled_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BBCU_DISABLE_PACKED", "1")
+    st = packed_status()
+    assert not st.available and "BBCU_DISABLE_PACKED=1" in st.reason
+    with pytest.raises(KernelUnavailable):
+        PackedBackend(random_model("dncnn", 16, 3))
+
+
+def test_zero_weight_is_not_exact() -> None:
+    loaded = random_model("bbcu-m", 16, 1, 2)
+    with torch.no_grad():
+        loaded.model.body[0].body[0].binary_conv.weight[0, 0, 1, 1] = 0.0
+    ok, why = supports(loaded)
+    assert not ok and "not exact" in why
+    with pytest.raises(KernelUnavailable):
+        PackedBackend(loaded)
