@@ -18,12 +18,17 @@ _STDIO = "-"
 
 @dataclass
 class BatchItem:
-    """One image to process: where it comes from, where it goes, its reference (if any)."""
+    """One image to process: where it comes from, where it goes, its reference (if any).
+
+    ``error`` is set for an input argument that yields no image (missing path, folder without
+    images, pattern matching nothing): the batch reports it as failed and goes on.
+    """
 
     source: Path
     root: Path | None
     output: Path | None = None
     reference: Path | None = None
+    error: str | None = None
 
 
 def default_suffix(task: str, scale: int) -> str:
@@ -34,8 +39,11 @@ def default_suffix(task: str, scale: int) -> str:
 def expand_inputs(args: list[str], recursive: bool) -> list[BatchItem]:
     """Files, folders (their images; subfolders with ``recursive``) and globs, deduplicated.
 
+    An argument that yields no image becomes an item with ``error`` set, so the other inputs
+    are still processed.
+
     Raises:
-        InputError: an argument matches nothing, or a folder holds no images.
+        InputError: no input arguments at all.
     """
     from .imageio import list_images
 
@@ -43,7 +51,12 @@ def expand_inputs(args: list[str], recursive: bool) -> list[BatchItem]:
     seen: set[Path] = set()
     for arg in args:
         root = Path(arg) if Path(arg).is_dir() else None
-        for path in list_images([arg], recursive):
+        try:
+            paths = list_images([arg], recursive)
+        except InputError as exc:
+            items.append(BatchItem(Path(arg), root, error=str(exc)))
+            continue
+        for path in paths:
             key = path.resolve()
             if key not in seen:
                 seen.add(key)
@@ -74,6 +87,8 @@ def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: s
         raise UsageError("'-o -' (stdout) takes a single input", "give one input, or an output folder")
     folder = output is not None and output != _STDIO and _is_folder_target(output, items)
     for item in items:
+        if item.error is not None:
+            continue
         name = _output_name(item, suffix, ext)
         if output is None:
             item.output = item.source.with_name(name)
@@ -88,7 +103,7 @@ def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: s
 
 
 def _check_collisions(items: list[BatchItem]) -> None:
-    sources = {str(i.source.resolve()) for i in items if str(i.source) != _STDIO}
+    sources = {str(i.source.resolve()) for i in items if str(i.source) != _STDIO and i.error is None}
     targets: dict[str, Path] = {}
     for item in items:
         if item.output is None or str(item.output) == _STDIO:

@@ -2,29 +2,55 @@
 
 Used by the CLI and the public API alike. Errors come back as :class:`ItemResult` with
 ``status="failed"`` so a batch can go on; nothing partial is ever written (atomic writes).
+The three stages (:func:`load_item`, :func:`compute_item`, :func:`save_item`) can run on
+different threads (``--jobs``); :func:`process_file` chains them.
+
+Memory: pixels stay at their decoded bit depth from file to file. The input is read as its
+uint8/uint16 samples, each tile is converted to float on its own, and its result is rounded
+straight into the final uint8/uint16 output buffer, so there is no full-resolution float copy.
+Peak memory for one image is about::
+
+    peak ~ runtime (Python + torch + model, ~0.25 GB)
+         + max( read:    decoder buffer (Pillow: 4 bytes/px for 8-bit RGB) + input bytes,
+                compute: input bytes + output bytes + tile working set,
+                write:   output bytes + encoder copy (Pillow: 4 bytes/px for 8-bit RGB) )
+
+with input bytes ``H*W*C*(1 or 2)`` and output bytes ``s^2`` times that (``s`` the SR scale).
+The encoded file is streamed from and to disk (16-bit PNG/TIFF go through OpenCV, which holds
+the encoded file in memory). The tile working set is ``(tile_h + 2*halo) * (tile_w + 2*halo)
+* bytes_per_input_pixel(spec)`` (:mod:`bbcu_cli.engine.tiling`, float path; the packed path
+needs less), capped by :data:`TILE_BUDGET_BYTES` when the tile size is automatic.
+``--jobs N`` holds up to N more decoded inputs and N more outputs being encoded. ``--ref``
+reads the reference as float for the metrics: 12 bytes per output pixel more.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 
 from .engine.restore import Restorer, TileProgress
+from .engine.tiling import bytes_per_input_pixel
 from .errors import BbcuError, InputError, OutputError
-from .imageio import Image, read_image, resize_alpha, write_image
+from .imageio import Image, from_uint, read_image, resize_alpha, write_image
 from .metrics import image_metrics, metrics_for_task
 from .noise import estimate_sigma
 
-__all__ = ["RestoreOptions", "ItemResult", "restore_image", "process_file"]
+__all__ = ["RestoreOptions", "ItemResult", "Staged", "restore_image", "process_file", "load_item", "compute_item", "save_item", "TILE_BUDGET_BYTES"]
 
 log = logging.getLogger(__name__)
 Status = Literal["ok", "skipped", "failed"]
+TILE_BUDGET_BYTES = 768 << 20
+"""Working-set cap of one automatic tile (``--tile 0``), from ``bytes_per_input_pixel``."""
+_SIGMA_SAMPLE_PIXELS = 4_000_000
 
 
 @dataclass
@@ -59,37 +85,99 @@ class ItemResult:
         return data
 
 
+@dataclass
+class Staged:
+    """An item between stages: the decoded input, then the restored output."""
+
+    src: Path
+    dst: Path
+    ref: Path | None
+    start: float
+    image: Image
+    sigma: float | None = None
+
+
+def _sigma_sample(pixels: np.ndarray) -> np.ndarray:
+    """At most ~4 MP of evenly spaced 64-row bands, as float in [0, 1] (bounded memory)."""
+    h, w = pixels.shape[:2]
+    if h * w > _SIGMA_SAMPLE_PIXELS and h > 64:
+        cols = min(w, _SIGMA_SAMPLE_PIXELS // 64)
+        starts = np.linspace(0, h - 64, max(1, _SIGMA_SAMPLE_PIXELS // (64 * cols))).astype(int)
+        pixels = np.concatenate([pixels[y : y + 64, :cols] for y in starts], axis=0)
+    return pixels if pixels.dtype.kind == "f" else from_uint(pixels)
+
+
 def _sigma_for(restorer: Restorer, image: Image, sigma: float | None) -> float | None:
     if not restorer.spec.noise_channel:
         return None
-    return estimate_sigma(image.pixels) if sigma is None else sigma
+    return estimate_sigma(_sigma_sample(image.pixels)) if sigma is None else sigma
+
+
+def _auto_tile(restorer: Restorer, height: int, width: int) -> int:
+    """A square tile side that keeps one tile under :data:`TILE_BUDGET_BYTES`, or 0 (auto fits)."""
+    per_px = bytes_per_input_pixel(restorer.spec)
+    tiles = restorer.tiles_for(height, width)
+    worst = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)
+    if worst * per_px <= TILE_BUDGET_BYTES:
+        return 0
+    return max(32, math.isqrt(TILE_BUDGET_BYTES // per_px) - 2 * restorer.halo)
+
+
+@contextmanager
+def _bounded_tiles(restorer: Restorer, height: int, width: int) -> Iterator[None]:
+    """Use a budget-sized square tile while restoring one image when ``--tile`` is automatic."""
+    if restorer.tile > 0:
+        yield
+        return
+    restorer.tile = _auto_tile(restorer, height, width)
+    try:
+        yield
+    finally:
+        restorer.tile = 0
+
+
+def _out_dtype(image: Image) -> type:
+    if image.pixels.dtype.kind == "f":
+        return np.float32
+    return np.uint8 if image.bit_depth == 8 else np.uint16
 
 
 def restore_image(restorer: Restorer, image: Image, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[Image, float | None]:
     """Restore ``image``; returns the new image (same kind and bit depth) and the sigma used.
 
-    Alpha is resized with a plain bicubic interpolator for SR and passed through otherwise.
+    Float pixels give float32 output (unclamped); uint8/uint16 pixels (``read_image(raw=True)``)
+    give output of the same bit depth, each tile rounded into it. Alpha is resized with a plain
+    bicubic interpolator for SR and passed through otherwise.
     """
     used = _sigma_for(restorer, image, sigma)
-    pixels = restorer.restore(image.pixels, sigma=used, progress=progress)
+    h, w = image.pixels.shape[:2]
+    with _bounded_tiles(restorer, h, w):
+        pixels = restorer.restore(image.pixels, sigma=used, out_dtype=_out_dtype(image), progress=progress)
     alpha = image.alpha
     if alpha is not None and restorer.scale > 1:
         alpha = resize_alpha(alpha, restorer.scale)
     return replace(image, pixels=pixels, alpha=alpha), used
 
 
+def _as_unit_float(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype.kind == "f":
+        return (np.rint(np.clip(pixels, 0, 1) * 255.0) / 255.0).astype(np.float32)
+    if pixels.dtype == np.uint16:  # metrics are on the 8-bit quantized output
+        pixels = ((pixels.astype(np.uint32) * 510 + 65535) // 131070).astype(np.uint8)
+    return from_uint(pixels)
+
+
 def _measure(restorer: Restorer, output: Image, ref_path: Path) -> tuple[float, float]:
     ref = read_image(ref_path)
-    out = output.pixels
-    h, w = out.shape[:2]
+    h, w = output.pixels.shape[:2]
     if ref.pixels.shape[0] < h or ref.pixels.shape[1] < w:
         raise InputError(f"reference {ref_path} is {ref.pixels.shape[1]}x{ref.pixels.shape[0]}, smaller than the output {w}x{h}", "pass the matching high-quality image")
-    quant = np.rint(np.clip(out, 0, 1) * 255.0) / 255.0
+    quant = _as_unit_float(output.pixels)
     space, crop = metrics_for_task(restorer.spec.task, restorer.scale)
     reference = ref.pixels[:h, :w]
     if space == "gray" and reference.shape[2] == 3 and quant.shape[2] == 3:
         space = "rgb"
-    return image_metrics(quant.astype(np.float32), reference, crop=crop, space=space)
+    return image_metrics(quant, reference, crop=crop, space=space)
 
 
 def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | None:
@@ -100,37 +188,71 @@ def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | 
     raise OutputError(f"{dst} already exists", "pass --overwrite to replace it or --skip-existing to keep it")
 
 
-def _write(dst: Path, image: Image, fmt: str | None) -> None:
+def _write(dst: Path, image: Image, opts: RestoreOptions) -> None:
     if str(dst) == "-":
-        write_image(sys.stdout.buffer, image, fmt or "png")
-        sys.stdout.buffer.flush()
-    else:
-        try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder") from None
-        write_image(dst, image, fmt)
+        write_image(sys.stdout.buffer, image, opts.out_format or "png")
+        return
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder") from None
+    write_image(dst, image, opts.out_format, overwrite=opts.overwrite)
+
+
+def _failed(src: Path, dst: Path | None, start: float, exc: Exception) -> ItemResult:
+    if isinstance(exc, BbcuError):
+        error = str(exc)
+    else:  # decoders, encoders and the model may raise anything; the batch goes on
+        log.debug("unexpected failure on %s", src, exc_info=True)
+        text = str(exc).strip().splitlines()
+        error = f"{src}: {type(exc).__name__}: {text[0] if text else 'failed'}"
+    return ItemResult(str(src), str(dst) if dst is not None else None, "failed", error=error, seconds=time.perf_counter() - start)
+
+
+def load_item(src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = None, stdin: Callable[[], object] | None = None) -> Staged | ItemResult:
+    """Stage 1: skip/refuse an existing output, then decode ``src`` at its own bit depth."""
+    start = time.perf_counter()
+    try:
+        done = _skip_or_refuse(src, dst, opts)
+        if done is not None:
+            return done
+        image = read_image(stdin() if stdin else src, max_pixels=opts.max_pixels, raw=True)  # type: ignore[arg-type]
+    except Exception as exc:
+        return _failed(src, dst, start, exc)
+    return Staged(src, dst, ref, start, image)
+
+
+def compute_item(restorer: Restorer, staged: Staged, opts: RestoreOptions, progress: TileProgress | None = None) -> Staged | ItemResult:
+    """Stage 2: restore; ``staged.image`` becomes the output (the input is released)."""
+    try:
+        staged.image, staged.sigma = restore_image(restorer, staged.image, opts.sigma, progress)
+    except Exception as exc:
+        return _failed(staged.src, staged.dst, staged.start, exc)
+    return staged
+
+
+def save_item(restorer: Restorer, staged: Staged, opts: RestoreOptions) -> ItemResult:
+    """Stage 3: write atomically, then measure against the reference (if any)."""
+    src, dst = staged.src, staged.dst
+    try:
+        _write(dst, staged.image, opts)
+        result = ItemResult(str(src), str(dst), "ok", sigma=staged.sigma)
+        if staged.ref is not None:
+            result.psnr, result.ssim = _measure(restorer, staged.image, staged.ref)
+    except OutputError as exc:
+        if opts.skip_existing and dst.exists():  # another process wrote it meanwhile
+            return ItemResult(str(src), str(dst), "skipped", seconds=time.perf_counter() - staged.start)
+        return _failed(src, dst, staged.start, exc)
+    except Exception as exc:
+        return _failed(src, dst, staged.start, exc)
+    result.seconds = time.perf_counter() - staged.start
+    return result
 
 
 def process_file(restorer: Restorer, src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = None, progress: TileProgress | None = None, stdin: Callable[[], object] | None = None) -> ItemResult:
     """Read ``src``, restore, write ``dst`` atomically, measure against ``ref``; never raises
     for per-item problems (they come back as ``status="failed"`` with a one-line error)."""
-    start = time.perf_counter()
-    try:
-        skipped = _skip_or_refuse(src, dst, opts)
-        if skipped is not None:
-            return skipped
-        image = read_image(stdin() if stdin else src, max_pixels=opts.max_pixels)  # type: ignore[arg-type]
-        restored, used = restore_image(restorer, image, opts.sigma, progress)
-        _write(dst, restored, opts.out_format)
-        result = ItemResult(str(src), str(dst), "ok", sigma=used)
-        if ref is not None:
-            result.psnr, result.ssim = _measure(restorer, restored, ref)
-    except BbcuError as exc:
-        return ItemResult(str(src), str(dst), "failed", error=str(exc), seconds=time.perf_counter() - start)
-    except (MemoryError, RuntimeError, OSError, ValueError) as exc:
-        log.debug("unexpected failure on %s", src, exc_info=True)
-        error = f"{src}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'failed'}"
-        return ItemResult(str(src), str(dst), "failed", error=error, seconds=time.perf_counter() - start)
-    result.seconds = time.perf_counter() - start
-    return result
+    staged = load_item(src, dst, opts, ref, stdin)
+    if isinstance(staged, Staged):
+        staged = compute_item(restorer, staged, opts, progress)
+    return save_item(restorer, staged, opts) if isinstance(staged, Staged) else staged

@@ -146,3 +146,9 @@ def test_version_mentions_kernel(capsys: pytest.CaptureFixture[str]) -> None:
     res = run_cli(capsys, "--version")
     assert res.code == 0
     assert "bbcu" in res.out and "packed kernel" in res.out
+
+
+def test_bad_option_is_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    res = run_cli(capsys, "upscale", tmp_path / "x.png", "--tile", "-3")
+    assert res.code == 2
+    assert "--tile" in res.err

@@ -115,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _click_or_internal(exc: Exception) -> int:
-    import click
-
-    if isinstance(exc, click.exceptions.Abort):
+    """Usage errors from the option parser (click, bundled by newer typer) or internal errors."""
+    if isinstance(exc, typer.Abort):
         stderr_console.print("interrupted", markup=False)
         return 130
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        return exc.exit_code
+    show = getattr(exc, "show", None)
+    if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+        show()
+        return int(exc.exit_code)  # type: ignore[attr-defined]
     return _fail(exc, 1) if _state["verbose"] else _fail(RuntimeError(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)"), 1)
 
 

@@ -10,10 +10,11 @@ from typing import Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from ..pipeline import ItemResult
 
-__all__ = ["stderr_console", "summary_of", "emit_json", "print_summary", "progress_bar"]
+__all__ = ["stderr_console", "summary_of", "emit_json", "print_summary", "print_interrupted", "progress_bar"]
 
 stderr_console = Console(stderr=True, highlight=False)
 
@@ -47,11 +48,16 @@ def print_summary(items: Sequence[ItemResult], console: Console = stderr_console
     summary = summary_of(items)
     for item in items:
         if item.status == "failed":
-            console.print(f"[red]failed[/]: {item.error}", markup=True, soft_wrap=True)
+            console.print(Text.assemble(("failed", "red"), f": {item.error}"), soft_wrap=True)  # no markup: names may hold [ ]
     line = f"{summary['ok']} ok, {summary['skipped']} skipped, {summary['failed']} failed"
     if summary["psnr_mean"] is not None:
         line += f"; mean PSNR {summary['psnr_mean']:.4f} dB, SSIM {summary['ssim_mean']:.4f}"
     console.print(line, markup=False)
+
+
+def print_interrupted(done: int, total: int, console: Console = stderr_console) -> None:
+    """The Ctrl-C notice: how far the batch got and how to resume."""
+    console.print(f"interrupted after {done} of {total} items; rerun with --skip-existing to resume", markup=False)
 
 
 @contextmanager

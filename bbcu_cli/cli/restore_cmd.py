@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
+from rich.progress import Progress
 
 from ..batch import BatchItem, default_suffix, expand_inputs, match_reference, plan_outputs, select_shard
 from ..engine.restore import Restorer
 from ..errors import UsageError
+from ..jobs import BatchRun, Work, run_batch
 from ..loading import LoadedModel, load_model
-from ..pipeline import ItemResult, RestoreOptions, process_file
+from ..pipeline import ItemResult, RestoreOptions
 from . import options as opt
-from .report import emit_json, print_summary, progress_bar, stderr_console
+from .report import emit_json, print_interrupted, print_summary, progress_bar, stderr_console
 
 __all__ = ["upscale", "denoise", "deblock"]
 
@@ -46,6 +49,7 @@ class RunArgs:
     k: float | None = None
     max_pixels: int = 0
     shard: str | None = None
+    jobs: int = 1
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -61,12 +65,16 @@ def _ext(fmt: str | None) -> str | None:
 def _plan(args: RunArgs, task: str, scale: int) -> list[BatchItem]:
     if args.skip_existing and args.overwrite:
         raise UsageError("--skip-existing and --overwrite exclude each other", "pick one")
+    if args.json_out and args.output == "-":
+        raise UsageError("--json and '-o -' would both write to stdout", "write the image to a file, or drop --json")
     if args.inputs == ["-"]:
         items = [BatchItem(Path("-"), None)]
     else:
         items = select_shard(expand_inputs(args.inputs, args.recursive), args.shard)
     suffix = default_suffix(task, scale) if args.suffix is None else args.suffix
     if items and str(items[0].source) == "-" and args.output is None:
+        if args.json_out:
+            raise UsageError("--json and stdout output would both write to stdout", "pass -o FILE")
         args.output = "-"
     plan_outputs(items, args.output, suffix, _ext(args.fmt))
     match_reference(items, args.ref)
@@ -88,17 +96,46 @@ def _load(args: RunArgs, task: str, scale: int | None) -> tuple[LoadedModel, str
     return loaded, resolved.name
 
 
-def _run_items(restorer: Restorer, items: list[BatchItem], ropts: RestoreOptions, show: bool) -> list[ItemResult]:
-    results: list[ItemResult] = []
+def _stdin() -> object:
+    return sys.stdin.buffer
+
+
+def _work(items: list[BatchItem]) -> tuple[list[Work], dict[int, ItemResult]]:
+    """Runnable items, and failures known before running (by position in ``items``)."""
+    work: list[Work] = []
+    known: dict[int, ItemResult] = {}
+    for i, item in enumerate(items):
+        if item.error is not None or item.output is None:
+            known[i] = ItemResult(str(item.source), None, "failed", error=item.error or f"{item.source}: no output planned")
+        else:
+            work.append(Work(item.source, item.output, item.reference, _stdin if str(item.source) == "-" else None))
+    return work, known
+
+
+def _ticker(bar: Progress | None, total: int, already: int) -> Callable[[ItemResult], None] | None:
+    if bar is None:
+        return None
+    task_id = bar.add_task("restoring", total=total, completed=already)
+    return lambda _result: bar.advance(task_id)
+
+
+def _run_items(restorer: Restorer, items: list[BatchItem], ropts: RestoreOptions, show: bool, jobs: int) -> BatchRun:
+    work, known = _work(items)
     with progress_bar(show and len(items) > 1) as bar:
-        task_id = bar.add_task("restoring", total=len(items)) if bar else None
-        for item in items:
-            assert item.output is not None
-            stdin = (lambda: __import__("sys").stdin.buffer) if str(item.source) == "-" else None
-            results.append(process_file(restorer, item.source, item.output, ropts, item.reference, stdin=stdin))
-            if bar is not None and task_id is not None:
-                bar.advance(task_id)
-    return results
+        outcome = run_batch(restorer, work, ropts, jobs, _ticker(bar, len(items), len(known)))
+    outcome.results = _merge(len(items), known, outcome.results)
+    return outcome
+
+
+def _merge(count: int, known: dict[int, ItemResult], done: list[ItemResult]) -> list[ItemResult]:
+    """Known failures at their input positions, the run's results (in order) in between."""
+    ordered = iter(done)
+    merged: list[ItemResult] = []
+    for i in range(count):
+        result = known.get(i) or next(ordered, None)
+        if result is not None:
+            merged.append(result)
+    return merged
 
 
 def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None = None) -> None:
@@ -116,16 +153,20 @@ def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None 
         log.info("packed backend off: %s", restorer.choice.reason)
     limit = args.max_pixels // (restorer.scale**2) if args.max_pixels else None
     ropts = RestoreOptions(sigma, args.fmt, args.overwrite, args.skip_existing, limit)
-    results = _run_items(restorer, items, ropts, not args.quiet and not args.json_out)
-    _report(task, name, restorer, results, args)
-    if any(r.status == "failed" for r in results):
+    batch = _run_items(restorer, items, ropts, not args.quiet and not args.json_out, args.jobs)
+    _report(task, name, restorer, batch, args)
+    if batch.interrupted:
+        print_interrupted(len(batch.results), len(items))
+        raise typer.Exit(130)
+    if any(r.status == "failed" for r in batch.results):
         raise typer.Exit(1)
 
 
-def _report(task: str, name: str, restorer: Restorer, results: list[ItemResult], args: RunArgs) -> None:
+def _report(task: str, name: str, restorer: Restorer, batch: BatchRun, args: RunArgs) -> None:
     command = {"sr": "upscale", "denoise": "denoise", "deblock": "deblock"}[task]
+    results = batch.results
     if args.json_out:
-        emit_json(command, name, results, {"backend": restorer.backend_name})
+        emit_json(command, name, results, {"backend": restorer.backend_name, "interrupted": batch.interrupted})
     if args.json_out or args.quiet:
         for r in results:
             if r.status == "failed":
@@ -143,10 +184,11 @@ def _args(**kw: object) -> RunArgs:
 
 
 Scale = Annotated[Optional[int], typer.Option("-s", "--scale", help="Upscaling factor: 2, 3 or 4 (default 4, or the model's).")]
+Jobs = Annotated[int, typer.Option("-j", "--jobs", min=1, help="Decode and encode up to N images ahead of and behind the model on threads (many small images); results keep input order.")]
 Sigma = Annotated[Optional[float], typer.Option("--sigma", min=0, max=255, help="Noise level on the 0-255 scale (default: estimated from each image).")]
 
 
-def upscale(inputs: opt.Inputs, scale: Scale = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None) -> None:
+def upscale(inputs: opt.Inputs, scale: Scale = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1) -> None:
     """Upscale images x2, x3 or x4 with a BBCU super-resolution model."""
     if scale is not None and scale not in (2, 3, 4):
         raise UsageError(f"-s {scale}: scale must be 2, 3 or 4", "pass -s 2, -s 3 or -s 4")
@@ -155,13 +197,13 @@ def upscale(inputs: opt.Inputs, scale: Scale = None, output: opt.Output = None, 
     run("sr", _args(**kw), scale=scale)
 
 
-def denoise(inputs: opt.Inputs, sigma: Sigma = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None) -> None:
+def denoise(inputs: opt.Inputs, sigma: Sigma = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1) -> None:
     """Remove Gaussian noise; --sigma steers models with a noise-level input."""
     kw = dict(locals())
     kw.pop("sigma")
     run("denoise", _args(**kw), sigma=sigma)
 
 
-def deblock(inputs: opt.Inputs, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None) -> None:
+def deblock(inputs: opt.Inputs, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1) -> None:
     """Remove JPEG blocking and ringing artifacts."""
     run("deblock", _args(**locals()))

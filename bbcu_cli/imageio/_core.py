@@ -31,8 +31,10 @@ class Image:
     """A decoded image.
 
     Attributes:
-        pixels: ``(H, W, C)`` float32 in ``[0, 1]``, ``C = 1`` (gray) or ``3`` (RGB), no alpha.
-        alpha: ``(H, W)`` float32 in ``[0, 1]``, or None.
+        pixels: ``(H, W, C)`` float32 in ``[0, 1]``, ``C = 1`` (gray) or ``3`` (RGB), no alpha;
+            or, from ``read_image(..., raw=True)`` and for :func:`write_image`, the integer
+            samples (uint8 or uint16) as decoded.
+        alpha: ``(H, W)`` float32 in ``[0, 1]`` (integer like ``pixels`` when raw), or None.
         bit_depth: 8 or 16, bits per sample of the source (16 also for float TIFFs).
         mode: ``"gray"`` or ``"rgb"``, the source colour kind.
         source_format: ``"png" | "jpeg" | "webp" | "bmp" | "tiff"``, or None when built in memory.
@@ -72,6 +74,26 @@ def from_uint(arr: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected uint8 or uint16 pixels, got {arr.dtype}")
 
 
+def as_depth(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Samples at ``bit_depth`` (8 or 16) bits without a float copy of integer input.
+
+    Same dtype: returned as is. uint8 -> uint16 is ``x * 257``; uint16 -> uint8 rounds
+    ``x * 255 / 65535`` to nearest in integer arithmetic (exact, no ties). Floats in ``[0, 1]``
+    go through :func:`to_uint`. Raises ValueError for another dtype or bit depth.
+    """
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    if arr.dtype == (np.uint8 if bit_depth == 8 else np.uint16):
+        return arr
+    if arr.dtype.kind == "f":
+        return to_uint(arr, bit_depth)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.uint16) * np.uint16(257)
+    if arr.dtype == np.uint16:
+        return ((arr.astype(np.uint32) * 510 + 65535) // 131070).astype(np.uint8)
+    raise ValueError(f"expected uint8, uint16 or float pixels, got {arr.dtype}")
+
+
 def format_for_path(path: str | Path, override: str | None = None) -> str:
     """Format name (``png | jpeg | webp | bmp | tiff``) from ``override`` or the path's extension.
 
@@ -82,7 +104,6 @@ def format_for_path(path: str | Path, override: str | None = None) -> str:
         return SUPPORTED_EXTENSIONS[key]
     what = f"format '{override}'" if override is not None else f"extension '{Path(path).suffix}'"
     raise OutputError(f"cannot write {path}: unsupported {what}", f"use one of {EXT_LIST}")
-
 
 
 def gray_to_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -106,8 +127,14 @@ def collapse_to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
-    """``(H, W)`` alpha -> ``(round(H*scale), round(W*scale))`` float32, bicubic, clipped to [0, 1]."""
+    """``(H, W)`` alpha -> ``(round(H*scale), round(W*scale))``, bicubic.
+
+    Float alpha comes back float32 clipped to [0, 1]; uint8/uint16 alpha keeps its dtype
+    (OpenCV rounds and saturates), so no full-size float copy is made.
+    """
     h, w = alpha.shape
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if alpha.dtype in (np.uint8, np.uint16):
+        return cv2.resize(np.ascontiguousarray(alpha), size, interpolation=cv2.INTER_CUBIC)
     out = cv2.resize(alpha.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
     return np.clip(out, 0.0, 1.0)

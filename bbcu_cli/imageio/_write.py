@@ -1,4 +1,8 @@
-"""Encoding and atomic writing: :class:`Image` -> bytes -> temp file -> ``os.replace``."""
+"""Encoding and atomic writing: :class:`Image` -> encoder -> temp file -> rename (or link).
+
+The encoder writes straight into the temp file (no full encoded copy in memory); integer
+pixels are encoded at their bit depth without a float round trip.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +11,35 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import cv2
 import numpy as np
 from PIL import Image as PILImage
 
 from bbcu_cli.errors import OutputError
-from bbcu_cli.imageio._core import Image, display_name, format_for_path, gray_to_rgb, to_uint
+from bbcu_cli.imageio._core import Image, as_depth, display_name, format_for_path, gray_to_rgb
 
 _PIL_SAVE = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
 _ALPHA_FORMATS = frozenset({"png", "webp", "tiff"})
 _DEEP_FORMATS = frozenset({"png", "tiff"})
+_LINK_UNSUPPORTED = frozenset({errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
+Encoder = Callable[[BinaryIO], None]
 
 
 def write_image(path: str | Path | BinaryIO, image: Image, fmt: str | None = None,
-                quality: int = 95) -> None:
+                quality: int = 95, overwrite: bool = True) -> None:
     """Encode ``image`` and write it atomically (temp file in the same folder, fsync, rename).
 
-    Samples are ``to_uint(x, depth)``; depth is ``image.bit_depth`` for PNG/TIFF, else 8. Alpha
-    is kept for PNG/WebP/TIFF and dropped for JPEG/BMP. Gray is written as gray, except WebP
-    (RGB only) and 16-bit gray+alpha (written as RGBA). ``quality`` (1..100) applies to JPEG
-    (4:4:4 chroma at >= 90) and WebP (100 = lossless). ``fmt`` overrides the extension and is
-    required for streams. Raises OutputError naming the target (nothing is left at the target
-    or beside it on failure); ValueError for malformed ``image`` arrays.
+    Float samples are ``to_uint(x, depth)``; uint8/uint16 samples are written as they are
+    (converted between 8 and 16 bits exactly when the format needs it). Depth is
+    ``image.bit_depth`` for PNG/TIFF, else 8. Alpha is kept for PNG/WebP/TIFF and dropped for
+    JPEG/BMP. Gray is written as gray, except WebP (RGB only) and 16-bit gray+alpha (written as
+    RGBA). ``quality`` (1..100) applies to JPEG (4:4:4 chroma at >= 90) and WebP (100 =
+    lossless). ``fmt`` overrides the extension and is required for streams. With
+    ``overwrite=False`` an existing target is never replaced, even one that appears while
+    encoding. Raises OutputError naming the target (nothing is left at the target or beside it
+    on failure or interruption); ValueError for malformed ``image`` arrays.
     """
     target = path if isinstance(path, (str, Path)) else display_name(path)
     if not isinstance(path, (str, Path)) and fmt is None:
@@ -38,14 +47,11 @@ def write_image(path: str | Path | BinaryIO, image: Image, fmt: str | None = Non
                           "pass an explicit output format")
     fmt = format_for_path(target, fmt)
     _validate(image)
-    try:
-        data = _encode(image, fmt, quality)
-    except (OSError, ValueError, KeyError, TypeError, cv2.error) as exc:
-        raise OutputError(f"cannot encode {target} as {fmt}: {exc}", "try another format") from exc
+    encode = _encoder(image, fmt, quality, str(target))
     if isinstance(path, (str, Path)):
-        _write_atomic(Path(path), data)
+        _write_atomic(Path(path), encode, overwrite)
     else:
-        _write_stream(path, data, str(target))
+        _write_stream(path, encode, str(target))
 
 
 def _validate(image: Image) -> None:
@@ -56,28 +62,75 @@ def _validate(image: Image) -> None:
         raise ValueError(f"alpha shape {image.alpha.shape} does not match pixels {p.shape}")
 
 
-def _encode(image: Image, fmt: str, quality: int) -> bytes:
+def _samples(image: Image, fmt: str) -> tuple[np.ndarray, int]:
+    """The ``(H, W, C)`` integer array to encode and its depth."""
     depth = image.bit_depth if fmt in _DEEP_FORMATS and image.bit_depth == 16 else 8
     alpha = image.alpha if fmt in _ALPHA_FORMATS else None
     x = image.pixels
     if fmt == "webp" or (depth == 16 and alpha is not None and x.shape[2] == 1):
         x = gray_to_rgb(x) if x.shape[2] == 1 else x
-    arr = to_uint(x if alpha is None else np.concatenate([x, alpha[..., None]], axis=2), depth)
-    if depth == 16:
-        return _encode_cv2(arr, fmt)
-    return _encode_pil(arr, fmt, quality, image.icc_profile)
+    arr = as_depth(x, depth)
+    if alpha is not None:
+        arr = np.concatenate([arr, as_depth(alpha, depth)[..., None]], axis=2)
+    return arr, depth
 
 
-def _encode_cv2(arr: np.ndarray, fmt: str) -> bytes:
+def _encoder(image: Image, fmt: str, quality: int, target: str) -> Encoder:
+    """A function that encodes ``image`` into a binary file; encoder failures -> OutputError."""
+
+    def encode(fh: BinaryIO) -> None:
+        try:
+            arr, depth = _samples(image, fmt)
+            if depth == 16:
+                fh.write(_encode_cv2(arr, fmt))
+            else:
+                _encode_pil(arr, fmt, quality, image.icc_profile, fh)
+        except OSError as exc:
+            if exc.errno is not None:
+                raise  # a real I/O error: disk full, permission...
+            raise OutputError(f"cannot encode {target} as {fmt}: {exc}", "try another format") from exc
+        except (ValueError, KeyError, TypeError, cv2.error) as exc:
+            raise OutputError(f"cannot encode {target} as {fmt}: {exc}", "try another format") from exc
+
+    return encode
+
+
+def _encode_cv2(arr: np.ndarray, fmt: str) -> np.ndarray:
     if arr.shape[2] >= 3:
         arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]]
     ok, buf = cv2.imencode("." + fmt, np.ascontiguousarray(arr.squeeze(2) if arr.shape[2] == 1 else arr))
     if not ok:
         raise ValueError("OpenCV refused to encode the image")
-    return buf.tobytes()
+    return buf
 
 
-def _encode_pil(arr: np.ndarray, fmt: str, quality: int, icc: bytes | None) -> bytes:
+class _Sink(io.RawIOBase):
+    """Hides ``fileno`` so Pillow writes through Python (I/O errors keep their errno)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        super().__init__()
+        self._fh = fh
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return self._fh.write(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+
+def _encode_pil(arr: np.ndarray, fmt: str, quality: int, icc: bytes | None, fh: BinaryIO) -> None:
     pil = PILImage.fromarray(arr.squeeze(2) if arr.shape[2] == 1 else arr)  # L, LA, RGB, RGBA
     opts: dict[str, object] = {"icc_profile": icc} if icc and fmt != "bmp" else {}
     if fmt == "jpeg":
@@ -86,32 +139,66 @@ def _encode_pil(arr: np.ndarray, fmt: str, quality: int, icc: bytes | None) -> b
         opts.update(quality=quality, lossless=quality >= 100, exact=True)
     elif fmt == "tiff":
         opts["compression"] = "tiff_adobe_deflate"
-    buf = io.BytesIO()
-    pil.save(buf, _PIL_SAVE[fmt], **opts)
-    return buf.getvalue()
+    pil.save(_Sink(fh), _PIL_SAVE[fmt], **opts)  # type: ignore[arg-type]
 
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
+def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None:
+    """Encode into a temp file beside ``target``, fsync, then publish it in one step.
+
+    The temp file is removed on any failure, including KeyboardInterrupt.
+    """
     folder = target.parent
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist", "create it first")
-    tmp = None
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            encode(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
+        _publish(tmp, target, overwrite)
+        tmp = None
     except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
         raise _output_error(target, exc) from exc
+    finally:
+        if tmp is not None:
+            _remove(tmp)
+
+
+def _publish(tmp: str, target: Path, overwrite: bool) -> None:
+    """``os.replace``; without ``overwrite`` a hard link, which fails if ``target`` exists."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError as exc:
+        raise _exists_error(target) from exc
+    except OSError as exc:
+        if exc.errno not in _LINK_UNSUPPORTED:
+            raise
+        if target.exists():  # no hard links here: check, then rename
+            raise _exists_error(target) from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+def _exists_error(target: Path) -> OutputError:
+    return OutputError(f"{target} already exists", "pass --overwrite to replace it or --skip-existing to keep it")
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _output_error(target: str | Path, exc: OSError) -> OutputError:
@@ -122,9 +209,12 @@ def _output_error(target: str | Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot write {target}: {exc.strerror or exc}", "check the output path")
 
 
-def _write_stream(stream: BinaryIO, data: bytes, name: str) -> None:
+def _write_stream(stream: BinaryIO, encode: Encoder, name: str) -> None:
+    """Encode in memory first, so a failed encode writes nothing to the stream."""
+    buf = io.BytesIO()
+    encode(buf)
     try:
-        stream.write(data)
+        stream.write(buf.getbuffer())
         stream.flush()
     except OSError as exc:
         raise _output_error(name, exc) from exc

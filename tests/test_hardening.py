@@ -1,0 +1,299 @@
+"""Issue #6: bad input gives one clear line per file, nothing is lost, pipes, shards, --jobs."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from bbcu_cli import imageio, pipeline
+from bbcu_cli.batch import BatchItem, select_shard
+from bbcu_cli.bench import random_model
+from bbcu_cli.engine.restore import Restorer
+from bbcu_cli.errors import OutputError
+from bbcu_cli.imageio import read_image, to_uint, write_image
+from bbcu_cli.loading import ModelSpec
+from bbcu_cli.noise import estimate_sigma
+from clihelp import run_cli
+from conftest import FIXTURES
+
+MODEL = FIXTURES / "denoise_f16_l6.pth"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _png(path: Path, seed: int, size: tuple[int, int] = (24, 20), mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(seed)
+    shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+    PILImage.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(path)
+    return path
+
+
+def _images(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [_png(folder / f"img{i:02d}.png", i) for i in range(count)]
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def huge_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose IHDR (valid CRC) declares ``width x height`` and carries almost no data."""
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+
+
+def huge_tiff(width: int = 200_000, height: int = 150_000) -> bytes:
+    """A little-endian TIFF whose IFD declares a giant 8-bit gray image."""
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+            (273, 4, 8), (277, 3, 1), (278, 4, height), (279, 4, 16)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", t, k, 1, v) for t, k, v in tags)
+    return b"II*\x00" + struct.pack("<I", 24) + b"\0" * 16 + ifd + b"\0\0\0\0"
+
+
+def _items(res_out: str) -> dict[str, dict]:
+    return {Path(i["input"]).name: i for i in json.loads(res_out)["items"]}
+
+
+def _bad_inputs(tmp_path: Path) -> tuple[Path, list[str], dict[str, str]]:
+    folder = tmp_path / "in"
+    good = _images(folder, 2)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "truncated.png").write_bytes(good[0].read_bytes()[:60])
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    (folder / "text.tif").write_bytes(b"hello, I am not a picture\n" * 10)
+    (folder / "huge.png").write_bytes(huge_png())
+    (folder / "huge.tif").write_bytes(huge_tiff())
+    gif = tmp_path / "anim.gif"
+    PILImage.new("P", (8, 8)).save(gif)
+    (tmp_path / "noimages").mkdir()
+    args = [str(folder), str(gif), str(tmp_path / "noimages"), str(tmp_path / "missing.png")]
+    causes = {"empty.png": "empty", "truncated.png": "truncated or corrupt", "corrupt.jpg": "corrupt",
+              "text.tif": "not a readable image", "huge.png": "max-pixels", "huge.tif": "max-pixels",
+              "anim.gif": "not supported", "noimages": "holds no images", "missing.png": "does not exist"}
+    return folder, args, causes
+
+
+def test_bad_inputs_one_line_each_and_batch_goes_on(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder, args, causes = _bad_inputs(tmp_path)
+    out = tmp_path / "out"
+    res = run_cli(capsys, "denoise", *args, "-m", MODEL, "-o", out, "--json")
+    assert res.code == 1
+    items = _items(res.out)
+    assert {n for n, i in items.items() if i["status"] == "ok"} == {"img00.png", "img01.png"}
+    for name, cause in causes.items():
+        assert items[name]["status"] == "failed", name
+        assert name in items[name]["error"] and cause in items[name]["error"], items[name]["error"]
+        lines = [ln for ln in res.err.splitlines() if name in ln]
+        assert len(lines) == 1 and lines[0].startswith("failed: "), res.err
+    assert "Traceback" not in res.err
+    assert sorted(p.name for p in out.iterdir()) == ["img00_denoised.png", "img01_denoised.png"]
+
+
+def test_plain_summary_lists_failures(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder, _args, _causes = _bad_inputs(tmp_path)
+    (folder / "br[red]ket[b].png").write_bytes(b"no markup please")
+    res = run_cli(capsys, "denoise", folder, "-m", MODEL, "-o", tmp_path / "out")
+    assert res.code == 1
+    assert "2 ok, 0 skipped, 7 failed" in res.err
+    assert res.err.count("failed: ") == 7 and "Traceback" not in res.err
+    assert "br[red]ket[b].png is not a readable image" in res.err
+
+
+def test_unreadable_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good, locked = _images(tmp_path / "in", 2)
+    if os.geteuid() == 0:  # root reads anything: simulate the permission error
+        real = Path.open
+
+        def guarded_open(self: Path, *args: object, **kwargs: object) -> object:
+            if self.name == locked.name:
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return real(self, *args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(Path, "open", guarded_open)
+    else:
+        locked.chmod(0)
+    res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", tmp_path / "out", "--json")
+    assert res.code == 1
+    items = _items(res.out)
+    assert items[good.name]["status"] == "ok"
+    assert items[locked.name]["status"] == "failed"
+    assert "cannot read" in items[locked.name]["error"] and locked.name in items[locked.name]["error"]
+
+
+def test_output_folder_not_creatable(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _images(tmp_path / "in", 2)
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a file, not a folder")
+    res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", blocker / "sub", "--json")
+    assert res.code == 1
+    items = _items(res.out)
+    assert len(items) == 2 and all(i["status"] == "failed" for i in items.values())
+    assert all("cannot create output folder" in i["error"] for i in items.values())
+    assert "Traceback" not in res.err
+
+
+def test_output_folder_not_writable(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _images(tmp_path / "in", 2)
+    out = tmp_path / "out"
+
+    def denied(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", out, "--json")
+    assert res.code == 1
+    items = _items(res.out)
+    assert all(i["status"] == "failed" and "permission denied" in i["error"] for i in items.values())
+    assert all(Path(i["output"]).name in i["error"] for i in items.values())
+    assert list(out.iterdir()) == []
+
+
+def test_disk_full_fails_one_item_and_goes_on(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    calls = {"n": 0}
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", out, "--json")
+    assert res.code == 1
+    items = _items(res.out)
+    assert [i["status"] for i in items.values()] == ["ok", "failed", "ok"]
+    assert "disk is full" in items["img01.png"]["error"] and "img01_denoised.png" in items["img01.png"]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["img00_denoised.png", "img02_denoised.png"]
+
+
+def test_existing_outputs_never_replaced(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "img01_denoised.png").write_bytes(b"keep me")
+    args = ["denoise", tmp_path / "in", "-m", MODEL, "-o", out, "--json"]
+    res = run_cli(capsys, *args)
+    assert res.code == 1
+    assert [i["status"] for i in _items(res.out).values()] == ["ok", "failed", "ok"]
+    assert (out / "img01_denoised.png").read_bytes() == b"keep me"
+    res = run_cli(capsys, *args, "--skip-existing")
+    assert res.code == 0 and json.loads(res.out)["summary"]["skipped"] == 3
+    assert (out / "img01_denoised.png").read_bytes() == b"keep me"
+
+
+def test_write_without_overwrite_never_clobbers(tmp_path: Path) -> None:
+    target = tmp_path / "x.png"
+    target.write_bytes(b"old")
+    img = read_image(_png(tmp_path / "src.png", 0), raw=True)
+    with pytest.raises(OutputError, match="already exists"):
+        write_image(target, img, overwrite=False)
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["src.png", "x.png"]
+    write_image(tmp_path / "new.png", img, overwrite=False)
+    assert read_image(tmp_path / "new.png").pixels.shape == img.pixels.shape
+
+
+def test_interrupt_during_write_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    img = read_image(_png(tmp_path / "src.png", 0))
+
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(tmp_path / "out.png", img)
+    assert os.listdir(tmp_path) == ["src.png"]
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("alpha", [False, True])
+def test_raw_read_and_integer_write(tmp_path: Path, depth: int, alpha: bool) -> None:
+    rng = np.random.default_rng(depth)
+    dtype = np.uint8 if depth == 8 else np.uint16
+    arr = rng.integers(0, np.iinfo(dtype).max + 1, (12, 16, 3 + alpha), dtype=dtype)
+    src = tmp_path / "src.png"
+    write_image(src, imageio.Image(arr[..., :3], arr[..., 3] if alpha else None, depth, "rgb", None))
+    raw, flt = read_image(src, raw=True), read_image(src)
+    assert raw.pixels.dtype == dtype and raw.bit_depth == depth
+    np.testing.assert_array_equal(raw.pixels, arr[..., :3])
+    np.testing.assert_array_equal(raw.pixels, to_uint(flt.pixels, depth))
+    for fmt in ("png", "tiff", "jpg", "bmp"):
+        write_image(tmp_path / f"raw.{fmt}", raw)
+        write_image(tmp_path / f"flt.{fmt}", flt)
+        assert (tmp_path / f"raw.{fmt}").read_bytes() == (tmp_path / f"flt.{fmt}").read_bytes(), fmt
+
+
+def test_pipeline_output_matches_float_path_with_tiny_tile_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = random_model(ModelSpec("bbcu-m", "sr", 2, 3, 8, 1, 16.0))
+    restorer = Restorer(loaded, "float", "cpu")
+    src = read_image(_png(tmp_path / "a.png", 3, (40, 30)), raw=True)
+    want = to_uint(restorer.restore(read_image(tmp_path / "a.png").pixels), 8)
+    monkeypatch.setattr(pipeline, "TILE_BUDGET_BYTES", 1)  # forces the smallest square tiles
+    assert pipeline._auto_tile(restorer, 30, 40) == 32
+    out, _ = pipeline.restore_image(restorer, src)
+    assert out.pixels.dtype == np.uint8 and restorer.tile == 0
+    np.testing.assert_array_equal(out.pixels, want)
+
+
+def test_sigma_sample_is_bounded_and_close() -> None:
+    rng = np.random.default_rng(0)
+    noisy = np.clip(rng.normal(128, 20, (3000, 2000, 1)), 0, 255).astype(np.uint8)
+    sample = pipeline._sigma_sample(noisy)
+    assert sample.dtype == np.float32 and sample.size <= 4_000_000
+    assert abs(estimate_sigma(sample) - 20) < 1.0
+
+
+def test_shards_cover_every_input_once(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _images(tmp_path / "in", 7)
+    seen: list[set[str]] = []
+    for i in (1, 2, 3):
+        res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", tmp_path / "out", "--json", "--shard", f"{i}/3")
+        assert res.code == 0, res.err
+        seen.append(set(_items(res.out)))
+    assert set.union(*seen) == {f"img{i:02d}.png" for i in range(7)}
+    assert sum(len(s) for s in seen) == 7
+    for n in range(1, 30):
+        items = [BatchItem(Path(f"f{k}.png"), None) for k in range(n)]
+        parts = [select_shard(items, f"{i}/4") for i in range(1, 5)]
+        assert sorted(str(it.source) for p in parts for it in p) == sorted(str(it.source) for it in items)
+
+
+def test_jobs_same_bytes_and_input_order(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _images(tmp_path / "in", 6)
+    (tmp_path / "in" / "img03.png").write_bytes(b"not a png")  # a failure in the middle
+    outs = {}
+    for jobs in (1, 3):
+        out = tmp_path / f"out{jobs}"
+        res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", out, "--json", "--jobs", jobs)
+        assert res.code == 1
+        items = json.loads(res.out)["items"]
+        assert [Path(i["input"]).name for i in items] == [f"img{i:02d}.png" for i in range(6)]
+        assert [i["status"] for i in items] == ["ok"] * 3 + ["failed"] + ["ok"] * 2
+        outs[jobs] = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(outs[1]) == 5 and outs[1] == outs[3]
+
+
+def test_stdin_stdout_round_trip(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    src = _png(tmp_path / "a.png", 0)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "bbcu_cli", "denoise", "-", "-m", str(MODEL)]
+    piped = subprocess.run(cmd, input=src.read_bytes(), capture_output=True, env=env, timeout=120)
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert piped.stdout.startswith(b"\x89PNG")
+    assert "Traceback" not in piped.stderr.decode()
+    want = tmp_path / "want.png"
+    assert run_cli(capsys, "denoise", src, "-m", MODEL, "-o", want, "-q").code == 0
+    assert piped.stdout == want.read_bytes()
+    assert PILImage.open(io.BytesIO(piped.stdout)).size == (24, 20)
+    res = run_cli(capsys, "denoise", src, "-m", MODEL, "-o", "-", "--json")
+    assert res.code == 2 and "stdout" in res.err
