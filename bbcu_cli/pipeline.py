@@ -19,7 +19,7 @@ with input bytes ``H*W*C*(1 or 2)`` and output bytes ``s^2`` times that (``s`` t
 The encoded file is streamed from and to disk (16-bit PNG/TIFF go through OpenCV, which holds
 the encoded file in memory). The tile working set is ``(tile_h + 2*halo) * (tile_w + 2*halo)
 * bytes_per_input_pixel(spec)`` (:mod:`bbcu_cli.engine.tiling`, float path; the packed path
-needs less), capped by :data:`TILE_BUDGET_BYTES` when the tile size is automatic.
+needs less), capped at 768 MiB when the tile size is automatic (``Restorer.tiles_for``).
 ``--jobs N`` holds up to N more decoded inputs and N more outputs being encoded. ``--ref``
 reads the reference as float for the metrics: 12 bytes per output pixel more.
 """
@@ -27,29 +27,24 @@ reads the reference as float for the metrics: 12 bytes per output pixel more.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import numpy as np
 
 from .engine.restore import Restorer, TileProgress
-from .engine.tiling import bytes_per_input_pixel
 from .errors import BbcuError, InputError, OutputError
 from .imageio import Image, from_uint, read_image, resize_alpha, write_image
 from .metrics import image_metrics, metrics_for_task
 from .noise import estimate_sigma
 
-__all__ = ["RestoreOptions", "ItemResult", "Staged", "restore_image", "process_file", "load_item", "compute_item", "save_item", "TILE_BUDGET_BYTES"]
+__all__ = ["RestoreOptions", "ItemResult", "Staged", "restore_image", "process_file", "load_item", "compute_item", "save_item"]
 
 log = logging.getLogger(__name__)
 Status = Literal["ok", "skipped", "failed"]
-TILE_BUDGET_BYTES = 768 << 20
-"""Working-set cap of one automatic tile (``--tile 0``), from ``bytes_per_input_pixel``."""
 _SIGMA_SAMPLE_PIXELS = 4_000_000
 
 
@@ -113,29 +108,6 @@ def _sigma_for(restorer: Restorer, image: Image, sigma: float | None) -> float |
     return estimate_sigma(_sigma_sample(image.pixels)) if sigma is None else sigma
 
 
-def _auto_tile(restorer: Restorer, height: int, width: int) -> int:
-    """A square tile side that keeps one tile under :data:`TILE_BUDGET_BYTES`, or 0 (auto fits)."""
-    per_px = bytes_per_input_pixel(restorer.spec)
-    tiles = restorer.tiles_for(height, width)
-    worst = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)
-    if worst * per_px <= TILE_BUDGET_BYTES:
-        return 0
-    return max(32, math.isqrt(TILE_BUDGET_BYTES // per_px) - 2 * restorer.halo)
-
-
-@contextmanager
-def _bounded_tiles(restorer: Restorer, height: int, width: int) -> Iterator[None]:
-    """Use a budget-sized square tile while restoring one image when ``--tile`` is automatic."""
-    if restorer.tile > 0:
-        yield
-        return
-    restorer.tile = _auto_tile(restorer, height, width)
-    try:
-        yield
-    finally:
-        restorer.tile = 0
-
-
 def _out_dtype(image: Image) -> type:
     if image.pixels.dtype.kind == "f":
         return np.float32
@@ -150,9 +122,7 @@ def restore_image(restorer: Restorer, image: Image, sigma: float | None = None, 
     bicubic interpolator for SR and passed through otherwise.
     """
     used = _sigma_for(restorer, image, sigma)
-    h, w = image.pixels.shape[:2]
-    with _bounded_tiles(restorer, h, w):
-        pixels = restorer.restore(image.pixels, sigma=used, out_dtype=_out_dtype(image), progress=progress)
+    pixels = restorer.restore(image.pixels, sigma=used, out_dtype=_out_dtype(image), progress=progress)
     alpha = image.alpha
     if alpha is not None and restorer.scale > 1:
         alpha = resize_alpha(alpha, restorer.scale)

@@ -234,15 +234,29 @@ def test_raw_read_and_integer_write(tmp_path: Path, depth: int, alpha: bool) -> 
 
 
 def test_pipeline_output_matches_float_path_with_tiny_tile_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bbcu_cli.engine.restore as engine_restore
+
     loaded = random_model(ModelSpec("bbcu-m", "sr", 2, 3, 8, 1, 16.0))
     restorer = Restorer(loaded, "float", "cpu")
     src = read_image(_png(tmp_path / "a.png", 3, (40, 30)), raw=True)
     want = to_uint(restorer.restore(read_image(tmp_path / "a.png").pixels), 8)
-    monkeypatch.setattr(pipeline, "TILE_BUDGET_BYTES", 1)  # forces the smallest square tiles
-    assert pipeline._auto_tile(restorer, 30, 40) == 32
+    monkeypatch.setattr(engine_restore, "_MAX_AUTO_BUDGET", 1)  # forces the smallest square tiles
+    tiles = restorer.tiles_for(30, 40)
+    assert len(tiles) == 2 and max(t.x1 - t.x0 for t in tiles) <= 32
     out, _ = pipeline.restore_image(restorer, src)
-    assert out.pixels.dtype == np.uint8 and restorer.tile == 0
+    assert out.pixels.dtype == np.uint8
     np.testing.assert_array_equal(out.pixels, want)
+
+
+def test_auto_tiles_bounded_for_wide_images() -> None:
+    from bbcu_cli.engine.tiling import bytes_per_input_pixel
+
+    loaded = random_model(ModelSpec("bbcu-m", "sr", 4, 3, 64, 16, 130.0))
+    restorer = Restorer(loaded, "float", "cpu")
+    per_px = bytes_per_input_pixel(loaded.spec)
+    for h, w in ((1500, 2000), (100, 20000), (8000, 12000)):
+        worst = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in restorer.tiles_for(h, w))
+        assert worst * per_px <= 768 << 20, (h, w)
 
 
 def test_sigma_sample_is_bounded_and_close() -> None:

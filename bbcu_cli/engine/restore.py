@@ -9,6 +9,7 @@ colour image separately.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,7 +24,7 @@ from .tiling import Tile, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_
 __all__ = ["Restorer", "TileProgress"]
 
 TileProgress = Callable[[int, int], None]
-_MAX_AUTO_BUDGET = 3 << 30
+_MAX_AUTO_BUDGET = 768 << 20
 
 
 @dataclass
@@ -83,12 +84,22 @@ class Restorer:
         return self.spec.scale if self.spec.task == "sr" else 1
 
     def tiles_for(self, height: int, width: int) -> list[Tile]:
-        """The tile plan used for an ``height x width`` input."""
+        """The tile plan used for an ``height x width`` input.
+
+        Automatic (``tile == 0``): full-width stripes when a stripe of at least ``4 * halo``
+        rows fits the budget (min(free memory / 4, 768 MiB)); otherwise square tiles sized to
+        the budget, so the working set never grows with the image.
+        """
         if self.tile > 0:
             return plan_tiles(height, width, self.tile, self.tile, self.halo)
         budget = min(free_memory_bytes(self.device) // 4, _MAX_AUTO_BUDGET)
-        rows = auto_tile_rows(height, width, self.halo, budget, bytes_per_input_pixel(self.spec))
-        return plan_tiles(height, width, rows, width, self.halo)
+        per_px = bytes_per_input_pixel(self.spec)
+        rows = auto_tile_rows(height, width, self.halo, budget, per_px)
+        stripes = plan_tiles(height, width, rows, width, self.halo)
+        if max((t.py1 - t.py0) * (t.px1 - t.px0) for t in stripes) * per_px <= budget:
+            return stripes
+        side = max(32, math.isqrt(budget // per_px) - 2 * self.halo)
+        return plan_tiles(height, width, side, side, self.halo)
 
     def restore(self, pixels: np.ndarray, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
         """Restore an (H, W, C) image (C = 1 or 3; uint8, uint16 or float32 in [0, 1]).
