@@ -30,7 +30,7 @@ def get_model(name_or_path: str | None = None, task: str = "sr", scale: int = 4,
     """
     from .weights.resolve import resolve
 
-    resolved = resolve(name_or_path, task, scale, offline=offline)
+    resolved = resolve(name_or_path, task, scale if task == "sr" else None, offline=offline)
     return load_model(resolved.path, k=k if k is not None else resolved.k, task=task)  # type: ignore[arg-type]
 
 

@@ -38,12 +38,17 @@ def _random_spec(arch: str, scale: int, feat: int, depth: int) -> ModelSpec:
 
 
 def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
+    """A random model (no ``-m``), a checkpoint path, or a manifest name of any task."""
     if model is None:
         return random_model(spec)
+    from ..weights.cache import get_manifest
     from ..weights.resolve import resolve
 
-    resolved = resolve(model, "sr", None) if not model.endswith((".pth", ".pt", ".safetensors")) else None
-    return load_model(resolved.path if resolved else model, k=resolved.k if resolved else None)
+    entry = get_manifest().find(model)
+    resolved = resolve(model, entry.task, entry.scale) if entry else resolve(model, "sr", None)
+    loaded = load_model(resolved.path, k=resolved.k, task=entry.task if entry else None)  # type: ignore[arg-type]
+    loaded.source = resolved.name
+    return loaded
 
 
 def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[dict[str, Restorer], dict[str, str]]:

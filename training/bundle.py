@@ -1,0 +1,69 @@
+"""Ship a finished ``bbcu train`` run: bundle its packed weights and register them.
+
+    python training/bundle.py RUN_DIR [--default] [--metrics FILE.json] [--notes TEXT]
+
+Copies ``RUN_DIR/NAME.safetensors`` into ``bbcu_cli/weights/bundled/``, the latent float
+weights ``NAME-latent.safetensors`` into ``training/weights/`` (so training can be continued
+with ``--init-from``), and writes the run's ``manifest_entry.json`` (plus optional measured
+metrics, merged over the validation metrics) into both copies of ``weights_manifest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_PROVENANCE_FIELDS = ("data", "iterations", "command", "notes", "wall_time_s")
+MANIFESTS = (REPO / "weights_manifest.json", REPO / "bbcu_cli" / "weights_manifest.json")
+
+
+def _entry(run: Path, default: bool, metrics: Path | None, notes: str) -> dict:
+    entry = json.loads((run / "manifest_entry.json").read_text())
+    entry["bundled"], entry["default"] = True, default
+    if metrics is not None:
+        entry["metrics"].update(json.loads(metrics.read_text()))
+    prov = entry["provenance"]
+    if notes:
+        prov["notes"] = notes
+    extra = {k: prov.pop(k) for k in list(prov) if k not in _PROVENANCE_FIELDS}
+    if extra:  # runs exported by older code carried more keys: keep them readable in the notes
+        prov["notes"] = "; ".join([prov.get("notes", "")] + [f"{k}: {v}" for k, v in extra.items()]).strip("; ")
+    return entry
+
+
+def _register(entry: dict) -> None:
+    for path in MANIFESTS:
+        manifest = json.loads(path.read_text())
+        models = [m for m in manifest["models"] if m["name"] != entry["name"]]
+        if entry["default"]:
+            for m in models:
+                if m["task"] == entry["task"] and m["scale"] == entry["scale"]:
+                    m["default"] = False
+        manifest["models"] = [entry] + models
+        path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--default", action="store_true")
+    ap.add_argument("--metrics", type=Path)
+    ap.add_argument("--notes", default="")
+    args = ap.parse_args()
+    entry = _entry(args.run, args.default, args.metrics, args.notes)
+    name = entry["name"]
+    target = REPO / "bbcu_cli" / "weights" / "bundled" / entry["file"]
+    shutil.copyfile(args.run / entry["file"], target)
+    target.chmod(0o644)
+    shutil.copyfile(args.run / f"{name}-latent.safetensors", REPO / "training" / "weights" / f"{name}-latent.safetensors")
+    _register(entry)
+    sys.stdout.write(f"bundled {name}: {target.relative_to(REPO)} ({entry['size']} bytes)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
