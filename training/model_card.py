@@ -1,0 +1,90 @@
+"""Model card numbers for the bundled models: parameters, size on disk, OPs, measured metrics.
+
+    python training/model_card.py          # Markdown on stdout
+
+OPs follow the paper's rule: float MACs + binary MACs / 64, counted with forward hooks on every
+3x3 convolution at a 320x180 input (counted on 32x18 and scaled by 100: MACs are linear in the
+pixel count). Metrics come from the ``bbcu eval`` JSON files in ``training/eval/``
+(``training/eval_models.sh``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bbcu_cli.loading import load_model
+from bbcu_cli.models.binary import BinaryConv
+from bbcu_cli.weights.cache import get_manifest, local_path
+
+EVAL = Path(__file__).resolve().parent / "eval"
+
+
+def count_macs(model: nn.Module, channels: int, noise: bool) -> tuple[int, int]:
+    """(float MACs, binary MACs) at 320x180."""
+    totals = {"float": 0, "binary": 0}
+
+    def hook(mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        kind = "binary" if isinstance(mod, BinaryConv) else "float"
+        totals[kind] += mod.weight.numel() * out.shape[-1] * out.shape[-2]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        x = torch.rand(1, channels, 18, 32)
+        model(x, 25.0) if noise else model(x)
+    for h in handles:
+        h.remove()
+    return totals["float"] * 100, totals["binary"] * 100
+
+
+def params(model: nn.Module) -> tuple[int, int]:
+    binary = sum(m.weight.numel() for m in model.modules() if isinstance(m, BinaryConv))
+    return sum(p.numel() for p in model.parameters()) - binary, binary
+
+
+def _score(tag: str) -> str:
+    path = EVAL / f"{tag}.json"
+    if not path.exists():
+        return "-"
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:  # still being written
+        return "-"
+    return f"{data['psnr']:.2f} / {data['ssim']:.4f}"
+
+
+def card_row(entry) -> str:  # type: ignore[no-untyped-def]
+    loaded = load_model(local_path(entry))
+    fp, bp = params(loaded.model)
+    fm, bm = count_macs(loaded.model, loaded.spec.in_channels, loaded.spec.noise_channel)
+    ops = fm + bm / 64
+    prov = entry.provenance
+    wall = f"{prov.wall_time_s / 60:.0f} min" if prov.wall_time_s else "-"
+    return (f"| {entry.name} | {loaded.spec.describe()} | {fp / 1e3:.1f} K | {bp / 1e3:.1f} K | {entry.size / 1024:.1f} KiB | "
+            f"{ops / 1e9:.2f} G ({fm / 1e9:.2f} G float + {bm / 1e9:.1f} G binary) | {prov.iterations} | {wall} |")
+
+
+def main() -> int:
+    out = ["| model | architecture | float params | binary params | on disk | OPs at 320x180 | iterations | wall time |", "|---|---|---|---|---|---|---|---|"]
+    out += [card_row(e) for e in get_manifest().models if e.bundled]
+    out += ["", "| x{s} (PSNR / SSIM, Y) | Set5 | Set14 | B100 |".format(s="S"), "|---|---|---|---|"]
+    for s in (2, 4):
+        for who in ("bicubic", "bbcu-m"):
+            out.append(f"| {who} x{s} | " + " | ".join(_score(f"{who}-x{s}-{d}") for d in ("Set5", "Set14", "B100")) + " |")
+    out += ["", "| denoise CBSD68 (PSNR / SSIM, RGB) | sigma 15 | sigma 25 | sigma 50 |", "|---|---|---|---|"]
+    for who in ("noisy", "bbcu-denoise"):
+        out.append(f"| {who} | " + " | ".join(_score(f"{who}-s{s}-CBSD68") for s in (15, 25, 50)) + " |")
+    out += ["", "| deblock (PSNR / SSIM) | q 10 | q 20 | q 30 | q 40 |", "|---|---|---|---|---|"]
+    for ds in ("BSD68", "CBSD68"):
+        for who in ("jpeg", "bbcu-deblock"):
+            out.append(f"| {who} {ds} | " + " | ".join(_score(f"{who}-q{q}-{ds}") for q in (10, 20, 30, 40)) + " |")
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
