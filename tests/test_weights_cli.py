@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bbcu_cli.weights.cache import get_manifest
+
 from bbcu_cli.weights import cache as cache_mod
 from clihelp import run_cli
 from test_weights_support import WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
@@ -26,7 +28,7 @@ def _setup(cache: Path, srv: WeightsServer, *actions: str) -> Path:
 def test_download_path_verify_rm(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer) -> None:
     target = _setup(online, server)
     res = run_cli(capsys, "weights", "download", "tiny-x4", "--quiet")
-    assert res.code == 0 and res.out.strip() == f"tiny-x4\t{target}"
+    assert res.code == 0 and f"tiny-x4\t{target}" in res.out.splitlines()  # plus the bundled models
     assert hashlib.sha256(target.read_bytes()).hexdigest() == SHA
     assert run_cli(capsys, "weights", "path", "tiny-x4").out.strip() == str(target)
     res = run_cli(capsys, "weights", "verify")
@@ -69,7 +71,7 @@ def test_manual_entry_download_explains_the_manual_step(capsys: pytest.CaptureFi
 def test_download_all_skips_manual_entries(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer) -> None:
     target = _setup(online, server)
     res = run_cli(capsys, "weights", "download", "--all")
-    assert res.code == 0 and res.out.strip() == f"tiny-x4\t{target}"
+    assert res.code == 0 and f"tiny-x4\t{target}" in res.out.splitlines()  # plus the bundled models
     assert "skipped" in res.err and "bbcu-l-x4-official" in res.err
     assert run_cli(capsys, "weights", "download").code == 2  # neither names nor --all
 
@@ -108,10 +110,12 @@ def test_mirror_serves_another_cache(capsys: pytest.CaptureFixture[str], online:
     assert run_cli(capsys, "weights", "import", FIXTURES / "denoise_f16_l6.pth", "--name", "tiny-denoise").code == 0
     mirror = tmp_path / "mirror"
     res = run_cli(capsys, "weights", "mirror", mirror)
-    assert res.code == 0 and "2 model(s)" in res.out
+    bundled = [e for e in get_manifest().models if e.bundled]
+    assert res.code == 0 and f"{len(bundled) + 2} model(s)" in res.out
     listed = json.loads((mirror / "weights_manifest.json").read_text())["models"]
-    assert sorted(m["name"] for m in listed) == ["tiny-denoise", "tiny-x4"]
-    assert sorted(p.name for p in mirror.iterdir()) == ["tiny-denoise.safetensors", "tiny-x4.safetensors", "weights_manifest.json"]
+    assert sorted(m["name"] for m in listed) == sorted(["tiny-denoise", "tiny-x4"] + [e.name for e in bundled])
+    files = sorted(p.name for p in mirror.iterdir())
+    assert files == sorted(["tiny-denoise.safetensors", "tiny-x4.safetensors", "weights_manifest.json"] + [e.file for e in bundled])
     # another machine: empty cache, the mirror's manifest as its user manifest, no server
     other = tmp_path / "other-cache"
     other.mkdir()

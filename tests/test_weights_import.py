@@ -116,9 +116,9 @@ def test_resolve_unknown_name_suggests_close_matches(online: Path) -> None:
 
 def test_resolve_default_and_missing_default(online: Path) -> None:
     with pytest.raises(WeightsError) as info:
-        resolve(None, "sr", 2)
-    assert "no default sr x2 model" in info.value.message
-    assert "bbcu-l-x2-official" in info.value.hint and "bbcu-m-x2-official" in info.value.hint and "bbcu models" in info.value.hint
+        resolve(None, "sr", 3)
+    assert "no default sr x3 model" in info.value.message
+    assert "bbcu models" in info.value.hint
     data = payload(1000)
     register(online, entry_dict("tiny-x4", data, [], default=True))
     (online / "weights").mkdir()
