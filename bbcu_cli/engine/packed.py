@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,14 +30,8 @@ from .fold import InferencePlan, PackedUnit, check_exact, fold_model
 __all__ = ["PackedBackend", "PackedStatus", "packed_status", "supports", "PackedProgram"]
 
 
-@dataclass
-class PackedStatus:
-    """Whether the packed backend can run here and, if not, why."""
-
-    available: bool
-    reason: str
-    isa: str
-    features: list[str] = field(default_factory=list)
+PackedStatus = kernels.KernelStatus
+"""Whether the packed backend can run here and, if not, why (the kernel status record)."""
 
 
 def packed_status() -> PackedStatus:
@@ -47,7 +40,7 @@ def packed_status() -> PackedStatus:
     disabled = os.environ.get("BBCU_DISABLE_PACKED", "").strip()
     if disabled not in ("", "0"):
         return PackedStatus(False, f"disabled by BBCU_DISABLE_PACKED={disabled}", ks.isa, ks.features)
-    return PackedStatus(ks.available, ks.reason, ks.isa, ks.features)
+    return ks
 
 
 def supports(loaded: LoadedModel) -> tuple[bool, str]:
