@@ -163,6 +163,19 @@ def test_sampler_shapes_and_reproducibility(folders: dict[str, Path]) -> None:
     assert len({tuple(dihedral(t, k).flatten().tolist()) + dihedral(t, k).shape for k in range(8)}) == 8
 
 
+def test_gray_fraction_mixes_gray_jpeg_patches(folders: dict[str, Path]) -> None:
+    cfg = _cfg(folders, Path("."), "deblock", quality_range=(10, 10), gray_fraction=0.5, batch=64).resolved()
+    batch = PatchSampler(cfg, torch.Generator().manual_seed(0)).next_batch()
+    gray = [(t[0] == t[1]).all() and (t[1] == t[2]).all() for t in batch.target]
+    assert 10 < sum(bool(g) for g in gray) < 54  # about half of 64, colour blocks are never gray
+    for inp, tgt, g in zip(batch.inp, batch.target, gray):
+        assert bool((inp[0] == inp[2]).all()) == bool(g)  # gray patches: R = G = B JPEG input too
+        if g:
+            assert not torch.equal(inp, tgt)  # a real JPEG, not the clean patch
+    with pytest.raises(UsageError, match="gray fraction"):
+        _cfg(folders, Path("."), "denoise", gray_fraction=0.5).resolved()
+
+
 def test_init_from_skips_mismatched(folders: dict[str, Path], tmp_path: Path) -> None:
     res = train(_cfg(folders, tmp_path, "sr", iters=2, val="none"))
     x4 = build_model(replace(TrainConfig(task="sr", scale=4, num_feat=8, depth=2, iters=1).resolved().model_spec()))

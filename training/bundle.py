@@ -1,11 +1,13 @@
 """Ship a finished ``bbcu train`` run: bundle its packed weights and register them.
 
-    python training/bundle.py RUN_DIR [--default] [--metrics FILE.json] [--notes TEXT]
+    python training/bundle.py RUN_DIR [--default] [--metrics FILE.json] [--eval] [--notes TEXT]
 
 Copies ``RUN_DIR/NAME.safetensors`` into ``bbcu_cli/weights/bundled/``, the latent float
 weights ``NAME-latent.safetensors`` into ``training/weights/`` (so training can be continued
 with ``--init-from``), and writes the run's ``manifest_entry.json`` (plus optional measured
 metrics, merged over the validation metrics) into both copies of ``weights_manifest.json``.
+``--eval`` adds every ``training/eval/NAME-*.json`` written by ``training/eval_models.sh``
+(keys like ``Set5_x4``, ``CBSD68_sigma25``, ``BSD68_q10``).
 """
 
 from __future__ import annotations
@@ -21,11 +23,26 @@ _PROVENANCE_FIELDS = ("data", "iterations", "command", "notes", "wall_time_s")
 MANIFESTS = (REPO / "weights_manifest.json", REPO / "bbcu_cli" / "weights_manifest.json")
 
 
-def _entry(run: Path, default: bool, metrics: Path | None, notes: str) -> dict:
+def eval_metrics(name: str) -> dict:
+    """``{"Set5_x4": {"psnr", "ssim"}, ...}`` from the ``bbcu eval --json`` files of ``name``."""
+    out = {}
+    for path in sorted((REPO / "training" / "eval").glob(f"{name}-*.json")):
+        d = json.loads(path.read_text())
+        if d.get("model") != name:
+            continue
+        cond = f"x{d['scale']}" if d["task"] == "sr" else f"q{d['quality']}" if d["task"] == "deblock" else f"sigma{d['sigma']:g}"
+        key = f"{d['dataset']}_{cond}" + ("_blind" if path.stem.endswith("blind-s25-CBSD68") else "")
+        out[key] = {"psnr": round(d["psnr"], 4), "ssim": round(d["ssim"], 4)}
+    return out
+
+
+def _entry(run: Path, default: bool, metrics: Path | None, notes: str, use_eval: bool) -> dict:
     entry = json.loads((run / "manifest_entry.json").read_text())
     entry["bundled"], entry["default"] = True, default
     if metrics is not None:
         entry["metrics"].update(json.loads(metrics.read_text()))
+    if use_eval:
+        entry["metrics"].update(eval_metrics(entry["name"]))
     prov = entry["provenance"]
     if notes:
         prov["notes"] = notes
@@ -52,9 +69,10 @@ def main() -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--default", action="store_true")
     ap.add_argument("--metrics", type=Path)
+    ap.add_argument("--eval", action="store_true", help="add the training/eval/NAME-*.json results")
     ap.add_argument("--notes", default="")
     args = ap.parse_args()
-    entry = _entry(args.run, args.default, args.metrics, args.notes)
+    entry = _entry(args.run, args.default, args.metrics, args.notes, args.eval)
     name = entry["name"]
     target = REPO / "bbcu_cli" / "weights" / "bundled" / entry["file"]
     shutil.copyfile(args.run / entry["file"], target)

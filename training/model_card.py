@@ -22,6 +22,9 @@ from bbcu_cli.models.binary import BinaryConv
 from bbcu_cli.weights.cache import get_manifest, local_path
 
 EVAL = Path(__file__).resolve().parent / "eval"
+# Paper Y-PSNR on Set5 / Set14 / B100 (ICLR 2023); "-": not quoted in our sources.
+PAPER = {2: {"BBCU-M": ("37.44", "-", "-")},
+         4: {"BBCU-L": ("31.79", "28.38", "27.41"), "BBCU-M": ("31.54", "28.20", "27.31")}}
 
 
 def count_macs(model: nn.Module, channels: int, noise: bool) -> tuple[int, int]:
@@ -73,8 +76,12 @@ def main() -> int:
     out += [card_row(e) for e in get_manifest().models if e.bundled]
     out += ["", "| x{s} (PSNR / SSIM, Y) | Set5 | Set14 | B100 |".format(s="S"), "|---|---|---|---|"]
     for s in (2, 4):
-        for who in ("bicubic", "bbcu-m"):
-            out.append(f"| {who} x{s} | " + " | ".join(_score(f"{who}-x{s}-{d}") for d in ("Set5", "Set14", "B100")) + " |")
+        ours = [e.name for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == s]
+        for who in ["bicubic", *ours]:
+            out.append(f"| {who} x{s} | " + " | ".join(_score(f"{who}-x{s}-{d}" if who == "bicubic" else f"{who}-{d}")
+                                                       for d in ("Set5", "Set14", "B100")) + " |")
+        out += [f"| paper {arch} x{s} (PSNR, 300k GPU steps on DIV2K) | " + " | ".join(vals) + " |"
+                for arch, vals in PAPER[s].items()]
     out += ["", "| denoise CBSD68 (PSNR / SSIM, RGB) | sigma 15 | sigma 25 | sigma 50 |", "|---|---|---|---|"]
     for who in ("noisy", "bbcu-denoise"):
         out.append(f"| {who} | " + " | ".join(_score(f"{who}-s{s}-CBSD68") for s in (15, 25, 50)) + " |")

@@ -145,6 +145,7 @@ def train_command(
     ckpt_every: Annotated[int, typer.Option("--ckpt-every", min=0, help="Write last.pt every N steps (0: only at the end).")] = 500,
     sigma_range: Annotated[Optional[str], typer.Option("--sigma-range", help="Training noise levels MIN,MAX (denoise; default 0,75).")] = None,
     quality_range: Annotated[Optional[str], typer.Option("--quality-range", help="Training JPEG qualities MIN,MAX (deblock; default 10,60).")] = None,
+    gray_fraction: Annotated[float, typer.Option("--gray-fraction", help="Share of gray patches (R = G = B, gray JPEG) for a colour deblocker.")] = 0.0,
     run_dir: Annotated[Optional[str], typer.Option("--run-dir", help="Run folder (default runs/NAME).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Model name (default e.g. bbcu-m-x4-f32-b8).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its last.pt (same schedule).")] = False,
@@ -165,7 +166,7 @@ def train_command(
         time_budget=parse_duration(time_budget), lr=lr, warmup=warmup, seed=seed, data=list(data or []),
         val=val, val_every=val_every, ckpt_every=ckpt_every, run_dir=run_dir, name=name,
         init_from=init_from, threads=threads or None, device=_device(device), amp=amp,
-        channels_last=channels_last, command=_command_line(), notes=notes,
+        channels_last=channels_last, command=_command_line(), notes=notes, gray_fraction=gray_fraction,
     )
     if sig:
         cfg.sigma_range = sig

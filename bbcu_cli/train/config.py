@@ -90,6 +90,7 @@ class TrainConfig:
     bias: bool = False
     sigma_range: tuple[float, float] = (0.0, 75.0)
     quality_range: tuple[int, int] = (10, 60)
+    gray_fraction: float = 0.0
     patch: int | None = None
     batch: int = 16
     iters: int | None = None
@@ -161,6 +162,9 @@ class TrainConfig:
             raise UsageError(f"in_channels must be 1 or 3, got {self.in_channels}")
         if self.task == "sr" and self.in_channels != 3:
             raise UsageError("SR models are trained on colour images", "drop --in-channels")
+        if self.gray_fraction and (self.task != "deblock" or self.in_channels != 3 or not 0 < self.gray_fraction <= 1):
+            raise UsageError(f"gray fraction {self.gray_fraction} needs a colour deblocker and a value in (0, 1]",
+                             "use it with --task deblock, e.g. --gray-fraction 0.5")
         if self.noise_channel and self.task != "denoise":
             raise UsageError("a noise-level channel only makes sense for denoising")
         if min(self.batch, self.patch or 1, self.num_feat, self.depth or 1) < 1:

@@ -6,7 +6,9 @@
 * Denoise: Gaussian noise is added on the fly in float, ``sigma`` drawn per patch uniformly
   from the configured range (the model gets it as its noise-level input).
 * Deblock: every image is JPEG-compressed ONCE at a few qualities inside the range; each patch
-  picks one of them at random.
+  picks one of them at random. With ``gray_fraction`` > 0 a colour deblocker also sees that
+  share of gray patches (BT.601 luma, encoded as a one-channel JPEG, shown as R = G = B), the
+  way gray images reach it at inference.
 
 The SR LR images can be cached in the run folder (``data-cache-sr-xS.npz``, keyed by the file
 list, sizes and mtimes), so a resumed run skips the bicubic pass.
@@ -30,6 +32,7 @@ from torch import Tensor
 
 from ..degrade import bicubic_downscale_uint8, jpeg_compress, modcrop
 from ..errors import InputError
+from ..imageio import rgb_to_gray
 from .config import TrainConfig
 
 __all__ = ["Batch", "PatchSampler", "list_images", "read_image", "dihedral"]
@@ -71,6 +74,13 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     except OSError as exc:
         raise InputError(f"{path}: cannot read image ({exc})") from None
     return arr.reshape(arr.shape[0], arr.shape[1], channels)
+
+
+def luma_uint8(img: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an RGB uint8 ``(H, W, 3)`` image as uint8 ``(H, W, 1)`` (gray stays gray)."""
+    if img.shape[2] == 1:
+        return img
+    return np.clip(np.rint(rgb_to_gray(img)), 0, 255).astype(np.uint8)
 
 
 def dihedral(t: Tensor, k: int) -> Tensor:
@@ -127,6 +137,12 @@ class PatchSampler:
         self.targets = [_to_chw(modcrop(im, self.scale)) for im in clean]
         self.qualities = cfg.jpeg_qualities() if cfg.task == "deblock" else []
         self.inputs = self._prepare_inputs(files, clean, cache_dir)
+        self.gray_targets: list[Tensor] = []
+        self.gray_inputs: list[list[Tensor]] = []
+        if cfg.gray_fraction > 0:
+            gray = [luma_uint8(im) for im in clean]
+            self.gray_targets = [_to_chw(im) for im in gray]
+            self.gray_inputs = [[_to_chw(jpeg_compress(im, q).reshape(im.shape)) for q in self.qualities] for im in gray]
 
     def _prepare_inputs(self, files: list[Path], clean: list[np.ndarray], cache_dir: Path | None) -> list[list[Tensor]]:
         """Per image, the degraded versions to sample from (LR image, or one JPEG per quality)."""
@@ -150,7 +166,9 @@ class PatchSampler:
     def _patch(self) -> tuple[Tensor, Tensor, float]:
         """One (input, target, sigma) patch as uint8 / float tensors before noise."""
         i = self._randint(self.num_images)
-        target = self.targets[i]
+        target, inputs = self.targets[i], self.inputs
+        if self.gray_targets and float(torch.rand(1, generator=self.gen)) < self.cfg.gray_fraction:
+            target, inputs = self.gray_targets[i].expand(3, -1, -1), self.gray_inputs
         s, p = self.scale, self.patch
         y = self._randint(target.shape[1] // s - p + 1)
         x = self._randint(target.shape[2] // s - p + 1)
@@ -158,8 +176,8 @@ class PatchSampler:
         if self.cfg.task == "denoise":
             inp, sigma = tgt, self._sigma()
         else:
-            versions = self.inputs[i]
-            inp, sigma = versions[self._randint(len(versions))][:, y : y + p, x : x + p], 0.0
+            versions = inputs[i]
+            inp, sigma = versions[self._randint(len(versions))][:, y : y + p, x : x + p].expand(target.shape[0], -1, -1), 0.0
         k = self._randint(8)
         return dihedral(inp, k), dihedral(tgt, k), sigma
 
