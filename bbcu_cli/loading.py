@@ -63,6 +63,7 @@ class ModelSpec:
     k: float
     bias: bool = False
     noise_channel: bool = False
+    unshuffle: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +77,7 @@ class ModelSpec:
         """Short human description, e.g. ``BBCU-M x4, 64 ch, 16 blocks``."""
         if self.arch == "dncnn":
             extra = ", noise-level input" if self.noise_channel else ""
+            extra += f", {self.unshuffle}x{self.unshuffle} unshuffled" if self.unshuffle > 1 else ""
             return f"binary DnCNN {self.task}, {self.in_channels}-ch, {self.num_feat} feat, {self.depth} layers{extra}"
         return f"{self.arch.upper()} x{self.scale}, {self.num_feat} ch, {self.depth} blocks"
 
@@ -93,7 +95,7 @@ class LoadedModel:
 def build_model(spec: ModelSpec) -> nn.Module:
     """Instantiate the (untrained) network described by ``spec``."""
     if spec.arch == "dncnn":
-        return BinaryDnCNN(spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k)
+        return BinaryDnCNN(spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k, spec.unshuffle)
     cls = BBCUM if spec.arch == "bbcu-m" else BBCUL
     return cls(spec.in_channels, spec.in_channels, spec.num_feat, spec.depth, spec.scale, spec.k)
 
@@ -222,15 +224,26 @@ def _recognise_sr(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
     return ModelSpec(arch, "sr", scale, int(in_ch), int(num_feat), depth, default_k(num_feat) if k is None else k)
 
 
+def _split_planes(planes: int) -> tuple[int, int]:
+    """Tail output planes -> (image channels, unshuffle factor): 3 -> (3, 1), 12 -> (3, 2), 4 -> (1, 2)."""
+    for channels in (3, 1):
+        r = round((planes / channels) ** 0.5)
+        if channels * r * r == planes:
+            return channels, r
+    raise ModelFormatError(f"DnCNN tail has {planes} outputs", "expected 1 or 3 image channels times r*r")
+
+
 def _recognise_dncnn(sd: dict[str, Tensor], k: float | None, task: Task | None) -> ModelSpec:
     num_feat, head_in = sd["model.0.weight"].shape[:2]
     last = max(int(m.group(1)) for key in sd if (m := re.match(r"model\.(\d+)\.weight$", key)))
-    out_ch = sd[f"model.{last}.weight"].shape[0]
+    planes = int(sd[f"model.{last}.weight"].shape[0])
+    out_ch, r = _split_planes(planes)
     bias = "model.0.bias" in sd
-    noise = head_in == out_ch + 1
+    noise = head_in == planes + 1
     if task is None or task == "sr":
         task = "deblock" if bias else "denoise"
-    return ModelSpec("dncnn", task, 1, int(out_ch), int(num_feat), last, default_k(num_feat) if k is None else k, bias, noise)
+    kk = default_k(num_feat) if k is None else k
+    return ModelSpec("dncnn", task, 1, out_ch, int(num_feat), last, kk, bias, noise, r)
 
 
 def recognise(sd: dict[str, Tensor], k: float | None = None, task: Task | None = None) -> ModelSpec:

@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def random_model(arch: str, feat: int, depth: int, scale: int = 1, *, noise: bool = False, bias: bool = False,
-                 zero_move: bool = False, seed: int = 0) -> LoadedModel:
+                 zero_move: bool = False, seed: int = 0, unshuffle: int = 1) -> LoadedModel:
     """Random weights, including move0 / RPReLU biases so that the signs are non-trivial."""
     task = "denoise" if arch == "dncnn" else "sr"
-    spec = ModelSpec(arch, task, scale, 3, feat, depth, 130.0 * feat / 64, bias, noise)  # type: ignore[arg-type]
+    spec = ModelSpec(arch, task, scale, 3, feat, depth, 130.0 * feat / 64, bias, noise, unshuffle)  # type: ignore[arg-type]
     model = build_model(spec).eval()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -112,6 +112,8 @@ CASES = {
     "dncnn-bias-70": dict(arch="dncnn", feat=70, depth=4, bias=True),
     "dncnn-zeros-24": dict(arch="dncnn", feat=24, depth=5, zero_move=True),
     "bbcum-zeros-16": dict(arch="bbcu-m", feat=16, depth=1, scale=2, zero_move=True),
+    "dncnn-unshuffle2-noise-32": dict(arch="dncnn", feat=32, depth=5, noise=True, unshuffle=2),
+    "dncnn-unshuffle3-bias-16": dict(arch="dncnn", feat=16, depth=4, bias=True, unshuffle=3),
 }
 
 

@@ -73,13 +73,17 @@ def test_overfits_one_batch(folders: dict[str, Path], tmp_path: Path, monkeypatc
     assert np.mean(res.losses[-3:]) < 0.95 * res.losses[0]
 
 
-@pytest.mark.parametrize("task,extra", TASKS, ids=[t for t, _ in TASKS])
+EXPORTS = TASKS + [("denoise", {"unshuffle": 2})]
+
+
+@pytest.mark.parametrize("task,extra", EXPORTS, ids=[t for t, _ in TASKS] + ["denoise-unshuffle2"])
 def test_export_matches_trained_model(folders: dict[str, Path], tmp_path: Path, task: str, extra: dict) -> None:
     res = train(_cfg(folders, tmp_path, task, **extra))
     assert res.export is not None and res.model is not None
     entry = json.loads(res.export.manifest.read_text())
     assert entry["file"] == res.export.weights.name and entry["size"] == res.export.weights.stat().st_size
     assert entry["arch"]["noise_channel"] == (task == "denoise") and entry["provenance"]["iterations"] == 8
+    assert entry["arch"]["unshuffle"] == extra.get("unshuffle", 1)
     assert entry["metrics"]["val"]["images"] == 2 and entry["format"] == "bbcu-safetensors"
     known = set(Provenance.__dataclass_fields__)  # wall_time_s is checked once the schema has it
     checked = {**entry, "provenance": {k: v for k, v in entry["provenance"].items() if k in known}}
@@ -192,7 +196,8 @@ def test_config_checks_and_parsers() -> None:
         with pytest.raises(UsageError):
             bad()
     for kw in ({"task": "sr", "arch": "dncnn"}, {"task": "sr"}, {"task": "deblock", "noise_channel": True},
-               {"task": "denoise", "sigma_range": (50, 10)}, {"task": "sr", "scale": 5}):
+               {"task": "denoise", "sigma_range": (50, 10)}, {"task": "sr", "scale": 5},
+               {"task": "sr", "unshuffle": 2}, {"task": "denoise", "unshuffle": 2, "patch": 33}):
         with pytest.raises(UsageError):
             TrainConfig(**{"iters": 1, **kw} if kw != {"task": "sr"} else kw).resolved()  # type: ignore[arg-type]
     d = TrainConfig(task="denoise", iters=1).resolved()

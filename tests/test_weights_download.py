@@ -57,7 +57,7 @@ def test_transient_failure_is_retried(online: Path, server: WeightsServer, failu
     name = _setup(online, server, failure)
     path = fetch(get_manifest().get(name))
     assert hashlib.sha256(path.read_bytes()).hexdigest() == SHA
-    assert len(server.requests) == 2 and server.completed[f"/{name}.safetensors"] == 1
+    assert len(server.requests) == 2 and server.wait_completed(f"/{name}.safetensors") == 1
     assert leftovers(online) == [path.name]
 
 
@@ -183,7 +183,7 @@ def test_two_processes_download_once(online: Path, server: WeightsServer) -> Non
     assert [p.returncode for p in (first, second)] == [0, 0], outs
     paths = {out.strip().splitlines()[-1] for out, _ in outs}
     assert paths == {str(online / "weights" / f"{name}.safetensors")}
-    assert len(server.requests) == 1 and server.completed[f"/{name}.safetensors"] == 1
+    assert len(server.requests) == 1 and server.wait_completed(f"/{name}.safetensors") == 1
     assert hashlib.sha256(Path(paths.pop()).read_bytes()).hexdigest() == SHA
 
 

@@ -91,7 +91,7 @@ def test_manifest_entry_for_describes_the_file(online: Path) -> None:
     path = online / "weights" / entry.file
     data = manifest_entry_for(path, "bbcu-deblock-tiny", "deblock", {"data": "DIV2K", "iterations": 10, "command": "bbcu train", "notes": ""}, {"LIVE1_q10": {"psnr": 20.0}})
     assert data["sha256"] == sha256_file(path) and data["size"] == path.stat().st_size and data["file"] == path.name
-    assert data["arch"] == {"name": "dncnn", "num_feat": 16, "depth": 6, "k": 32.5, "in_channels": 1, "bias": True, "noise_channel": False}
+    assert data["arch"] == {"name": "dncnn", "num_feat": 16, "depth": 6, "k": 32.5, "in_channels": 1, "bias": True, "noise_channel": False, "unshuffle": 1}
     assert (data["task"], data["scale"], data["bundled"], data["provenance"]["iterations"]) == ("deblock", 1, True, 10)
     with pytest.raises(WeightsError, match="provenance.colour"):
         manifest_entry_for(path, "x", "deblock", {"colour": 1}, {})

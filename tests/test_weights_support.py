@@ -53,6 +53,17 @@ class WeightsServer:
         assert len(self.requests) >= n, f"server saw {self.requests}"
 
 
+    def wait_completed(self, path: str, n: int = 1, timeout: float = 10.0) -> int:
+        """Full responses served for ``path``, once ``n`` have been counted (or the timeout passed).
+
+        The client can hold the last byte before the handler thread counts the response.
+        """
+        end = time.monotonic() + timeout
+        while self.completed[path] < n and time.monotonic() < end:
+            time.sleep(0.01)
+        return self.completed[path]
+
+
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass

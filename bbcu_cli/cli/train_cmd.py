@@ -132,6 +132,7 @@ def train_command(
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Binary blocks (sr, default 8) or layers (dncnn, default 17).")] = None,
     in_channels: Annotated[int, typer.Option("--in-channels", help="3 (colour) or 1 (gray; denoise/deblock).")] = 3,
     noise_channel: Annotated[Optional[bool], typer.Option("--noise-channel/--no-noise-channel", help="Sigma-map input (default: on for denoise).")] = None,
+    unshuffle: Annotated[int, typer.Option("--unshuffle", min=1, help="DnCNN only: run at 1/r resolution on r*r pixel-unshuffled planes (FFDNet-style; 2 is a good choice).")] = 1,
     data: Annotated[Optional[list[str]], typer.Option("--data", help="Folder of clean training images (repeatable; default T91 + BSD200).")] = None,
     patch: Annotated[Optional[int], typer.Option("--patch", min=4, help="Input patch side (LR for sr; default 32 sr, 64 otherwise).")] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Patches per step (per process).")] = 16,
@@ -162,7 +163,7 @@ def train_command(
     sig, qual = parse_range(sigma_range, "sigma"), parse_range(quality_range, "quality")
     cfg = TrainConfig(
         task=task, arch=arch, scale=scale, num_feat=feat, depth=depth, in_channels=in_channels,
-        noise_channel=noise_channel, patch=patch, batch=batch, iters=iters,
+        noise_channel=noise_channel, unshuffle=unshuffle, patch=patch, batch=batch, iters=iters,
         time_budget=parse_duration(time_budget), lr=lr, warmup=warmup, seed=seed, data=list(data or []),
         val=val, val_every=val_every, ckpt_every=ckpt_every, run_dir=run_dir, name=name,
         init_from=init_from, threads=threads or None, device=_device(device), amp=amp,

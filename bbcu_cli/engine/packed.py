@@ -168,11 +168,9 @@ class PackedBackend:
         return (out + base) / m.k
 
     def _dncnn(self, x: Tensor, sigma: float | Tensor | None) -> Tensor:
-        m = self.model
-        inp = torch.cat([x, m.noise_map(x, sigma)], dim=1) if m.noise_channel else x
-        layers = m.model
-        feat = self._binary(layers[0](inp * m.k))
-        return x - layers[len(layers) - 1](feat) / m.k
+        layers = self.model.model
+        head, tail = layers[0], layers[len(layers) - 1]
+        return x - self.model.predict_noise(x, sigma, lambda inp: tail(self._binary(head(inp))))
 
     def _one(self, x: Tensor, sigma: float | Tensor | None) -> Tensor:
         return self._dncnn(x, sigma) if self.spec.arch == "dncnn" else self._sr(x)

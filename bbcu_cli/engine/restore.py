@@ -19,7 +19,7 @@ import torch
 from ..loading import LoadedModel
 from .backends import BackendChoice, select_backend
 from .devices import free_memory_bytes, resolve_device, set_threads
-from .tiling import Tile, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
+from .tiling import Tile, align_for, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
 
 __all__ = ["Restorer", "TileProgress"]
 
@@ -74,6 +74,7 @@ class Restorer:
         self.choice: BackendChoice = select_backend(loaded, backend, self.device, threads)
         self.tile = tile or 0
         self.halo = halo_for(self.spec)
+        self.align = align_for(self.spec)
 
     @property
     def backend_name(self) -> str:
@@ -91,15 +92,15 @@ class Restorer:
         the budget, so the working set never grows with the image.
         """
         if self.tile > 0:
-            return plan_tiles(height, width, self.tile, self.tile, self.halo)
+            return plan_tiles(height, width, self.tile, self.tile, self.halo, self.align)
         budget = min(free_memory_bytes(self.device) // 4, _MAX_AUTO_BUDGET)
         per_px = bytes_per_input_pixel(self.spec)
         rows = auto_tile_rows(height, width, self.halo, budget, per_px)
-        stripes = plan_tiles(height, width, rows, width, self.halo)
+        stripes = plan_tiles(height, width, rows, width, self.halo, self.align)
         if max((t.py1 - t.py0) * (t.px1 - t.px0) for t in stripes) * per_px <= budget:
             return stripes
         side = max(32, math.isqrt(budget // per_px) - 2 * self.halo)
-        return plan_tiles(height, width, side, side, self.halo)
+        return plan_tiles(height, width, side, side, self.halo, self.align)
 
     def restore(self, pixels: np.ndarray, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
         """Restore an (H, W, C) image (C = 1 or 3; uint8, uint16 or float32 in [0, 1]).

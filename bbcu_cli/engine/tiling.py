@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..loading import ModelSpec
 
-__all__ = ["Tile", "plan_tiles", "halo_for", "auto_tile_rows", "bytes_per_input_pixel"]
+__all__ = ["Tile", "plan_tiles", "halo_for", "align_for", "auto_tile_rows", "bytes_per_input_pixel"]
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,23 @@ def halo_for(spec: ModelSpec) -> int:
     """Receptive-field radius in input pixels (an upper bound, rounded up).
 
     SR: conv_first + 2 per block + up to 2 upsampling convs + conv_hr + conv_last + 1 for the
-    bilinear base. DnCNN: one per 3x3 conv (``depth`` convs).
+    bilinear base. DnCNN: one per 3x3 conv (``depth`` convs) plus one, in units of the
+    unshuffle factor ``r`` (its convs run at ``1/r`` resolution); a multiple of ``r``.
     """
     if spec.arch == "dncnn":
-        return spec.depth + 1
+        return (spec.depth + 1) * spec.unshuffle
     return 2 * spec.depth + 6
 
 
-def _spans(size: int, core: int, halo: int) -> list[tuple[int, int, int, int]]:
+def align_for(spec: ModelSpec) -> int:
+    """Tile offsets must be multiples of this (the unshuffle factor), so that every tile
+    sees the same ``r x r`` pixel grouping as the whole image."""
+    return spec.unshuffle if spec.arch == "dncnn" else 1
+
+
+def _spans(size: int, core: int, halo: int, align: int) -> list[tuple[int, int, int, int]]:
     count = max(1, math.ceil(size / core))
-    step = math.ceil(size / count)
+    step = -(-math.ceil(size / count) // align) * align
     spans = []
     for start in range(0, size, step):
         end = min(size, start + step)
@@ -55,12 +62,16 @@ def _spans(size: int, core: int, halo: int) -> list[tuple[int, int, int, int]]:
     return spans
 
 
-def plan_tiles(height: int, width: int, tile_h: int, tile_w: int, halo: int) -> list[Tile]:
-    """Cover an ``height x width`` image with cores of at most ``tile_h x tile_w`` (balanced)."""
+def plan_tiles(height: int, width: int, tile_h: int, tile_w: int, halo: int, align: int = 1) -> list[Tile]:
+    """Cover an ``height x width`` image with cores of at most ``tile_h x tile_w`` (balanced).
+
+    With ``align > 1`` (and ``halo`` a multiple of it) every core and padded start is a
+    multiple of ``align``; cores may then exceed the requested size by up to ``align - 1``.
+    """
     if height < 1 or width < 1:
         raise ValueError(f"empty image {width}x{height}")
-    rows = _spans(height, max(1, tile_h), halo)
-    cols = _spans(width, max(1, tile_w), halo)
+    rows = _spans(height, max(1, tile_h), halo, align)
+    cols = _spans(width, max(1, tile_w), halo, align)
     return [Tile(y0, y1, x0, x1, py0, py1, px0, px1) for y0, y1, py0, py1 in rows for x0, x1, px0, px1 in cols]
 
 
@@ -71,7 +82,7 @@ def bytes_per_input_pixel(spec: ModelSpec) -> int:
     output resolution for SR (features are upsampled before conv_hr).
     """
     feat = spec.num_feat * 4
-    per_pixel = 8 * feat
+    per_pixel = 8 * feat // (spec.unshuffle**2 if spec.arch == "dncnn" else 1) + 16
     if spec.task == "sr":
         per_pixel += 4 * feat * spec.scale * spec.scale
     return per_pixel

@@ -10,11 +10,18 @@ Layout (``model.N`` keys as in the reference code)::
 ``noise = model(input * k) / k`` and ``output = x - noise``. With ``noise_channel=True`` the
 input is ``cat(x, sigma / 255)`` (a constant map, FFDNet-style), so one model covers a range
 of noise levels and ``sigma`` steers it.
+
+With ``unshuffle=r > 1`` (FFDNet-style) the image is padded to a multiple of ``r`` (edge
+replication), pixel-unshuffled to ``in_channels * r * r`` channels at ``1/r`` resolution, run
+through the same layout, pixel-shuffled back and cropped. Each binary conv then sees ``r * r``
+fewer positions, so a network ``r`` times wider costs the same, and the receptive field grows
+``r`` times. ``r = 1`` is the plain (official) layout.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .binary import BinaryUnit
@@ -34,21 +41,26 @@ class BinaryDnCNN(nn.Module):
         bias: bool = False,
         noise_channel: bool = False,
         k: float | None = None,
+        unshuffle: int = 1,
     ) -> None:
         super().__init__()
         if num_layers < 3:
             raise ValueError(f"num_layers must be at least 3, got {num_layers}")
+        if unshuffle < 1:
+            raise ValueError(f"unshuffle must be at least 1, got {unshuffle}")
         self.in_channels = in_channels
         self.out_channels = in_channels
         self.num_feat = num_feat
         self.num_layers = num_layers
         self.bias = bias
         self.noise_channel = noise_channel
+        self.unshuffle = int(unshuffle)
         self.k = default_k(num_feat) if k is None else float(k)
-        head_in = in_channels + (1 if noise_channel else 0)
+        planes = in_channels * self.unshuffle**2
+        head_in = planes + (1 if noise_channel else 0)
         layers: list[nn.Module] = [nn.Conv2d(head_in, num_feat, 3, 1, 1, bias=bias), nn.ReLU()]
         layers += [BinaryUnit(num_feat, bias=bias) for _ in range(num_layers - 2)]
-        layers.append(nn.Conv2d(num_feat, in_channels, 3, 1, 1, bias=bias))
+        layers.append(nn.Conv2d(num_feat, planes, 3, 1, 1, bias=bias))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, sigma: float | Tensor | None = None) -> Tensor:
@@ -57,10 +69,34 @@ class BinaryDnCNN(nn.Module):
         ``sigma`` (0-255 scale; a float or an (N,) tensor) is used only when the model has a
         noise-level channel, where it is required.
         """
-        inp = x
+        return x - self.predict_noise(x, sigma, self.model)
+
+    def predict_noise(self, x: Tensor, sigma: float | Tensor | None, body: nn.Module) -> Tensor:
+        """``body(model input * k) / k`` at full resolution; ``body`` maps head input to tail output.
+
+        The float model passes ``self.model``; the packed backend passes its own runner, so
+        both share the noise map, unshuffle, padding and crop.
+        """
+        inp = self.to_planes(x)
         if self.noise_channel:
-            inp = torch.cat([x, self.noise_map(x, sigma)], dim=1)
-        return x - self.model(inp * self.k) / self.k
+            inp = torch.cat([inp, self.noise_map(inp, sigma)], dim=1)
+        return self.from_planes(body(inp * self.k) / self.k, x.shape[2], x.shape[3])
+
+    def to_planes(self, x: Tensor) -> Tensor:
+        """Pad (edge replication) to a multiple of ``unshuffle`` and pixel-unshuffle."""
+        r = self.unshuffle
+        if r == 1:
+            return x
+        ph, pw = -x.shape[2] % r, -x.shape[3] % r
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        return F.pixel_unshuffle(x, r)
+
+    def from_planes(self, y: Tensor, height: int, width: int) -> Tensor:
+        """Inverse of :meth:`to_planes`: pixel-shuffle and crop to ``height x width``."""
+        if self.unshuffle == 1:
+            return y
+        return F.pixel_shuffle(y, self.unshuffle)[:, :, :height, :width]
 
     @staticmethod
     def noise_map(x: Tensor, sigma: float | Tensor | None) -> Tensor:

@@ -107,7 +107,7 @@ def describe_data(cfg: TrainConfig, num_images: int) -> str:
 
 def _arch_entry(spec: ModelSpec) -> dict[str, Any]:
     return {"name": spec.arch, "num_feat": spec.num_feat, "depth": spec.depth, "k": spec.k,
-            "in_channels": spec.in_channels, "bias": spec.bias, "noise_channel": spec.noise_channel}
+            "in_channels": spec.in_channels, "bias": spec.bias, "noise_channel": spec.noise_channel, "unshuffle": spec.unshuffle}
 
 
 def export_run(run_dir: Path, model: nn.Module, cfg: TrainConfig, provenance: dict[str, Any], metrics: dict[str, Any]) -> Export:

@@ -87,6 +87,7 @@ class TrainConfig:
     depth: int | None = None
     in_channels: int = 3
     noise_channel: bool | None = None
+    unshuffle: int = 1
     bias: bool = False
     sigma_range: tuple[float, float] = (0.0, 75.0)
     quality_range: tuple[int, int] = (10, 60)
@@ -169,6 +170,9 @@ class TrainConfig:
             raise UsageError("a noise-level channel only makes sense for denoising")
         if min(self.batch, self.patch or 1, self.num_feat, self.depth or 1) < 1:
             raise UsageError("batch, patch, feat and depth must be positive")
+        if self.unshuffle < 1 or self.unshuffle > 1 and (self.arch != "dncnn" or (self.patch or 0) % self.unshuffle):
+            raise UsageError(f"unshuffle {self.unshuffle} needs a DnCNN and a patch size it divides",
+                             "use --unshuffle 2 with --task denoise/deblock and an even --patch")
         if self.arch == "dncnn" and (self.depth or 0) < 3:
             raise UsageError(f"a DnCNN needs at least 3 layers, got {self.depth}")
         self._check_ranges()
@@ -201,6 +205,7 @@ class TrainConfig:
             k=default_k(self.num_feat),
             bias=self.bias,
             noise_channel=bool(self.noise_channel),
+            unshuffle=self.unshuffle,
         )
 
     def jpeg_qualities(self) -> list[int]:

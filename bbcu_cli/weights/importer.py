@@ -25,7 +25,7 @@ __all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default
 
 def arch_from_spec(spec: ModelSpec) -> ArchInfo:
     """Manifest ``arch`` block for a loaded model's spec."""
-    return ArchInfo(spec.arch, spec.num_feat, spec.depth, float(spec.k), spec.in_channels, spec.bias, spec.noise_channel)
+    return ArchInfo(spec.arch, spec.num_feat, spec.depth, float(spec.k), spec.in_channels, spec.bias, spec.noise_channel, spec.unshuffle)
 
 
 def default_import_name(spec: ModelSpec, sha256: str) -> str:

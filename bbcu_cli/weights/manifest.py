@@ -119,10 +119,12 @@ class ArchInfo:
     in_channels: int = 3
     bias: bool = False
     noise_channel: bool = False
+    unshuffle: int = 1
 
     def describe(self) -> str:
         unit = "layers" if self.name == "dncnn" else "blocks"
-        return f"{self.name} {self.num_feat}f/{self.depth} {unit}"
+        extra = f", unshuffle {self.unshuffle}" if self.unshuffle > 1 else ""
+        return f"{self.name} {self.num_feat}f/{self.depth} {unit}{extra}"
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ _ARCH_CHECKS: dict[str, Checker] = {
     "in_channels": _positive_int,
     "bias": _bool,
     "noise_channel": _bool,
+    "unshuffle": _positive_int,
 }
 _PROVENANCE_CHECKS: dict[str, Checker] = {
     "data": _str,
@@ -187,7 +190,7 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "name": _name,
     "task": _one_of(TASKS),
     "scale": _positive_int,
-    "arch": _nested(ArchInfo, _ARCH_CHECKS, {"in_channels": 3, "bias": False, "noise_channel": False}),
+    "arch": _nested(ArchInfo, _ARCH_CHECKS, {"in_channels": 3, "bias": False, "noise_channel": False, "unshuffle": 1}),
     "file": _file_name,
     "sha256": _optional(_sha256),
     "size": _optional(_positive_int),
@@ -207,6 +210,7 @@ _ENTRY_DEFAULTS = {"urls": (), "bundled": False, "default": False, "format": "bb
 _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
     ("scale", "must be 1 for denoise/deblock and 2, 3 or 4 for sr", lambda e: e.scale in ((2, 3, 4) if e.task == "sr" else (1,))),
     ("arch.name", "must be dncnn for denoise/deblock and bbcu-l/bbcu-m for sr", lambda e: (e.arch.name != "dncnn") == (e.task == "sr")),
+    ("arch.unshuffle", "must be 1 except for dncnn", lambda e: e.arch.unshuffle == 1 or e.arch.name == "dncnn"),
     ("sha256", "may be null only for a manual official-pth entry without urls", lambda e: e.sha256 is not None or (e.format == "official-pth" and not e.urls and not e.bundled)),
     ("size", "must be given exactly when sha256 is", lambda e: (e.size is None) == (e.sha256 is None)),
     ("format", "must be bbcu-safetensors for a bundled file", lambda e: not e.bundled or e.format == "bbcu-safetensors"),
