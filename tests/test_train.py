@@ -197,7 +197,8 @@ def test_config_checks_and_parsers() -> None:
             bad()
     for kw in ({"task": "sr", "arch": "dncnn"}, {"task": "sr"}, {"task": "deblock", "noise_channel": True},
                {"task": "denoise", "sigma_range": (50, 10)}, {"task": "sr", "scale": 5},
-               {"task": "sr", "unshuffle": 2}, {"task": "denoise", "unshuffle": 2, "patch": 33}):
+               {"task": "sr", "unshuffle": 2}, {"task": "denoise", "unshuffle": 2, "patch": 33},
+               {"task": "deblock", "unshuffle": 2, "patch": 36}):
         with pytest.raises(UsageError):
             TrainConfig(**{"iters": 1, **kw} if kw != {"task": "sr"} else kw).resolved()  # type: ignore[arg-type]
     d = TrainConfig(task="denoise", iters=1).resolved()
@@ -217,3 +218,18 @@ def test_cli_trains_and_prints_manifest(folders: dict[str, Path], tmp_path: Path
     entry = json.loads(result.stdout)
     assert entry["name"] == "tiny-deblock" and (tmp_path / "cli" / "tiny-deblock.safetensors").is_file()
     assert "quality" in entry["provenance"]["data"] and entry["metrics"]["val"]["quality"] == 10
+
+
+def test_unshuffled_deblock_crops_sit_on_the_jpeg_grid(folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import bbcu_cli.train.data as data
+
+    monkeypatch.setattr(data, "dihedral", lambda t, k: t)  # keep crops where they were taken
+    for r, want_aligned in ((2, True), (1, False)):
+        cfg = _cfg(folders, Path("."), "deblock", unshuffle=r, patch=16, batch=48).resolved()
+        sampler = PatchSampler(cfg, torch.Generator().manual_seed(1))
+        offsets = set()
+        for tgt in sampler.next_batch().target.mul(255).round().to(torch.uint8):
+            for image in sampler.targets:
+                hits = (image.unfold(1, 16, 1).unfold(2, 16, 1) == tgt[:, None, None]).flatten(3).all(-1).all(0)
+                offsets |= {(int(y), int(x)) for y, x in hits.nonzero()}
+        assert offsets and all(y % 8 == 0 and x % 8 == 0 for y, x in offsets) == want_aligned

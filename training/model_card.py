@@ -83,11 +83,12 @@ def main() -> int:
         out += [f"| paper {arch} x{s} (PSNR, 300k GPU steps on DIV2K) | " + " | ".join(vals) + " |"
                 for arch, vals in PAPER[s].items()]
     out += ["", "| denoise CBSD68 (PSNR / SSIM, RGB) | sigma 15 | sigma 25 | sigma 50 |", "|---|---|---|---|"]
-    for who in ("noisy", "bbcu-denoise"):
+    bundled = {t: [e.name for e in get_manifest().models if e.bundled and e.task == t] for t in ("denoise", "deblock")}
+    for who in ("noisy", *bundled["denoise"]):
         out.append(f"| {who} | " + " | ".join(_score(f"{who}-s{s}-CBSD68") for s in (15, 25, 50)) + " |")
     out += ["", "| deblock (PSNR / SSIM) | q 10 | q 20 | q 30 | q 40 |", "|---|---|---|---|---|"]
     for ds in ("BSD68", "CBSD68"):
-        for who in ("jpeg", "bbcu-deblock"):
+        for who in ("jpeg", *bundled["deblock"]):
             out.append(f"| {who} {ds} | " + " | ".join(_score(f"{who}-q{q}-{ds}") for q in (10, 20, 30, 40)) + " |")
     sys.stdout.write("\n".join(out) + "\n")
     return 0

@@ -173,6 +173,9 @@ class TrainConfig:
         if self.unshuffle < 1 or self.unshuffle > 1 and (self.arch != "dncnn" or (self.patch or 0) % self.unshuffle):
             raise UsageError(f"unshuffle {self.unshuffle} needs a DnCNN and a patch size it divides",
                              "use --unshuffle 2 with --task denoise/deblock and an even --patch")
+        if self.task == "deblock" and self.unshuffle > 1 and (self.patch or 0) % 8:
+            raise UsageError(f"an unshuffled deblocker trains on crops aligned to the 8x8 JPEG grid: patch {self.patch} is not a multiple of 8",
+                             "use e.g. --patch 64")
         if self.arch == "dncnn" and (self.depth or 0) < 3:
             raise UsageError(f"a DnCNN needs at least 3 layers, got {self.depth}")
         self._check_ranges()

@@ -8,7 +8,10 @@
 * Deblock: every image is JPEG-compressed ONCE at a few qualities inside the range; each patch
   picks one of them at random. With ``gray_fraction`` > 0 a colour deblocker also sees that
   share of gray patches (BT.601 luma, encoded as a one-channel JPEG, shown as R = G = B), the
-  way gray images reach it at inference.
+  way gray images reach it at inference. For an unshuffled model (``unshuffle > 1``) the
+  crops start on the 8x8 JPEG grid (``align = 8``; the patch is a multiple of 8, so the
+  dihedral transforms keep the grid), which is how whole images meet the model at inference:
+  its ``r x r`` cells then always sit at the same phase of the blocks.
 
 The SR LR images can be cached in the run folder (``data-cache-sr-xS.npz``, keyed by the file
 list, sizes and mtimes), so a resumed run skips the bicubic pass.
@@ -37,6 +40,7 @@ from .config import TrainConfig
 
 __all__ = ["Batch", "PatchSampler", "list_images", "read_image", "dihedral"]
 
+JPEG_BLOCK = 8
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
@@ -126,6 +130,7 @@ class PatchSampler:
         self.gen = generator
         self.scale = cfg.scale if cfg.task == "sr" else 1
         self.patch = int(cfg.patch or 0)
+        self.align = JPEG_BLOCK if cfg.task == "deblock" and cfg.unshuffle > 1 else 1
         files = list_images(cfg.data)
         clean = [read_image(f, cfg.in_channels) for f in files]
         keep = [i for i, im in enumerate(clean) if min(im.shape[:2]) // self.scale >= self.patch]
@@ -169,9 +174,9 @@ class PatchSampler:
         target, inputs = self.targets[i], self.inputs
         if self.gray_targets and float(torch.rand(1, generator=self.gen)) < self.cfg.gray_fraction:
             target, inputs = self.gray_targets[i].expand(3, -1, -1), self.gray_inputs
-        s, p = self.scale, self.patch
-        y = self._randint(target.shape[1] // s - p + 1)
-        x = self._randint(target.shape[2] // s - p + 1)
+        s, p, a = self.scale, self.patch, self.align
+        y = self._randint((target.shape[1] // s - p) // a + 1) * a
+        x = self._randint((target.shape[2] // s - p) // a + 1) * a
         tgt = target[:, y * s : (y + p) * s, x * s : (x + p) * s]
         if self.cfg.task == "denoise":
             inp, sigma = tgt, self._sigma()
