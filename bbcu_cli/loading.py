@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .errors import ModelFormatError
 from .models import BBCUL, BBCUM, BinaryDnCNN, default_k
+from .packing import pack_state_dict, unpack_state_dict
 
 __all__ = [
     "ModelSpec",
@@ -46,8 +46,6 @@ __all__ = [
 Arch = Literal["bbcu-l", "bbcu-m", "dncnn"]
 Task = Literal["sr", "denoise", "deblock"]
 FORMAT_VERSION = "1"
-_SIGN_SUFFIX = ".weight_signbits"
-_ALPHA_SUFFIX = ".weight_alpha"
 
 
 @dataclass(frozen=True)
@@ -166,39 +164,6 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]
     if kind in ("torch", "pickle"):
         return _unwrap(_torch_load(p), p), {}
     raise ModelFormatError(f"{p}: not a PyTorch or safetensors checkpoint", "expected a .pth/.pt (torch.save) or .safetensors file")
-
-
-# ---------------------------------------------------------------- packing
-
-
-def pack_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Replace each ``*.binary_conv.weight`` by sign bits + per-channel alpha (see module doc)."""
-    out: dict[str, Tensor] = {}
-    for key, value in sd.items():
-        if key.endswith("binary_conv.weight"):
-            prefix = key[: -len(".weight")]
-            w = value.detach().float().cpu()
-            bits = np.packbits((w > 0).reshape(w.shape[0], -1).numpy(), axis=1, bitorder="little")
-            out[prefix + _SIGN_SUFFIX] = torch.from_numpy(bits)
-            out[prefix + _ALPHA_SUFFIX] = w.abs().mean(dim=(1, 2, 3)).contiguous()
-        else:
-            out[key] = value.detach().float().cpu().contiguous()
-    return out
-
-
-def unpack_state_dict(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Inverse of :func:`pack_state_dict`: rebuild ``alpha * sign`` weights (shape from move0)."""
-    out = {k: v for k, v in tensors.items() if not k.endswith((_SIGN_SUFFIX, _ALPHA_SUFFIX))}
-    for key in tensors:
-        if not key.endswith(_SIGN_SUFFIX):
-            continue
-        prefix = key[: -len(_SIGN_SUFFIX)]
-        alpha = tensors[prefix + _ALPHA_SUFFIX].float()
-        c_in = tensors[prefix.rsplit(".", 1)[0] + ".move0.bias"].shape[1]
-        bits = np.unpackbits(tensors[key].numpy(), axis=1, count=c_in * 9, bitorder="little")
-        signs = torch.from_numpy(bits.astype(np.float32) * 2 - 1).reshape(-1, c_in, 3, 3)
-        out[prefix + ".weight"] = signs * alpha.view(-1, 1, 1, 1)
-    return out
 
 
 # ---------------------------------------------------------------- recognition

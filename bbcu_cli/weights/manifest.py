@@ -7,15 +7,15 @@ has a checker; cross-field rules are listed in ``_ENTRY_RULES``. Any problem rai
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import WeightsError
+from . import checks as ck
+from .checks import Checker, FieldError
 
 __all__ = ["SCHEMA_VERSION", "TASKS", "ArchInfo", "Provenance", "ManifestEntry", "Manifest", "load_manifest"]
 
@@ -23,86 +23,6 @@ SCHEMA_VERSION = 1
 TASKS = ("sr", "denoise", "deblock")
 ARCHS = ("bbcu-l", "bbcu-m", "dncnn")
 FORMATS = ("bbcu-safetensors", "official-pth")
-_NAME_RX = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
-_SHA_RX = re.compile(r"^[0-9a-f]{64}$")
-
-
-class _FieldError(Exception):
-    """Raised by checkers; ``field`` is filled in by the caller."""
-
-    def __init__(self, message: str, field_name: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field_name
-
-
-# ---------------------------------------------------------------- checkers
-
-Checker = Callable[[Any], Any]
-
-
-def _rule(ok: Callable[[Any], bool], message: str, convert: Callable[[Any], Any] = lambda v: v) -> Checker:
-    """Checker that accepts ``value`` when ``ok(value)``; ``message`` may use ``{value!r}``."""
-
-    def check(value: Any) -> Any:
-        if not ok(value):
-            raise _FieldError(message.format(value=value))
-        return convert(value)
-
-    return check
-
-
-def _optional(check: Checker) -> Checker:
-    return lambda value: None if value is None else check(value)
-
-
-def _one_of(choices: tuple[str, ...]) -> Checker:
-    return _rule(lambda v: v in choices, f"must be one of {', '.join(choices)} (got {{value!r}})")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-_bool = _rule(lambda v: isinstance(v, bool), "must be true or false")
-_str = _rule(lambda v: isinstance(v, str), "must be a string")
-_dict = _rule(lambda v: isinstance(v, dict), "must be an object")
-_positive_int = _rule(lambda v: isinstance(v, int) and _is_number(v) and v > 0, "must be a positive integer (got {value!r})")
-_positive_number = _rule(lambda v: _is_number(v) and v > 0, "must be a positive number (got {value!r})", float)
-_name = _rule(lambda v: isinstance(v, str) and bool(_NAME_RX.match(v)), "must be lower-case letters, digits, '.', '_' or '-' (at most 80)")
-_sha256 = _rule(lambda v: isinstance(v, str) and bool(_SHA_RX.match(v)), "must be 64 hex characters")
-_file_name = _rule(
-    lambda v: isinstance(v, str) and bool(v) and not re.search(r"[/\\]|^\.", v), "must be a plain file name (no folders, not hidden)"
-)
-_urls = _rule(
-    lambda v: isinstance(v, list) and all(isinstance(u, str) and u.startswith(("https://", "http://", "file://")) for u in v),
-    "must be a list of http(s):// or file:// URLs (got {value!r})",
-    tuple,
-)
-
-
-def _nested(cls: type, checks: Mapping[str, Checker], defaults: Mapping[str, Any]) -> Checker:
-    def check(value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise _FieldError("must be an object")
-        return cls(**_check_fields(value, checks, defaults))
-
-    return check
-
-
-def _check_fields(data: Mapping[str, Any], checks: Mapping[str, Checker], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(data) - set(checks))
-    if unknown:
-        raise _FieldError("is not a known field", unknown[0])
-    out: dict[str, Any] = {}
-    for key, check in checks.items():
-        if key not in data and key not in defaults:
-            raise _FieldError("is missing", key)
-        try:
-            out[key] = check(data[key]) if key in data else copy.copy(defaults[key])
-        except _FieldError as exc:
-            raise _FieldError(exc.message, f"{key}.{exc.field}" if exc.field else key) from None
-    return out
 
 
 # ---------------------------------------------------------------- data
@@ -170,38 +90,38 @@ class ManifestEntry:
 
 
 _ARCH_CHECKS: dict[str, Checker] = {
-    "name": _one_of(ARCHS),
-    "num_feat": _positive_int,
-    "depth": _positive_int,
-    "k": _positive_number,
-    "in_channels": _positive_int,
-    "bias": _bool,
-    "noise_channel": _bool,
-    "unshuffle": _positive_int,
+    "name": ck.one_of(ARCHS),
+    "num_feat": ck.positive_int,
+    "depth": ck.positive_int,
+    "k": ck.positive_number,
+    "in_channels": ck.positive_int,
+    "bias": ck.bool_,
+    "noise_channel": ck.bool_,
+    "unshuffle": ck.positive_int,
 }
 _PROVENANCE_CHECKS: dict[str, Checker] = {
-    "data": _str,
-    "iterations": _optional(_positive_int),
-    "command": _str,
-    "notes": _str,
-    "wall_time_s": _optional(_positive_number),
+    "data": ck.str_,
+    "iterations": ck.optional(ck.positive_int),
+    "command": ck.str_,
+    "notes": ck.str_,
+    "wall_time_s": ck.optional(ck.positive_number),
 }
 _ENTRY_CHECKS: dict[str, Checker] = {
-    "name": _name,
-    "task": _one_of(TASKS),
-    "scale": _positive_int,
-    "arch": _nested(ArchInfo, _ARCH_CHECKS, {"in_channels": 3, "bias": False, "noise_channel": False, "unshuffle": 1}),
-    "file": _file_name,
-    "sha256": _optional(_sha256),
-    "size": _optional(_positive_int),
-    "urls": _urls,
-    "bundled": _bool,
-    "default": _bool,
-    "format": _one_of(FORMATS),
-    "provenance": _nested(Provenance, _PROVENANCE_CHECKS, {"data": "", "iterations": None, "command": "", "notes": "", "wall_time_s": None}),
-    "metrics": _dict,
-    "source_page": _optional(_str),
-    "description": _str,
+    "name": ck.name,
+    "task": ck.one_of(TASKS),
+    "scale": ck.positive_int,
+    "arch": ck.nested(ArchInfo, _ARCH_CHECKS, {"in_channels": 3, "bias": False, "noise_channel": False, "unshuffle": 1}),
+    "file": ck.file_name,
+    "sha256": ck.optional(ck.sha256),
+    "size": ck.optional(ck.positive_int),
+    "urls": ck.urls,
+    "bundled": ck.bool_,
+    "default": ck.bool_,
+    "format": ck.one_of(FORMATS),
+    "provenance": ck.nested(Provenance, _PROVENANCE_CHECKS, {"data": "", "iterations": None, "command": "", "notes": "", "wall_time_s": None}),
+    "metrics": ck.dict_,
+    "source_page": ck.optional(ck.str_),
+    "description": ck.str_,
 }
 _ENTRY_DEFAULTS = {"urls": (), "bundled": False, "default": False, "format": "bbcu-safetensors", "provenance": Provenance(),
                    "metrics": {}, "source_page": None, "description": "", "sha256": None, "size": None}
@@ -219,11 +139,11 @@ _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
 
 def _entry(data: Any) -> ManifestEntry:
     if not isinstance(data, dict):
-        raise _FieldError("must be an object", "(entry)")
-    entry = ManifestEntry(**_check_fields(data, _ENTRY_CHECKS, _ENTRY_DEFAULTS))
+        raise FieldError("must be an object", "(entry)")
+    entry = ManifestEntry(**ck.check_fields(data, _ENTRY_CHECKS, _ENTRY_DEFAULTS))
     for field_name, message, rule in _ENTRY_RULES:
         if not rule(entry):
-            raise _FieldError(message, field_name)
+            raise FieldError(message, field_name)
     return entry
 
 
@@ -263,7 +183,7 @@ class Manifest:
         return {"schema_version": self.schema_version, "models": [m.to_dict() for m in self.models]}
 
 
-def _raise(source: str, where: str, exc: _FieldError) -> NoReturn:
+def _raise(source: str, where: str, exc: FieldError) -> NoReturn:
     raise WeightsError(f"{source}: {where}: field '{exc.field}' {exc.message}", "fix the manifest entry (see weights_manifest.json for the schema)") from None
 
 
@@ -276,10 +196,10 @@ def _entries(raw: list[Any], source: str) -> tuple[ManifestEntry, ...]:
         try:
             entry = _entry(item)
             if entry.name in seen:
-                raise _FieldError("is used by an earlier entry", "name")
+                raise FieldError("is used by an earlier entry", "name")
             if entry.default and (entry.task, entry.scale) in defaults:
-                raise _FieldError(f"is already set for another {entry.task} x{entry.scale} entry", "default")
-        except _FieldError as exc:
+                raise FieldError(f"is already set for another {entry.task} x{entry.scale} entry", "default")
+        except FieldError as exc:
             _raise(source, label, exc)
         seen.add(entry.name)
         defaults |= {(entry.task, entry.scale)} if entry.default else set()
