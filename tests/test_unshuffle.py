@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -82,6 +83,9 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     save_model(path, loaded.model, loaded.spec)
     back = load_model(path)
     assert back.spec == loaded.spec
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not the 0600 safetensors creates
     x = torch.rand(1, 3, 9, 7)
     with torch.no_grad():
         torch.testing.assert_close(back.model(x, 10.0), loaded.model(x, 10.0), atol=1e-5, rtol=0)
