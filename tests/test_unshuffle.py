@@ -105,3 +105,13 @@ def test_rejects_bad_factor() -> None:
     with pytest.raises(ValueError):
         BinaryDnCNN(3, 8, 4, unshuffle=0)
     assert replace(_model().spec, unshuffle=1).describe().count("unshuffled") == 0
+
+
+def test_unknown_plane_count_is_a_format_error() -> None:
+    from bbcu_cli.errors import ModelFormatError
+
+    sd = dict(_model(r=1).model.state_dict())
+    sd["model.5.weight"] = torch.zeros(5, 16, 3, 3)  # 5 tail outputs: neither 1 nor 3 channels times r*r
+    with pytest.raises(ModelFormatError, match="5 outputs") as info:
+        recognise(sd)
+    assert info.value.hint
