@@ -78,8 +78,9 @@ def plan_tiles(height: int, width: int, tile_h: int, tile_w: int, halo: int, ali
 def bytes_per_input_pixel(spec: ModelSpec) -> int:
     """Rough peak working memory per input pixel of a tile on the float path (bytes).
 
-    About eight float32 feature maps alive at once at input resolution, plus the same at the
-    output resolution for SR (features are upsampled before conv_hr).
+    About eight float32 feature maps alive at once at input resolution (``1/r^2`` as many
+    positions for an unshuffled DnCNN), plus the same at the output resolution for SR
+    (features are upsampled before conv_hr), plus 16 bytes for the image itself.
     """
     feat = spec.num_feat * 4
     per_pixel = 8 * feat // (spec.unshuffle**2 if spec.arch == "dncnn" else 1) + 16
