@@ -17,7 +17,6 @@ binary weights instead (``latent=True``).
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
 import zipfile
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ModelFormatError
+from .filemode import NEW_FILE_MODE
 from .models import BBCUL, BBCUM, BinaryDnCNN, default_k
 from .packing import pack_state_dict, unpack_state_dict
 
@@ -47,8 +47,6 @@ __all__ = [
 Arch = Literal["bbcu-l", "bbcu-m", "dncnn"]
 Task = Literal["sr", "denoise", "deblock"]
 FORMAT_VERSION = "1"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -271,5 +269,5 @@ def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, metadata: di
     meta.update(metadata or {})
     tmp = p.with_name(f".{p.name}.tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    tmp.chmod(0o666 & ~_UMASK)  # safetensors creates 0600 files; weights are meant to be shared
+    tmp.chmod(NEW_FILE_MODE)  # safetensors creates 0600 files; weights are meant to be shared
     tmp.replace(p)

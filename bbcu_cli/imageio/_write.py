@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from bbcu_cli.errors import OutputError
+from bbcu_cli.filemode import NEW_FILE_MODE
 from bbcu_cli.imageio._core import Image, as_depth, display_name, format_for_path, gray_to_rgb
 
 _PIL_SAVE = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
@@ -142,8 +143,6 @@ def _encode_pil(arr: np.ndarray, fmt: str, quality: int, icc: bytes | None, fh: 
     pil.save(_Sink(fh), _PIL_SAVE[fmt], **opts)  # type: ignore[arg-type]
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None:
@@ -161,7 +160,7 @@ def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None
             encode(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, NEW_FILE_MODE)
         _publish(tmp, target, overwrite)
         tmp = None
     except OSError as exc:
