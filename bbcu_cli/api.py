@@ -34,23 +34,25 @@ def get_model(name_or_path: str | None = None, task: str = "sr", scale: int = 4,
     return load_model(resolved.path, k=k if k is not None else resolved.k, task=task)  # type: ignore[arg-type]
 
 
-def restore_array(model: LoadedModel | Restorer, pixels: np.ndarray, sigma: float | None = None, tile: int = 0, backend: str = "auto", device: str = "cpu") -> np.ndarray:
+def restore_array(model: LoadedModel | Restorer, pixels: np.ndarray, sigma: float | None = None, tile: int = 0, backend: str = "auto", device: str = "cpu", ensemble: bool = False) -> np.ndarray:
     """Restore an (H, W[, C]) image (uint8, uint16 or float32 in [0, 1]).
 
     Returns (sH, sW, C) float32, the unclamped network output. ``sigma`` (0-255) is required
-    for denoisers with a noise-level input and ignored otherwise.
+    for denoisers with a noise-level input and ignored otherwise. ``ensemble`` averages the
+    outputs for the 8 flips/rotations (8x slower). A given :class:`Restorer` keeps its own
+    tile/backend/device/ensemble settings.
     """
-    restorer = model if isinstance(model, Restorer) else Restorer(model, backend, device, tile=tile)
+    restorer = model if isinstance(model, Restorer) else Restorer(model, backend, device, tile=tile, ensemble=ensemble)
     return restorer.restore(pixels, sigma=sigma if restorer.spec.noise_channel else None)
 
 
-def restore_file(model: LoadedModel | Restorer, src: str | Path, dst: str | Path, sigma: float | None = None, overwrite: bool = False, tile: int = 0, backend: str = "auto", device: str = "cpu") -> None:
+def restore_file(model: LoadedModel | Restorer, src: str | Path, dst: str | Path, sigma: float | None = None, overwrite: bool = False, tile: int = 0, backend: str = "auto", device: str = "cpu", ensemble: bool = False) -> None:
     """Restore the image file ``src`` into ``dst`` (atomic write; keeps bit depth, gray, alpha).
 
     Raises:
         BbcuError: the input cannot be read or the output cannot be written.
     """
-    restorer = model if isinstance(model, Restorer) else Restorer(model, backend, device, tile=tile)
+    restorer = model if isinstance(model, Restorer) else Restorer(model, backend, device, tile=tile, ensemble=ensemble)
     result = process_file(restorer, Path(src), Path(dst), RestoreOptions(sigma=sigma, overwrite=overwrite))
     if result.status == "failed":
         raise BbcuError(result.error or f"{src}: failed")

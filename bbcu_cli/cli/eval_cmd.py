@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ..engine.restore import Restorer
+from ..errors import UsageError
 from ..evaluate import EvalConfig, EvalResult, Restore, bicubic_baseline, evaluate, identity_baseline
 from ..noise import estimate_sigma
 from . import options as opt
@@ -23,8 +24,6 @@ _BASELINES = {"bicubic": "sr", "identity": None}
 
 
 def _baseline(name: str, cfg: EvalConfig) -> Restore:
-    from ..errors import UsageError
-
     if name == "bicubic" and cfg.task != "sr":
         raise UsageError("the bicubic baseline is for --task sr", "use -m identity for denoise/deblock")
     return bicubic_baseline(cfg.scale) if name == "bicubic" else identity_baseline()
@@ -42,14 +41,16 @@ def model_restore(restorer: Restorer, sigma: float | None, blind: bool) -> Resto
 
 def _restore_for(model: str | None, cfg: EvalConfig, args: dict[str, object]) -> tuple[Restore, str]:
     if model in _BASELINES:
+        if args["ensemble"]:
+            raise UsageError(f"--ensemble needs a model, not the {model} baseline", "drop --ensemble or pass -m MODEL")
         return _baseline(model, cfg), model
     from ..loading import load_model
     from ..weights.resolve import resolve
 
     resolved = resolve(model, cfg.task, cfg.scale if cfg.task == "sr" else None, offline=bool(args["offline"]))
     loaded = load_model(resolved.path, k=resolved.k, task=cfg.task)
-    restorer = Restorer(loaded, str(args["backend"]), str(args["device"]), int(args["threads"]) or None, int(args["tile"]))  # type: ignore[call-overload]
-    return model_restore(restorer, cfg.sigma, bool(args["blind"])), resolved.name
+    restorer = Restorer(loaded, str(args["backend"]), str(args["device"]), int(args["threads"]) or None, int(args["tile"]), bool(args["ensemble"]))  # type: ignore[call-overload]
+    return model_restore(restorer, cfg.sigma, bool(args["blind"])), resolved.name + ("+" if restorer.ensemble else "")
 
 
 def _table(result: EvalResult) -> Table:
@@ -79,6 +80,7 @@ def eval_command(
     device: opt.Device = "auto",
     threads: opt.Threads = 0,
     backend: opt.Backend = "auto",
+    ensemble: opt.Ensemble = False,
     offline: opt.Offline = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
@@ -87,6 +89,7 @@ def eval_command(
 
     SR is scored on Y with a border crop of the scale; denoise on RGB; deblock on gray (or RGB
     for colour sets). Prints a per-image table and the mean; --json prints one object.
+    With --ensemble the model is reported as NAME+ (the literature's mark for x8 self-ensemble).
     """
     cfg = EvalConfig(task, scale, sigma, quality, seed, limit, gray)  # type: ignore[arg-type]
     restore, name = _restore_for(model, cfg, dict(locals()))

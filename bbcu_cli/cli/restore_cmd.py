@@ -50,6 +50,7 @@ class RunArgs:
     max_pixels: int = 0
     shard: str | None = None
     jobs: int = 1
+    ensemble: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -148,7 +149,7 @@ def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None 
             plan_outputs(items, args.output, default_suffix(task, scale), _ext(args.fmt))
     if sigma is not None and not loaded.spec.noise_channel:
         stderr_console.print(f"warning: model {name} has no noise-level input; --sigma {sigma:g} is ignored", markup=False)
-    restorer = Restorer(loaded, args.backend, args.device, args.threads or None, args.tile)
+    restorer = Restorer(loaded, args.backend, args.device, args.threads or None, args.tile, args.ensemble)
     if restorer.choice.reason and not args.quiet:
         log.info("packed backend off: %s", restorer.choice.reason)
     limit = args.max_pixels // (restorer.scale**2) if args.max_pixels else None
@@ -166,7 +167,7 @@ def _report(task: str, name: str, restorer: Restorer, batch: BatchRun, args: Run
     command = {"sr": "upscale", "denoise": "denoise", "deblock": "deblock"}[task]
     results = batch.results
     if args.json_out:
-        emit_json(command, name, results, {"backend": restorer.backend_name, "interrupted": batch.interrupted})
+        emit_json(command, name, results, {"backend": restorer.backend_name, "ensemble": restorer.ensemble, "interrupted": batch.interrupted})
     if args.json_out or args.quiet:
         for r in results:
             if r.status == "failed":
@@ -188,7 +189,7 @@ Jobs = Annotated[int, typer.Option("-j", "--jobs", min=1, help="Decode and encod
 Sigma = Annotated[Optional[float], typer.Option("--sigma", min=0, max=255, help="Noise level on the 0-255 scale (default: estimated from each image).")]
 
 
-def upscale(inputs: opt.Inputs, scale: Scale = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1) -> None:
+def upscale(inputs: opt.Inputs, scale: Scale = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1, ensemble: opt.Ensemble = False) -> None:
     """Upscale images x2, x3 or x4 with a BBCU super-resolution model."""
     if scale is not None and scale not in (2, 3, 4):
         raise UsageError(f"-s {scale}: scale must be 2, 3 or 4", "pass -s 2, -s 3 or -s 4")
@@ -197,13 +198,13 @@ def upscale(inputs: opt.Inputs, scale: Scale = None, output: opt.Output = None, 
     run("sr", _args(**kw), scale=scale)
 
 
-def denoise(inputs: opt.Inputs, sigma: Sigma = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1) -> None:
+def denoise(inputs: opt.Inputs, sigma: Sigma = None, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1, ensemble: opt.Ensemble = False) -> None:
     """Remove Gaussian noise; --sigma steers models with a noise-level input."""
     kw = dict(locals())
     kw.pop("sigma")
     run("denoise", _args(**kw), sigma=sigma)
 
 
-def deblock(inputs: opt.Inputs, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1) -> None:
+def deblock(inputs: opt.Inputs, output: opt.Output = None, model: opt.Model = None, ref: opt.Ref = None, tile: opt.Tile = 0, device: opt.Device = "auto", threads: opt.Threads = 0, backend: opt.Backend = "auto", suffix: opt.Suffix = None, format_: opt.Format = None, skip_existing: opt.SkipExisting = False, overwrite: opt.Overwrite = False, recursive: opt.Recursive = False, json_out: opt.JsonOut = False, quiet: opt.Quiet = False, offline: opt.Offline = False, k: opt.K = None, max_pixels: opt.MaxPixels = 500_000_000, shard: opt.Shard = None, jobs: Jobs = 1, ensemble: opt.Ensemble = False) -> None:
     """Remove JPEG blocking and ringing artifacts."""
     run("deblock", _args(**locals()))

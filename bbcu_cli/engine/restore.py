@@ -19,6 +19,7 @@ import torch
 from ..loading import LoadedModel
 from .backends import BackendChoice, select_backend
 from .devices import free_memory_bytes, resolve_device, set_threads
+from .ensemble import self_ensemble
 from .tiling import Tile, align_for, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
 
 __all__ = ["Restorer", "TileProgress"]
@@ -62,11 +63,13 @@ class Restorer:
         threads: CPU threads (None/0: torch's default).
         tile: core tile side in input pixels; 0 or None chooses full-width stripes from free
             memory. Tiles overlap by the receptive field, so tiling never changes the output.
+        ensemble: average the outputs for the 8 flips/rotations of each tile (8x the work;
+            see :mod:`bbcu_cli.engine.ensemble`).
     Raises:
         UsageError, KernelUnavailable: see :func:`select_backend` / :func:`resolve_device`.
     """
 
-    def __init__(self, loaded: LoadedModel, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0) -> None:
+    def __init__(self, loaded: LoadedModel, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
         self.device = resolve_device(device)
@@ -75,6 +78,7 @@ class Restorer:
         self.tile = tile or 0
         self.halo = halo_for(self.spec)
         self.align = align_for(self.spec)
+        self.ensemble = ensemble
 
     @property
     def backend_name(self) -> str:
@@ -139,6 +143,11 @@ class Restorer:
         return np.concatenate(planes, axis=2)
 
     def _forward(self, block: np.ndarray, sigma: float | None) -> np.ndarray:
+        if self.ensemble:
+            return self_ensemble(lambda b: self._forward_once(b, sigma), block, self.scale, self.align)
+        return self._forward_once(block, sigma)
+
+    def _forward_once(self, block: np.ndarray, sigma: float | None) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(block.transpose(2, 0, 1)))[None]
         with torch.inference_mode():
             y = self.choice.run(x, sigma)
