@@ -8,27 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
 from bbcu_cli.engine.ensemble import COPIES, inverse, self_ensemble, transform
 from bbcu_cli.engine.restore import Restorer
-from bbcu_cli.loading import LoadedModel, ModelSpec, build_model, load_model
+from bbcu_cli.loading import LoadedModel, ModelSpec, load_model
 from clihelp import run_cli
+from modelhelp import random_loaded
 from conftest import FIXTURE_INFO, FIXTURES
 
 
-def _random(spec: ModelSpec, seed: int = 0) -> LoadedModel:
-    model = build_model(spec).eval()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            scale = 0.3 if p.dim() == 1 or "move0" in name or "pr_" in name else 1 / p[0].numel() ** 0.5
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-    return LoadedModel(model, spec, "random")
-
-
 def _dncnn(r: int = 2, noise: bool = True) -> LoadedModel:
-    return _random(ModelSpec("dncnn", "denoise" if noise else "deblock", 1, 3, 16, 5, 32.5, False, noise, r), seed=r)
+    return random_loaded(ModelSpec("dncnn", "denoise" if noise else "deblock", 1, 3, 16, 5, 32.5, False, noise, r), seed=r)
 
 
 def test_transforms_are_the_eight_symmetries() -> None:
@@ -81,7 +70,7 @@ def test_unshuffled_model_tiled_equals_whole(backend: str) -> None:
 
 def test_restorer_matches_manual_ensemble_on_sr() -> None:
     spec = ModelSpec("bbcu-m", "sr", 2, 3, 8, 2, 16.25, False, False)
-    loaded = _random(spec, seed=4)
+    loaded = random_loaded(spec, seed=4)
     img = np.random.default_rng(3).random((9, 7, 3), dtype=np.float32)
     once = Restorer(loaded, "float", "cpu")
     got = Restorer(loaded, "float", "cpu", ensemble=True).restore(img)

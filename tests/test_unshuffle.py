@@ -13,21 +13,16 @@ import torch.nn.functional as F
 
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.engine.tiling import align_for, halo_for, plan_tiles
-from bbcu_cli.loading import LoadedModel, ModelSpec, build_model, load_model, recognise, save_model
+from bbcu_cli.loading import LoadedModel, ModelSpec, load_model, recognise, save_model
 from bbcu_cli.models import BinaryDnCNN
 from bbcu_cli.errors import WeightsError
 from bbcu_cli.weights.manifest import SCHEMA_VERSION, load_manifest
+from modelhelp import random_loaded
 
 
 def _model(channels: int = 3, r: int = 2, noise: bool = True, seed: int = 0) -> LoadedModel:
     spec = ModelSpec("dncnn", "denoise" if noise else "deblock", 1, channels, 16, 5, 32.5, False, noise, r)
-    model = build_model(spec).eval()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            scale = 0.3 if p.dim() == 1 or "move0" in name or "pr_" in name else 1 / p[0].numel() ** 0.5
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-    return LoadedModel(model, spec, "random")
+    return random_loaded(spec, seed)
 
 
 @pytest.mark.parametrize("channels,r", [(3, 2), (1, 2), (3, 3), (1, 1)])
