@@ -2,11 +2,14 @@
 # Measure shipped models with `bbcu eval` (protocol of ../shared/datasets/README.md); JSON per run
 # in training/eval/. Usage: training/eval_models.sh sr2|sr4|denoise|deblock[=MODEL] ...
 # (MODEL defaults to bbcu-m-x2 / bbcu-m-x4 / bbcu-denoise / bbcu-deblock; baselines run once per set)
+# ENSEMBLE=1 adds --ensemble (x8 self-ensemble) to the model runs, tagged MODEL+.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=../shared/datasets/bench
 out=training/eval
 mkdir -p "$out"
+ens=(); plus=""
+[ "${ENSEMBLE:-0}" = 1 ] && ens=(--ensemble) && plus="+"
 ev() { local tag=$1; shift; bbcu eval "$@" --threads "${THREADS:-1}" --json -q > "$out/$tag.json"; python3 -c "import json,sys; d=json.load(open('$out/$tag.json')); print('$tag', round(d['psnr'],2), round(d['ssim'],4))"; }
 base() { [ -s "$out/$1.json" ] || ev "$@"; }
 for arg in "$@"; do
@@ -20,19 +23,19 @@ for arg in "$@"; do
     sr2|sr4) s=${what#sr}
       for set in Set5 Set14 B100; do
         base "bicubic-x$s-$set" "$bench/$set" --task sr -s "$s" -m bicubic
-        ev "$model-$set" "$bench/$set" --task sr -s "$s" -m "$model"
+        ev "$model$plus-$set" "$bench/$set" --task sr -s "$s" -m "$model" "${ens[@]}"
       done ;;
     denoise)
       for sigma in 15 25 50; do
         base "noisy-s$sigma-CBSD68" "$bench/CBSD68" --task denoise --sigma "$sigma" -m identity
-        ev "$model-s$sigma-CBSD68" "$bench/CBSD68" --task denoise --sigma "$sigma" -m "$model"
+        ev "$model$plus-s$sigma-CBSD68" "$bench/CBSD68" --task denoise --sigma "$sigma" -m "$model" "${ens[@]}"
       done
-      ev "$model-blind-s25-CBSD68" "$bench/CBSD68" --task denoise --sigma 25 -m "$model" --blind ;;
+      ev "$model$plus-blind-s25-CBSD68" "$bench/CBSD68" --task denoise --sigma 25 -m "$model" --blind "${ens[@]}" ;;
     deblock)
       for q in 10 20 30 40; do
         for set in BSD68 CBSD68; do
           base "jpeg-q$q-$set" "$bench/$set" --task deblock --quality "$q" -m identity
-          ev "$model-q$q-$set" "$bench/$set" --task deblock --quality "$q" -m "$model"
+          ev "$model$plus-q$q-$set" "$bench/$set" --task deblock --quality "$q" -m "$model" "${ens[@]}"
         done
       done ;;
   esac

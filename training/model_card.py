@@ -5,7 +5,7 @@
 OPs follow the paper's rule: float MACs + binary MACs / 64, counted with forward hooks on every
 3x3 convolution at a 320x180 input (counted on 32x18 and scaled by 100: MACs are linear in the
 pixel count). Metrics come from the ``bbcu eval`` JSON files in ``training/eval/``
-(``training/eval_models.sh``).
+(``training/eval_models.sh``); ``NAME+`` rows are the x8 self-ensemble (``--ensemble``).
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ def _score(tag: str) -> str:
     return f"{data['psnr']:.2f} / {data['ssim']:.4f}"
 
 
+def with_ensemble(names: list[str]) -> list[str]:
+    """Each name, followed by ``NAME+`` (x8 self-ensemble, ``ENSEMBLE=1 eval_models.sh``) if measured."""
+    return [v for n in names for v in (n, n + "+") if v == n or any(EVAL.glob(f"{v}-*.json"))]
+
+
 def card_row(entry) -> str:  # type: ignore[no-untyped-def]
     loaded = load_model(local_path(entry))
     fp, bp = params(loaded.model)
@@ -77,18 +82,18 @@ def main() -> int:
     out += ["", "| x{s} (PSNR / SSIM, Y) | Set5 | Set14 | B100 |".format(s="S"), "|---|---|---|---|"]
     for s in (2, 4):
         ours = [e.name for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == s]
-        for who in ["bicubic", *ours]:
+        for who in ["bicubic", *with_ensemble(ours)]:
             out.append(f"| {who} x{s} | " + " | ".join(_score(f"{who}-x{s}-{d}" if who == "bicubic" else f"{who}-{d}")
                                                        for d in ("Set5", "Set14", "B100")) + " |")
         out += [f"| paper {arch} x{s} (PSNR, 300k GPU steps on DIV2K) | " + " | ".join(vals) + " |"
                 for arch, vals in PAPER[s].items()]
     out += ["", "| denoise CBSD68 (PSNR / SSIM, RGB) | sigma 15 | sigma 25 | sigma 50 |", "|---|---|---|---|"]
     bundled = {t: [e.name for e in get_manifest().models if e.bundled and e.task == t] for t in ("denoise", "deblock")}
-    for who in ("noisy", *bundled["denoise"]):
+    for who in ("noisy", *with_ensemble(bundled["denoise"])):
         out.append(f"| {who} | " + " | ".join(_score(f"{who}-s{s}-CBSD68") for s in (15, 25, 50)) + " |")
     out += ["", "| deblock (PSNR / SSIM) | q 10 | q 20 | q 30 | q 40 |", "|---|---|---|---|---|"]
     for ds in ("BSD68", "CBSD68"):
-        for who in ("jpeg", *bundled["deblock"]):
+        for who in ("jpeg", *with_ensemble(bundled["deblock"])):
             out.append(f"| {who} {ds} | " + " | ".join(_score(f"{who}-q{q}-{ds}") for q in (10, 20, 30, 40)) + " |")
     sys.stdout.write("\n".join(out) + "\n")
     return 0
