@@ -77,6 +77,9 @@ def test_restorer_matches_manual_ensemble_on_sr() -> None:
     want = np.mean([inverse(once.restore(np.ascontiguousarray(transform(img, i))), i) for i in range(COPIES)], axis=0)
     assert got.shape == (18, 14, 3)
     np.testing.assert_allclose(got, want, atol=1e-5)
+    tiled = Restorer(loaded, "float", "cpu", tile=3, ensemble=True)
+    assert len(tiled.tiles_for(9, 7)) > 4
+    np.testing.assert_allclose(tiled.restore(img), got, atol=1e-5)
 
 
 def test_cli_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
