@@ -79,6 +79,7 @@ class PackedProgram:
     """Buffers and kernel arguments of a plan for one input size (reused across calls)."""
 
     def __init__(self, plan: InferencePlan, h: int, w: int) -> None:
+        self.plan = plan  # the kernel arguments point into its arrays: keep them alive
         self._grids: dict[tuple[int, int], list[_Grid]] = {}
         first = plan.units[0]
         grid = self._grid(h, w, first.cin, None)

@@ -38,14 +38,12 @@ typedef void (*bc_rows_fn)(void *job, int r0, int r1);
 static void bc_job_fail(bc_job *job) { __atomic_store_n(&job->failed, 1, __ATOMIC_RELAXED); }
 
 typedef struct bc_scratch_mem {
-    int32_t *S, *zeros; /* raw counts of one pixel; zero border corrections */
+    int32_t *S; /* raw counts of one pixel */
 } bc_scratch_mem;
 
 static int bc_scratch_alloc(bc_scratch_mem *m, int co8)
 {
-    const size_t n = (size_t)co8 + 16;
-    m->S = (int32_t *)calloc(2 * n, sizeof(int32_t));
-    m->zeros = m->S ? m->S + n : NULL;
+    m->S = (int32_t *)calloc((size_t)co8 + 16, sizeof(int32_t));
     return m->S ? 0 : -1;
 }
 

@@ -144,8 +144,8 @@ BC_INL BC_TGT_AVX2 void epi_avx2(const bc_unit *u, int q0, const int32_t *S, int
     int c = 0;
     for (; c + 8 <= C; c += 8) {
         const int q = q0 + c;
-        const __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(S + c)),
-                                           _mm256_loadu_si256((const __m256i *)(E + c)));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(S + c));
+        if (E) d = _mm256_sub_epi32(d, _mm256_loadu_si256((const __m256i *)(E + c)));
         __m256 z = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(vb, _mm256_slli_epi32(d, 1))),
                                  _mm256_loadu_ps(u->alpha + q));
         if (u->has_bias) z = _mm256_add_ps(z, _mm256_loadu_ps(u->bias + q));
@@ -159,7 +159,7 @@ BC_INL BC_TGT_AVX2 void epi_avx2(const bc_unit *u, int q0, const int32_t *S, int
             z = _mm256_blendv_ps(_mm256_mul_ps(z, slope), z, _mm256_cmp_ps(z, zero, _CMP_GT_OQ));
         _mm256_storeu_ps(y + c, z);
     }
-    for (; c < C; c++) y[c] = bc_epi_one(u, q0 + c, base - 2 * (S[c] - E[c]), xr[c]);
+    for (; c < C; c++) y[c] = bc_epi_one(u, q0 + c, base - 2 * (S[c] - (E ? E[c] : 0)), xr[c]);
 }
 
 BC_INL BC_TGT_AVX2 int pack_avx2(const float *y, const float *bn, int C, uint64_t *pw, uint64_t *mw)
@@ -186,3 +186,4 @@ BC_INL BC_TGT_AVX2 int pack_avx2(const float *y, const float *bn, int C, uint64_
     return zero_seen;
 }
 
+BC_EPIPACK_SEQ(avx2, BC_TGT_AVX2)

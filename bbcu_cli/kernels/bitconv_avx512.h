@@ -43,6 +43,9 @@ static inline void bc_emu_mask_storeu_ps(void *p, __mmask16 k, simde__m512 a)
 #define _mm512_maskz_loadu_epi32 bc_emu_maskz_loadu_epi32
 #define _mm512_mask_storeu_ps bc_emu_mask_storeu_ps
 #define _mm512_mask_cmp_ps_mask(k, a, b, p) ((__mmask16)((k) & _mm512_cmp_ps_mask(a, b, p)))
+#define _mm512_kunpackw(a, b) ((__mmask32)(((uint32_t)(uint16_t)(a) << 16) | (uint16_t)(b)))
+#define _mm512_kunpackd(a, b) ((__mmask64)(((uint64_t)(uint32_t)(a) << 32) | (uint32_t)(b)))
+#define _cvtmask64_u64(k) ((uint64_t)(k))
 #else
 #define BC_TGT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vpopcntdq,avx2,popcnt")))
 #endif
@@ -72,7 +75,12 @@ BC_INL BC_TGT_AVX512 void bc_blk_avx512(const uint64_t *p0, const uint64_t *m0, 
             }
         }
     }
-    for (int v = 0; v < nv; v++) _mm256_storeu_si256((__m256i *)(S + 8 * v), _mm512_cvtepi64_epi32(acc[v]));
+    /* 16 counts per store: the epilogue's 16-lane loads then forward from one store each */
+    int v = 0;
+    for (; v + 2 <= nv; v += 2)
+        _mm512_storeu_si512((void *)(S + 8 * v), _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(acc[v])),
+                                                                    _mm512_cvtepi64_epi32(acc[v + 1]), 1));
+    if (v < nv) _mm256_storeu_si256((__m256i *)(S + 8 * v), _mm512_cvtepi64_epi32(acc[v]));
 }
 
 BC_INL BC_TGT_AVX512 void bc_blkw_avx512(const uint64_t *p0, const uint64_t *m0, ptrdiff_t rs, int nw,
@@ -107,6 +115,22 @@ BC_INL BC_TGT_AVX512 uint64_t pc_avx512(uint64_t v) { return (uint64_t)__builtin
 
 static inline __mmask16 bc_k16(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 
+/* z = RPReLU(alpha * count (+bias)) + x for 16 channels at c (mask k); E == NULL: no border. */
+BC_INL BC_TGT_AVX512 __m512 bc_z16_avx512(const bc_unit *u, int q, const int32_t *S, __m512i vb,
+                                           const int32_t *E, const float *xr, __mmask16 k)
+{
+    __m512i d = _mm512_maskz_loadu_epi32(k, S);
+    if (E) d = _mm512_sub_epi32(d, _mm512_maskz_loadu_epi32(k, E));
+    __m512 z = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(vb, _mm512_slli_epi32(d, 1))),
+                             _mm512_maskz_loadu_ps(k, u->alpha + q));
+    if (u->has_bias) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->bias + q));
+    z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b0 + q));
+    const __m512 neg = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, u->pa + q), z);
+    z = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), neg, z);
+    z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b1 + q));
+    return _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, xr));
+}
+
 BC_INL BC_TGT_AVX512 void epi_avx512(const bc_unit *u, int q0, const int32_t *S, int32_t base,
                                      const int32_t *E, const float *xr, float *y)
 {
@@ -114,21 +138,64 @@ BC_INL BC_TGT_AVX512 void epi_avx512(const bc_unit *u, int q0, const int32_t *S,
     const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(0.1f);
     for (int c = 0; c < u->chr; c += 16) {
         const __mmask16 k = bc_k16(u->chr - c);
-        const int q = q0 + c;
-        const __m512i d = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(k, S + c), _mm512_maskz_loadu_epi32(k, E + c));
-        __m512 z = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(vb, _mm512_slli_epi32(d, 1))),
-                                 _mm512_maskz_loadu_ps(k, u->alpha + q));
-        if (u->has_bias) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->bias + q));
-        z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b0 + q));
-        const __m512 neg = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, u->pa + q), z);
-        z = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), neg, z);
-        z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b1 + q));
-        z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, xr + c));
+        __m512 z = bc_z16_avx512(u, q0 + c, S + c, vb, E ? E + c : NULL, xr + c, k);
         if (u->post_act == BC_ACT_RELU) z = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), z);
         else if (u->post_act == BC_ACT_LRELU)
             z = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), _mm512_mul_ps(z, slope), z);
         _mm512_mask_storeu_ps(y + c, k, z);
     }
+}
+
+/* One 64-channel word of epipack_avx512 (all 64 channels present): masks are joined in mask
+ * registers and moved to general registers once per word. */
+BC_INL BC_TGT_AVX512 int bc_epipack64_avx512(const bc_unit *u, int q, const int32_t *S, __m512i vb,
+                                             const int32_t *E, const float *xr, float *y,
+                                             const float *bn, uint64_t *pw, uint64_t *mw)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    __mmask16 gt[4], ne[4];
+    for (int h = 0; h < 4; h++) {
+        const int c = 16 * h;
+        const __m512 z = bc_z16_avx512(u, q + c, S + c, vb, E ? E + c : NULL, xr + c, 0xffff);
+        _mm512_storeu_ps(y + c, z);
+        const __m512 v = _mm512_add_ps(z, _mm512_loadu_ps(bn + c));
+        gt[h] = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        ne[h] = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+    }
+    *pw = _cvtmask64_u64(_mm512_kunpackd(_mm512_kunpackw(gt[3], gt[2]), _mm512_kunpackw(gt[1], gt[0])));
+    *mw = _cvtmask64_u64(_mm512_kunpackd(_mm512_kunpackw(ne[3], ne[2]), _mm512_kunpackw(ne[1], ne[0])));
+    return *mw != ~(uint64_t)0;
+}
+
+/* epi_avx512 (no post activation) fused with pack_avx512 of its result: y is not re-read. */
+BC_INL BC_TGT_AVX512 int epipack_avx512(const bc_unit *u, int q0, const int32_t *S, int32_t base,
+                                        const int32_t *E, const float *xr, float *y, uint64_t *pw,
+                                        uint64_t *mw)
+{
+    const __m512i vb = _mm512_set1_epi32(base);
+    const __m512 zero = _mm512_setzero_ps();
+    const int C = u->chr;
+    int zero_seen = 0, c = 0;
+    for (; c + 64 <= C; c += 64)
+        zero_seen |= bc_epipack64_avx512(u, q0 + c, S + c, vb, E ? E + c : NULL, xr + c, y + c,
+                                         u->bnext + c, pw + c / 64, mw + c / 64);
+    uint64_t b = 0, m = 0;
+    for (; c < C; c += 16) { /* a last, partial word */
+        const __mmask16 k = bc_k16(C - c);
+        const __m512 z = bc_z16_avx512(u, q0 + c, S + c, vb, E ? E + c : NULL, xr + c, k);
+        _mm512_mask_storeu_ps(y + c, k, z);
+        const __m512 v = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->bnext + c));
+        const __mmask16 gt = _mm512_mask_cmp_ps_mask(k, v, zero, _CMP_GT_OQ);
+        const __mmask16 ne = _mm512_mask_cmp_ps_mask(k, v, zero, _CMP_NEQ_UQ);
+        b |= (uint64_t)gt << (c & 63);
+        m |= (uint64_t)ne << (c & 63);
+        zero_seen |= ne != k;
+        if (c + 16 >= C) {
+            pw[c >> 6] = b;
+            mw[c >> 6] = m;
+        }
+    }
+    return zero_seen;
 }
 
 BC_INL BC_TGT_AVX512 int pack_avx512(const float *y, const float *bn, int C, uint64_t *pw, uint64_t *mw)

@@ -100,10 +100,21 @@ static inline void bc_pix_portable(const uint64_t *p0, const uint64_t *m0, ptrdi
 static inline void epi_portable(const bc_unit *u, int q0, const int32_t *S, int32_t base,
                                 const int32_t *E, const float *xr, float *y)
 {
-    for (int c = 0; c < u->chr; c++) y[c] = bc_epi_one(u, q0 + c, base - 2 * (S[c] - E[c]), xr[c]);
+    for (int c = 0; c < u->chr; c++) y[c] = bc_epi_one(u, q0 + c, base - 2 * (S[c] - (E ? E[c] : 0)), xr[c]);
 }
 
 static inline int pack_portable(const float *y, const float *bn, int C, uint64_t *pw, uint64_t *mw)
 {
     return bc_pack_scalar(y, bn, C, pw, mw);
 }
+
+/* epilogue, then packing of its result for the next unit (ISAs without a fused version) */
+#define BC_EPIPACK_SEQ(sfx, TGT)                                                                      \
+    static inline TGT int epipack_##sfx(const bc_unit *u, int q0, const int32_t *S, int32_t base,    \
+                                        const int32_t *E, const float *xr, float *y, uint64_t *pw,   \
+                                        uint64_t *mw)                                                \
+    {                                                                                                \
+        epi_##sfx(u, q0, S, base, E, xr, y);                                                         \
+        return pack_##sfx(y, u->bnext, u->chr, pw, mw);                                              \
+    }
+BC_EPIPACK_SEQ(portable, )

@@ -5,10 +5,11 @@
  * and the ISA primitives SFX(pix), SFX(pixm), SFX(epi), SFX(pack), SFX(pc), SFX(weights).
  */
 
-/* Raw counts for one output pixel; returns the border-corrected base and sets *E. */
+/* Raw counts for one output pixel; returns the border-corrected base and sets *E to the
+ * border correction (NULL where none applies: interior pixels and masked rows). */
 BC_T static inline __attribute__((always_inline)) int32_t SFX(counts)(
     const bc_unit *u, const uint64_t *wk, ptrdiff_t rs, int y, int x, int masked, int32_t *S,
-    const int32_t *zeros, const int32_t **E)
+    const int32_t **E)
 {
     const size_t cell = ((size_t)y * (size_t)(u->W + 2) + (size_t)x) * (size_t)u->nw_in;
     const uint64_t *p0 = u->pin + cell;
@@ -18,12 +19,13 @@ BC_T static inline __attribute__((always_inline)) int32_t SFX(counts)(
         SFX(pixm)(p0, m0, rs, u->nw_in, wk, u->co8, S);
         for (int t = 0; t < 9; t++)
             for (int w = 0; w < u->nw_in; w++) base += (int32_t)SFX(pc)(m0[(t / 3) * rs + (t % 3) * u->nw_in + w]);
-        *E = zeros;
+        *E = NULL;
         return base;
     }
     SFX(pix)(p0, rs, u->nw_in, wk, u->co8, S);
     const int top = y == 0, bot = y == u->H - 1, lft = x == 0, rgt = x == u->W - 1;
-    *E = u->ecorr + (size_t)(top | bot << 1 | lft << 2 | rgt << 3) * (size_t)u->co8;
+    const int type = top | bot << 1 | lft << 2 | rgt << 3;
+    *E = type ? u->ecorr + (size_t)type * (size_t)u->co8 : NULL;
     return (3 - top - bot) * (3 - lft - rgt) * u->cin;
 }
 
@@ -40,10 +42,12 @@ BC_T static inline __attribute__((always_inline)) unsigned SFX(emit)(
             const int q0 = (i * r + j) * chr;
             const size_t oy = (size_t)y * (size_t)r + (size_t)i, ox = (size_t)x * (size_t)r + (size_t)j;
             float *yp = u->yout + (oy * Wo + ox) * (size_t)chr;
-            SFX(epi)(u, q0, S + q0, base, E + q0, xr, yp);
+            const int32_t *Eq = E ? E + q0 : NULL;
             if (u->bnext) {
                 const size_t o = ((oy + 1) * (Wo + 2) + ox + 1) * (size_t)u->nw_out;
-                if (SFX(pack)(yp, u->bnext, chr, u->pout + o, u->mout + o)) zflags |= 1u << i;
+                if (SFX(epipack)(u, q0, S + q0, base, Eq, xr, yp, u->pout + o, u->mout + o)) zflags |= 1u << i;
+            } else {
+                SFX(epi)(u, q0, S + q0, base, Eq, xr, yp);
             }
         }
     }
@@ -61,7 +65,9 @@ static inline int SFX(row_masked)(const bc_unit *u, int y)
 BC_T static void SFX(unit_rows)(void *arg, int r0, int r1)
 {
     bc_job *job = (bc_job *)arg;
-    const bc_unit *u = (const bc_unit *)job->args;
+    /* a local copy: float stores through y cannot alias it, so its fields stay in registers */
+    const bc_unit local = *(const bc_unit *)job->args;
+    const bc_unit *u = &local;
     const int W = u->W;
     const ptrdiff_t rs = (ptrdiff_t)(W + 2) * u->nw_in;
     bc_scratch_mem mem;
@@ -77,10 +83,10 @@ BC_T static void SFX(unit_rows)(void *arg, int r0, int r1)
         unsigned zflags = 0;
         for (int x = 0; x < W; x++) {
             const int32_t *E;
-            const int32_t base = SFX(counts)(u, wk, rs, y, x, masked, mem.S, mem.zeros, &E);
+            const int32_t base = SFX(counts)(u, wk, rs, y, x, masked, mem.S, &E);
             if (u->counts) {
                 int32_t *dst = u->counts + ((size_t)y * (size_t)W + (size_t)x) * (size_t)u->cout;
-                for (int q = 0; q < u->cout; q++) dst[q] = base - 2 * (mem.S[q] - E[q]);
+                for (int q = 0; q < u->cout; q++) dst[q] = base - 2 * (mem.S[q] - (E ? E[q] : 0));
                 continue;
             }
             zflags |= SFX(emit)(u, y, x, mem.S, base, E);
