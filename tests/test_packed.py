@@ -179,3 +179,21 @@ def test_zero_weight_is_not_exact() -> None:
     assert not ok and "not exact" in why
     with pytest.raises(KernelUnavailable):
         PackedBackend(loaded)
+
+
+def test_program_keeps_its_plan_alive() -> None:
+    """The kernel arguments point into the plan's arrays: a program built from a temporary plan
+    must keep it (a freed plan once fed garbage thresholds to bench_unit.py)."""
+    import gc
+    import weakref
+
+    from bbcu_cli.engine.fold import fold_model
+    from bbcu_cli.engine.packed import PackedProgram
+
+    loaded = random_model("dncnn", 16, 3)
+    plan = fold_model(loaded)
+    ref = weakref.ref(plan)
+    prog = PackedProgram(plan, 5, 7)
+    del plan
+    gc.collect()
+    assert ref() is not None and prog.plan is ref()
