@@ -263,7 +263,7 @@ class _Trainer:
         hw = f"{self.ctx.world} x {self.ctx.device.type}, {torch.get_num_threads()} threads, amp {'on' if cfg.amp else 'off'}"
         extra = [cfg.notes, f"trained on {hw}", f"initialised from {cfg.init_from}" if cfg.init_from else ""]
         prov = {"data": describe_data(cfg, self.sampler.num_images), "iterations": self.step,
-                "wall_time_s": round(self.elapsed(), 1), "command": cfg.command, "notes": "; ".join(e for e in extra if e)}
+                "wall_time_s": max(round(self.elapsed(), 1), 0.1), "command": cfg.command, "notes": "; ".join(e for e in extra if e)}
         return export_run(self.run_dir, self.net, cfg, prov, self.metrics)
 
 
