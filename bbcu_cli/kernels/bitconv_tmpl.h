@@ -2,7 +2,8 @@
  * Row drivers, instantiated once per ISA by bitconv.c. Before including, define
  *   SFX(name)  -> name suffixed with the ISA (e.g. name##_avx2)
  *   BC_T       -> target attribute for the row functions (may be empty)
- * and the ISA primitives SFX(pix), SFX(pixm), SFX(epi), SFX(pack), SFX(pc), SFX(weights).
+ * and the ISA primitives SFX(pix), SFX(pixm), SFX(epi), SFX(pack), SFX(epipack) (epi then pack,
+ * fused where the ISA has a faster way), SFX(pc), SFX(weights).
  */
 
 /* Raw counts for one output pixel; returns the border-corrected base and sets *E to the
