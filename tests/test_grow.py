@@ -6,19 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from bbcu_cli.loading import ModelSpec, build_model, load_model
-from bbcu_cli.train.grow import deepen_dncnn, placement, unit_indices
+from bbcu_cli.engine.restore import Restorer
+from bbcu_cli.errors import KernelUnavailable
+from bbcu_cli.loading import LoadedModel
+from bbcu_cli.models.sr import default_k
+from bbcu_cli.train.grow import deepen_dncnn, placement, unit_indices, widen_dncnn
 from modelhelp import random_loaded
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _spec(layers: int, noise: bool = True) -> ModelSpec:
-    return ModelSpec("dncnn", "denoise" if noise else "deblock", 1, 3, 16, layers, 32.5, False, noise, 2)
+def _spec(layers: int, noise: bool = True, feat: int = 16) -> ModelSpec:
+    return ModelSpec("dncnn", "denoise" if noise else "deblock", 1, 3, feat, layers, default_k(feat), False, noise, 2)
 
 
 @pytest.mark.parametrize("old,new", [(4, 2), (10, 5), (3, 1), (2, 7)])
@@ -65,10 +70,57 @@ def test_deepen_refuses_what_it_cannot_grow() -> None:
         deepen_dncnn({"conv_first.weight": torch.zeros(4, 3, 3, 3)}, 9)
 
 
-def test_deepen_script_writes_a_loadable_latent_file(tmp_path: Path) -> None:
-    src, dst = tmp_path / "small-latent.safetensors", tmp_path / "deep-latent.safetensors"
+def _widened(noise: bool, feat: int = 40) -> tuple[LoadedModel, LoadedModel]:
+    small = random_loaded(_spec(5, noise), seed=4)
+    wide = build_model(_spec(5, noise, feat)).eval()
+    wide.load_state_dict(widen_dncnn(small.model.state_dict(), feat, small.spec.k, default_k(feat)), strict=True)
+    return small, LoadedModel(wide, _spec(5, noise, feat), "widened")
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_widened_model_computes_the_same_function(noise: bool) -> None:
+    small, wide = _widened(noise)
+    x = torch.rand(1, 3, 17, 22, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = small.model(x, 15.0) if noise else small.model(x)
+        after = wide.model(x, 15.0) if noise else wide.model(x)
+    assert (before - x).abs().mean() > 1e-3
+    torch.testing.assert_close(after, before, atol=2e-5, rtol=0)
+
+
+def test_widened_model_before_training_is_float_only_then_packed_matches() -> None:
+    """Fresh zero weights have no sign: the packed kernel refuses them with a clear reason;
+    once training has moved them (here: a nudge), packed and float agree."""
+    _, wide = _widened(False, feat=72)
+    img = np.random.default_rng(0).random((23, 30, 3), dtype=np.float32)
+    with pytest.raises(KernelUnavailable, match="exactly 0"):
+        Restorer(wide, "packed", "cpu")
+    with torch.no_grad():
+        for p in wide.model.parameters():
+            if p.dim() == 4:
+                p.add_(torch.where(p == 0, 1e-4, 0.0))
+    packed = Restorer(wide, "packed", "cpu").restore(img)
+    floated = Restorer(wide, "float", "cpu").restore(img)
+    np.testing.assert_allclose(packed, floated, atol=1e-5)
+
+
+def test_widen_keeps_alpha_and_zeroes_new_channels() -> None:
+    sd = random_loaded(_spec(4, False), seed=6).model.state_dict()
+    wide = widen_dncnn(sd, 32, 10.0, 20.0)
+    w_old, w_new = sd["model.2.binary_conv.weight"], wide["model.2.binary_conv.weight"]
+    torch.testing.assert_close(w_new[:16].abs().mean(dim=(1, 2, 3)), 2 * w_old.abs().mean(dim=(1, 2, 3)))
+    assert torch.all(w_new[16:] == 0) and torch.all(wide["model.0.weight"][16:] == 0)
+    assert torch.all(wide["model.4.weight"][:, 16:] == 0)
+    torch.testing.assert_close(wide["model.2.move0.bias"][:, :16], 2 * sd["model.2.move0.bias"])
+    with pytest.raises(ValueError, match="features already"):
+        widen_dncnn(sd, 16, 10.0, 10.0)
+
+
+def test_grow_script_writes_a_loadable_latent_file(tmp_path: Path) -> None:
+    src, dst = tmp_path / "small-latent.safetensors", tmp_path / "grown-latent.safetensors"
     save_file(random_loaded(_spec(5), seed=2).model.state_dict(), src)
-    subprocess.run([sys.executable, str(REPO / "training" / "deepen.py"), str(src), str(dst), "--layers", "8"], check=True)
+    cmd = [sys.executable, str(REPO / "training" / "grow.py"), str(src), str(dst), "--layers", "8", "--feat", "32"]
+    subprocess.run(cmd, check=True)
     loaded = load_model(dst, task="denoise")
-    assert loaded.spec.depth == 8 and loaded.spec.unshuffle == 2
-    assert set(load_file(dst)) == set(build_model(_spec(8)).state_dict())
+    assert (loaded.spec.depth, loaded.spec.num_feat, loaded.spec.unshuffle) == (8, 32, 2)
+    assert set(load_file(dst)) == set(build_model(_spec(8, feat=32)).state_dict())
