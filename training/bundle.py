@@ -1,13 +1,16 @@
 """Ship a finished ``bbcu train`` run: bundle its packed weights and register them.
 
     python training/bundle.py RUN_DIR [--default] [--metrics FILE.json] [--eval] [--notes TEXT]
+                              [--continues NAME]
 
 Copies ``RUN_DIR/NAME.safetensors`` into ``bbcu_cli/weights/bundled/``, the latent float
 weights ``NAME-latent.safetensors`` into ``training/weights/`` (so training can be continued
 with ``--init-from``), and writes the run's ``manifest_entry.json`` (plus optional measured
 metrics, merged over the validation metrics) into both copies of ``weights_manifest.json``.
 ``--eval`` adds every ``training/eval/NAME-*.json`` written by ``training/eval_models.sh``
-(keys like ``Set5_x4``, ``CBSD68_sigma25``, ``BSD68_q10``).
+(keys like ``Set5_x4``, ``CBSD68_sigma25``, ``BSD68_q10``). ``--continues NAME``: the run
+continued the training of manifest model ``NAME`` (``--init-from`` its latent weights, grown or
+not); its iterations and wall time are added, so the entry counts the whole history.
 """
 
 from __future__ import annotations
@@ -36,7 +39,17 @@ def eval_metrics(name: str) -> dict:
     return out
 
 
-def _entry(run: Path, default: bool, metrics: Path | None, notes: str, use_eval: bool) -> dict:
+def _add_history(prov: dict, parent: str) -> None:
+    """Count the iterations and wall time of manifest model ``parent`` into ``prov``."""
+    found = [m for m in json.loads(MANIFESTS[0].read_text())["models"] if m["name"] == parent]
+    if not found:
+        raise SystemExit(f"--continues {parent}: no such model in {MANIFESTS[0].name}")
+    before = found[0]["provenance"]
+    prov["iterations"] += before["iterations"]
+    prov["wall_time_s"] = round(prov["wall_time_s"] + before["wall_time_s"], 1)
+
+
+def _entry(run: Path, default: bool, metrics: Path | None, notes: str, use_eval: bool, parent: str | None) -> dict:
     entry = json.loads((run / "manifest_entry.json").read_text())
     entry["bundled"], entry["default"] = True, default
     if metrics is not None:
@@ -44,6 +57,8 @@ def _entry(run: Path, default: bool, metrics: Path | None, notes: str, use_eval:
     if use_eval:
         entry["metrics"].update(eval_metrics(entry["name"]))
     prov = entry["provenance"]
+    if parent:
+        _add_history(prov, parent)
     if notes:
         prov["notes"] = notes
     extra = {k: prov.pop(k) for k in list(prov) if k not in _PROVENANCE_FIELDS}
@@ -71,8 +86,9 @@ def main() -> int:
     ap.add_argument("--metrics", type=Path)
     ap.add_argument("--eval", action="store_true", help="add the training/eval/NAME-*.json results")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--continues", metavar="NAME", help="the run continued manifest model NAME: count its iterations and time")
     args = ap.parse_args()
-    entry = _entry(args.run, args.default, args.metrics, args.notes, args.eval)
+    entry = _entry(args.run, args.default, args.metrics, args.notes, args.eval, args.continues)
     name = entry["name"]
     target = REPO / "bbcu_cli" / "weights" / "bundled" / entry["file"]
     shutil.copyfile(args.run / entry["file"], target)
