@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clihelp import run_cli
@@ -50,3 +51,29 @@ def test_deblock_default_beats_jpeg_by_one_db(capsys: pytest.CaptureFixture[str]
     jpeg = _eval(capsys, "BSD68", "--task", "deblock", "--quality", 10, "-m", "identity")
     gain = ours["psnr"] - jpeg["psnr"]
     assert gain >= 1.0, f"BSD68 q10: {ours['psnr']:.2f} vs JPEG {jpeg['psnr']:.2f} (+{gain:.2f})"
+
+
+def _denoise(capsys: pytest.CaptureFixture[str], noisy: Path, clean: Path, *args: object) -> dict:
+    """One ``bbcu denoise`` item (psnr against ``clean``, the sigma used or estimated)."""
+    out = noisy.with_name("out_" + "_".join(map(str, args)) + ".png")
+    res = run_cli(capsys, "denoise", noisy, "--ref", clean, "-o", out, *args, "--json", "-q")
+    assert res.code == 0, res.err
+    return json.loads(res.out)["items"][0]
+
+
+def test_sigma_steers_the_default_denoiser_on_cbsd68(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from bbcu_cli.degrade import add_gaussian_noise
+
+    clean = sorted((BENCH / "CBSD68").glob("*.png"))[0]
+    pixels = np.asarray(Image.open(clean).convert("RGB"))
+    noisy_pixels = add_gaussian_noise(pixels / 255.0, 25, seed=0)
+    noisy = tmp_path / "noisy.png"
+    Image.fromarray(np.clip(np.rint(noisy_pixels * 255), 0, 255).astype(np.uint8)).save(noisy)
+    psnr = {s: _denoise(capsys, noisy, clean, "--sigma", s)["psnr"] for s in (5, 25, 70)}
+    assert psnr[25] > psnr[5] and psnr[25] > psnr[70], psnr
+    estimated = _denoise(capsys, noisy, clean)
+    assert abs(estimated["sigma"] - 25) <= 0.2 * 25, estimated
