@@ -49,3 +49,33 @@ def test_two_process_ddp_run(tmp_path: Path) -> None:
     ckpt = torch.load(run / "last.pt", weights_only=True)
     states = ckpt["rng"]["data"]
     assert len(states) == 2 and not torch.equal(states[0], states[1])  # each rank its own data stream
+
+
+BUDGET_SCRIPT = """
+import os, sys
+from bbcu_cli.train import TrainConfig, train
+cfg = TrainConfig(task="denoise", num_feat=8, depth=3, patch=8, batch=2, time_budget=6.0,
+                  data=[sys.argv[1]], val="none", val_every=0, ckpt_every=0, log_every=10,
+                  run_dir=sys.argv[2], amp=False, threads=1, command="test")
+res = train(cfg)
+with open(os.path.join(sys.argv[3], "rank" + os.environ["RANK"]), "w") as fh:
+    fh.write(f"{res.step} {res.planned}")
+"""
+
+
+@pytest.mark.timeout(180)
+def test_two_process_time_budget_replans_in_step(tmp_path: Path) -> None:
+    """Re-estimated plans are rank 0's on every rank: the ranks stop at the same step."""
+    data = tmp_path / "train"
+    data.mkdir()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (32, 32, 3)).astype(np.uint8)).save(data / "0.png")
+    script, run = tmp_path / "ddp_budget.py", tmp_path / "run"
+    script.write_text(BUDGET_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(data), str(run), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ranks = [(tmp_path / f"rank{r}").read_text() for r in (0, 1)]
+    assert ranks[0] == ranks[1], ranks
+    plans = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if '"planned"' in x]
+    assert len(plans) >= 2, plans  # the first plan and at least one re-estimate

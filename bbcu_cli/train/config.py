@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import UsageError
 from ..loading import ModelSpec
 from ..models.sr import default_k
+from .schedule import cosine_position
 
 __all__ = ["TrainConfig", "lr_at", "parse_duration", "fast_low_precision", "default_data_dirs", "datasets_root", "JPEG_QUALITIES"]
 
@@ -243,12 +244,15 @@ class TrainConfig:
         return replace(base, **mine)
 
 
-def lr_at(step: int, planned: int | None, cfg: TrainConfig) -> float:
-    """LR of the step after ``step`` completed ones: linear warm-up, then cosine to the floor."""
+def lr_at(step: int, planned: int | None, cfg: TrainConfig, anchor: tuple[int, float] | None = None) -> float:
+    """LR of the step after ``step`` completed ones: linear warm-up, then cosine to the floor.
+
+    ``anchor``: where a re-estimated plan joined the cosine (see :mod:`.schedule`).
+    """
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     if not planned:
         return cfg.lr
-    t = min(1.0, (step - cfg.warmup) / max(1, planned - cfg.warmup))
+    t = cosine_position(step, planned, cfg.warmup, anchor)
     floor = cfg.lr * cfg.lr_min_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))

@@ -3,8 +3,9 @@ validation with the benchmark protocol, resumable checkpoints, export at the end
 
 Stopping rule: ``iters`` and/or ``time_budget`` (wall seconds), whichever comes first. The LR
 follows a cosine from ``lr`` to ``lr * lr_min_ratio`` over the *planned* steps: ``iters``, or,
-with a time budget, an estimate fixed after the first ~20 steps (measured speed, including
-the cost of validation) and kept by ``--resume``.
+with a time budget, an estimate made after the first ~20 steps (measured speed, including
+the cost of validation), re-estimated as the speed changes (:mod:`.schedule`) and kept by
+``--resume``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from .checkpoint import (Export, describe_data, export_run, init_from, load_chec
 from .config import TrainConfig, lr_at
 from .data import Batch, PatchSampler
 from .distributed import DistContext, setup, teardown
+from .schedule import StepPlan
 from .validation import metrics_entry, validate_model
 
-__all__ = ["TrainEvent", "TrainResult", "Progress", "train", "lr_at", "CALIB_STEPS"]
+__all__ = ["TrainEvent", "TrainResult", "Progress", "train", "lr_at"]
 
-CALIB_SKIP, CALIB_STEPS = 3, 20
 _DONE, _BUDGET, _STOPPED = 1, 2, 3
 
 
@@ -82,11 +83,10 @@ class _Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed + 1_000_003 * ctx.rank)
         self.sampler = PatchSampler(cfg, self.gen, self.run_dir if cfg.cache_data else None)
         self.step, self.elapsed0, self.val_time, self.metrics = 0, 0.0, 0.0, {}
-        self.planned: int | None = cfg.iters
-        self.calibrated = cfg.time_budget is None
+        self.plan = StepPlan(cfg.iters, calibrated=cfg.time_budget is None)
         self.best: dict[str, Any] = {"psnr": None, "step": None}
         self.losses: list[float] = []
-        self.t0, self._mark, self._window = time.monotonic(), None, [0, 0.0, 0.0]
+        self.t0, self._window = time.monotonic(), [0, 0.0, 0.0]
         self.last_val_step = -1
 
     # ---------------------------------------------------------------- state
@@ -94,6 +94,10 @@ class _Trainer:
     def info(self, message: str) -> None:
         if self.ctx.is_main:
             self.emit(TrainEvent("info", self.step, self.planned, elapsed=self.elapsed(), message=message))
+
+    @property
+    def planned(self) -> int | None:
+        return self.plan.planned
 
     def elapsed(self) -> float:
         return self.elapsed0 + time.monotonic() - self.t0
@@ -106,7 +110,7 @@ class _Trainer:
         self.net.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         sched = ckpt["scheduler"]
-        self.planned, self.calibrated = sched["planned"], sched["calibrated"]
+        self.plan = StepPlan.from_state(sched)
         self.step, self.elapsed0, self.val_time = ckpt["step"], ckpt["elapsed"], sched.get("val_time", 0.0)
         self.best, self.metrics, self.last_val_step = ckpt["best"], ckpt["metrics"], ckpt.get("last_val_step", -1)
         states = ckpt["rng"]["data"]
@@ -123,7 +127,7 @@ class _Trainer:
         states = self.ctx.gather_states(self.gen.get_state())
         if not self.ctx.is_main:
             return
-        sched = {"planned": self.planned, "calibrated": self.calibrated, "val_time": self.val_time}
+        sched = {**self.plan.state(), "val_time": self.val_time}
         payload = {"model": state_dict_of(self.net), "optimizer": self.opt.state_dict(), "scheduler": sched,
                    "step": self.step, "elapsed": self.elapsed(), "config": self.cfg.to_dict(),
                    "rng": {"data": states, "torch": torch.get_rng_state()}, "best": self.best,
@@ -149,7 +153,7 @@ class _Trainer:
         return model(batch.inp) if batch.sigma is None else model(batch.inp, batch.sigma)
 
     def train_step(self, model: torch.nn.Module) -> float:
-        lr = lr_at(self.step, self.planned, self.cfg)
+        lr = lr_at(self.step, self.planned, self.cfg, self.plan.anchor)
         for group in self.opt.param_groups:
             group["lr"] = lr
         batch = self.sampler.next_batch().to(self.ctx.device, self.mf)
@@ -172,22 +176,21 @@ class _Trainer:
             reason = _STOPPED
         return self.ctx.broadcast_int(reason)
 
-    def calibrate(self, session_steps: int) -> None:
-        now = time.monotonic()
-        if self._mark is None:
-            if session_steps >= CALIB_SKIP:
-                self._mark = (self.step, now)
+    def replan(self, session_steps: int, seconds: float) -> None:
+        """Feed the step time to the plan; fix a new step count when a timing window ends."""
+        per_step = self.plan.measure(session_steps, seconds, self.step, self.cfg.warmup)
+        if per_step is None:
             return
-        if self.step - self._mark[0] < CALIB_STEPS - CALIB_SKIP:
-            return
-        per_step = (now - self._mark[1]) / (self.step - self._mark[0])
         if self.cfg.val_every > 0 and self.val_enabled:
             per_step += self.val_time / self.cfg.val_every
         left = float(self.cfg.time_budget or 0) - self.elapsed() - self.val_time
         planned = self.step + max(1, int(left / per_step))
-        planned = min(planned, self.cfg.iters) if self.cfg.iters else planned
-        self.planned, self.calibrated = self.ctx.broadcast_int(planned), True
-        self.info(f"{per_step:.3f} s/step: schedule fixed at {self.planned} steps")
+        planned = self.ctx.broadcast_int(min(planned, self.cfg.iters) if self.cfg.iters else planned)
+        first, before = not self.plan.calibrated, self.planned
+        self.plan.fix(self.step, planned, self.cfg.warmup)
+        self.log({"step": self.step, "planned": planned, "s_per_step": round(per_step, 4)})
+        if first or abs(planned - (before or 0)) > 0.05 * planned:
+            self.info(f"{per_step:.3f} s/step: schedule {'fixed' if first else 're-planned'} at {planned} steps")
 
     def after_step(self, loss: float, dt: float) -> None:
         self.losses.append(loss)
@@ -198,7 +201,7 @@ class _Trainer:
         if self.cfg.time_budget is not None:
             left = self.cfg.time_budget - self.elapsed()
             eta = left if eta is None else min(eta, left)
-        lr = lr_at(self.step - 1, self.planned, self.cfg)
+        lr = lr_at(self.step - 1, self.planned, self.cfg, self.plan.anchor)
         if self.ctx.is_main:
             self.emit(TrainEvent("step", self.step, self.planned, loss, lr, its, elapsed=self.elapsed(), eta=eta))
         if self.step % max(1, self.cfg.log_every) == 0:
@@ -232,16 +235,16 @@ class _Trainer:
     def run(self, should_stop: Callable[[int], bool] | None) -> TrainResult:
         self.net.train()
         model = self.ctx.wrap(self.net)
-        if self.step == 0 and not self.calibrated and self.val_enabled:
+        if self.step == 0 and not self.plan.calibrated and self.val_enabled:
             self.validate()  # baseline score, and the validation cost for the time plan
         session, reason = 0, 0
         while not (reason := self.stop_reason(should_stop)):
             t = time.monotonic()
             loss = self.train_step(model)
-            self.step, session = self.step + 1, session + 1
-            self.after_step(loss, time.monotonic() - t)
-            if not self.calibrated:
-                self.calibrate(session)
+            self.step, session, dt = self.step + 1, session + 1, time.monotonic() - t
+            self.after_step(loss, dt)
+            if self.cfg.time_budget is not None:
+                self.replan(session, dt)
             if self.cfg.val_every > 0 and self.step % self.cfg.val_every == 0:
                 self.validate()
             if self.cfg.ckpt_every > 0 and self.step % self.cfg.ckpt_every == 0:
