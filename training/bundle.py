@@ -2,6 +2,7 @@
 
     python training/bundle.py RUN_DIR [--default] [--metrics FILE.json] [--eval] [--notes TEXT]
                               [--continues NAME]
+    python training/bundle.py --refresh-eval NAME
 
 Copies ``RUN_DIR/NAME.safetensors`` into ``bbcu_cli/weights/bundled/``, the latent float
 weights ``NAME-latent.safetensors`` into ``training/weights/`` (so training can be continued
@@ -11,6 +12,8 @@ metrics, merged over the validation metrics) into both copies of ``weights_manif
 (keys like ``Set5_x4``, ``CBSD68_sigma25``, ``BSD68_q10``). ``--continues NAME``: the run
 continued the training of manifest model ``NAME`` (``--init-from`` its latent weights, grown or
 not); its iterations and wall time are added, so the entry counts the whole history.
+``--refresh-eval NAME`` only merges the ``training/eval/NAME-*.json`` results into the manifest
+entry of an already bundled model (bundle first, measure it by name, then refresh).
 """
 
 from __future__ import annotations
@@ -79,15 +82,32 @@ def _register(entry: dict) -> None:
         path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def _refresh_eval(name: str) -> None:
+    for path in MANIFESTS:
+        manifest = json.loads(path.read_text())
+        found = [m for m in manifest["models"] if m["name"] == name]
+        if not found:
+            raise SystemExit(f"--refresh-eval {name}: no such model in {path.name}")
+        found[0]["metrics"].update(eval_metrics(name))
+        path.write_text(json.dumps(manifest, indent=2) + "\n")
+    sys.stdout.write(f"{name}: metrics from training/eval merged\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("run", type=Path)
+    ap.add_argument("run", type=Path, nargs="?")
+    ap.add_argument("--refresh-eval", metavar="NAME", help="merge training/eval/NAME-*.json into a bundled entry")
     ap.add_argument("--default", action="store_true")
     ap.add_argument("--metrics", type=Path)
     ap.add_argument("--eval", action="store_true", help="add the training/eval/NAME-*.json results")
     ap.add_argument("--notes", default="")
     ap.add_argument("--continues", metavar="NAME", help="the run continued manifest model NAME: count its iterations and time")
     args = ap.parse_args()
+    if args.refresh_eval:
+        _refresh_eval(args.refresh_eval)
+        return 0
+    if args.run is None:
+        ap.error("RUN_DIR is required")
     entry = _entry(args.run, args.default, args.metrics, args.notes, args.eval, args.continues)
     name = entry["name"]
     target = REPO / "bbcu_cli" / "weights" / "bundled" / entry["file"]
