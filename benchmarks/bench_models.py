@@ -1,6 +1,6 @@
 """Run ``bbcu bench`` for every bundled model at 320x180 and 1280x720; write a Markdown table.
 
-    python benchmarks/bench_models.py [--threads 2] [--out benchmarks/models.md]
+    python benchmarks/bench_models.py [--threads 2] [--out benchmarks/models.md] [--models NAME ...]
 
 Each row comes from one ``bbcu bench --json`` process (float and packed timed in the same
 process, median of the runs after a warm-up). The larger size uses fewer repeats.
@@ -39,9 +39,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/models.md"))
+    ap.add_argument("--models", nargs="+", metavar="NAME", help="only these models (default: every bundled one)")
     args = ap.parse_args()
     lines = ["| model | input | float s | packed s | speed-up | max abs diff | ISA |", "|---|---|---|---|---|---|---|"]
-    for name in bundled_models():
+    for name in args.models or bundled_models():
         for size, repeat in SIZES:
             lines.append(row(name, size, bench(name, size, repeat, args.threads)))
             sys.stderr.write(lines[-1] + "\n")
