@@ -27,6 +27,16 @@ assert (res.export is not None) == (torch.distributed.is_torchelastic_launched()
 """
 
 
+def _torchrun(tmp_path: Path, script_text: str, *args: Path) -> None:
+    """Run ``script_text`` as two CPU processes under ``torch.distributed.run``; assert success."""
+    script = tmp_path / "ddp_script.py"
+    script.write_text(script_text)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), *map(str, args)]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
 @pytest.mark.timeout(180)
 def test_two_process_ddp_run(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
@@ -35,12 +45,8 @@ def test_two_process_ddp_run(tmp_path: Path) -> None:
         folder.mkdir()
         for i in range(count):
             Image.fromarray(rng.integers(0, 256, (size, size, 3)).astype(np.uint8)).save(folder / f"{i}.png")
-    script, run = tmp_path / "ddp_train.py", tmp_path / "run"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(data), str(val), str(run)]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=170)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "run"
+    _torchrun(tmp_path, SCRIPT, data, val, run)
     entry = json.loads((run / "manifest_entry.json").read_text())
     assert (run / entry["file"]).is_file() and entry["provenance"]["iterations"] == 6
     assert "2 x cpu" in entry["provenance"]["notes"]
@@ -69,12 +75,8 @@ def test_two_process_time_budget_replans_in_step(tmp_path: Path) -> None:
     data = tmp_path / "train"
     data.mkdir()
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (32, 32, 3)).astype(np.uint8)).save(data / "0.png")
-    script, run = tmp_path / "ddp_budget.py", tmp_path / "run"
-    script.write_text(BUDGET_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(data), str(run), str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=170)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "run"
+    _torchrun(tmp_path, BUDGET_SCRIPT, data, run, tmp_path)
     ranks = [(tmp_path / f"rank{r}").read_text() for r in (0, 1)]
     assert ranks[0] == ranks[1], ranks
     plans = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if '"planned"' in x]
