@@ -24,7 +24,11 @@ def bundled_models() -> list[str]:
 
 def bench(name: str, size: str, repeat: int, threads: int) -> dict:
     cmd = [sys.executable, "-m", "bbcu_cli", "bench", "-m", name, "--size", size, "--repeat", str(repeat), "--threads", str(threads), "--json"]
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"bbcu bench -m {name} --size {size} failed (exit {proc.returncode}): {last}")
+    return json.loads(proc.stdout)
 
 
 def row(name: str, size: str, res: dict) -> str:
