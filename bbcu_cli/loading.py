@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .errors import ModelFormatError
 from .filemode import NEW_FILE_MODE
-from .models import BBCUL, BBCUM, BinaryDnCNN, default_k
+from .models import BBCUL, BBCUM, BBCUP, BinaryDnCNN, default_k
 from .packing import pack_state_dict, unpack_state_dict
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
     "unpack_state_dict",
 ]
 
-Arch = Literal["bbcu-l", "bbcu-m", "dncnn"]
+Arch = Literal["bbcu-l", "bbcu-m", "bbcu-p", "dncnn"]
 Task = Literal["sr", "denoise", "deblock"]
 FORMAT_VERSION = "1"
 
@@ -95,7 +95,7 @@ def build_model(spec: ModelSpec) -> nn.Module:
     """Instantiate the (untrained) network described by ``spec``."""
     if spec.arch == "dncnn":
         return BinaryDnCNN(spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k, spec.unshuffle)
-    cls = BBCUM if spec.arch == "bbcu-m" else BBCUL
+    cls = {"bbcu-m": BBCUM, "bbcu-p": BBCUP}.get(spec.arch, BBCUL)
     return cls(spec.in_channels, spec.in_channels, spec.num_feat, spec.depth, spec.scale, spec.k)
 
 
@@ -175,7 +175,19 @@ def _count(sd: dict[str, Tensor], pattern: str) -> int:
     return len({m.group(1) for k in sd if (m := rx.match(k))})
 
 
+def _recognise_subpixel(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
+    num_feat, in_ch = sd["conv_first.weight"].shape[:2]
+    outs = int(sd["conv_tail.weight"].shape[0])
+    scale = round((outs / int(in_ch)) ** 0.5)
+    if scale < 1 or scale * scale * int(in_ch) != outs:
+        raise ModelFormatError(f"conv_tail has {outs} outputs for {in_ch} image channels", "expected channels * scale^2")
+    depth = _count(sd, r"body\.(\d+)\.body\.0\.")
+    return ModelSpec("bbcu-p", "sr", scale, int(in_ch), int(num_feat), depth, default_k(num_feat) if k is None else k)
+
+
 def _recognise_sr(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
+    if "conv_tail.weight" in sd:
+        return _recognise_subpixel(sd, k)
     num_feat, in_ch = sd["conv_first.weight"].shape[:2]
     arch: Arch = "bbcu-m" if "upconv1.binary_conv.weight" in sd else "bbcu-l"
     up1 = sd["upconv1.binary_conv.weight" if arch == "bbcu-m" else "upconv1.weight"]

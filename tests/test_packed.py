@@ -75,7 +75,11 @@ def check_model(loaded: LoadedModel, sizes: list[tuple[int, int]] = SIZES) -> No
 
 @pytest.fixture
 def restore_isa() -> Iterator[None]:
+    saved = os.environ.get("BBCU_KERNEL_ISA")
     yield
+    os.environ.pop("BBCU_KERNEL_ISA", None)  # monkeypatch may restore it only after this teardown
+    if saved is not None:
+        os.environ["BBCU_KERNEL_ISA"] = saved
     kernels.configure_from_env()
 
 
@@ -114,6 +118,9 @@ CASES = {
     "bbcum-zeros-16": dict(arch="bbcu-m", feat=16, depth=1, scale=2, zero_move=True),
     "dncnn-unshuffle2-noise-32": dict(arch="dncnn", feat=32, depth=5, noise=True, unshuffle=2),
     "dncnn-unshuffle3-bias-16": dict(arch="dncnn", feat=16, depth=4, bias=True, unshuffle=3),
+    "bbcup-x4-32": dict(arch="bbcu-p", feat=32, depth=2, scale=4),
+    "bbcup-x3-16": dict(arch="bbcu-p", feat=16, depth=3, scale=3),
+    "bbcup-x2-70-zeros": dict(arch="bbcu-p", feat=70, depth=1, scale=2, zero_move=True),
 }
 
 
@@ -197,3 +204,59 @@ def test_program_keeps_its_plan_alive() -> None:
     del plan
     gc.collect()
     assert ref() is not None and prog.plan is ref()
+
+
+@pytest.mark.parametrize("case", ["bbcum-x4-16-deep", "bbcul-x3-16", "bbcum-x2-16"])
+def test_high_resolution_bands_equal_one_band(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bands of 2 input rows (halo 3) give what one band over the whole input gives."""
+    from bbcu_cli.engine import packed
+
+    loaded = random_model(**CASES[case])  # type: ignore[arg-type]
+    x = torch.rand(1, 3, 23, 11)
+    whole = PackedBackend(loaded, threads=2)(x)
+    monkeypatch.setattr(packed, "MIN_BAND", 2)
+    monkeypatch.setattr(packed, "BAND_BUDGET", 1)
+    banded = PackedBackend(loaded, threads=2)
+    assert banded.band_rows(23, 11) == 2
+    out = banded(x)
+    assert_matches(out, reference(loaded, x, None))
+    assert float((out - whole).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize("case", ["bbcum-x2-16", "bbcup-x3-16", "dncnn-unshuffle2-noise-32", "bbcul-x4-64"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.uint16])
+def test_restore_into_a_window(case: str, dtype: type) -> None:
+    """A window written straight into a strided output equals that crop of the whole output."""
+    from bbcu_cli.engine.finish import Window
+
+    loaded = random_model(**CASES[case])  # type: ignore[arg-type]
+    sigma = 25.0 if loaded.spec.noise_channel else None
+    backend = PackedBackend(loaded, threads=2)
+    block = np.random.default_rng(1).random((13, 9, 3), dtype=np.float32)
+    s = loaded.spec.scale
+    full = backend(torch.from_numpy(block.transpose(2, 0, 1).copy())[None], sigma)[0].permute(1, 2, 0).numpy()
+    out = np.zeros((13 * s + 4, 9 * s + 6, 3), dtype=dtype)
+    win = Window(2, 13 * s - 3, 1, 9 * s - 2)
+    backend.restore_into(block, sigma, out[3 : 3 + win.y1 - win.y0, 5 : 5 + win.x1 - win.x0], win)
+    got = out[3 : 3 + win.y1 - win.y0, 5 : 5 + win.x1 - win.x0].astype(np.float64)
+    want = full[win.y0 : win.y1, win.x0 : win.x1].astype(np.float64)
+    if dtype is np.float32:
+        assert float(np.abs(got - want).max()) < 1e-5
+    else:
+        top = 255.0 if dtype is np.uint8 else 65535.0
+        assert float(np.abs(got - np.rint(np.clip(want, 0, 1) * top)).max()) <= 1
+    outside = out.copy()
+    outside[3 : 3 + win.y1 - win.y0, 5 : 5 + win.x1 - win.x0] = 0
+    assert not outside.any(), "wrote outside the window"
+
+
+def test_programs_are_reused_per_size() -> None:
+    """Alternating tile sizes do not re-plan: one chain per size, kept (up to a few sizes)."""
+    loaded = random_model(**CASES["bbcup-x4-32"])  # type: ignore[arg-type]
+    backend = PackedBackend(loaded, threads=1)
+    for h in (9, 7, 9, 7):
+        backend(torch.rand(1, 3, h, 5))
+    chains = dict(backend._chains)
+    backend(torch.rand(1, 3, 9, 5))
+    assert set(chains) == {("lr", 9, 5), ("lr", 7, 5)}
+    assert backend._chains[("lr", 9, 5)] is chains[("lr", 9, 5)]

@@ -31,8 +31,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _random_spec(arch: str, scale: int, feat: int, depth: int) -> ModelSpec:
-    if arch not in ("bbcu-l", "bbcu-m", "dncnn"):
-        raise UsageError(f"--arch {arch} unknown", "use bbcu-l, bbcu-m or dncnn")
+    if arch not in ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn"):
+        raise UsageError(f"--arch {arch} unknown", "use bbcu-l, bbcu-m, bbcu-p or dncnn")
     task = "sr" if arch != "dncnn" else "denoise"
     return ModelSpec(arch, task, scale if task == "sr" else 1, 3, feat, depth, 130.0 * feat / 64)  # type: ignore[arg-type]
 
@@ -78,7 +78,7 @@ def bench_command(
     backend: Annotated[Optional[list[str]], typer.Option("--backend", help="Backends to time (repeatable); default: float and packed.")] = None,
     threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: torch default).")] = 0,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per backend (after one warm-up).")] = 5,
-    arch: Annotated[str, typer.Option("--arch", help="Without -m: random model of this architecture (bbcu-l, bbcu-m, dncnn).")] = "bbcu-m",
+    arch: Annotated[str, typer.Option("--arch", help="Without -m: random model of this architecture (bbcu-l, bbcu-m, bbcu-p, dncnn).")] = "bbcu-m",
     scale: Annotated[int, typer.Option("-s", "--scale", help="Without -m: SR scale of the random model.")] = 4,
     feat: Annotated[int, typer.Option("--feat", help="Without -m: feature channels.")] = 64,
     depth: Annotated[int, typer.Option("--depth", help="Without -m: blocks (SR) or layers (dncnn).")] = 16,

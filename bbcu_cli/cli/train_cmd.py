@@ -126,7 +126,7 @@ def _summary(res: TrainResult) -> str:
 
 def train_command(
     task: Annotated[str, typer.Option("--task", help="sr, denoise or deblock.")] = "sr",
-    arch: Annotated[Optional[str], typer.Option("--arch", help="bbcu-m or bbcu-l (sr); dncnn (denoise, deblock).")] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="bbcu-m, bbcu-l or bbcu-p (sr); dncnn (denoise, deblock).")] = None,
     scale: Annotated[int, typer.Option("-s", "--scale", help="SR factor: 2, 3 or 4.")] = 4,
     feat: Annotated[int, typer.Option("--feat", min=1, help="Feature channels.")] = 32,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Binary blocks (sr, default 8) or layers (dncnn, default 17).")] = None,
@@ -147,6 +147,7 @@ def train_command(
     sigma_range: Annotated[Optional[str], typer.Option("--sigma-range", help="Training noise levels MIN,MAX (denoise; default 0,75).")] = None,
     quality_range: Annotated[Optional[str], typer.Option("--quality-range", help="Training JPEG qualities MIN,MAX (deblock; default 10,60).")] = None,
     gray_fraction: Annotated[float, typer.Option("--gray-fraction", help="Share of gray patches (R = G = B, gray JPEG) for a colour deblocker.")] = 0.0,
+    degradation: Annotated[str, typer.Option("--degradation", help="SR inputs: classic (MATLAB bicubic, the benchmark) or mixed (random downscaler, blur, noise, JPEG per patch; see bbcu_cli/degradations.py).")] = "classic",
     run_dir: Annotated[Optional[str], typer.Option("--run-dir", help="Run folder (default runs/NAME).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Model name (default e.g. bbcu-m-x4-f32-b8).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its last.pt (same schedule).")] = False,
@@ -168,6 +169,7 @@ def train_command(
         val=val, val_every=val_every, ckpt_every=ckpt_every, run_dir=run_dir, name=name,
         init_from=init_from, threads=threads or None, device=_device(device), amp=amp,
         channels_last=channels_last, command=_command_line(), notes=notes, gray_fraction=gray_fraction,
+        degradation=degradation,
     )
     if sig:
         cfg.sigma_range = sig

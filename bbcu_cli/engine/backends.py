@@ -7,7 +7,7 @@ and exact for the model, else the float path, and records why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import torch
 from torch import Tensor
@@ -15,11 +15,16 @@ from torch import Tensor
 from ..errors import KernelUnavailable, UsageError
 from ..loading import LoadedModel
 
+if TYPE_CHECKING:
+    from .packed import PackedBackend
+
 __all__ = ["BackendChoice", "FloatBackend", "select_backend", "BACKEND_NAMES"]
 
 BackendName = Literal["auto", "packed", "float", "folded"]
 BACKEND_NAMES = ("auto", "packed", "float", "folded")
 RunFn = Callable[[Tensor, "float | None"], Tensor]
+#: ``into(block (h, w, C) float32, sigma, dst view, window)``: restore and store straight into dst
+IntoFn = Callable[..., None]
 
 
 class FloatBackend:
@@ -45,9 +50,11 @@ class BackendChoice:
     run: RunFn
     name: str
     reason: str = ""
+    into: IntoFn | None = None
+    bytes_per_pixel: int | None = None
 
 
-def _packed(loaded: LoadedModel, threads: int | None) -> tuple[RunFn | None, str]:
+def _packed(loaded: LoadedModel, threads: int | None) -> tuple["PackedBackend | None", str]:
     try:
         from .packed import PackedBackend, packed_status, supports
     except ImportError as exc:  # the module itself is part of the package; guard anyway
@@ -82,7 +89,7 @@ def select_backend(loaded: LoadedModel, name: str, device: torch.device, threads
         raise UsageError("the packed backend runs on the CPU only", "use --device cpu, or --backend auto/folded on a GPU")
     run, why = _packed(loaded, threads)
     if run is not None:
-        return BackendChoice(run, "packed")
+        return BackendChoice(run, "packed", into=run.restore_into, bytes_per_pixel=run.bytes_per_pixel())
     if name == "packed":
         raise KernelUnavailable(f"packed backend unavailable: {why}", "use --backend float (or auto)")
     return BackendChoice(FloatBackend(loaded, device), "float", why)

@@ -132,7 +132,7 @@ def binary_units(loaded: LoadedModel) -> list[nn.Module]:
     if spec.arch == "dncnn":
         return [m for m in model.model if isinstance(m, BinaryUnit)]
     units: list[nn.Module] = [u for block in model.body for u in block.body]
-    if spec.arch == "bbcu-m":
+    if spec.arch == "bbcu-m":  # bbcu-p: the body is all
         units += [getattr(model, f"upconv{i}") for i in range(1, len(model.factors) + 1)]
         units.append(model.conv_hr)
     return units
@@ -140,7 +140,7 @@ def binary_units(loaded: LoadedModel) -> list[nn.Module]:
 
 def check_exact(loaded: LoadedModel) -> tuple[bool, str]:
     """Whether the packed path computes exactly what the float model does."""
-    if loaded.spec.arch not in ("bbcu-l", "bbcu-m", "dncnn"):
+    if loaded.spec.arch not in ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn"):
         return False, f"architecture {loaded.spec.arch} has no packed plan"
     units = binary_units(loaded)
     if not units:
@@ -163,5 +163,5 @@ def fold_model(loaded: LoadedModel) -> InferencePlan:
     arch = loaded.spec.arch
     units = [fold_unit(u) for u in binary_units(loaded)]  # type: ignore[arg-type]
     head_act = ACT_RELU if arch == "dncnn" else ACT_LRELU
-    tail_act = ACT_LRELU if arch == "bbcu-m" else ACT_NONE
+    tail_act = ACT_LRELU if arch in ("bbcu-m", "bbcu-p") else ACT_NONE
     return InferencePlan(arch, units, head_act, tail_act, loaded.model)

@@ -5,9 +5,18 @@ so the tensor entering the binary part is bit-identical to the float model's (a 
 differently would change the result). The binary units then run in the C kernels on NHWC float
 + packed sign bits, with the epilogue (alpha, bias, RPReLU, residual) and the next unit's sign
 packing fused in one pass; the epilogue rounds op by op like PyTorch, so every binary unit
-reproduces the float model bit for bit. The float tail (conv_last, BBCU-L upsampler, DnCNN tail)
-runs with torch on the channels-last result: its rounding may differ from the NCHW float path
-in the last bits (about 1e-7 on the output), nothing is binarised after it.
+reproduces the float model bit for bit.
+
+After the last binary unit everything is fused into one kernel call (:mod:`.finish`): the
+tail conv (computed there when it has few outputs, as BBCU's ``conv_last``, else by torch on
+the channels-last result), pixel shuffle, bilinear base, ``/ k``, clamping and quantisation
+straight into the caller's output array. Its rounding may differ from the float path in the
+last bits (at most one 8-bit level), nothing is binarised after it.
+
+Models with high-resolution stages (BBCU-M's binary upsampler, BBCU-L's float one) run them in
+bands of low-resolution rows with a 3-row halo (:data:`BAND_HALO`) over the body's output for
+the whole tile, so their buffers stay bounded and halo work stays small. Buffers are planned
+once per input size and reused (:class:`.chain.UnitChain`).
 
 ``BBCU_DISABLE_PACKED=1`` turns the backend off (for testing the fallback).
 """
@@ -16,22 +25,33 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import OrderedDict, defaultdict
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import kernels
 from ..errors import KernelUnavailable
 from ..loading import LoadedModel
-from .fold import InferencePlan, PackedUnit, check_exact, fold_model
+from .chain import UnitChain
+from .finish import Finisher, Window
+from .fold import InferencePlan, check_exact, fold_model
 
-__all__ = ["PackedBackend", "PackedStatus", "packed_status", "supports", "PackedProgram"]
-
+__all__ = ["PackedBackend", "PackedStatus", "packed_status", "supports", "PackedProgram", "BAND_HALO"]
 
 PackedStatus = kernels.KernelStatus
 """Whether the packed backend can run here and, if not, why (the kernel status record)."""
+
+#: halo of a high-resolution band in input rows (the HR stages see at most 2 rows further)
+BAND_HALO = 3
+#: working memory of one high-resolution band (bytes); bands are at least MIN_BAND rows
+BAND_BUDGET = 192 << 20
+MIN_BAND = 60
+_CACHED_CHAINS = 4
 
 
 def packed_status() -> PackedStatus:
@@ -48,83 +68,17 @@ def supports(loaded: LoadedModel) -> tuple[bool, str]:
     return check_exact(loaded)
 
 
-def _ptr(a: Tensor | np.ndarray | None) -> int | None:
-    if a is None:
-        return None
-    return int(a.ctypes.data) if isinstance(a, np.ndarray) else int(a.data_ptr())
-
-
-class _Grid:
-    """Packed sign bits, non-zero mask (zero-bordered) and zero-row flags of one activation."""
-
-    def __init__(self, h: int, w: int, c: int) -> None:
-        nw = (c + 63) // 64
-        self.bits = torch.zeros((h + 2) * (w + 2) * nw, dtype=torch.int64)
-        self.mask = torch.zeros_like(self.bits)
-        self.zero_rows = torch.zeros(h, dtype=torch.uint8)
-        self.words = nw
-
-
-def _unit_args(u: PackedUnit, h: int, w: int, grid: _Grid, x: Tensor, y: Tensor) -> kernels.UnitArgs:
-    """Kernel arguments of one unit without output packing (see ``bc_unit`` in bitconv.h)."""
-    a = kernels.UnitArgs(h, w, u.cin, u.words, u.cout, u.co8, u.factor, u.cin, u.words)
-    a.post_act, a.has_bias = kernels.ACT_NONE, int(u.bias is not None)
-    a.pin, a.min, a.zin = _ptr(grid.bits), _ptr(grid.mask), _ptr(grid.zero_rows)
-    a.wt, a.ecorr, a.alpha, a.bias = _ptr(u.weights), _ptr(u.ecorr), _ptr(u.alpha), _ptr(u.bias)
-    a.b0, a.pa, a.b1, a.xres, a.yout = _ptr(u.b0), _ptr(u.slope), _ptr(u.b1), _ptr(x), _ptr(y)
-    return a
-
-
-class PackedProgram:
-    """Buffers and kernel arguments of a plan for one input size (reused across calls)."""
+class PackedProgram(UnitChain):
+    """Every unit of ``plan`` from the head output on, for one input size (kept for tools)."""
 
     def __init__(self, plan: InferencePlan, h: int, w: int) -> None:
+        super().__init__(plan.units, h, w, plan.head_act, plan.tail_act, keep=plan)
         self.plan = plan  # the kernel arguments point into its arrays: keep them alive
-        self._grids: dict[tuple[int, int], list[_Grid]] = {}
-        first = plan.units[0]
-        grid = self._grid(h, w, first.cin, None)
-        x = torch.empty(h * w * first.cin, dtype=torch.float32)
-        self.entry = kernels.EntryArgs(h, w, first.cin, grid.words, plan.head_act)
-        self.entry.dst, self.entry.bnext = _ptr(x), _ptr(first.threshold)
-        self.entry.pout, self.entry.mout, self.entry.zout = _ptr(grid.bits), _ptr(grid.mask), _ptr(grid.zero_rows)
-        self.steps: list[kernels.UnitArgs] = []
-        self._keep: list[Tensor] = [x]
-        for i, unit in enumerate(plan.units):
-            nxt = plan.units[i + 1] if i + 1 < len(plan.units) else None
-            x, grid, h, w = self._add_step(unit, nxt, plan.tail_act, x, grid, h, w)
-        # channels-last view of the NHWC result: torch runs the float tail on it directly
-        self.feature = x.view(1, h, w, -1).permute(0, 3, 1, 2)
 
-    def _grid(self, h: int, w: int, c: int, avoid: _Grid | None) -> _Grid:
-        pool = self._grids.setdefault((h, w), [])
-        for g in pool:
-            if g is not avoid:
-                return g
-        pool.append(_Grid(h, w, c))
-        return pool[-1]
 
-    def _add_step(self, u: PackedUnit, nxt: PackedUnit | None, tail_act: int, x: Tensor, grid: _Grid,
-                  h: int, w: int) -> tuple[Tensor, _Grid, int, int]:
-        ho, wo = h * u.factor, w * u.factor
-        y = x if u.factor == 1 else torch.empty(ho * wo * u.cin, dtype=torch.float32)  # r == 1: in place
-        self._keep.append(y)
-        a = _unit_args(u, h, w, grid, x, y)
-        self.steps.append(a)
-        if nxt is None:  # last unit: no packing, the tail activation applied in the epilogue
-            a.post_act = tail_act
-            return y, grid, ho, wo
-        out = self._grid(ho, wo, u.cin, grid)
-        a.bnext, a.pout, a.mout, a.zout = _ptr(nxt.threshold), _ptr(out.bits), _ptr(out.mask), _ptr(out.zero_rows)
-        return y, out, ho, wo
-
-    def run(self, head_out: Tensor, threads: int) -> Tensor:
-        """(1, C, H, W) head conv output -> last unit's output (1, C, sH, sW), channels-last."""
-        z = head_out.contiguous()
-        self.entry.src = z.data_ptr()
-        kernels.run_entry(self.entry, threads)
-        for step in self.steps:
-            kernels.run_unit(step, threads)
-        return self.feature
+def _nchw(block: np.ndarray) -> Tensor:
+    """(h, w, C) float32 -> contiguous (1, C, h, w), as the float path receives it."""
+    return torch.from_numpy(np.ascontiguousarray(block.transpose(2, 0, 1)))[None]
 
 
 class PackedBackend:
@@ -144,47 +98,153 @@ class PackedBackend:
         self.spec = loaded.spec
         self.plan = fold_model(loaded)
         self.threads = max(1, int(threads) if threads else torch.get_num_threads())
-        self._program: PackedProgram | None = None
+        self._chains: OrderedDict[tuple[str, int, int], UnitChain] = OrderedDict()
         self._lock = threading.Lock()
+        self._split = next((i for i, u in enumerate(self.plan.units) if u.factor > 1), len(self.plan.units))
+        self._finisher = self._make_finisher()
+        #: seconds per stage, accumulated while :attr:`profile` is on (benchmarks/stages.py)
+        self.profile = False
+        self.stage_seconds: dict[str, float] = defaultdict(float)
 
-    def _program_for(self, h: int, w: int) -> PackedProgram:
-        prog = self._program
-        if prog is None or prog.entry.H != h or prog.entry.W != w:
-            self._program = None  # free the old buffers first
-            prog = self._program = PackedProgram(self.plan, h, w)
-        return prog
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        if not self.profile:
+            yield
+            return
+        start = time.perf_counter()
+        yield
+        self.stage_seconds[name] += time.perf_counter() - start
 
-    def _binary(self, head_out: Tensor) -> Tensor:
-        return self._program_for(head_out.shape[2], head_out.shape[3]).run(head_out, self.threads)
+    # ------------------------------------------------------------------ planning
 
-    def _sr(self, x: Tensor) -> Tensor:
+    def _make_finisher(self) -> Finisher:
+        m, spec = self.model, self.spec
+        if spec.arch == "dncnn":
+            return Finisher(kernels.FIN_DN, m.k, spec.in_channels, spec.unshuffle, 1)
+        if spec.arch == "bbcu-p":
+            return Finisher(kernels.FIN_SR, m.k, spec.in_channels, spec.scale, spec.scale)
+        return Finisher(kernels.FIN_SR, m.k, spec.in_channels, 1, spec.scale, m.conv_last)
+
+    def _chain(self, kind: str, h: int, w: int) -> UnitChain:
+        key = (kind, h, w)
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = self._chains[key] = self._build(kind, h, w)
+            while len(self._chains) > _CACHED_CHAINS:
+                self._chains.popitem(last=False)
+        self._chains.move_to_end(key)
+        return chain
+
+    def _build(self, kind: str, h: int, w: int) -> UnitChain:
+        plan, cut = self.plan, self._split
+        if kind == "lr":
+            following = plan.units[cut] if cut < len(plan.units) else None
+            tail = plan.tail_act if following is None and self.spec.arch != "bbcu-l" else kernels.ACT_NONE
+            return UnitChain(plan.units[:cut], h, w, plan.head_act, tail, following, keep=plan)
+        return UnitChain(plan.units[cut:], h, w, None, plan.tail_act, keep=plan)
+
+    def bytes_per_pixel(self) -> int:
+        """Working memory per input pixel of a tile (bytes), high-resolution bands excluded."""
+        spec = self.spec
+        feat = spec.num_feat
+        per = 8 * feat + 32 * ((feat + 63) // 64) + 16  # head output, NHWC features, packed grids
+        if spec.arch == "dncnn":
+            return per // spec.unshuffle**2 + 32
+        return per + 4 * spec.in_channels * spec.scale**2 + 64  # tail output, input and output
+
+    def band_rows(self, h: int, w: int) -> int:
+        """Core rows of a high-resolution band for an ``h x w`` tile."""
+        per_row = w * self.spec.scale**2 * 4 * (2 * self.spec.num_feat + 8)
+        return max(MIN_BAND, min(h, BAND_BUDGET // max(1, per_row)))
+
+    # ------------------------------------------------------------------ running
+
+    def _head(self, conv: Callable[[Tensor], Tensor], inp: Tensor) -> Tensor:
+        with self._stage("head (torch)"):
+            return conv(inp)
+
+    def _lr(self, head_out: Tensor) -> UnitChain:
+        chain = self._chain("lr", head_out.shape[2], head_out.shape[3])
+        with self._stage("binary units"):
+            chain.run(head_out, self.threads)
+        return chain
+
+    def _torch_tail(self, conv: Callable[[Tensor], Tensor], feat: Tensor) -> Tensor:
+        with self._stage("tail conv (torch)"):
+            return conv(feat).contiguous(memory_format=torch.channels_last)
+
+    def _finish(self, block: np.ndarray, dst: np.ndarray, win: Window, **kw: object) -> None:
+        with self._stage("fused tail + output (C)"):
+            self._finisher.run(block, dst, win, self.threads, **kw)  # type: ignore[arg-type]
+
+    def _dncnn(self, block: np.ndarray, sigma: float | None, dst: np.ndarray, win: Window) -> None:
         m = self.model
-        xk = x * m.k
-        feat = self._binary(m.conv_first(xk))
-        if self.spec.arch == "bbcu-m":
-            out = m.conv_last(feat)  # feat = lrelu(conv_hr(...)), fused in the last unit
+        layers = m.model
+        inp = m.to_planes(_nchw(block))
+        if m.noise_channel:
+            inp = torch.cat([inp, m.noise_map(inp, sigma)], dim=1)
+        feat = self._lr(self._head(layers[0], inp * m.k)).feature
+        self._finish(block, dst, win, z=self._torch_tail(layers[len(layers) - 1], feat))
+
+    def _subpixel(self, block: np.ndarray, dst: np.ndarray, win: Window) -> None:
+        m = self.model
+        feat = self._lr(self._head(m.conv_first, _nchw(block) * m.k)).feature  # lrelu fused in the last unit
+        self._finish(block, dst, win, z=self._torch_tail(m.conv_tail, feat))
+
+    def _banded(self, block: np.ndarray, dst: np.ndarray, win: Window) -> None:
+        m, s = self.model, self.spec.scale
+        lr = self._lr(self._head(m.conv_first, _nchw(block) * m.k))
+        h, w = block.shape[0], block.shape[1]
+        rows = self.band_rows(h, w)
+        for a in range(win.y0 // s, -(-win.y1 // s), rows):
+            b = min(a + rows, -(-win.y1 // s), h)
+            a0, b0 = max(0, a - BAND_HALO), min(h, b + BAND_HALO)
+            with self._stage("high-resolution stages"):
+                hr = self._high_res(lr, a0, b0)
+            y0, y1 = max(win.y0, a * s), min(win.y1, b * s)
+            sub = dst[y0 - win.y0 : y1 - win.y0]
+            self._finish(block, sub, Window(y0, y1, win.x0, win.x1), feat=hr, origin=(a0 * s, 0))
+
+    def _high_res(self, lr: UnitChain, a0: int, b0: int) -> Tensor:
+        """High-resolution features of input rows ``[a0, b0)`` (channels-last, LReLU applied)."""
+        band = lr.feature[:, :, a0:b0]
+        if self.spec.arch == "bbcu-l":
+            m = self.model
+            out = m.lrelu(m.conv_hr(m._upsample(band)))
+            return out.contiguous(memory_format=torch.channels_last)
+        chain = self._chain("hr", b0 - a0, lr.out_w)
+        assert lr.out_grid is not None
+        chain.in_grid.copy_rows(lr.out_grid, a0)
+        residual = band.permute(0, 2, 3, 1)  # NHWC rows a0..b0 of the body output: contiguous
+        return chain.run_loaded(residual, self.threads)
+
+    def restore_into(self, block: np.ndarray, sigma: float | None, dst: np.ndarray, window: Window) -> None:
+        """Restore one (h, w, C) float32 block; write ``window`` of its output into ``dst``.
+
+        ``dst`` has the window's shape ``(y1 - y0, x1 - x0, C)`` and dtype float32 (unclamped
+        output), uint8 or uint16 (clipped, rounded); its pixels must be contiguous.
+        """
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        run: Callable[[], None]
+        if self.spec.arch == "dncnn":
+            run = lambda: self._dncnn(block, sigma, dst, window)  # noqa: E731
+        elif self.spec.arch == "bbcu-p":
+            run = lambda: self._subpixel(block, dst, window)  # noqa: E731
         else:
-            out = m.conv_last(m.lrelu(m.conv_hr(m._upsample(feat))))
-        base = F.interpolate(xk, scale_factor=m.upscale, mode="bilinear", align_corners=False)
-        return (out + base) / m.k
+            run = lambda: self._banded(block, dst, window)  # noqa: E731
+        with self._lock, torch.inference_mode():
+            run()
 
-    def _dncnn(self, x: Tensor, sigma: float | Tensor | None) -> Tensor:
-        layers = self.model.model
-        head, tail = layers[0], layers[len(layers) - 1]
-        return x - self.model.predict_noise(x, sigma, lambda inp: tail(self._binary(head(inp))))
-
-    def _one(self, x: Tensor, sigma: float | Tensor | None) -> Tensor:
-        return self._dncnn(x, sigma) if self.spec.arch == "dncnn" else self._sr(x)
-
-    @torch.inference_mode()
-    def __call__(self, x: Tensor, sigma: float | None = None) -> Tensor:
+    def __call__(self, x: Tensor, sigma: float | Tensor | None = None) -> Tensor:
         """(N, C, H, W) float32 in [0, 1] -> what ``loaded.model`` returns (N = 1 typical)."""
         if x.dim() != 4 or x.shape[1] != self.spec.in_channels:
             raise ValueError(f"expected (N, {self.spec.in_channels}, H, W), got {tuple(x.shape)}")
-        x = x.detach().to("cpu", torch.float32).contiguous()
-        with self._lock:
-            outs = []
-            for i in range(x.shape[0]):
-                s = sigma[i : i + 1] if isinstance(sigma, Tensor) and sigma.dim() > 0 and sigma.numel() > 1 else sigma
-                outs.append(self._one(x[i : i + 1], s))
+        s = self.spec.scale if self.spec.task == "sr" else 1
+        outs = []
+        for i in range(x.shape[0]):
+            block = x[i].detach().to("cpu", torch.float32).permute(1, 2, 0).numpy()
+            level = sigma[i].item() if isinstance(sigma, Tensor) and sigma.numel() > 1 else sigma
+            out = np.empty((block.shape[0] * s, block.shape[1] * s, block.shape[2]), dtype=np.float32)
+            self.restore_into(block, float(level) if level is not None else None, out, Window(0, out.shape[0], 0, out.shape[1]))
+            outs.append(torch.from_numpy(out).permute(2, 0, 1)[None])
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)

@@ -20,12 +20,14 @@ from ..loading import LoadedModel
 from .backends import BackendChoice, select_backend
 from .devices import free_memory_bytes, resolve_device, set_threads
 from .ensemble import self_ensemble
+from .finish import Window
 from .tiling import Tile, align_for, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
 
 __all__ = ["Restorer", "TileProgress"]
 
 TileProgress = Callable[[int, int], None]
 _MAX_AUTO_BUDGET = 768 << 20
+_MAX_PACKED_BUDGET = 2 << 30  # the packed path's buffers are compact: whole images, few halos
 
 
 @dataclass
@@ -97,8 +99,9 @@ class Restorer:
         """
         if self.tile > 0:
             return plan_tiles(height, width, self.tile, self.tile, self.halo, self.align)
-        budget = min(free_memory_bytes(self.device) // 4, _MAX_AUTO_BUDGET)
-        per_px = bytes_per_input_pixel(self.spec)
+        per_px = self.choice.bytes_per_pixel or bytes_per_input_pixel(self.spec)
+        cap = _MAX_PACKED_BUDGET if self.choice.bytes_per_pixel else _MAX_AUTO_BUDGET
+        budget = min(free_memory_bytes(self.device) // 4, cap)
         rows = auto_tile_rows(height, width, self.halo, budget, per_px)
         stripes = plan_tiles(height, width, rows, width, self.halo, self.align)
         if max((t.py1 - t.py0) * (t.px1 - t.px0) for t in stripes) * per_px <= budget:
@@ -125,9 +128,13 @@ class Restorer:
 
     def _run_tile(self, pixels: np.ndarray, out: np.ndarray, t: Tile, geo: _Geometry, sigma: float | None) -> None:
         block = _to_float(pixels[t.py0 : t.py1, t.px0 : t.px1])
-        result = self._run_block(block, sigma)
         top, bottom, left, right = (v * geo.scale for v in t.crop)
         s = geo.scale
+        into = self.choice.into
+        if into is not None and not self.ensemble and block.shape[2] == self.spec.in_channels:
+            into(block, sigma, out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s], Window(top, bottom, left, right))
+            return
+        result = self._run_block(block, sigma)
         _store(out, slice(t.y0 * s, t.y1 * s), slice(t.x0 * s, t.x1 * s), result[top:bottom, left:right])
 
     def _run_block(self, block: np.ndarray, sigma: float | None) -> np.ndarray:

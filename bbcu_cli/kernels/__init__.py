@@ -26,6 +26,7 @@ __all__ = [
     "KernelStatus",
     "UnitArgs",
     "EntryArgs",
+    "FinishArgs",
     "status",
     "built",
     "usable_isas",
@@ -33,6 +34,10 @@ __all__ = [
     "configure_from_env",
     "run_unit",
     "run_entry",
+    "run_finish",
+    "OUT_DTYPES",
+    "FIN_SR",
+    "FIN_DN",
     "ACT_NONE",
     "ACT_RELU",
     "ACT_LRELU",
@@ -40,8 +45,11 @@ __all__ = [
 
 ISA_NAMES = ("portable", "avx2", "avx512", "neon")
 ACT_NONE, ACT_RELU, ACT_LRELU = 0, 1, 2
-_ABI_VERSION = 2
-_FEATURES = {1: "popcnt", 2: "avx2", 4: "avx512f", 8: "avx512bw", 16: "avx512vpopcntdq", 32: "neon"}
+FIN_SR, FIN_DN = 0, 1
+#: output dtypes of :func:`run_finish` by numpy name
+OUT_DTYPES = {"float32": 0, "uint8": 1, "uint16": 2}
+_ABI_VERSION = 3
+_FEATURES = {1: "popcnt", 2: "avx2", 4: "avx512f", 8: "avx512bw", 16: "avx512vpopcntdq", 32: "neon", 64: "fma"}
 _NEEDS = {"avx2": ("avx2", "popcnt"), "avx512": ("avx512f", "avx512bw", "avx512vpopcntdq", "popcnt"), "neon": ("neon",)}
 
 _P = ctypes.c_void_p
@@ -61,6 +69,15 @@ class EntryArgs(ctypes.Structure):
     """Mirror of ``bc_entry`` in bitconv.h."""
 
     _fields_ = [(n, _I) for n in ("H", "W", "C", "nw", "act")] + [(n, _P) for n in ("src", "dst", "bnext", "pout", "mout", "zout")]
+
+
+class FinishArgs(ctypes.Structure):
+    """Mirror of ``bc_finish`` in bitconv.h (the fused full-precision tail and output)."""
+
+    _fields_ = [(n, _I) for n in ("Hc", "Wc", "cin", "cz", "r", "C", "Hx", "Wx", "sb", "mode", "y0", "y1", "x0", "x1", "dtype", "gy0", "gx0")] + [
+        ("k", ctypes.c_float),
+        ("dst_row", ctypes.c_int64),
+    ] + [(n, _P) for n in ("feat", "wt", "bias", "zin", "x", "dst")]
 
 
 @dataclass
@@ -96,6 +113,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.bc_unit_run.restype = ctypes.c_int
     lib.bc_entry_run.argtypes = [ctypes.POINTER(EntryArgs), ctypes.c_int]
     lib.bc_entry_run.restype = ctypes.c_int
+    lib.bc_finish_run.argtypes = [ctypes.POINTER(FinishArgs), ctypes.c_int]
+    lib.bc_finish_run.restype = ctypes.c_int
 
 
 def _load() -> tuple[ctypes.CDLL | None, str]:
@@ -201,6 +220,13 @@ def run_entry(args: EntryArgs, threads: int) -> None:
     if _LIB is None or _ISA_ERROR:
         raise KernelUnavailable(status().reason, "use the float backend")
     _check(_LIB.bc_entry_run(ctypes.byref(args), int(threads)), "bc_entry_run")
+
+
+def run_finish(args: FinishArgs, threads: int) -> None:
+    """Full-precision tail conv (optional) + shuffle + base + output store (``bc_finish``)."""
+    if _LIB is None or _ISA_ERROR:
+        raise KernelUnavailable(status().reason, "use the float backend")
+    _check(_LIB.bc_finish_run(ctypes.byref(args), int(threads)), "bc_finish_run")
 
 
 configure_from_env()

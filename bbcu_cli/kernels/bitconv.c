@@ -12,6 +12,7 @@
 #include <Python.h>
 #endif
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -85,6 +86,8 @@ static void bc_scratch_free(bc_scratch_mem *m) { free(m->S); }
 #undef BC_T
 #endif
 
+#include "fptail.h"
+
 typedef struct bc_impl {
     bc_rows_fn unit, entry;
 } bc_impl;
@@ -114,6 +117,7 @@ BC_API unsigned bc_cpu_features(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("popcnt")) f |= BC_F_POPCNT;
     if (__builtin_cpu_supports("avx2")) f |= BC_F_AVX2;
+    if (__builtin_cpu_supports("fma")) f |= BC_F_FMA;
     if (__builtin_cpu_supports("avx512f")) f |= BC_F_AVX512F;
     if (__builtin_cpu_supports("avx512bw")) f |= BC_F_AVX512BW;
     if (__builtin_cpu_supports("avx512vpopcntdq")) f |= BC_F_AVX512VPOPCNTDQ;
@@ -220,6 +224,35 @@ BC_API int bc_entry_run(const bc_entry *e, int nthreads)
     if (!e->src || !e->dst || !e->bnext || !e->pout || !e->mout || !e->zout) return -1;
     bc_job job = {e, 0};
     bc_parallel(bc_impls[bc_get_isa()].entry, &job, e->H, nthreads);
+    return job.failed ? -2 : 0;
+}
+
+static int bc_finish_invalid(const bc_finish *f)
+{
+    if (f->Hc < 1 || f->Wc < 1 || f->cz < 1 || f->r < 1 || f->C < 1 || f->Hx < 1 || f->Wx < 1 || f->sb < 1) return 1;
+    if (f->cz != f->C * f->r * f->r || (f->mode != BC_FIN_SR && f->mode != BC_FIN_DN)) return 1;
+    if (f->mode == BC_FIN_DN && f->sb != 1) return 1;
+    if (f->dtype < BC_OUT_F32 || f->dtype > BC_OUT_U16 || !(f->k > 0.0f) || !f->x || !f->dst) return 1;
+    const int64_t hout = (int64_t)f->Hx * f->sb, wout = (int64_t)f->Wx * f->sb;
+    if (f->y0 < 0 || f->x0 < 0 || f->y1 <= f->y0 || f->x1 <= f->x0 || f->y1 > hout || f->x1 > wout) return 1;
+    if (f->y0 / f->r - f->gy0 < 0 || (f->y1 - 1) / f->r - f->gy0 >= f->Hc) return 1;
+    if (f->x0 / f->r - f->gx0 < 0 || (f->x1 - 1) / f->r - f->gx0 >= f->Wc) return 1;
+    if (f->dst_row < (int64_t)(f->x1 - f->x0) * f->C) return 1;
+    if (f->wt) return f->cin < 1 || !f->feat;
+    return !f->zin;
+}
+
+BC_API int bc_finish_run(const bc_finish *f, int nthreads)
+{
+    if (!f || bc_finish_invalid(f)) return -1;
+    bc_rows_fn fn = bc_finish_rows_portable;
+#ifdef BC_X86
+    const int isa = bc_get_isa();
+    if ((isa == BC_ISA_AVX2 || isa == BC_ISA_AVX512) && (bc_cpu_features() & BC_F_FMA)) fn = bc_finish_rows_avx2;
+#endif
+    bc_job job = {f, 0};
+    const int rows = (f->y1 - 1) / f->r - f->y0 / f->r + 1;
+    bc_parallel(fn, &job, rows, nthreads);
     return job.failed ? -2 : 0;
 }
 

@@ -35,16 +35,19 @@ extern "C" {
 #define BC_API __attribute__((visibility("default")))
 #endif
 
-#define BC_ABI_VERSION 2
+#define BC_ABI_VERSION 3
 
 enum bc_isa { BC_ISA_PORTABLE = 0, BC_ISA_AVX2 = 1, BC_ISA_AVX512 = 2, BC_ISA_NEON = 3 };
 
 enum bc_feature {
     BC_F_POPCNT = 1, BC_F_AVX2 = 2, BC_F_AVX512F = 4, BC_F_AVX512BW = 8,
-    BC_F_AVX512VPOPCNTDQ = 16, BC_F_NEON = 32
+    BC_F_AVX512VPOPCNTDQ = 16, BC_F_NEON = 32, BC_F_FMA = 64
 };
 
 enum bc_act { BC_ACT_NONE = 0, BC_ACT_RELU = 1, BC_ACT_LRELU = 2 }; /* lrelu slope 0.1 */
+
+enum bc_out { BC_OUT_F32 = 0, BC_OUT_U8 = 1, BC_OUT_U16 = 2 };
+enum bc_fin { BC_FIN_SR = 0, BC_FIN_DN = 1 };
 
 typedef struct bc_unit {
     int32_t H, W;        /* input (LR) grid */
@@ -76,6 +79,32 @@ typedef struct bc_entry {
     uint8_t *zout;
 } bc_entry;
 
+/*
+ * The full-precision tail fused with the output (fptail.h). The tail conv runs on a grid of
+ * Hc x Wc pixels; each grid pixel owns an r x r block of output pixels, output channel c of
+ * sub-pixel (i, j) being conv output c*r*r + i*r + j (PixelShuffle order). Output pixel (Y, X):
+ *   BC_FIN_SR : (z + bilinear_sb(x * k))(Y, X) / k    (x: the Hx x Wx input, sb: output / input)
+ *   BC_FIN_DN : x(Y, X) - z / k                         (sb = 1)
+ * Only the window [y0, y1) x [x0, x1) is computed and stored; dst points at its first pixel,
+ * rows dst_row elements apart, C channels per pixel, as float32 or clipped and rounded uint.
+ * With wt the conv z = conv3x3(feat, zero padding) + bias is computed here (vectorised over
+ * input channels: meant for few outputs); without, z is read from zin ([Hc][Wc][cz]).
+ */
+typedef struct bc_finish {
+    int32_t Hc, Wc, cin, cz, r, C;
+    int32_t Hx, Wx, sb, mode;
+    int32_t y0, y1, x0, x1, dtype;
+    int32_t gy0, gx0;    /* grid pixel (gy, gx) covers output pixels ((gy + gy0) * r + i, (gx + gx0) * r + j) */
+    float k;
+    int64_t dst_row;
+    const float *feat;   /* NHWC [Hc][Wc][cin] */
+    const float *wt;     /* [cz][9][cin], tap = 3*ky + kx */
+    const float *bias;   /* [cz] or NULL */
+    const float *zin;    /* NHWC [Hc][Wc][cz] when wt is NULL */
+    const float *x;      /* NHWC [Hx][Wx][C], the model input in [0, 1] */
+    void *dst;
+} bc_finish;
+
 BC_API int bc_abi_version(void);
 BC_API unsigned bc_cpu_features(void);
 BC_API unsigned bc_compiled_isas(void);   /* bit (1 << isa) per compiled variant */
@@ -85,6 +114,7 @@ BC_API int bc_set_isa(int isa);           /* 0 ok, -1 not compiled, -2 CPU lacks
 BC_API int bc_get_isa(void);
 BC_API int bc_unit_run(const bc_unit *u, int nthreads);
 BC_API int bc_entry_run(const bc_entry *e, int nthreads);
+BC_API int bc_finish_run(const bc_finish *f, int nthreads);
 
 #ifdef __cplusplus
 }

@@ -2,11 +2,12 @@
 
 from .binary import BinaryBlock, BinaryConv, BinaryUnit, BinaryUpUnit, LearnableBias, RPReLU
 from .dncnn import BinaryDnCNN
-from .sr import BBCUL, BBCUM, default_k
+from .sr import BBCUL, BBCUM, BBCUP, default_k
 
 __all__ = [
     "BBCUL",
     "BBCUM",
+    "BBCUP",
     "BinaryDnCNN",
     "BinaryBlock",
     "BinaryConv",

@@ -9,6 +9,15 @@ Layout (module names as in the reference code, so official checkpoints load stri
 BBCU-L: ``upconv*`` are full-precision convs followed by PixelShuffle and LReLU, ``conv_hr`` a
 full-precision conv. BBCU-M: ``upconv*`` are :class:`BinaryUpUnit` and ``conv_hr`` a
 :class:`BinaryUnit`. ``k`` is the residual-alignment factor (130 * num_feat / 64 by default).
+
+BBCU-P (this project's, not the paper's) keeps *everything* at low resolution: the binary body
+is followed by one full-precision sub-pixel conv (``conv_tail``, num_feat -> C * s * s, as in
+ESPCN) and a PixelShuffle, plus the same bilinear base::
+
+    x * k -> conv_first -> LReLU -> body -> LReLU -> conv_tail -> PixelShuffle(s) + bilinear(x * k) -> / k
+
+Its only full-precision work is the head and the tail at input resolution, so x2, x3 and x4
+cost nearly the same and every binary unit runs on the packed path.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from torch import Tensor, nn
 
 from .binary import BinaryBlock, BinaryUnit, BinaryUpUnit
 
-__all__ = ["BBCUL", "BBCUM", "default_k", "upsample_factors"]
+__all__ = ["BBCUL", "BBCUM", "BBCUP", "default_k", "upsample_factors"]
 
 
 def default_k(num_feat: int) -> float:
@@ -111,3 +120,50 @@ class BBCUM(_BBCUSR):
         for i in range(1, len(self.factors) + 1):
             feat = getattr(self, f"upconv{i}")(feat)
         return feat
+
+
+class BBCUP(nn.Module):
+    """BBCU-P: binary body at input resolution, full-precision sub-pixel tail (see module doc).
+
+    Input (N, C, H, W) in [0, 1]; output (N, C, sH, sW), unclamped. Any integer ``upscale >= 1``.
+    """
+
+    binary_upsampling = True
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 64,
+        num_block: int = 8,
+        upscale: int = 4,
+        k: float | None = None,
+    ) -> None:
+        super().__init__()
+        if upscale < 1:
+            raise ValueError(f"upscale must be >= 1, got {upscale}")
+        self.upscale = upscale
+        self.num_feat = num_feat
+        self.num_block = num_block
+        self.in_channels = num_in_ch
+        self.out_channels = num_out_ch
+        self.k = default_k(num_feat) if k is None else float(k)
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.body = nn.Sequential(*[BinaryBlock(num_feat) for _ in range(num_block)])
+        self.conv_tail = nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(0.1)
+
+    def features(self, xk: Tensor) -> Tensor:
+        """Head and binary body on the scaled input ``x * k``, before the tail's LReLU."""
+        return self.body(self.lrelu(self.conv_first(xk)))
+
+    def finish(self, tail_in: Tensor, xk: Tensor) -> Tensor:
+        """``(PixelShuffle(conv_tail(tail_in)) + bilinear(xk)) / k``; ``tail_in`` = LReLU(features)."""
+        out = F.pixel_shuffle(self.conv_tail(tail_in), self.upscale)
+        base = F.interpolate(xk, scale_factor=self.upscale, mode="bilinear", align_corners=False)
+        return (out + base) / self.k
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C_in, H, W) in [0, 1] -> (N, C_out, sH, sW), unclamped."""
+        xk = x * self.k
+        return self.finish(self.lrelu(self.features(xk)), xk)

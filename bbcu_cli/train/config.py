@@ -22,7 +22,7 @@ __all__ = ["TrainConfig", "lr_at", "parse_duration", "fast_low_precision", "defa
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JPEG_QUALITIES = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
-_TASK_ARCHS = {"sr": ("bbcu-m", "bbcu-l"), "denoise": ("dncnn",), "deblock": ("dncnn",)}
+_TASK_ARCHS = {"sr": ("bbcu-m", "bbcu-l", "bbcu-p"), "denoise": ("dncnn",), "deblock": ("dncnn",)}
 #: fields that describe this process, not the run: a resumed run takes them from the command line
 RUNTIME_FIELDS = ("threads", "device", "run_dir")
 
@@ -93,6 +93,7 @@ class TrainConfig:
     sigma_range: tuple[float, float] = (0.0, 75.0)
     quality_range: tuple[int, int] = (10, 60)
     gray_fraction: float = 0.0
+    degradation: str = "classic"
     patch: int | None = None
     batch: int = 16
     iters: int | None = None
@@ -167,6 +168,9 @@ class TrainConfig:
         if self.gray_fraction and (self.task != "deblock" or self.in_channels != 3 or not 0 < self.gray_fraction <= 1):
             raise UsageError(f"gray fraction {self.gray_fraction} needs a colour deblocker and a value in (0, 1]",
                              "use it with --task deblock, e.g. --gray-fraction 0.5")
+        if self.degradation not in ("classic", "mixed") or self.degradation == "mixed" and self.task != "sr":
+            raise UsageError(f"degradation {self.degradation!r} is not available for {self.task}",
+                             "use --degradation classic, or mixed with --task sr")
         if self.noise_channel and self.task != "denoise":
             raise UsageError("a noise-level channel only makes sense for denoising")
         if min(self.batch, self.patch or 1, self.num_feat, self.depth or 1) < 1:

@@ -2,7 +2,10 @@
 
 * SR: each HR image is cropped to a multiple of the scale and its LR image made ONCE with the
   MATLAB bicubic (:func:`bicubic_downscale_uint8`, the benchmark degradation); patches are
-  aligned crops (LR ``p x p``, HR ``sp x sp``).
+  aligned crops (LR ``p x p``, HR ``sp x sp``). With ``degradation = "mixed"`` every patch is
+  degraded on its own instead (:class:`bbcu_cli.degradations.MixedDegradation`): the HR crop
+  is taken with a margin of ``MIXED_MARGIN`` LR pixels where the image allows, degraded, and
+  the LR patch cut from the middle, so filters see real context at the patch border.
 * Denoise: Gaussian noise is added on the fly in float, ``sigma`` drawn per patch uniformly
   from the configured range (the model gets it as its noise-level input).
 * Deblock: every image is JPEG-compressed ONCE at a few qualities inside the range; each patch
@@ -34,6 +37,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..degrade import bicubic_downscale_uint8, jpeg_compress, modcrop
+from ..degradations import MixedDegradation
 from ..errors import InputError
 from ..imageio import rgb_to_gray
 from .config import TrainConfig
@@ -41,6 +45,7 @@ from .config import TrainConfig
 __all__ = ["Batch", "PatchSampler", "list_images", "read_image", "dihedral"]
 
 JPEG_BLOCK = 8
+MIXED_MARGIN = 4
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
@@ -90,9 +95,10 @@ def luma_uint8(img: np.ndarray) -> np.ndarray:
 def dihedral(t: Tensor, k: int) -> Tensor:
     """One of the 8 dihedral transforms of a ``(C, H, W)`` tensor: ``k % 4`` quarter turns,
     transposed first when ``k >= 4``."""
+    a = t.numpy()  # numpy's rot90 is a view: one copy at the end (torch.rot90 on uint8 is slow)
     if k >= 4:
-        t = t.transpose(1, 2)
-    return torch.rot90(t, k % 4, dims=(1, 2))
+        a = a.transpose(0, 2, 1)
+    return torch.from_numpy(np.ascontiguousarray(np.rot90(a, k % 4, axes=(1, 2))))
 
 
 def _to_chw(img: np.ndarray) -> Tensor:
@@ -141,6 +147,7 @@ class PatchSampler:
         self.num_images = len(clean)
         self.targets = [_to_chw(modcrop(im, self.scale)) for im in clean]
         self.qualities = cfg.jpeg_qualities() if cfg.task == "deblock" else []
+        self.mixed = MixedDegradation() if cfg.degradation == "mixed" else None
         self.inputs = self._prepare_inputs(files, clean, cache_dir)
         self.gray_targets: list[Tensor] = []
         self.gray_inputs: list[list[Tensor]] = []
@@ -151,7 +158,7 @@ class PatchSampler:
 
     def _prepare_inputs(self, files: list[Path], clean: list[np.ndarray], cache_dir: Path | None) -> list[list[Tensor]]:
         """Per image, the degraded versions to sample from (LR image, or one JPEG per quality)."""
-        if self.cfg.task == "denoise":
+        if self.cfg.task == "denoise" or self.mixed is not None:
             return []
         if self.cfg.task == "sr":
             tag, fn = f"sr-x{self.scale}", lambda: [bicubic_downscale_uint8(im, self.scale) for im in clean]
@@ -178,13 +185,25 @@ class PatchSampler:
         y = self._randint((target.shape[1] // s - p) // a + 1) * a
         x = self._randint((target.shape[2] // s - p) // a + 1) * a
         tgt = target[:, y * s : (y + p) * s, x * s : (x + p) * s]
-        if self.cfg.task == "denoise":
+        if self.mixed is not None:
+            inp, sigma = self._mixed_lr(target, y, x), 0.0
+        elif self.cfg.task == "denoise":
             inp, sigma = tgt, self._sigma()
         else:
             versions = inputs[i]
             inp, sigma = versions[self._randint(len(versions))][:, y : y + p, x : x + p].expand(target.shape[0], -1, -1), 0.0
         k = self._randint(8)
         return dihedral(inp, k), dihedral(tgt, k), sigma
+
+    def _mixed_lr(self, target: Tensor, y: int, x: int) -> Tensor:
+        """LR patch ``(C, p, p)`` uint8 of the HR patch at LR ``(y, x)``, degraded with margins."""
+        s, p, m = self.scale, self.patch, MIXED_MARGIN
+        top, left = min(m, y), min(m, x)
+        bottom, right = min(m, target.shape[1] // s - y - p), min(m, target.shape[2] // s - x - p)
+        hr = target[:, (y - top) * s : (y + p + bottom) * s, (x - left) * s : (x + p + right) * s]
+        rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=self.gen)))
+        lr, _ = self.mixed.apply(hr.permute(1, 2, 0).numpy(), s, rng)  # type: ignore[union-attr]
+        return _to_chw(lr[top : top + p, left : left + p])
 
     def _sigma(self) -> float:
         lo, hi = self.cfg.sigma_range

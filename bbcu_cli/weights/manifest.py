@@ -21,7 +21,7 @@ __all__ = ["SCHEMA_VERSION", "TASKS", "ArchInfo", "Provenance", "ManifestEntry",
 
 SCHEMA_VERSION = 1
 TASKS = ("sr", "denoise", "deblock")
-ARCHS = ("bbcu-l", "bbcu-m", "dncnn")
+ARCHS = ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn")
 FORMATS = ("bbcu-safetensors", "official-pth")
 
 
@@ -129,7 +129,7 @@ _ENTRY_DEFAULTS = {"urls": (), "bundled": False, "default": False, "format": "bb
 # (field, message, rule that must hold)
 _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
     ("scale", "must be 1 for denoise/deblock and 2, 3 or 4 for sr", lambda e: e.scale in ((2, 3, 4) if e.task == "sr" else (1,))),
-    ("arch.name", "must be dncnn for denoise/deblock and bbcu-l/bbcu-m for sr", lambda e: (e.arch.name != "dncnn") == (e.task == "sr")),
+    ("arch.name", "must be dncnn for denoise/deblock and bbcu-l/bbcu-m/bbcu-p for sr", lambda e: (e.arch.name != "dncnn") == (e.task == "sr")),
     ("arch.unshuffle", "must be 1 except for dncnn", lambda e: e.arch.unshuffle == 1 or e.arch.name == "dncnn"),
     ("sha256", "may be null only for a manual official-pth entry without urls", lambda e: e.sha256 is not None or (e.format == "official-pth" and not e.urls and not e.bundled)),
     ("size", "must be given exactly when sha256 is", lambda e: (e.size is None) == (e.sha256 is None)),

@@ -1,0 +1,138 @@
+"""Buffers and kernel arguments for running a chain of packed binary units (reused across calls).
+
+A :class:`UnitChain` owns, for one input size, every buffer its units touch: the NHWC float
+activations (the residual stream, updated in place by plain units, new buffers after up units),
+the zero-bordered packed sign/mask grids and the zero-row flags, and one ``UnitArgs`` record per
+unit pointing into them. A chain either starts from the head conv's output (``entry``: the kernel
+applies the head activation, transposes NCHW -> NHWC and packs the first signs) or from a packed
+grid that the caller fills (``load_grid``; the residual input is then pointed at the caller's
+features). When a unit follows the chain (``following``), the last unit packs its output for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import kernels
+from .fold import PackedUnit
+
+__all__ = ["Grid", "UnitChain", "ptr"]
+
+
+def ptr(a: Tensor | np.ndarray | None) -> int | None:
+    """Address of a tensor's / array's first element (None stays None)."""
+    if a is None:
+        return None
+    return int(a.ctypes.data) if isinstance(a, np.ndarray) else int(a.data_ptr())
+
+
+class Grid:
+    """Packed sign bits, non-zero mask (zero-bordered) and zero-row flags of one activation."""
+
+    def __init__(self, h: int, w: int, c: int) -> None:
+        self.h, self.w, self.words = h, w, (c + 63) // 64
+        self.bits = torch.zeros((h + 2) * (w + 2) * self.words, dtype=torch.int64)
+        self.mask = torch.zeros_like(self.bits)
+        self.zero_rows = torch.zeros(h, dtype=torch.uint8)
+
+    def copy_rows(self, src: "Grid", row0: int) -> None:
+        """Rows ``[row0, row0 + h)`` of ``src`` (same width) into this grid; borders stay zero."""
+        n = (self.w + 2) * self.words
+        lo, hi = (row0 + 1) * n, (row0 + 1 + self.h) * n
+        self.bits[n : (self.h + 1) * n] = src.bits[lo:hi]
+        self.mask[n : (self.h + 1) * n] = src.mask[lo:hi]
+        self.zero_rows.copy_(src.zero_rows[row0 : row0 + self.h])
+
+
+def _unit_args(u: PackedUnit, h: int, w: int, grid: Grid, x: Tensor, y: Tensor) -> kernels.UnitArgs:
+    """Kernel arguments of one unit without output packing (see ``bc_unit`` in bitconv.h)."""
+    a = kernels.UnitArgs(h, w, u.cin, u.words, u.cout, u.co8, u.factor, u.cin, u.words)
+    a.post_act, a.has_bias = kernels.ACT_NONE, int(u.bias is not None)
+    a.pin, a.min, a.zin = ptr(grid.bits), ptr(grid.mask), ptr(grid.zero_rows)
+    a.wt, a.ecorr, a.alpha, a.bias = ptr(u.weights), ptr(u.ecorr), ptr(u.alpha), ptr(u.bias)
+    a.b0, a.pa, a.b1, a.xres, a.yout = ptr(u.b0), ptr(u.slope), ptr(u.b1), ptr(x), ptr(y)
+    return a
+
+
+class UnitChain:
+    """Buffers and kernel arguments of ``units`` for an ``h x w`` input.
+
+    Args:
+        units: the packed units, in order.
+        h, w: input size of the first unit.
+        head_act: activation of the head output (``kernels.ACT_*``); None: no entry, the caller
+            fills :attr:`in_grid` and passes the residual input to :meth:`run_loaded`.
+        tail_act: activation applied in the last unit's epilogue (when nothing follows).
+        following: the unit that consumes this chain's output (the last unit packs for it).
+        keep: objects the kernel arguments point into (kept alive with the chain).
+    """
+
+    def __init__(self, units: list[PackedUnit], h: int, w: int, head_act: int | None, tail_act: int,
+                 following: PackedUnit | None = None, keep: object = None) -> None:
+        self.keep = keep
+        self._grids: dict[tuple[int, int], list[Grid]] = {}
+        first = units[0]
+        self.h, self.w = h, w
+        self.in_grid = self._grid(h, w, first.cin, None)
+        x = torch.empty(h * w * first.cin, dtype=torch.float32) if head_act is not None else None
+        self.entry: kernels.EntryArgs | None = None
+        if head_act is not None:
+            self.entry = kernels.EntryArgs(h, w, first.cin, self.in_grid.words, head_act)
+            self.entry.dst, self.entry.bnext = ptr(x), ptr(first.threshold)
+            g = self.in_grid
+            self.entry.pout, self.entry.mout, self.entry.zout = ptr(g.bits), ptr(g.mask), ptr(g.zero_rows)
+        self.steps: list[kernels.UnitArgs] = []
+        self._keep: list[Tensor] = [] if x is None else [x]
+        grid = self.in_grid
+        for i, unit in enumerate(units):
+            nxt = units[i + 1] if i + 1 < len(units) else following
+            x, grid, h, w = self._add_step(unit, nxt, tail_act, x, grid, h, w)
+        self.out_grid = grid if following is not None else None
+        self.out_h, self.out_w = h, w
+        # channels-last view of the NHWC result: torch runs float layers on it directly
+        self.feature = x.view(1, h, w, -1).permute(0, 3, 1, 2)  # type: ignore[union-attr]
+
+    def _grid(self, h: int, w: int, c: int, avoid: Grid | None) -> Grid:
+        pool = self._grids.setdefault((h, w), [])
+        for g in pool:
+            if g is not avoid:
+                return g
+        pool.append(Grid(h, w, c))
+        return pool[-1]
+
+    def _add_step(self, u: PackedUnit, nxt: PackedUnit | None, tail_act: int, x: Tensor | None, grid: Grid,
+                  h: int, w: int) -> tuple[Tensor, Grid, int, int]:
+        ho, wo = h * u.factor, w * u.factor
+        if x is None or u.factor != 1:  # a new buffer (r > 1, or the chain's external input)
+            y = torch.empty(ho * wo * u.cin, dtype=torch.float32)
+        else:
+            y = x  # r == 1: in place
+        self._keep.append(y)
+        a = _unit_args(u, h, w, grid, y if x is None else x, y)
+        self.steps.append(a)
+        if nxt is None:  # last unit: no packing, the tail activation applied in the epilogue
+            a.post_act = tail_act
+            return y, grid, ho, wo
+        out = self._grid(ho, wo, u.cin, grid)
+        a.bnext, a.pout, a.mout, a.zout = ptr(nxt.threshold), ptr(out.bits), ptr(out.mask), ptr(out.zero_rows)
+        return y, out, ho, wo
+
+    def run(self, head_out: Tensor, threads: int) -> Tensor:
+        """(1, C, H, W) head conv output -> last unit's output (1, C, sH, sW), channels-last."""
+        assert self.entry is not None, "chain without entry: use run_loaded"
+        z = head_out.contiguous()
+        self.entry.src = z.data_ptr()
+        kernels.run_entry(self.entry, threads)
+        for step in self.steps:
+            kernels.run_unit(step, threads)
+        return self.feature
+
+    def run_loaded(self, residual: Tensor, threads: int) -> Tensor:
+        """Run on :attr:`in_grid` (filled by the caller) with ``residual`` as the first unit's
+        float input (NHWC, ``h * w * C`` contiguous floats, kept alive by the caller)."""
+        self.steps[0].xres = residual.data_ptr()
+        for step in self.steps:
+            kernels.run_unit(step, threads)
+        return self.feature

@@ -1,0 +1,87 @@
+"""Stage-by-stage time of the packed path, per model, as a user runs it (``Restorer.restore``).
+
+    python benchmarks/stages.py [--size 320x180] [--threads 2] [--repeat 5] [--models NAME ...]
+
+Models: every bundled model (by manifest name) plus ``paper-bbcu-m-x4`` (random 64 x 16
+BBCU-M x4, as ``bbcu bench`` builds it). For each: the median of ``--repeat`` restores of one
+random uint8 image into a uint8 output (after a warm-up), split into the backend's stages:
+head conv (torch), binary units (C), high-resolution stages (BBCU-L/M), tail conv (torch),
+fused tail + output (C), and the rest (tiling, uint8 -> float, Python). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bbcu_cli.bench import random_model  # noqa: E402
+from bbcu_cli.engine.packed import PackedBackend  # noqa: E402
+from bbcu_cli.engine.restore import Restorer  # noqa: E402
+from bbcu_cli.loading import LoadedModel, ModelSpec, load_model  # noqa: E402
+from bbcu_cli.weights.cache import get_manifest  # noqa: E402
+from bbcu_cli.weights.resolve import resolve  # noqa: E402
+
+STAGES = ("head (torch)", "binary units", "high-resolution stages", "tail conv (torch)", "fused tail + output (C)")
+PAPER = "paper-bbcu-m-x4"
+
+
+def load(name: str) -> LoadedModel:
+    if name == PAPER:
+        return random_model(ModelSpec("bbcu-m", "sr", 4, 3, 64, 16, 130.0))
+    entry = get_manifest().find(name)
+    if entry is None:
+        raise SystemExit(f"error: unknown model {name!r}")
+    r = resolve(name, entry.task, entry.scale)
+    return load_model(r.path, k=r.k, task=entry.task)
+
+
+def profile(loaded: LoadedModel, size: tuple[int, int], threads: int, repeat: int) -> tuple[float, dict[str, float]]:
+    """Median wall seconds of one restore and the mean seconds per stage."""
+    restorer = Restorer(loaded, "packed", "cpu", threads, tile=0)
+    backend = restorer.choice.run
+    assert isinstance(backend, PackedBackend)
+    w, h = size
+    pixels = (np.random.default_rng(0).random((h, w, loaded.spec.in_channels)) * 255).astype(np.uint8)
+    sigma = 25.0 if loaded.spec.noise_channel else None
+    restorer.restore(pixels, sigma=sigma, out_dtype=np.uint8)
+    backend.profile = True
+    backend.stage_seconds.clear()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        restorer.restore(pixels, sigma=sigma, out_dtype=np.uint8)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), {k: v / repeat for k, v in backend.stage_seconds.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="320x180")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--models", nargs="*")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    size = tuple(int(v) for v in args.size.split("x"))
+    names = args.models or [e.name for e in get_manifest().models if e.bundled] + [PAPER]
+    print(f"packed path, {args.size} input, {args.threads} threads, ms (median of {args.repeat}; stages are means)\n")
+    print("| model | " + " | ".join(STAGES) + " | rest | total |")
+    print("|---" * (len(STAGES) + 3) + "|")
+    for name in names:
+        total, stages = profile(load(name), size, args.threads, args.repeat)  # type: ignore[arg-type]
+        rest = total - sum(stages.values())
+        cells = [f"{stages[s] * 1e3:.1f}" if s in stages else "-" for s in STAGES]
+        print(f"| {name} | " + " | ".join(cells) + f" | {rest * 1e3:.1f} | {total * 1e3:.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
