@@ -4,6 +4,12 @@ A checkpoint is a plain dict of tensors and Python data (config as a dict, RNG s
 uint8 tensors), written with ``torch.save`` and read back with ``torch.load(weights_only=True)``.
 The export is the project's packed ``.safetensors`` (plus the latent float weights) and a
 ready-to-paste manifest entry.
+
+Exported files travel, so they hold no absolute path of the training machine: the exported
+``train_config`` is :meth:`TrainConfig.portable_dict` plus a ``datasets`` list that still
+identifies the data exactly (:func:`dataset_records`), and every metadata value, JSON or
+text, goes through :func:`portable_metadata` (absolute paths rewritten, see
+:func:`bbcu_cli.train.config.portable_path`). The run's own ``last.pt`` keeps the exact config.
 """
 
 from __future__ import annotations
@@ -15,16 +21,20 @@ import pickle
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import ModelFormatError, OutputError
+from ..errors import InputError, ModelFormatError, OutputError
+from ..evaluate import list_dataset
 from ..loading import ModelSpec, read_state_dict, save_model
-from .config import TrainConfig
+from .config import TrainConfig, absolute_paths_in, portable_path, portable_text
+from .data import list_images
 
-__all__ = ["CKPT_FORMAT", "Export", "save_checkpoint", "load_checkpoint", "init_from", "export_run", "sha256_file", "make_run_dir", "resume_dir"]
+__all__ = ["CKPT_FORMAT", "Export", "save_checkpoint", "load_checkpoint", "init_from", "export_run", "sha256_file", "make_run_dir",
+           "resume_dir", "dataset_records", "files_digest", "portable_value", "portable_metadata",
+           "value_absolute_paths", "metadata_absolute_paths"]
 
 CKPT_FORMAT = "bbcu-train-checkpoint-1"
 
@@ -81,6 +91,107 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def files_digest(files: Sequence[Path]) -> str:
+    """sha256 over the ``sha256sum`` listing of ``files`` (in the given, sorted order).
+
+    The listing has one line ``<sha256 of the file's bytes>  <file name>\\n`` per file, so
+    ``cd FOLDER && sha256sum $(LC_ALL=C ls | grep IMAGES) | sha256sum`` gives the same digest:
+    any change of content, name or membership changes it, a copy elsewhere keeps it.
+    """
+    listing = "".join(f"{sha256_file(f)}  {f.name}\n" for f in files)
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+
+
+def _images(folder: str, role: str) -> list[Path] | None:
+    """Images the loader of ``role`` reads from ``folder`` (``None``: no such folder)."""
+    if not Path(folder).is_dir():
+        return None
+    try:
+        return list_dataset(Path(folder)) if role == "val" else list_images([folder])
+    except InputError:
+        return []
+
+
+def dataset_records(data: Sequence[str], val: str | None) -> list[dict[str, Any]]:
+    """``[{"role", "path", "images", "sha256"}]`` of the training folders and the validation
+    folder: portable path (:func:`portable_path`), image count and :func:`files_digest`
+    (the whole validation folder; ``val_limit`` in the config says how many were scored).
+    A folder not found here gets its portable path only.
+    """
+    folders = [("train", d) for d in data]
+    if val and val.lower() != "none":
+        folders.append(("val", val))
+    records = []
+    for role, folder in folders:
+        record: dict[str, Any] = {"role": role, "path": portable_path(folder)}
+        files = _images(folder, role)
+        if files is not None:
+            record.update(images=len(files), sha256=files_digest(files))
+        records.append(record)
+    return records
+
+
+def portable_value(value: Any) -> Any:
+    """``value`` (JSON-like) with every absolute path in its strings made portable."""
+    if isinstance(value, str):
+        return portable_text(value)
+    if isinstance(value, dict):
+        return {portable_text(k): portable_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable_value(v) for v in value]
+    return value
+
+
+def _parse_json(text: str) -> Any:
+    """The JSON object or list in ``text``, else ``None`` (plain text, numbers, booleans)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, (dict, list)) else None
+
+
+def portable_metadata(meta: dict[str, str]) -> dict[str, str]:
+    """Safetensors metadata with no absolute path in any value, nested JSON strings included.
+
+    A JSON value is rewritten inside (re-dumped with ``json.dumps`` only when it changed);
+    any other value as text. Idempotent.
+    """
+    out = {}
+    for key, text in meta.items():
+        parsed = _parse_json(text)
+        if parsed is None:
+            out[key] = portable_text(text)
+            continue
+        portable = portable_value(parsed)
+        out[key] = text if portable == parsed else json.dumps(portable)
+    return out
+
+
+def value_absolute_paths(value: Any) -> list[str]:
+    """Absolute paths in the strings (dict keys included) of a JSON-like ``value``."""
+    if isinstance(value, str):
+        return absolute_paths_in(value)
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in absolute_paths_in(str(k)) + value_absolute_paths(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in value_absolute_paths(v)]
+    return []
+
+
+def metadata_absolute_paths(meta: dict[str, str]) -> list[str]:
+    """Absolute paths left in the metadata values (nested JSON strings included)."""
+    found = []
+    for text in meta.values():
+        parsed = _parse_json(text)
+        found += value_absolute_paths(text if parsed is None else parsed)
+    return found
+
+
+def _exported_config(cfg: TrainConfig) -> dict[str, Any]:
+    return {**cfg.portable_dict(), "datasets": dataset_records(cfg.data, cfg.val)}
+
+
 @dataclass
 class Export:
     """Files written at the end of a run."""
@@ -117,11 +228,12 @@ def _arch_entry(spec: ModelSpec) -> dict[str, Any]:
 
 def export_run(run_dir: Path, model: nn.Module, cfg: TrainConfig, provenance: dict[str, Any], metrics: dict[str, Any]) -> Export:
     """Write ``<name>.safetensors`` (packed), ``<name>-latent.safetensors`` and
-    ``manifest_entry.json`` into ``run_dir``."""
+    ``manifest_entry.json`` into ``run_dir``, with portable paths only (see module doc)."""
     spec, name = cfg.model_spec(), str(cfg.name)
     weights, latent = run_dir / f"{name}.safetensors", run_dir / f"{name}-latent.safetensors"
-    meta = {"name": name, "provenance": json.dumps(provenance), "metrics": json.dumps(metrics),
-            "train_config": json.dumps(cfg.to_dict())}
+    provenance = portable_value(provenance)
+    meta = portable_metadata({"name": name, "provenance": json.dumps(provenance), "metrics": json.dumps(metrics),
+                              "train_config": json.dumps(_exported_config(cfg))})
     save_model(weights, model, spec, meta)
     save_model(latent, model, spec, meta, latent=True)
     entry = {
@@ -131,6 +243,7 @@ def export_run(run_dir: Path, model: nn.Module, cfg: TrainConfig, provenance: di
         "provenance": provenance, "metrics": metrics,
         "description": f"{spec.describe()}, trained with bbcu train",
     }
+    entry = portable_value(entry)
     manifest = run_dir / "manifest_entry.json"
     manifest.write_text(json.dumps(entry, indent=2) + "\n")
     return Export(weights, latent, manifest, entry)
