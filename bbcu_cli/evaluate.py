@@ -4,8 +4,9 @@ Protocol (``shared/datasets/README.md``): images are read as uint8 and degraded 
 ``restore`` maps the degraded float32 ``(H, W, C)`` image in [0, 1] to a restored float32 image,
 quantized as ``round(clip(x, 0, 1) * 255)`` before metrics.
 
-- ``sr``: reference = HR cropped to a multiple of ``scale``, input = MATLAB-bicubic LR / 255,
-  Y-channel metrics with a ``scale``-pixel border crop; gray HR images become R = G = B.
+- ``sr``: reference = HR cropped to a multiple of ``scale``, input = MATLAB-bicubic LR / 255
+  (or another named degradation, :mod:`bbcu_cli.degradations`), Y-channel metrics with a
+  ``scale``-pixel border crop; gray HR images become R = G = B.
 - ``denoise``: input = clean / 255 + N(0, sigma/255), unclipped, seed ``seed + index``;
   metrics on every channel (RGB, or the one gray channel), no crop.
 - ``deblock``: input = OpenCV JPEG(clean, quality) / 255, no crop. Gray images (BSD68, or any
@@ -26,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from . import imageio
 from .degrade import add_gaussian_noise, bicubic_downscale_uint8, bicubic_upscale, image_seed
 from .degrade import jpeg_compress, modcrop
+from .degradations import SR_DEGRADATIONS, degrade_sr
 from .errors import InputError, OutputError, UsageError
 from .metrics import image_metrics
 
@@ -44,7 +46,8 @@ SHEET_CROP, SHEET_ZOOM, SHEET_LABEL, SHEET_GAP = 96, 3, 16, 4
 class EvalConfig:
     """What to evaluate: ``scale`` (sr), ``sigma`` (denoise, image ``i`` noised with seed
     ``seed + i``), ``quality`` (deblock); ``limit`` keeps the first N images in sorted order;
-    ``gray`` (denoise/deblock) converts colour images to luma. Raises UsageError if invalid.
+    ``gray`` (denoise/deblock) converts colour images to luma; ``degradation`` (sr) names how
+    the LR input is made (``matlab``: the protocol). Raises UsageError if invalid.
     """
 
     task: Task
@@ -54,13 +57,16 @@ class EvalConfig:
     seed: int = 0
     limit: int | None = None
     gray: bool = False
+    degradation: str = "matlab"
 
     def __post_init__(self) -> None:
         checks = [(self.task in ("sr", "denoise", "deblock"), f"unknown task {self.task!r}"),
                   (self.scale >= 1, f"scale must be >= 1, got {self.scale}"),
                   (self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}"),
                   (0 <= self.quality <= 100, f"quality must be in 0..100, got {self.quality}"),
-                  (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}")]
+                  (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
+                  (self.degradation in SR_DEGRADATIONS, f"unknown degradation {self.degradation!r} (known: {', '.join(SR_DEGRADATIONS)})"),
+                  (self.task == "sr" or self.degradation == "matlab", "--degradation applies to --task sr")]
         for ok, message in checks:
             if not ok:
                 raise UsageError(message, "fix the evaluation options")
@@ -94,6 +100,7 @@ class EvalResult:
     psnr: float
     ssim: float
     images: list[ImageResult] = field(default_factory=list)
+    degradation: str | None = None
 
     def mean_of(self, name: str) -> float | None:
         """Mean of an :class:`ImageResult` field (e.g. ``"baseline_psnr"``); None if unset."""
@@ -101,10 +108,12 @@ class EvalResult:
         return None if not values or None in values else float(np.mean(values))
 
     def to_json(self) -> dict[str, Any]:
-        """Dict with keys task, model, dataset, scale, sigma, quality, psnr, ssim and images
-        (a list of {name, psnr, ssim})."""
+        """Dict with keys task, model, dataset, scale, sigma, quality, psnr, ssim, degradation
+        (sr only) and images (a list of {name, psnr, ssim})."""
         keys = ("task", "model", "dataset", "scale", "sigma", "quality", "psnr", "ssim")
         out: dict[str, Any] = {k: getattr(self, k) for k in keys}
+        if self.degradation is not None:
+            out["degradation"] = self.degradation
         out["images"] = [{"name": r.name, "psnr": r.psnr, "ssim": r.ssim} for r in self.images]
         return out
 
@@ -135,10 +144,12 @@ def make_degraded(clean_uint8: np.ndarray, cfg: EvalConfig, index: int) -> np.nd
     """Model input, float32, for image ``index`` (0-based) of a run.
 
     ``sr``: ``bicubic_downscale_uint8(clean, scale) / 255`` (clean is modcropped first), shape
-    ``(H // s, W // s, C)``; ``denoise``: ``clean / 255 + N(0, sigma/255)`` with seed
+    ``(H // s, W // s, C)``, or the named ``cfg.degradation`` (noise seeded per image); ``denoise``: ``clean / 255 + N(0, sigma/255)`` with seed
     ``image_seed(seed, index)``, unclipped; ``deblock``: ``jpeg_compress(clean, quality) / 255``.
     """
-    if cfg.task == "sr":
+    if cfg.task == "sr" and cfg.degradation != "matlab":
+        out = degrade_sr(modcrop(clean_uint8, cfg.scale), cfg.scale, cfg.degradation, image_seed(cfg.seed, index)) / 255.0
+    elif cfg.task == "sr":
         out = bicubic_downscale_uint8(clean_uint8, cfg.scale) / 255.0
     elif cfg.task == "denoise":
         out = add_gaussian_noise(clean_uint8 / 255.0, cfg.sigma, image_seed(cfg.seed, index))
@@ -293,4 +304,5 @@ def evaluate(
     used = {"sr": (cfg.scale, None, None), "denoise": (None, cfg.sigma, None),
             "deblock": (None, None, cfg.quality)}[cfg.task]
     psnr, ssim = (float(np.mean([getattr(r, k) for r in results])) for k in ("psnr", "ssim"))
-    return EvalResult(cfg.task, model_name, folder.name, *used, psnr, ssim, results)
+    degradation = cfg.degradation if cfg.task == "sr" else None
+    return EvalResult(cfg.task, model_name, folder.name, *used, psnr, ssim, results, degradation)

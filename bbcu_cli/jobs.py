@@ -13,10 +13,12 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from .engine.restore import Restorer
 from .pipeline import ItemResult, RestoreOptions, Staged, compute_item, load_item, save_item
+
+if TYPE_CHECKING:  # the engine imports torch; the restorer is only passed along here
+    from .engine.restore import Restorer
 
 __all__ = ["Work", "BatchRun", "run_batch"]
 

@@ -31,15 +31,17 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
-from .engine.restore import Restorer, TileProgress
 from .errors import BbcuError, InputError, OutputError
 from .imageio import Image, from_uint, read_image, resize_alpha, write_image
 from .metrics import image_metrics, metrics_for_task
 from .noise import estimate_sigma
+
+if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
+    from .engine.restore import Restorer, TileProgress
 
 __all__ = ["RestoreOptions", "ItemResult", "Staged", "restore_image", "process_file", "load_item", "compute_item", "save_item"]
 

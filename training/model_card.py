@@ -6,6 +6,11 @@ OPs follow the paper's rule: float MACs + binary MACs / 64, counted with forward
 3x3 convolution at a 320x180 input (counted on 32x18 and scaled by 100: MACs are linear in the
 pixel count). Metrics come from the ``bbcu eval`` JSON files in ``training/eval/``
 (``training/eval_models.sh``); ``NAME+`` rows are the x8 self-ensemble (``--ensemble``).
+
+Robustness tables (one per scale): Y-PSNR of every shipped SR model under every ``bbcu eval``
+degradation (``training/eval_models.sh robustS=NAME``), with bicubic and the OpenCV peers
+(``benchmarks/peers_quality.json``, ``python benchmarks/peers_quality.py``) and the seconds at
+320x180 from the last ``python benchmarks/peers.py --json benchmarks/peers.json`` run.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from bbcu_cli.models.binary import BinaryConv
 from bbcu_cli.weights.cache import get_manifest, local_path
 
 EVAL = Path(__file__).resolve().parent / "eval"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+DEGRADATIONS = ("matlab", "cv2-cubic", "cv2-area", "cv2-linear", "pil", "jpeg75", "noise5")
+PEERS = ("FSRCNN", "FSRCNN-small", "ESPCN")
 # Paper Y-PSNR on Set5 / Set14 / B100 (ICLR 2023); "-": not quoted in our sources.
 PAPER = {2: {"BBCU-M": ("37.44", "-", "-")},
          4: {"BBCU-L": ("31.79", "28.38", "27.41"), "BBCU-M": ("31.54", "28.20", "27.31")}}
@@ -76,17 +84,61 @@ def card_row(entry) -> str:  # type: ignore[no-untyped-def]
             f"{ops / 1e9:.2f} G ({fm / 1e9:.2f} G float + {bm / 1e9:.1f} G binary) | {prov.iterations} | {wall} |")
 
 
+def _robust(tag: str) -> dict[str, float]:
+    """``{degradation: psnr}`` of a ``--degradation all`` JSON in training/eval (empty if missing)."""
+    path = EVAL / f"{tag}.json"
+    try:
+        return {r["degradation"]: r["psnr"] for r in json.loads(path.read_text())["results"]}
+    except (OSError, json.JSONDecodeError, KeyError):
+        return {}
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _seconds(speed: dict, name: str, scale: int) -> str:
+    """Seconds at 320x180 of ``name`` in a ``benchmarks/peers.py --json`` file."""
+    row = speed.get("scales", {}).get(str(scale), {}).get("methods", {}).get(name, {})
+    t = row.get("sizes", {}).get("320x180", {}).get("seconds")
+    return f"{t:.3f}" if isinstance(t, (int, float)) else "-"
+
+
+def robust_table(scale: int) -> list[str]:
+    """Set5 / Set14 / B100 Y-PSNR under every degradation: bicubic, the peers, every shipped model."""
+    peers, speed = _json(BENCHMARKS / "peers_quality.json"), _json(BENCHMARKS / "peers.json")
+    sets = ("Set5", "Set14", "B100")
+    out = [f"| x{scale}, Y-PSNR (crop {scale}) | set | s at 320x180 | " + " | ".join(DEGRADATIONS) + " |",
+           "|---" * (3 + len(DEGRADATIONS)) + "|"]
+    rows: list[tuple[str, dict[str, dict[str, float]]]] = [("bicubic", {s: _robust(f"bicubic-robust-x{scale}-{s}") for s in sets})]
+    rows += [(p, peers.get(p, {}).get(f"x{scale}", {})) for p in PEERS]
+    ours = [e.name for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == scale]
+    rows += [(n, {s: _robust(f"{n}-robust-x{scale}-{s}") for s in sets}) for n in ours]
+    for name, table in rows:
+        for s in sets:
+            got = table.get(s, {})
+            cells = [f"{got[d]:.2f}" if got.get(d) is not None else "-" for d in DEGRADATIONS]
+            secs = _seconds(speed, name, scale) if s == sets[0] else ""
+            out.append(f"| {name if s == sets[0] else ''} | {s} | {secs} | " + " | ".join(cells) + " |")
+    return out
+
+
 def main() -> int:
     out = ["| model | architecture | float params | binary params | on disk | OPs at 320x180 | iterations | wall time |", "|---|---|---|---|---|---|---|---|"]
     out += [card_row(e) for e in get_manifest().models if e.bundled]
     out += ["", "| x{s} (PSNR / SSIM, Y) | Set5 | Set14 | B100 |".format(s="S"), "|---|---|---|---|"]
-    for s in (2, 4):
+    for s in (2, 3, 4):
         ours = [e.name for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == s]
         for who in ["bicubic", *with_ensemble(ours)]:
             out.append(f"| {who} x{s} | " + " | ".join(_score(f"{who}-x{s}-{d}" if who == "bicubic" else f"{who}-{d}")
                                                        for d in ("Set5", "Set14", "B100")) + " |")
         out += [f"| paper {arch} x{s} (PSNR, 300k GPU steps on DIV2K) | " + " | ".join(vals) + " |"
-                for arch, vals in PAPER[s].items()]
+                for arch, vals in PAPER.get(s, {}).items()]
+    for s in (4, 3, 2):
+        out += ["", *robust_table(s)]
     out += ["", "| denoise CBSD68 (PSNR / SSIM, RGB) | sigma 15 | sigma 25 | sigma 50 |", "|---|---|---|---|"]
     bundled = {t: [e.name for e in get_manifest().models if e.bundled and e.task == t] for t in ("denoise", "deblock")}
     for who in ("noisy", *with_ensemble(bundled["denoise"])):

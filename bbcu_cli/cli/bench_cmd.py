@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from ..bench import BenchResult, random_model, run_bench
-from ..engine.devices import resolve_device, set_threads
-from ..engine.restore import Restorer
 from ..errors import BbcuError, UsageError
-from ..loading import LoadedModel, ModelSpec, load_model
 from . import options as opt
 from .report import stderr_console
+
+if TYPE_CHECKING:  # these import torch: only when the command runs
+    from ..bench import BenchResult
+    from ..engine.restore import Restorer
+    from ..loading import LoadedModel, ModelSpec
 
 __all__ = ["bench_command"]
 
@@ -33,17 +34,21 @@ def _size(text: str) -> tuple[int, int]:
 def _random_spec(arch: str, scale: int, feat: int, depth: int) -> ModelSpec:
     if arch not in ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn"):
         raise UsageError(f"--arch {arch} unknown", "use bbcu-l, bbcu-m, bbcu-p or dncnn")
+    from ..loading import ModelSpec
+
     task = "sr" if arch != "dncnn" else "denoise"
     return ModelSpec(arch, task, scale if task == "sr" else 1, 3, feat, depth, 130.0 * feat / 64)  # type: ignore[arg-type]
 
 
 def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
     """A random model (no ``-m``), a checkpoint path, or a manifest name of any task."""
-    if model is None:
-        return random_model(spec)
+    from ..bench import random_model
+    from ..loading import load_model
     from ..weights.cache import get_manifest
     from ..weights.resolve import resolve
 
+    if model is None:
+        return random_model(spec)
     entry = get_manifest().find(model)
     resolved = resolve(model, entry.task, entry.scale) if entry else resolve(model, "sr", None)
     loaded = load_model(resolved.path, k=resolved.k, task=entry.task if entry else None)  # type: ignore[arg-type]
@@ -52,6 +57,8 @@ def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
 
 
 def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[dict[str, Restorer], dict[str, str]]:
+    from ..engine.restore import Restorer
+
     restorers: dict[str, Restorer] = {}
     skipped: dict[str, str] = {}
     for name in backends:
@@ -89,6 +96,9 @@ def bench_command(
     Prints seconds, megapixels/s (input pixels), speed-up over float, peak memory, the largest
     output difference, and which CPU features the packed kernel uses (or why it is off).
     """
+    from ..bench import run_bench
+    from ..engine.devices import resolve_device, set_threads
+
     resolve_device("cpu")
     used = set_threads(threads or None)
     loaded = _load(model, _random_spec(arch, scale, feat, depth))

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from ..engine.restore import Restorer
 from ..errors import UsageError
-from ..evaluate import EvalConfig, EvalResult, Restore, bicubic_baseline, evaluate, identity_baseline
-from ..noise import estimate_sigma
 from . import options as opt
 from .report import progress_bar, stderr_console
+
+if TYPE_CHECKING:
+    from ..engine.restore import Restorer
+    from ..evaluate import EvalConfig, EvalResult, Restore
 
 __all__ = ["eval_command", "model_restore"]
 
 _BASELINES = {"bicubic": "sr", "identity": None}
 
 
+@dataclass(frozen=True)
+class _Run:
+    """How the model runs (the engine options of the command)."""
+
+    backend: str
+    device: str
+    threads: int
+    tile: int
+    ensemble: bool
+    offline: bool
+    blind: bool
+
+
 def _baseline(name: str, cfg: EvalConfig) -> Restore:
+    from ..evaluate import bicubic_baseline, identity_baseline
+
     if name == "bicubic" and cfg.task != "sr":
         raise UsageError("the bicubic baseline is for --task sr", "use -m identity for denoise/deblock")
     return bicubic_baseline(cfg.scale) if name == "bicubic" else identity_baseline()
@@ -31,6 +47,9 @@ def _baseline(name: str, cfg: EvalConfig) -> Restore:
 
 def model_restore(restorer: Restorer, sigma: float | None, blind: bool) -> Restore:
     """A restore callable for :func:`evaluate` (true sigma, or estimated with ``blind``)."""
+    import numpy as np
+
+    from ..noise import estimate_sigma
 
     def run(img: np.ndarray) -> np.ndarray:
         level = estimate_sigma(img) if blind else sigma
@@ -39,22 +58,24 @@ def model_restore(restorer: Restorer, sigma: float | None, blind: bool) -> Resto
     return run
 
 
-def _restore_for(model: str | None, cfg: EvalConfig, args: dict[str, object]) -> tuple[Restore, str]:
+def _restore_for(model: str | None, cfg: EvalConfig, run: _Run) -> tuple[Restore, str]:
     if model in _BASELINES:
-        if args["ensemble"]:
+        if run.ensemble:
             raise UsageError(f"--ensemble needs a model, not the {model} baseline", "drop --ensemble or pass -m MODEL")
         return _baseline(model, cfg), model
+    from ..engine.restore import Restorer
     from ..loading import load_model
     from ..weights.resolve import resolve
 
-    resolved = resolve(model, cfg.task, cfg.scale if cfg.task == "sr" else None, offline=bool(args["offline"]))
+    resolved = resolve(model, cfg.task, cfg.scale if cfg.task == "sr" else None, offline=run.offline)
     loaded = load_model(resolved.path, k=resolved.k, task=cfg.task)
-    restorer = Restorer(loaded, str(args["backend"]), str(args["device"]), int(args["threads"]) or None, int(args["tile"]), bool(args["ensemble"]))  # type: ignore[call-overload]
-    return model_restore(restorer, cfg.sigma, bool(args["blind"])), resolved.name + ("+" if restorer.ensemble else "")
+    restorer = Restorer(loaded, run.backend, run.device, run.threads or None, run.tile, run.ensemble)
+    return model_restore(restorer, cfg.sigma, run.blind), resolved.name + ("+" if restorer.ensemble else "")
 
 
 def _table(result: EvalResult) -> Table:
-    table = Table(title=f"{result.model} on {result.dataset} ({result.task})")
+    title = f"{result.model} on {result.dataset} ({result.task}{', ' + result.degradation if result.degradation else ''})"
+    table = Table(title=title)
     for col in ("image", "PSNR (dB)", "SSIM"):
         table.add_column(col, justify="right" if col != "image" else "left")
     for img in result.images:
@@ -64,12 +85,62 @@ def _table(result: EvalResult) -> Table:
     return table
 
 
+def _degradation_table(results: list[EvalResult]) -> Table:
+    first = results[0]
+    table = Table(title=f"{first.model} on {first.dataset} (x{first.scale}, Y, crop {first.scale}): one column per degradation")
+    table.add_column("metric", justify="left")
+    for r in results:
+        table.add_column(str(r.degradation), justify="right")
+    table.add_row("PSNR (dB)", *(f"{r.psnr:.2f}" for r in results))
+    table.add_row("SSIM", *(f"{r.ssim:.4f}" for r in results))
+    return table
+
+
+def _degradations(name: str, task: str) -> list[str]:
+    from ..degradations import EVAL_DEGRADATIONS
+
+    if name == "all":
+        if task != "sr":
+            raise UsageError("--degradation applies to --task sr", "drop --degradation")
+        return list(EVAL_DEGRADATIONS)
+    return [name]
+
+
+def _evaluate_all(dataset: Path, restore: Restore, configs: list[EvalConfig], name: str, save: Path | None,
+                  show: bool) -> list[EvalResult]:
+    from ..evaluate import evaluate
+
+    results = []
+    with progress_bar(show) as bar:
+        for cfg in configs:
+            label = f"evaluating ({cfg.degradation})" if len(configs) > 1 else "evaluating"
+            tid = bar.add_task(label, total=None) if bar else None
+            hook = (lambda done, total, t=tid: bar.update(t, completed=done, total=total)) if bar and tid is not None else None
+            where = save / cfg.degradation if save is not None and len(configs) > 1 else save
+            results.append(evaluate(dataset, restore, cfg, name, save_dir=where, progress=hook))
+    return results
+
+
+def _report(results: list[EvalResult], json_out: bool, quiet: bool) -> None:
+    if json_out:
+        payload = results[0].to_json() if len(results) == 1 else {"results": [r.to_json() for r in results]}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    if quiet:
+        return
+    stderr_console.print(_table(results[0]) if len(results) == 1 else _degradation_table(results))
+    for r in results:
+        how = f" ({r.degradation})" if len(results) > 1 else ""
+        typer.echo(f"{r.model} {r.dataset} {r.task}{how}: PSNR {r.psnr:.4f} dB, SSIM {r.ssim:.4f}")
+
+
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="Folder of clean benchmark images (e.g. ../shared/datasets/bench/Set5).")],
     task: Annotated[str, typer.Option("--task", help="sr, denoise or deblock.")] = "sr",
     scale: Annotated[int, typer.Option("-s", "--scale", help="SR factor.")] = 4,
     sigma: Annotated[float, typer.Option("--sigma", help="Denoise: Gaussian noise level (0-255 scale).")] = 25.0,
     quality: Annotated[int, typer.Option("--quality", help="Deblock: JPEG quality.")] = 10,
+    degradation: Annotated[str, typer.Option("--degradation", help="SR: how the LR input is made: matlab (the protocol), cv2-cubic, cv2-area, cv2-linear, cv2-lanczos, pil, jpeg75, noise5, or 'all' (one column each).")] = "matlab",
     model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name or checkpoint, or the baselines 'bicubic' (sr) / 'identity'.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed (image i uses seed + i).")] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N images (sorted by name).")] = None,
@@ -88,17 +159,14 @@ def eval_command(
     """Degrade clean images (MATLAB bicubic, seeded Gaussian noise or OpenCV JPEG), restore, score.
 
     SR is scored on Y with a border crop of the scale; denoise on RGB; deblock on gray (or RGB
-    for colour sets). Prints a per-image table and the mean; --json prints one object.
-    With --ensemble the model is reported as NAME+ (the literature's mark for x8 self-ensemble).
+    for colour sets). Prints a per-image table and the mean; --json prints one object
+    ({"results": [...]} with --degradation all). With --ensemble the model is reported as NAME+
+    (the literature's mark for x8 self-ensemble).
     """
-    cfg = EvalConfig(task, scale, sigma, quality, seed, limit, gray)  # type: ignore[arg-type]
-    restore, name = _restore_for(model, cfg, dict(locals()))
-    with progress_bar(not quiet and not json_out) as bar:
-        tid = bar.add_task("evaluating", total=None) if bar else None
-        hook = (lambda done, total: bar.update(tid, completed=done, total=total)) if bar and tid is not None else None
-        result = evaluate(dataset, restore, cfg, name, save_dir=save, progress=hook)
-    if json_out:
-        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
-    elif not quiet:
-        stderr_console.print(_table(result))
-        typer.echo(f"{name} {dataset.name} {task}: PSNR {result.psnr:.4f} dB, SSIM {result.ssim:.4f}")
+    from ..evaluate import EvalConfig
+
+    configs = [EvalConfig(task, scale, sigma, quality, seed, limit, gray, d) for d in _degradations(degradation, task)]  # type: ignore[arg-type]
+    run = _Run(backend, device, threads, tile, ensemble, offline, blind)
+    restore, name = _restore_for(model, configs[0], run)
+    results = _evaluate_all(dataset, restore, configs, name, save, not quiet and not json_out)
+    _report(results, json_out, quiet)

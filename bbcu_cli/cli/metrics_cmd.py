@@ -7,18 +7,17 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from ..errors import InputError, UsageError
-from ..imageio import list_images, read_image
-from ..metrics import image_metrics
 from .report import stderr_console
 
 __all__ = ["metrics"]
 
 
 def _pairs(output: Path, ref: Path) -> list[tuple[Path, Path]]:
+    from ..imageio import list_images
+
     if output.is_file() and ref.is_file():
         return [(output, ref)]
     if not (output.is_dir() and ref.is_dir()):
@@ -39,6 +38,11 @@ def _space(y: bool, rgb: bool, channels: int) -> str:
 
 
 def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> dict[str, object]:
+    import numpy as np
+
+    from ..imageio import read_image
+    from ..metrics import image_metrics
+
     out, ref = read_image(out_path), read_image(ref_path)
     a, b = out.pixels, ref.pixels
     if a.shape[2] != b.shape[2]:
@@ -62,6 +66,8 @@ def metrics(
     PSNR = 10 log10(255^2 / MSE) on the 0-255 scale in float64; SSIM averaged over the valid
     region and channels. Gray images are measured as gray unless --y or --rgb is given.
     """
+    import numpy as np  # numpy and the image codecs load when the command runs (fast --help)
+
     rows = [_one(o, r, crop, y, rgb) for o, r in _pairs(output, ref)]
     mean = {k: float(np.mean([row[k] for row in rows])) for k in ("psnr", "ssim")}  # type: ignore[misc]
     if json_out:

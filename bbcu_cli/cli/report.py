@@ -6,13 +6,14 @@ import json
 import math
 import sys
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from ..pipeline import ItemResult
+if TYPE_CHECKING:  # only for annotations: keeps numpy and the image codecs out of start-up
+    from ..pipeline import ItemResult
 
 __all__ = ["stderr_console", "summary_of", "emit_json", "print_summary", "print_interrupted", "progress_bar"]
 

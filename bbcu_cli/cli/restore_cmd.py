@@ -7,19 +7,22 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
-from rich.progress import Progress
 
 from ..batch import BatchItem, default_suffix, expand_inputs, match_reference, plan_outputs, select_shard
-from ..engine.restore import Restorer
 from ..errors import UsageError
-from ..jobs import BatchRun, Work, run_batch
-from ..loading import LoadedModel, load_model
-from ..pipeline import ItemResult, RestoreOptions
 from . import options as opt
 from .report import emit_json, print_interrupted, print_summary, progress_bar, stderr_console
+
+if TYPE_CHECKING:  # torch, numpy and the codecs are imported when a command runs (fast --help)
+    from rich.progress import Progress
+
+    from ..engine.restore import Restorer
+    from ..jobs import BatchRun, Work
+    from ..loading import LoadedModel
+    from ..pipeline import ItemResult, RestoreOptions
 
 __all__ = ["upscale", "denoise", "deblock"]
 
@@ -83,6 +86,7 @@ def _plan(args: RunArgs, task: str, scale: int) -> list[BatchItem]:
 
 
 def _load(args: RunArgs, task: str, scale: int | None) -> tuple[LoadedModel, str]:
+    from ..loading import load_model
     from ..weights.resolve import resolve
 
     offline = args.offline or os.environ.get("BBCU_OFFLINE", "") not in ("", "0")
@@ -103,6 +107,9 @@ def _stdin() -> object:
 
 def _work(items: list[BatchItem]) -> tuple[list[Work], dict[int, ItemResult]]:
     """Runnable items, and failures known before running (by position in ``items``)."""
+    from ..jobs import Work
+    from ..pipeline import ItemResult
+
     work: list[Work] = []
     known: dict[int, ItemResult] = {}
     for i, item in enumerate(items):
@@ -121,6 +128,8 @@ def _ticker(bar: Progress | None, total: int, already: int) -> Callable[[ItemRes
 
 
 def _run_items(restorer: Restorer, items: list[BatchItem], ropts: RestoreOptions, show: bool, jobs: int) -> BatchRun:
+    from ..jobs import run_batch
+
     work, known = _work(items)
     with progress_bar(show and len(items) > 1) as bar:
         outcome = run_batch(restorer, work, ropts, jobs, _ticker(bar, len(items), len(known)))
@@ -139,9 +148,24 @@ def _merge(count: int, known: dict[int, ItemResult], done: list[ItemResult]) -> 
     return merged
 
 
+def _restorer(loaded: LoadedModel, args: RunArgs) -> Restorer:
+    """The engine for this run, with the command's backend, device, threads, tile, ensemble."""
+    from ..engine.restore import Restorer
+
+    return Restorer(loaded, args.backend, args.device, args.threads or None, args.tile, args.ensemble)
+
+
+def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
+    """Per-item settings; ``--max-pixels`` (an output size) becomes an input pixel limit."""
+    from ..pipeline import RestoreOptions
+
+    limit = args.max_pixels // (scale**2) if args.max_pixels else None
+    return RestoreOptions(sigma, args.fmt, args.overwrite, args.skip_existing, limit)
+
+
 def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None = None) -> None:
     """Plan, load, restore every item, report; exits 1 if any item failed."""
-    items = _plan(args, task, scale or 4)
+    items = _plan(args, task, scale or 4)  # usage errors come before torch is imported
     loaded, name = _load(args, task, scale)
     if task == "sr":
         scale = loaded.spec.scale
@@ -149,11 +173,10 @@ def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None 
             plan_outputs(items, args.output, default_suffix(task, scale), _ext(args.fmt))
     if sigma is not None and not loaded.spec.noise_channel:
         stderr_console.print(f"warning: model {name} has no noise-level input; --sigma {sigma:g} is ignored", markup=False)
-    restorer = Restorer(loaded, args.backend, args.device, args.threads or None, args.tile, args.ensemble)
+    restorer = _restorer(loaded, args)
     if restorer.choice.reason and not args.quiet:
         log.info("packed backend off: %s", restorer.choice.reason)
-    limit = args.max_pixels // (restorer.scale**2) if args.max_pixels else None
-    ropts = RestoreOptions(sigma, args.fmt, args.overwrite, args.skip_existing, limit)
+    ropts = _options(args, sigma, restorer.scale)
     batch = _run_items(restorer, items, ropts, not args.quiet and not args.json_out, args.jobs)
     _report(task, name, restorer, batch, args)
     if batch.interrupted:

@@ -14,14 +14,16 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Annotated, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..errors import UsageError
-from ..train import TrainConfig, TrainEvent, TrainResult, parse_duration, train
 from .report import stderr_console
+
+if TYPE_CHECKING:  # bbcu_cli.train imports torch: only when the command runs
+    from ..train import TrainEvent, TrainResult
 
 __all__ = ["train_command", "parse_range"]
 
@@ -161,6 +163,8 @@ def train_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest entry (or run state) as JSON on stdout.")] = False,
 ) -> None:
     """Train a binarized BBCU model; writes checkpoints, logs and the exported weights to the run folder."""
+    from ..train import TrainConfig, parse_duration, train
+
     sig, qual = parse_range(sigma_range, "sigma"), parse_range(quality_range, "quality")
     cfg = TrainConfig(
         task=task, arch=arch, scale=scale, num_feat=feat, depth=depth, in_channels=in_channels,

@@ -23,7 +23,6 @@ once per input size and reused (:class:`.chain.UnitChain`).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict, defaultdict
@@ -56,11 +55,7 @@ _CACHED_CHAINS = 4
 
 def packed_status() -> PackedStatus:
     """Kernel availability on this machine (extension built, ISA usable, not disabled)."""
-    ks = kernels.status()
-    disabled = os.environ.get("BBCU_DISABLE_PACKED", "").strip()
-    if disabled not in ("", "0"):
-        return PackedStatus(False, f"disabled by BBCU_DISABLE_PACKED={disabled}", ks.isa, ks.features)
-    return ks
+    return kernels.backend_status()
 
 
 def supports(loaded: LoadedModel) -> tuple[bool, str]:

@@ -18,7 +18,7 @@ import torch
 
 from ..loading import LoadedModel
 from .backends import BackendChoice, select_backend
-from .devices import free_memory_bytes, resolve_device, set_threads
+from .devices import free_memory_bytes, resolve_device, set_threads, tune_allocator
 from .ensemble import self_ensemble
 from .finish import Window
 from .tiling import Tile, align_for, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
@@ -76,6 +76,8 @@ class Restorer:
         self.spec = loaded.spec
         self.device = resolve_device(device)
         self.threads = set_threads(threads)
+        if self.device.type == "cpu":
+            tune_allocator()
         self.choice: BackendChoice = select_backend(loaded, backend, self.device, threads)
         self.tile = tile or 0
         self.halo = halo_for(self.spec)

@@ -28,6 +28,7 @@ __all__ = [
     "EntryArgs",
     "FinishArgs",
     "status",
+    "backend_status",
     "built",
     "usable_isas",
     "select_isa",
@@ -199,6 +200,15 @@ def status() -> KernelStatus:
     if _ISA_ERROR:
         return KernelStatus(False, _ISA_ERROR, "none", _features())
     return KernelStatus(True, "", _current_isa(), _features())
+
+
+def backend_status() -> KernelStatus:
+    """:func:`status`, also off when ``BBCU_DISABLE_PACKED`` is set (not empty, not 0)."""
+    ks = status()
+    disabled = os.environ.get("BBCU_DISABLE_PACKED", "").strip()
+    if disabled not in ("", "0"):
+        return KernelStatus(False, f"disabled by BBCU_DISABLE_PACKED={disabled}", ks.isa, ks.features)
+    return ks
 
 
 def _check(rc: int, what: str) -> None:

@@ -1,0 +1,97 @@
+"""Start-up without torch: help, version, model listing and the weights commands never import it.
+
+Each check runs ``python -X importtime -m bbcu_cli ARGS`` in a fresh interpreter (offline, with
+an empty cache) and reads the import log on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: a module column of ``-X importtime`` naming torch or one of its submodules
+TORCH_LINE = re.compile(r"^import time:.*\|\s*torch(\.\S+)?\s*$")
+
+
+def _run(args: list[str], cache: Path, importtime: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BBCU_CACHE_DIR": str(cache), "BBCU_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    flags = ["-X", "importtime"] if importtime else []
+    return subprocess.run([sys.executable, *flags, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _torch_imports(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if TORCH_LINE.match(line)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        ["models", "--json"],
+        ["weights", "--help"],
+        ["weights", "verify"],
+        ["weights", "path", "bbcu-l-x4"],
+        ["upscale", "--help"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_command_does_not_import_torch(args: list[str], tmp_path: Path) -> None:
+    res = _run(["-m", "bbcu_cli", *args], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert _torch_imports(res.stderr) == []
+
+
+def test_pattern_matches_torch_lines() -> None:
+    """The check itself: torch and its submodules match, look-alikes do not."""
+    lines = [
+        "import time:     19474 |    1339688 |           torch",
+        "import time:       310 |        310 |   torch._C",
+        "import time:       120 |        120 |     torchvision",
+        "import time:        80 |         80 | bbcu_cli.torch_free",
+    ]
+    assert _torch_imports("\n".join(lines)) == lines[:2]
+
+
+def test_package_root_is_lazy(tmp_path: Path) -> None:
+    code = (
+        "import sys, bbcu_cli\n"
+        "assert 'torch' not in sys.modules, 'import bbcu_cli imported torch'\n"
+        "from bbcu_cli import load_model, LoadedModel, Restorer, get_model, BbcuError\n"
+        "assert callable(load_model) and 'torch' in sys.modules\n"
+        "assert bbcu_cli.load_model is load_model and set(bbcu_cli.__all__) <= set(dir(bbcu_cli))\n"
+    )
+    res = _run(["-c", code], tmp_path, importtime=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_version_output(tmp_path: Path) -> None:
+    from bbcu_cli import __version__
+
+    res = _run(["-m", "bbcu_cli", "--version"], tmp_path, importtime=False)
+    assert res.returncode == 0, res.stderr
+    assert f"bbcu {__version__}" in res.stdout
+    assert re.search(r"^packed kernel: (on, \w+|off: .+)$", res.stdout, re.M), res.stdout
+    assert re.search(r"^torch: ", res.stdout, re.M), res.stdout
+
+
+@pytest.mark.parametrize(("args", "expected"), [(["models", "--json"], "PASSIVE"), (["-v", "train", "--help"], "unset")])
+def test_omp_wait_policy(args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inference commands let OpenMP threads sleep; ``train`` keeps the OpenMP default."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    code = (
+        "import os, sys\n"
+        "from bbcu_cli.cli.app import main\n"
+        f"rc = main({args!r})\n"
+        "print('policy', os.environ.get('OMP_WAIT_POLICY', 'unset'), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    res = _run(["-c", code], tmp_path, importtime=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"policy {expected}" in res.stderr
