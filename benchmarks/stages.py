@@ -7,6 +7,9 @@ BBCU-M x4, as ``bbcu bench`` builds it). For each: the median of ``--repeat`` re
 random uint8 image into a uint8 output (after a warm-up), split into the backend's stages:
 head conv (torch), binary units (C), high-resolution stages (BBCU-L/M), tail conv (torch),
 fused tail + output (C), and the rest (tiling, uint8 -> float, Python). Prints a markdown table.
+
+``--layouts`` adds the measurement behind the torch configuration of the float convs that stay
+in torch (head, sub-pixel / DnCNN tails): NCHW vs channels-last input, in the same process.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -62,12 +66,39 @@ def profile(loaded: LoadedModel, size: tuple[int, int], threads: int, repeat: in
     return statistics.median(times), {k: v / repeat for k, v in backend.stage_seconds.items()}
 
 
+def _median_ms(fn: Callable[[], object], repeat: int = 9) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def layouts(size: tuple[int, int]) -> list[str]:
+    """NCHW vs channels-last time of the float convs the packed path leaves to torch."""
+    w, h = size
+    rows = ["| conv (3x3, at the input size) | NCHW ms | channels-last ms |", "|---|---|---|"]
+    cases = [("head 3 -> 64", 3, 64), ("sub-pixel tail 64 -> 48 (x4)", 64, 48), ("sub-pixel tail 32 -> 48 (x4)", 32, 48),
+             ("sub-pixel tail 64 -> 12 (x2)", 64, 12), ("conv_last 64 -> 3 at 4x the size", 64, 3)]
+    with torch.inference_mode():
+        for name, cin, cout in cases:
+            scale = 4 if "4x the size" in name else 1
+            x = torch.randn(1, cin, h * scale, w * scale)
+            conv = torch.nn.Conv2d(cin, cout, 3, 1, 1)
+            xc = x.contiguous(memory_format=torch.channels_last)
+            rows.append(f"| {name} | {_median_ms(lambda: conv(x)):.1f} | {_median_ms(lambda: conv(xc)):.1f} |")
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="320x180")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--models", nargs="*")
+    ap.add_argument("--layouts", action="store_true", help="also time NCHW vs channels-last torch convs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
@@ -80,6 +111,8 @@ def main() -> int:
         rest = total - sum(stages.values())
         cells = [f"{stages[s] * 1e3:.1f}" if s in stages else "-" for s in STAGES]
         print(f"| {name} | " + " | ".join(cells) + f" | {rest * 1e3:.1f} | {total * 1e3:.1f} |", flush=True)
+    if args.layouts:
+        print("\n" + "\n".join(layouts(size)))  # type: ignore[arg-type]
     return 0
 
 

@@ -124,3 +124,48 @@ def test_grow_script_writes_a_loadable_latent_file(tmp_path: Path) -> None:
     loaded = load_model(dst, task="denoise")
     assert (loaded.spec.depth, loaded.spec.num_feat, loaded.spec.unshuffle) == (8, 32, 2)
     assert set(load_file(dst)) == set(build_model(_spec(8, feat=32)).state_dict())
+
+
+def _random_subpixel(feat: int, blocks: int, seed: int = 0):  # type: ignore[no-untyped-def]
+    from bbcu_cli.loading import ModelSpec, build_model
+
+    spec = ModelSpec("bbcu-p", "sr", 3, 3, feat, blocks, 130.0 * feat / 64)
+    model = build_model(spec).eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            scale = 0.3 if "prelu" in name else 0.05 if "binary" in name else 0.2
+            p.copy_(torch.randn(p.shape, generator=g) * scale + (0.25 if "prelu" in name else 0.0))
+    return model
+
+
+def test_subpixel_widening_preserves_the_function() -> None:
+    from bbcu_cli.loading import ModelSpec, build_model
+    from bbcu_cli.models.sr import default_k
+    from bbcu_cli.train.grow import widen_subpixel
+
+    small = _random_subpixel(16, 2)
+    sd = widen_subpixel(small.state_dict(), 24, default_k(16), default_k(24))
+    wide = build_model(ModelSpec("bbcu-p", "sr", 3, 3, 24, 2, default_k(24))).eval()
+    wide.load_state_dict(sd, strict=True)
+    x = torch.rand(1, 3, 11, 13)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), small(x), rtol=1e-4, atol=1e-5)
+
+
+def test_subpixel_deepening_starts_near_the_trained_model() -> None:
+    from bbcu_cli.loading import ModelSpec, build_model
+    from bbcu_cli.train.grow import deepen_subpixel
+
+    small = _random_subpixel(16, 2)
+    sd = deepen_subpixel(small.state_dict(), 5, eps=1e-6)
+    deep = build_model(ModelSpec("bbcu-p", "sr", 3, 3, 16, 5, 130.0 * 16 / 64)).eval()
+    deep.load_state_dict(sd, strict=True)
+    x = torch.rand(1, 3, 11, 13)
+    with torch.no_grad():
+        torch.testing.assert_close(deep(x), small(x), rtol=1e-3, atol=1e-4)
+    for name, t in small.state_dict().items():  # the trained blocks keep their weights (blocks 0, 2 of 5)
+        if name.startswith("body.1."):
+            assert torch.equal(sd[name.replace("body.1.", "body.2.", 1)], t)
+    with pytest.raises(ValueError, match="blocks already"):
+        deepen_subpixel(small.state_dict(), 2)

@@ -1,4 +1,4 @@
-"""Grow a trained binary DnCNN deeper or wider without changing what it computes.
+"""Grow a trained binary DnCNN or BBCU-P deeper or wider without changing what it computes.
 
 Every binary unit is ``y = RPReLU(alpha * conv(sign(x + b), sign W)) + x``. A unit whose latent
 weights all have magnitude ``eps`` (so ``alpha = eps``), with zero shifts and PReLU slope 0.25,
@@ -15,7 +15,7 @@ import re
 import torch
 from torch import Tensor
 
-__all__ = ["deepen_dncnn", "placement", "unit_indices", "widen_dncnn"]
+__all__ = ["deepen_dncnn", "placement", "unit_indices", "widen_dncnn", "deepen_subpixel", "widen_subpixel"]
 
 _KEY = re.compile(r"^model\.(\d+)\.(.+)$")
 
@@ -141,4 +141,76 @@ def widen_dncnn(sd: dict[str, Tensor], feat: int, k_old: float, k_new: float, se
     for u in units:
         tensors = {p[1]: t for k, t in sd.items() if (p := _split(k)) and p[0] == u}
         out.update({f"model.{u}.{n}": t for n, t in _widen_unit(tensors, feat, k_new / k_old, gen).items()})
+    return out
+
+
+# ---------------------------------------------------------------- BBCU-P (sub-pixel SR)
+
+_BODY = re.compile(r"^body\.(\d+)\.body\.(\d)\.(.+)$")
+
+
+def _blocks(sd: dict[str, Tensor]) -> dict[int, dict[str, Tensor]]:
+    """``{block: {"U.name": tensor}}`` of the ``body.N.body.U.*`` keys of an SR state dict."""
+    out: dict[int, dict[str, Tensor]] = {}
+    for key, t in sd.items():
+        m = _BODY.match(key)
+        if m:
+            out.setdefault(int(m.group(1)), {})[f"{m.group(2)}.{m.group(3)}"] = t
+    return out
+
+
+def _check_subpixel(sd: dict[str, Tensor]) -> None:
+    if "conv_tail.weight" not in sd or "body.0.body.0.binary_conv.weight" not in sd:
+        raise ValueError("not a BBCU-P state dict (no conv_tail.weight / body.0.body.0.binary_conv.weight)")
+
+
+def deepen_subpixel(sd: dict[str, Tensor], blocks: int, eps: float = 1e-3, seed: int = 0) -> dict[str, Tensor]:
+    """The same BBCU-P with ``blocks`` binary blocks: near-identity blocks (two units each, as in
+    :func:`deepen_dncnn`) spread evenly between the trained ones.
+
+    Raises:
+        ValueError: not a BBCU-P latent state dict, or ``blocks`` not larger than now.
+    """
+    _check_subpixel(sd)
+    old = _blocks(sd)
+    if blocks <= len(old):
+        raise ValueError(f"the model has {len(old)} blocks already; ask for more")
+    out = {k: t.clone() for k, t in sd.items() if not _BODY.match(k)}
+    gen = torch.Generator().manual_seed(seed)
+    for pos, src in enumerate(placement(len(old), blocks - len(old))):
+        if src is not None:
+            out.update({f"body.{pos}.body.{k}": t.clone() for k, t in old[src].items()})
+            continue
+        for unit in ("0", "1"):
+            like = {k.split(".", 1)[1]: t for k, t in old[0].items() if k.startswith(unit + ".")}
+            out.update({f"body.{pos}.body.{unit}.{n}": t for n, t in _identity_unit(like, eps, gen).items()})
+    return out
+
+
+def widen_subpixel(sd: dict[str, Tensor], feat: int, k_old: float, k_new: float, seed: int = 0) -> dict[str, Tensor]:
+    """The same BBCU-P with ``feat`` channels, computing the same function (see :func:`widen_dncnn`).
+
+    The head's new filters and biases are zero (LReLU keeps 0), the units widen as in
+    :func:`widen_dncnn`, the tail ignores the new channels; the biases of head and tail scale
+    with ``k_new / k_old`` (the network is then positively homogeneous in its features).
+
+    Raises:
+        ValueError: not a BBCU-P latent state dict, or ``feat`` not larger than now.
+    """
+    _check_subpixel(sd)
+    head = sd["conv_first.weight"]
+    c = head.shape[0]
+    if feat <= c:
+        raise ValueError(f"the model has {c} features already; ask for more")
+    gain = k_new / k_old
+    out = {"conv_first.weight": torch.cat([head, head.new_zeros(feat - c, *head.shape[1:])])}  # x * k scales it
+    out["conv_first.bias"] = torch.cat([sd["conv_first.bias"], head.new_zeros(feat - c)]) * gain
+    tail = sd["conv_tail.weight"]
+    out["conv_tail.weight"] = torch.cat([tail, tail.new_zeros(tail.shape[0], feat - c, 3, 3)], dim=1)
+    out["conv_tail.bias"] = sd["conv_tail.bias"] * gain
+    gen = torch.Generator().manual_seed(seed)
+    for b, tensors in _blocks(sd).items():
+        for unit in ("0", "1"):
+            mine = {k.split(".", 1)[1]: t for k, t in tensors.items() if k.startswith(unit + ".")}
+            out.update({f"body.{b}.body.{unit}.{n}": t for n, t in _widen_unit(mine, feat, gain, gen).items()})
     return out
