@@ -5,8 +5,8 @@
 Models: every bundled model (by manifest name) plus ``paper-bbcu-m-x4`` (random 64 x 16
 BBCU-M x4, as ``bbcu bench`` builds it). For each: the median of ``--repeat`` restores of one
 random uint8 image into a uint8 output (after a warm-up), split into the backend's stages:
-head conv (torch), binary units (C), high-resolution stages (BBCU-L/M), tail conv (torch),
-fused tail + output (C), and the rest (tiling, uint8 -> float, Python). Prints a markdown table.
+head conv (torch), binary units (C), high-resolution stages (BBCU-L/M), fused tail conv +
+output (C), and the rest (tiling, uint8 -> float, Python). Prints a markdown table.
 
 ``--layouts`` adds the measurement behind the torch configuration of the float convs that stay
 in torch (head, sub-pixel / DnCNN tails): NCHW vs channels-last input, in the same process.
@@ -33,7 +33,7 @@ from bbcu_cli.loading import LoadedModel, ModelSpec, load_model  # noqa: E402
 from bbcu_cli.weights.cache import get_manifest  # noqa: E402
 from bbcu_cli.weights.resolve import resolve  # noqa: E402
 
-STAGES = ("head (torch)", "binary units", "high-resolution stages", "tail conv (torch)", "fused tail + output (C)")
+STAGES = ("head (torch)", "binary units", "high-resolution stages", "fused tail + output (C)")
 PAPER = "paper-bbcu-m-x4"
 
 

@@ -260,3 +260,17 @@ def test_programs_are_reused_per_size() -> None:
     backend(torch.rand(1, 3, 9, 5))
     assert set(chains) == {("lr", 9, 5), ("lr", 7, 5)}
     assert backend._chains[("lr", 9, 5)] is chains[("lr", 9, 5)]
+
+
+@pytest.mark.parametrize("case", ["bbcup-x3-16", "bbcum-x4-16-deep", "dncnn-unshuffle2-noise-32"])
+@pytest.mark.parametrize("tile", [5, 16])
+def test_tiled_equals_whole_through_the_restorer(case: str, tile: int) -> None:
+    """Tiles (halo = receptive field) written straight into the output equal the whole image."""
+    from bbcu_cli.engine.restore import Restorer
+
+    loaded = random_model(**CASES[case])  # type: ignore[arg-type]
+    sigma = 25.0 if loaded.spec.noise_channel else None
+    pixels = (np.random.default_rng(2).random((29, 23, 3)) * 255).astype(np.uint8)
+    whole = Restorer(loaded, "packed", "cpu", 2, tile=0).restore(pixels, sigma=sigma, out_dtype=np.uint8)
+    tiled = Restorer(loaded, "packed", "cpu", 2, tile=tile).restore(pixels, sigma=sigma, out_dtype=np.uint8)
+    assert np.array_equal(whole, tiled)

@@ -40,8 +40,9 @@ def conv_weights(conv: nn.Conv2d) -> tuple[Tensor, Tensor | None]:
 
 class Finisher:
     """One fused tail. ``mode``: ``kernels.FIN_SR`` or ``FIN_DN``; ``r``: shuffle factor of the
-    tail grid; ``sb``: output / input resolution (SR base); ``conv``: computed here (few outputs)
-    or None (z computed by the caller)."""
+    tail grid; ``sb``: output / input resolution (SR base); ``conv``: the tail conv, computed in
+    the kernel (vectorised over input channels, the same arithmetic for every pixel), or None
+    (z computed by the caller and passed as ``z``)."""
 
     def __init__(self, mode: int, k: float, channels: int, r: int, sb: int, conv: nn.Conv2d | None = None) -> None:
         self.mode, self.k, self.channels, self.r, self.sb = mode, float(k), channels, r, sb

@@ -8,10 +8,11 @@ packing fused in one pass; the epilogue rounds op by op like PyTorch, so every b
 reproduces the float model bit for bit.
 
 After the last binary unit everything is fused into one kernel call (:mod:`.finish`): the
-tail conv (computed there when it has few outputs, as BBCU's ``conv_last``, else by torch on
-the channels-last result), pixel shuffle, bilinear base, ``/ k``, clamping and quantisation
-straight into the caller's output array. Its rounding may differ from the float path in the
-last bits (at most one 8-bit level), nothing is binarised after it.
+tail conv (BBCU's ``conv_last``, BBCU-P's sub-pixel ``conv_tail``, the DnCNN tail), pixel
+shuffle, bilinear base, ``/ k``, clamping and quantisation straight into the caller's output
+array. Its rounding may differ from the float path in the last bits (at most one 8-bit level),
+nothing is binarised after it; every output pixel is computed with the same arithmetic wherever
+it lies in a tile, so tiling never changes a byte.
 
 Models with high-resolution stages (BBCU-M's binary upsampler, BBCU-L's float one) run them in
 bands of low-resolution rows with a 3-row halo (:data:`BAND_HALO`) over the body's output for
@@ -115,9 +116,10 @@ class PackedBackend:
     def _make_finisher(self) -> Finisher:
         m, spec = self.model, self.spec
         if spec.arch == "dncnn":
-            return Finisher(kernels.FIN_DN, m.k, spec.in_channels, spec.unshuffle, 1)
+            layers = m.model
+            return Finisher(kernels.FIN_DN, m.k, spec.in_channels, spec.unshuffle, 1, layers[len(layers) - 1])
         if spec.arch == "bbcu-p":
-            return Finisher(kernels.FIN_SR, m.k, spec.in_channels, spec.scale, spec.scale)
+            return Finisher(kernels.FIN_SR, m.k, spec.in_channels, spec.scale, spec.scale, m.conv_tail)
         return Finisher(kernels.FIN_SR, m.k, spec.in_channels, 1, spec.scale, m.conv_last)
 
     def _chain(self, kind: str, h: int, w: int) -> UnitChain:
@@ -164,10 +166,6 @@ class PackedBackend:
             chain.run(head_out, self.threads)
         return chain
 
-    def _torch_tail(self, conv: Callable[[Tensor], Tensor], feat: Tensor) -> Tensor:
-        with self._stage("tail conv (torch)"):
-            return conv(feat).contiguous(memory_format=torch.channels_last)
-
     def _finish(self, block: np.ndarray, dst: np.ndarray, win: Window, **kw: object) -> None:
         with self._stage("fused tail + output (C)"):
             self._finisher.run(block, dst, win, self.threads, **kw)  # type: ignore[arg-type]
@@ -178,13 +176,12 @@ class PackedBackend:
         inp = m.to_planes(_nchw(block))
         if m.noise_channel:
             inp = torch.cat([inp, m.noise_map(inp, sigma)], dim=1)
-        feat = self._lr(self._head(layers[0], inp * m.k)).feature
-        self._finish(block, dst, win, z=self._torch_tail(layers[len(layers) - 1], feat))
+        self._finish(block, dst, win, feat=self._lr(self._head(layers[0], inp * m.k)).feature)
 
     def _subpixel(self, block: np.ndarray, dst: np.ndarray, win: Window) -> None:
         m = self.model
         feat = self._lr(self._head(m.conv_first, _nchw(block) * m.k)).feature  # lrelu fused in the last unit
-        self._finish(block, dst, win, z=self._torch_tail(m.conv_tail, feat))
+        self._finish(block, dst, win, feat=feat)
 
     def _banded(self, block: np.ndarray, dst: np.ndarray, win: Window) -> None:
         m, s = self.model, self.spec.scale

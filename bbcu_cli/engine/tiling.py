@@ -38,11 +38,14 @@ def halo_for(spec: ModelSpec) -> int:
     """Receptive-field radius in input pixels (an upper bound, rounded up).
 
     SR: conv_first + 2 per block + up to 2 upsampling convs + conv_hr + conv_last + 1 for the
-    bilinear base. DnCNN: one per 3x3 conv (``depth`` convs) plus one, in units of the
-    unshuffle factor ``r`` (its convs run at ``1/r`` resolution); a multiple of ``r``.
+    bilinear base (BBCU-P: conv_first + 2 per block + conv_tail + 1). DnCNN: one per 3x3 conv
+    (``depth`` convs) plus one, in units of the unshuffle factor ``r`` (its convs run at
+    ``1/r`` resolution); a multiple of ``r``.
     """
     if spec.arch == "dncnn":
         return (spec.depth + 1) * spec.unshuffle
+    if spec.arch == "bbcu-p":
+        return 2 * spec.depth + 3
     return 2 * spec.depth + 6
 
 
@@ -84,7 +87,9 @@ def bytes_per_input_pixel(spec: ModelSpec) -> int:
     """
     feat = spec.num_feat * 4
     per_pixel = 8 * feat // (spec.unshuffle**2 if spec.arch == "dncnn" else 1) + 16
-    if spec.task == "sr":
+    if spec.arch == "bbcu-p":  # only the tail output and the result live at high resolution
+        per_pixel += 2 * 4 * spec.in_channels * spec.scale * spec.scale
+    elif spec.task == "sr":
         per_pixel += 4 * feat * spec.scale * spec.scale
     return per_pixel
 

@@ -87,6 +87,30 @@ BC_INL BC_TGT_FMA void bc_ft_blk_avx2(const bc_finish *f, int gy, int gx, int co
             z[(size_t)p * (size_t)f->cz + (size_t)(co + o)] = bc_hsum8(acc[p][o]) + (f->bias ? f->bias[co + o] : 0.0f);
 }
 
+/* One output of one pixel with exactly the arithmetic of bc_ft_blk_avx2 (lane l sums the
+ * channels c = l mod 8 with FMAs, taps in the same order, the same horizontal sum), so a pixel
+ * gets the same value whether it falls in a block or at a border: tiling never changes it. */
+static BC_TGT_FMA float bc_ft_dot_fma(const bc_finish *f, int gy, int gx, int co)
+{
+    const size_t cin = (size_t)f->cin;
+    __m256 acc = _mm256_setzero_ps();
+    for (int dy = -1; dy <= 1; dy++) {
+        const int yy = gy + dy;
+        if (yy < 0 || yy >= f->Hc) continue;
+        for (int dx = -1; dx <= 1; dx++) {
+            const int xx = gx + dx;
+            const size_t t = (size_t)((dy + 1) * 3 + dx + 1) * cin;
+            const float *w = f->wt + (size_t)co * 9 * cin + t;
+            const float *in = f->feat + ((size_t)yy * (size_t)f->Wc + (size_t)xx) * cin;
+            for (size_t c = 0; c < cin; c += 8) {
+                const __m256 a = xx < 0 || xx >= f->Wc ? _mm256_setzero_ps() : _mm256_loadu_ps(in + c);
+                acc = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + c), acc);
+            }
+        }
+    }
+    return bc_hsum8(acc) + (f->bias ? f->bias[co] : 0.0f);
+}
+
 static BC_TGT_FMA void bc_ft_row_avx2(const bc_finish *f, int gy, int gx0, int gx1, float *z)
 {
     if (f->cin % 8) {
@@ -95,7 +119,7 @@ static BC_TGT_FMA void bc_ft_row_avx2(const bc_finish *f, int gy, int gx0, int g
     }
     int gx = gx0;
     for (; gx < gx1 && gx < 1; gx++) /* left border column */
-        for (int co = 0; co < f->cz; co++) z[(size_t)(gx - gx0) * (size_t)f->cz + (size_t)co] = bc_ft_dot_scalar(f, gy, gx, co);
+        for (int co = 0; co < f->cz; co++) z[(size_t)(gx - gx0) * (size_t)f->cz + (size_t)co] = bc_ft_dot_fma(f, gy, gx, co);
     for (; gx + 4 <= gx1 && gx + 4 <= f->Wc - 1; gx += 4) {
         float *zp = z + (size_t)(gx - gx0) * (size_t)f->cz;
         int co = 0;
@@ -104,7 +128,7 @@ static BC_TGT_FMA void bc_ft_row_avx2(const bc_finish *f, int gy, int gx0, int g
         else if (f->cz - co == 1) bc_ft_blk_avx2(f, gy, gx, co, 1, zp);
     }
     for (; gx < gx1; gx++)
-        for (int co = 0; co < f->cz; co++) z[(size_t)(gx - gx0) * (size_t)f->cz + (size_t)co] = bc_ft_dot_scalar(f, gy, gx, co);
+        for (int co = 0; co < f->cz; co++) z[(size_t)(gx - gx0) * (size_t)f->cz + (size_t)co] = bc_ft_dot_fma(f, gy, gx, co);
 }
 #endif
 
@@ -115,16 +139,23 @@ typedef struct bc_ft_lin {
     float l0, l1;
 } bc_ft_lin;
 
-/* PyTorch's bilinear source index (align_corners=False, scale_factor given). */
+/* PyTorch's bilinear taps (align_corners=False, integer scale factor sb): source position
+ * (dst + 0.5) / sb - 0.5, clamped at 0. The weights are computed from the phase dst mod sb
+ * alone, so they do not depend on where a tile starts (PyTorch's, computed from dst, differ
+ * in the last bit between positions: tiling would change a few output bytes). */
 static bc_ft_lin bc_ft_lin_at(int dst, int sb, int n)
 {
     bc_ft_lin L;
-    float src = (1.0f / (float)sb) * ((float)dst + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-    L.i0 = (int)src;
+    const int q = dst / sb;
+    const float frac = ((float)(dst - q * sb) + 0.5f) / (float)sb - 0.5f; /* in (-0.5, 0.5) */
+    L.i0 = frac < 0.0f ? q - 1 : q;
+    L.l1 = frac < 0.0f ? frac + 1.0f : frac;
+    if (L.i0 < 0) {
+        L.i0 = 0;
+        L.l1 = 0.0f;
+    }
     if (L.i0 > n - 1) L.i0 = n - 1;
     L.i1 = L.i0 + (L.i0 < n - 1 ? 1 : 0);
-    L.l1 = src - (float)L.i0;
     L.l0 = 1.0f - L.l1;
     return L;
 }
