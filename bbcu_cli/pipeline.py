@@ -38,7 +38,7 @@ import numpy as np
 from .errors import BbcuError, InputError, OutputError
 from .imageio import Image, from_uint, read_image, resize_alpha, write_image
 from .metrics import image_metrics, metrics_for_task
-from .noise import estimate_sigma
+from .noise import estimate_noise
 
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
     from .engine.restore import Restorer, TileProgress
@@ -95,19 +95,25 @@ class Staged:
 
 
 def _sigma_sample(pixels: np.ndarray) -> np.ndarray:
-    """At most ~4 MP of evenly spaced 64-row bands, as float in [0, 1] (bounded memory)."""
+    """At most ~4 MP of evenly spaced 128-row bands, as float in [0, 1] (bounded memory)."""
     h, w = pixels.shape[:2]
-    if h * w > _SIGMA_SAMPLE_PIXELS and h > 64:
-        cols = min(w, _SIGMA_SAMPLE_PIXELS // 64)
-        starts = np.linspace(0, h - 64, max(1, _SIGMA_SAMPLE_PIXELS // (64 * cols))).astype(int)
-        pixels = np.concatenate([pixels[y : y + 64, :cols] for y in starts], axis=0)
+    band = 128  # taller than the estimator's blocks, so few blocks straddle a band seam
+    if h * w > _SIGMA_SAMPLE_PIXELS and h > band:
+        cols = min(w, _SIGMA_SAMPLE_PIXELS // band)
+        starts = np.linspace(0, h - band, max(1, _SIGMA_SAMPLE_PIXELS // (band * cols))).astype(int)
+        pixels = np.concatenate([pixels[y : y + band, :cols] for y in starts], axis=0)
     return pixels if pixels.dtype.kind == "f" else from_uint(pixels)
 
 
 def _sigma_for(restorer: Restorer, image: Image, sigma: float | None) -> float | None:
     if not restorer.spec.noise_channel:
         return None
-    return estimate_sigma(_sigma_sample(image.pixels)) if sigma is None else sigma
+    if sigma is not None:
+        return sigma
+    found = estimate_noise(_sigma_sample(image.pixels))
+    if not found.reliable:
+        log.warning("noise level estimated as %.1f, but unreliably (%s); pass --sigma if it looks wrong", found.sigma, found.reason)
+    return found.sigma
 
 
 def _out_dtype(image: Image) -> type:
