@@ -118,3 +118,21 @@ def test_eval_cli_all_degradations(capsys: pytest.CaptureFixture[str], tmp_path:
     assert json.loads(one.out)["psnr"] == pytest.approx(results[2]["psnr"])
     bad = run_cli(capsys, "eval", folder, "-s", 4, "-m", "bicubic", "--degradation", "blur9")
     assert bad.code == 2 and "unknown degradation" in bad.err
+
+
+def test_downscaler_weights_are_configurable(tmp_path: Path) -> None:
+    from bbcu_cli.cli.train_cmd import _weights
+    from bbcu_cli.train.checkpoint import describe_data
+    from bbcu_cli.train.config import TrainConfig
+
+    assert _weights("matlab:0.2, cv2-cubic:0.8") == {"matlab": 0.2, "cv2-cubic": 0.8}
+    for bad in ("matlab", "matlab:x"):
+        with pytest.raises(UsageError, match="NAME:WEIGHT"):
+            _weights(bad)
+    cfg = TrainConfig(task="sr", iters=1, degradation="mixed", downscalers={"cv2-cubic": 1.0}, data=[str(tmp_path)]).resolved()
+    assert cfg.mixed_degradation().weights == {"cv2-cubic": 1.0}
+    assert '"cv2-cubic":1.0' in describe_data(cfg, 3)
+    with pytest.raises(UsageError, match="downscaler weights"):
+        TrainConfig(task="sr", iters=1, degradation="mixed", downscalers={"box": 1.0}).resolved()
+    with pytest.raises(UsageError, match="only applies"):
+        TrainConfig(task="sr", iters=1, downscalers={"matlab": 1.0}).resolved()

@@ -9,7 +9,8 @@ weights ``NAME-latent.safetensors`` into ``training/weights/`` (so training can 
 with ``--init-from``), and writes the run's ``manifest_entry.json`` (plus optional measured
 metrics, merged over the validation metrics) into both copies of ``weights_manifest.json``.
 ``--eval`` adds every ``training/eval/NAME-*.json`` written by ``training/eval_models.sh``
-(keys like ``Set5_x4``, ``CBSD68_sigma25``, ``BSD68_q10``). ``--continues NAME``: the run
+(keys like ``Set5_x4``, ``CBSD68_sigma25``, ``BSD68_q10``; ``Set14_x4_cv2-cubic`` from the
+``robustS`` runs). ``--continues NAME``: the run
 continued the training of manifest model ``NAME`` (``--init-from`` its latent weights, grown or
 not); its iterations and wall time are added, so the entry counts the whole history.
 ``--refresh-eval NAME`` only merges the ``training/eval/NAME-*.json`` results into the manifest
@@ -34,6 +35,9 @@ def eval_metrics(name: str) -> dict:
     out = {}
     for path in sorted((REPO / "training" / "eval").glob(f"{name}-*.json")):
         d = json.loads(path.read_text())
+        for r in d.get("results", []):  # --degradation all: one entry per degradation
+            if r.get("model") == name and r["degradation"] != "matlab":
+                out[f"{r['dataset']}_x{r['scale']}_{r['degradation']}"] = {"psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 4)}
         if d.get("model") != name:
             continue
         cond = f"x{d['scale']}" if d["task"] == "sr" else f"q{d['quality']}" if d["task"] == "deblock" else f"sigma{d['sigma']:g}"

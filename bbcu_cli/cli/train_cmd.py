@@ -126,6 +126,22 @@ def _summary(res: TrainResult) -> str:
     return f"trained {res.step} steps in {_fmt_time(res.wall_time_s)}; {scores or 'no validation'}; wrote {where}"
 
 
+def _weights(text: str | None) -> dict[str, float] | None:
+    """``"matlab:0.2,cv2-cubic:0.3"`` -> ``{"matlab": 0.2, "cv2-cubic": 0.3}``."""
+    if text is None:
+        return None
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, weight = part.partition(":")
+        try:
+            out[name.strip()] = float(weight)
+        except ValueError:
+            raise UsageError(f"--downscalers: {part!r} is not NAME:WEIGHT", "e.g. --downscalers matlab:0.2,cv2-cubic:0.3") from None
+        if not sep:
+            raise UsageError(f"--downscalers: {part!r} is not NAME:WEIGHT", "e.g. --downscalers matlab:0.2,cv2-cubic:0.3")
+    return out
+
+
 def train_command(
     task: Annotated[str, typer.Option("--task", help="sr, denoise or deblock.")] = "sr",
     arch: Annotated[Optional[str], typer.Option("--arch", help="bbcu-m, bbcu-l or bbcu-p (sr); dncnn (denoise, deblock).")] = None,
@@ -150,6 +166,7 @@ def train_command(
     quality_range: Annotated[Optional[str], typer.Option("--quality-range", help="Training JPEG qualities MIN,MAX (deblock; default 10,60).")] = None,
     gray_fraction: Annotated[float, typer.Option("--gray-fraction", help="Share of gray patches (R = G = B, gray JPEG) for a colour deblocker.")] = 0.0,
     degradation: Annotated[str, typer.Option("--degradation", help="SR inputs: classic (MATLAB bicubic, the benchmark) or mixed (random downscaler, blur, noise, JPEG per patch; see bbcu_cli/degradations.py).")] = "classic",
+    downscalers: Annotated[Optional[str], typer.Option("--downscalers", help="With --degradation mixed: downscaler weights NAME:W,... (default matlab:0.3,cv2-cubic:0.15,cv2-linear:0.1,cv2-area:0.15,cv2-lanczos:0.1,pil:0.2).")] = None,
     run_dir: Annotated[Optional[str], typer.Option("--run-dir", help="Run folder (default runs/NAME).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Model name (default e.g. bbcu-m-x4-f32-b8).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its last.pt (same schedule).")] = False,
@@ -173,7 +190,7 @@ def train_command(
         val=val, val_every=val_every, ckpt_every=ckpt_every, run_dir=run_dir, name=name,
         init_from=init_from, threads=threads or None, device=_device(device), amp=amp,
         channels_last=channels_last, command=_command_line(), notes=notes, gray_fraction=gray_fraction,
-        degradation=degradation,
+        degradation=degradation, downscalers=_weights(downscalers),
     )
     if sig:
         cfg.sigma_range = sig

@@ -206,9 +206,7 @@ def describe_data(cfg: TrainConfig, num_images: int) -> str:
     """One line of where the training pairs came from."""
     sets = " + ".join(Path(d).name for d in cfg.data)
     if cfg.task == "sr" and cfg.degradation == "mixed":
-        from ..degradations import MixedDegradation
-
-        mix = json.dumps(MixedDegradation().to_dict(), separators=(",", ":"))
+        mix = json.dumps(cfg.mixed_degradation().to_dict(), separators=(",", ":"))
         how = f"LR x{cfg.scale} per patch by the mixed degradation {mix}, LR patches {cfg.patch}"
     elif cfg.task == "sr":
         how = f"LR by MATLAB bicubic x{cfg.scale}, LR patches {cfg.patch}"

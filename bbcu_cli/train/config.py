@@ -19,9 +19,12 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..degradations import MixedDegradation
 from ..loading import ModelSpec
 from ..models.sr import default_k
 from .schedule import cosine_position
@@ -184,6 +187,7 @@ class TrainConfig:
     quality_range: tuple[int, int] = (10, 60)
     gray_fraction: float = 0.0
     degradation: str = "classic"
+    downscalers: dict[str, float] | None = None  # mixed: weights of the downscalers (None: defaults)
     patch: int | None = None
     batch: int = 16
     iters: int | None = None
@@ -261,6 +265,8 @@ class TrainConfig:
         if self.degradation not in ("classic", "mixed") or self.degradation == "mixed" and self.task != "sr":
             raise UsageError(f"degradation {self.degradation!r} is not available for {self.task}",
                              "use --degradation classic, or mixed with --task sr")
+        if self.downscalers is not None:
+            self._check_downscalers()
         if self.noise_channel and self.task != "denoise":
             raise UsageError("a noise-level channel only makes sense for denoising")
         if min(self.batch, self.patch or 1, self.num_feat, self.depth or 1) < 1:
@@ -280,6 +286,22 @@ class TrainConfig:
             raise UsageError("iters and time budget must be positive")
         if self.lr <= 0 or not 0 <= self.lr_min_ratio <= 1:
             raise UsageError("lr must be > 0 and lr_min_ratio in [0, 1]")
+
+    def _check_downscalers(self) -> None:
+        from ..degradations import MixedDegradation
+
+        if self.degradation != "mixed":
+            raise UsageError("--downscalers only applies with --degradation mixed", "add --degradation mixed")
+        try:
+            MixedDegradation(weights=dict(self.downscalers or {}))
+        except ValueError as exc:
+            raise UsageError(str(exc), "e.g. --downscalers matlab:0.2,cv2-cubic:0.3,cv2-linear:0.2,pil:0.3") from None
+
+    def mixed_degradation(self) -> "MixedDegradation":
+        """The :class:`MixedDegradation` of a ``mixed`` run (defaults unless ``downscalers``)."""
+        from ..degradations import MixedDegradation
+
+        return MixedDegradation(weights=dict(self.downscalers)) if self.downscalers else MixedDegradation()
 
     def _check_ranges(self) -> None:
         lo, hi = self.sigma_range

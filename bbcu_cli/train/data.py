@@ -147,7 +147,7 @@ class PatchSampler:
         self.num_images = len(clean)
         self.targets = [_to_chw(modcrop(im, self.scale)) for im in clean]
         self.qualities = cfg.jpeg_qualities() if cfg.task == "deblock" else []
-        self.mixed = MixedDegradation() if cfg.degradation == "mixed" else None
+        self.mixed = cfg.mixed_degradation() if cfg.degradation == "mixed" else None
         self.inputs = self._prepare_inputs(files, clean, cache_dir)
         self.gray_targets: list[Tensor] = []
         self.gray_inputs: list[list[Tensor]] = []
