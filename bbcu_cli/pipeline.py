@@ -37,6 +37,7 @@ import numpy as np
 
 from .errors import BbcuError, InputError, OutputError
 from .imageio import Image, from_uint, read_image, resize_alpha, write_image
+from .imageio._write import special_target
 from .metrics import image_metrics, metrics_for_task
 from .noise import estimate_noise
 
@@ -159,7 +160,7 @@ def _measure(restorer: Restorer, output: Image, ref_path: Path) -> tuple[float, 
 
 
 def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | None:
-    if str(dst) == "-" or not dst.exists() or opts.overwrite:
+    if str(dst) == "-" or not dst.exists() or opts.overwrite or special_target(dst):
         return None
     if opts.skip_existing:
         return ItemResult(str(src), str(dst), "skipped")

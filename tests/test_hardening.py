@@ -311,3 +311,37 @@ def test_stdin_stdout_round_trip(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert PILImage.open(io.BytesIO(piped.stdout)).size == (24, 20)
     res = run_cli(capsys, "denoise", src, "-m", MODEL, "-o", "-", "--json")
     assert res.code == 2 and "stdout" in res.err
+
+
+def test_overwrite_never_renames_over_a_device_fifo_or_symlink(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """#20.1: a special target is written into; a symlink's target file is replaced, not the link."""
+    import os
+    import stat as st
+
+    from clihelp import run_cli
+
+    src = tmp_path / "in.png"
+    PILImage.fromarray((np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)).save(src)
+    res = run_cli(capsys, "denoise", src, "--sigma", 10, "-o", os.devnull, "--format", "png", "-q")  # no --overwrite needed
+    assert res.code == 0, res.err
+    assert st.S_ISCHR(os.stat(os.devnull).st_mode)
+    res = run_cli(capsys, "denoise", src, "--sigma", 10, "-o", os.devnull, "--format", "png", "--overwrite", "-q")
+    assert res.code == 0 and st.S_ISCHR(os.stat(os.devnull).st_mode)
+    real = tmp_path / "real.png"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.png"
+    link.symlink_to(real)
+    res = run_cli(capsys, "denoise", src, "--sigma", 10, "-o", link, "--overwrite", "-q")
+    assert res.code == 0, res.err
+    assert link.is_symlink() and real.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    import threading
+
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    res = run_cli(capsys, "denoise", src, "--sigma", 10, "-o", fifo, "--overwrite", "-q")
+    reader.join(timeout=30)
+    assert res.code == 0, res.err
+    assert st.S_ISFIFO(os.lstat(fifo).st_mode) and got and got[0][:4] == b"\x89PNG"

@@ -127,3 +127,18 @@ def test_mirror_serves_another_cache(capsys: pytest.CaptureFixture[str], online:
     assert res.code == 0, res.err
     assert (other / "weights" / "tiny-x4.safetensors").read_bytes() == DATA
     assert len(server.requests) == 1  # only the first download, before the mirror existed
+
+
+def test_mirror_does_not_follow_a_planted_part_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """#20.2: a symlink planted at the old predictable DIR/.<file>.part name redirects nothing."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    entry = next(e for e in get_manifest().models if e.bundled)
+    (mirror / f".{entry.file}.part").symlink_to(victim)
+    res = run_cli(capsys, "weights", "mirror", mirror)
+    assert res.code == 0, res.err
+    assert victim.read_text() == "precious"
+    assert (mirror / entry.file).is_file() and not (mirror / entry.file).is_symlink()
+    assert not [p for p in mirror.iterdir() if p.name.endswith(".part") and not p.is_symlink()]

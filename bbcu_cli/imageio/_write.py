@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -145,11 +146,40 @@ def _encode_pil(arr: np.ndarray, fmt: str, quality: int, icc: bytes | None, fh: 
 
 
 
+def special_target(target: Path) -> bool:
+    """Whether ``target`` (symlinks followed) exists and is not a regular file: a device, FIFO or
+    socket the user named (``-o /dev/null``, ``-o /dev/stdout``). Such a target is written into
+    directly; it is never renamed over or counted as an existing output."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _write_special(target: Path, encode: Encoder) -> None:
+    """Encode in memory, then write into the existing non-regular ``target`` (no temp, no rename)."""
+    buf = io.BytesIO()
+    encode(buf)
+    try:
+        with open(target, "wb") as fh:
+            fh.write(buf.getbuffer())
+    except OSError as exc:
+        raise _output_error(target, exc) from exc
+
+
 def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None:
     """Encode into a temp file beside ``target``, fsync, then publish it in one step.
 
+    A symlinked target is resolved first, so the rename replaces the file it points to, never
+    the link; an existing device, FIFO or socket is written into directly (:func:`special_target`).
     The temp file is removed on any failure, including KeyboardInterrupt.
     """
+    if special_target(target):
+        _write_special(target, encode)
+        return
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     folder = target.parent
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist", "create it first")
