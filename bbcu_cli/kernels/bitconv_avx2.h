@@ -187,3 +187,36 @@ BC_INL BC_TGT_AVX2 int pack_avx2(const float *y, const float *bn, int C, uint64_
 }
 
 BC_EPIPACK_SEQ(avx2, BC_TGT_AVX2)
+
+/* One NCHW row to NHWC in 8 x 8 blocks (8 channels of 8 pixels transposed in registers). */
+BC_INL BC_TGT_AVX2 void transpose_avx2(const float *src, size_t HW, int W, int C, float *drow)
+{
+    if (C % 8) {
+        transpose_portable(src, HW, W, C, drow);
+        return;
+    }
+    int x = 0;
+    for (; x + 8 <= W; x += 8) {
+        for (int c = 0; c < C; c += 8) {
+            __m256 r[8], t[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (size_t)(c + i) * HW + (size_t)x);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+                r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+            }
+            for (int i = 0; i < 4; i++) { /* r[i]: pixels x+{0,1,4,5} / x+{2,3,6,7} halves */
+                t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+                t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+            }
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(drow + (size_t)(x + i) * (size_t)C + (size_t)c, t[i]);
+        }
+    }
+    for (; x < W; x++)
+        for (int c = 0; c < C; c++) drow[(size_t)x * (size_t)C + (size_t)c] = src[(size_t)c * HW + (size_t)x];
+}

@@ -219,3 +219,5 @@ BC_INL BC_TGT_AVX512 int pack_avx512(const float *y, const float *bn, int C, uin
     }
     return zero_seen;
 }
+
+#define transpose_avx512 transpose_avx2 /* the 8x8 AVX2 transpose; entry is a small share of the work */

@@ -52,3 +52,4 @@ static __attribute__((noinline)) void bc_pix_neon(const uint64_t *p0, const uint
 #define epi_neon epi_portable
 #define pack_neon pack_portable
 #define epipack_neon epipack_portable
+#define transpose_neon transpose_portable

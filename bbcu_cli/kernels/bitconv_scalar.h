@@ -27,6 +27,16 @@ static inline __attribute__((always_inline)) void bc_act_inplace(float *v, size_
     }
 }
 
+/* One image row from NCHW planes (src: row y of plane 0, planes HW apart) to NHWC: drow[x*C + c]. */
+static inline void transpose_portable(const float *src, size_t HW, int W, int C, float *drow)
+{
+    for (int x0 = 0; x0 < W; x0 += 16) { /* tiles that stay in L1 */
+        const int x1 = x0 + 16 < W ? x0 + 16 : W;
+        for (int c = 0; c < C; c++)
+            for (int x = x0; x < x1; x++) drow[(size_t)x * (size_t)C + (size_t)c] = src[(size_t)c * HW + (size_t)x];
+    }
+}
+
 /* z = cnt*alpha (+bias) + b0; prelu; + b1; + residual; post activation. */
 static inline float bc_epi_one(const bc_unit *u, int q, int32_t cnt, float xr)
 {

@@ -2,7 +2,8 @@
  * Row drivers, instantiated once per ISA by bitconv.c. Before including, define
  *   SFX(name)  -> name suffixed with the ISA (e.g. name##_avx2)
  *   BC_T       -> target attribute for the row functions (may be empty)
- * and the ISA primitives SFX(pix), SFX(pixm), SFX(epi), SFX(pack), SFX(epipack) (epi then pack,
+ * and the ISA primitives SFX(pix), SFX(pixm), SFX(epi), SFX(pack), SFX(transpose) (one NCHW
+ * row to NHWC), SFX(epipack) (epi then pack,
  * fused where the ISA has a faster way), SFX(pc), SFX(weights).
  */
 
@@ -106,13 +107,7 @@ BC_T static void SFX(entry_rows)(void *arg, int r0, int r1)
     const size_t HW = (size_t)e->H * (size_t)W, rowlen = (size_t)W * (size_t)C;
     for (int y = r0; y < r1; y++) {
         float *drow = e->dst + (size_t)y * rowlen;
-        for (int x0 = 0; x0 < W; x0 += 16) { /* transpose in tiles that stay in L1 */
-            const int x1 = x0 + 16 < W ? x0 + 16 : W;
-            for (int c = 0; c < C; c++) {
-                const float *s = e->src + (size_t)c * HW + (size_t)y * (size_t)W;
-                for (int x = x0; x < x1; x++) drow[(size_t)x * (size_t)C + (size_t)c] = s[x];
-            }
-        }
+        SFX(transpose)(e->src + (size_t)y * (size_t)W, HW, W, C, drow);
         bc_act_inplace(drow, rowlen, e->act);
         int z = 0;
         for (int x = 0; x < W; x++) {
