@@ -27,6 +27,7 @@ reads the reference as float for the metrics: 12 bytes per output pixel more.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -152,7 +153,7 @@ def _measure(restorer: Restorer, output: Image, ref_path: Path) -> tuple[float, 
     if ref.pixels.shape[0] < h or ref.pixels.shape[1] < w:
         raise InputError(f"reference {ref_path} is {ref.pixels.shape[1]}x{ref.pixels.shape[0]}, smaller than the output {w}x{h}", "pass the matching high-quality image")
     quant = _as_unit_float(output.pixels)
-    space, crop = metrics_for_task(restorer.spec.task, restorer.scale)
+    space, crop = metrics_for_task(restorer.spec.task, math.ceil(restorer.scale))  # --outscale 1.5: crop 2
     reference = ref.pixels[:h, :w]
     if space == "gray" and reference.shape[2] == 3 and quant.shape[2] == 3:
         space = "rgb"
