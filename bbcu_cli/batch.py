@@ -6,14 +6,33 @@ Pure path logic (no pixels): testable without models or images.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, UsageError
 
-__all__ = ["BatchItem", "expand_inputs", "plan_outputs", "default_suffix", "match_reference", "select_shard"]
+__all__ = [
+    "BatchItem",
+    "Listing",
+    "expand_inputs",
+    "list_inputs",
+    "plan_outputs",
+    "default_suffix",
+    "outscale_suffix",
+    "default_folder",
+    "check_suffix",
+    "strip_own_suffixes",
+    "looks_like_output",
+    "match_reference",
+    "select_shard",
+]
 
 _STDIO = "-"
+#: the suffixes this tool appends (``_x4``, ``_x1.5``, ``_denoised``, ``_deblocked``), repeated
+_OWN_SUFFIX = re.compile(r"(?:_(?:x[1-9](?:\.\d+)?|denoised|deblocked))+$")
+#: extensions that name an image file (``-o x.png``): a file target, never a folder
+_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jp2", ".heic", ".avif", ".ppm", ".pgm", ".exr"}
 
 
 @dataclass
@@ -31,39 +50,107 @@ class BatchItem:
     error: str | None = None
 
 
+@dataclass
+class Listing:
+    """The images to process and the files left out because this tool wrote them."""
+
+    items: list[BatchItem]
+    left_out: list[Path] = field(default_factory=list)
+
+
 def default_suffix(task: str, scale: int) -> str:
     """``_x4`` for SR, ``_denoised``, ``_deblocked``."""
     return {"sr": f"_x{scale}", "denoise": "_denoised", "deblock": "_deblocked"}[task]
 
 
+def outscale_suffix(outscale: float) -> str:
+    """``_x1.5``, ``_x3`` for ``--outscale`` (same marker as the model scales)."""
+    return f"_x{outscale:g}"
+
+
+def check_suffix(suffix: str) -> str:
+    """``--suffix`` as given, refused when it could leave the output folder (``/``, ``..``).
+
+    Raises:
+        UsageError: the suffix holds a path separator or ``..``.
+    """
+    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if any(sep in suffix for sep in seps) or ".." in suffix or "\0" in suffix:
+        raise UsageError(f"--suffix {suffix!r} holds a path separator or '..'", "a suffix is part of a file name, e.g. --suffix _clean; use -o to pick a folder")
+    return suffix
+
+
+def strip_own_suffixes(stem: str) -> str:
+    """``ARMS_x4`` -> ``ARMS``, ``b00_x2_x4_denoised`` -> ``b00``; other stems unchanged."""
+    stripped = _OWN_SUFFIX.sub("", stem)
+    return stripped or stem
+
+
+def looks_like_output(path: Path, extra_suffix: str | None = None) -> bool:
+    """Whether ``path`` carries a suffix this tool appends (or this run's ``--suffix``)."""
+    if extra_suffix and path.stem.endswith(extra_suffix):
+        return True
+    return strip_own_suffixes(path.stem) != path.stem
+
+
 def expand_inputs(args: list[str], recursive: bool) -> list[BatchItem]:
     """Files, folders (their images; subfolders with ``recursive``) and globs, deduplicated.
 
-    An argument that yields no image becomes an item with ``error`` set, so the other inputs
-    are still processed.
+    Everything is kept (see :func:`list_inputs` for the listing that leaves out this tool's
+    outputs). An argument that yields no image becomes an item with ``error`` set.
+
+    Raises:
+        InputError: no input arguments at all.
+    """
+    return list_inputs(args, recursive, leave_out_outputs=False).items
+
+
+def list_inputs(args: list[str], recursive: bool, leave_out_outputs: bool = True, suffix: str | None = None, output: str | None = None) -> Listing:
+    """Like :func:`expand_inputs`, but folders and patterns skip what this tool wrote.
+
+    A file found by listing a folder or matching a pattern is left out when its name carries
+    one of the tool's suffixes (``_x4``, ``_x1.5``, ``_denoised``, ``_deblocked``), this run's
+    ``suffix``, or when it lies under the ``output`` folder: a rerun never takes its own
+    outputs as inputs. Files named explicitly are always kept.
 
     Raises:
         InputError: no input arguments at all.
     """
     from .imageio import list_images
 
-    items: list[BatchItem] = []
+    listing = Listing([])
     seen: set[Path] = set()
+    out_dir = _resolved_folder(output)
     for arg in args:
         root = Path(arg) if Path(arg).is_dir() else None
         try:
             paths = list_images([arg], recursive)
         except InputError as exc:
-            items.append(BatchItem(Path(arg), root, error=str(exc)))
+            listing.items.append(BatchItem(Path(arg), root, error=str(exc)))
             continue
+        listed = not Path(arg).is_file()
         for path in paths:
             key = path.resolve()
-            if key not in seen:
-                seen.add(key)
-                items.append(BatchItem(path, root))
-    if not items:
+            if key in seen:
+                continue
+            seen.add(key)
+            if leave_out_outputs and listed and (looks_like_output(path, suffix) or _is_under(key, out_dir)):
+                listing.left_out.append(path)
+            else:
+                listing.items.append(BatchItem(path, root))
+    if not listing.items and not listing.left_out:
         raise InputError("no input images given", "pass image files, folders or glob patterns")
-    return items
+    return listing
+
+
+def _resolved_folder(output: str | None) -> Path | None:
+    if output is None or output == _STDIO or Path(output).suffix.lower() in _IMAGE_EXTENSIONS:
+        return None
+    return Path(output).resolve()
+
+
+def _is_under(path: Path, folder: Path | None) -> bool:
+    return folder is not None and folder in path.parents
 
 
 def _output_name(item: BatchItem, suffix: str, ext: str | None) -> str:
@@ -76,30 +163,72 @@ def _is_folder_target(output: str, items: list[BatchItem]) -> bool:
     return output.endswith(("/", os.sep)) or Path(output).is_dir()
 
 
-def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: str | None) -> None:
+def _check_single_file_target(output: str, items: list[BatchItem]) -> None:
+    """``-o name.png`` names one file: refuse it for several inputs or a folder input."""
+    if output.endswith(("/", os.sep)) or Path(output).is_dir() or Path(output).suffix.lower() not in _IMAGE_EXTENSIONS:
+        return
+    count = sum(1 for i in items if i.error is None)
+    if count > 1 or any(i.root is not None for i in items):
+        what = f"{count} inputs" if count > 1 else "a folder input"
+        raise UsageError(f"-o {output} names one file but there are {what}", f"pass an output folder, e.g. -o {Path(output).with_suffix('')}/, or one input")
+
+
+def default_folder(root: Path, suffix: str) -> Path:
+    """The default output folder for a folder input: a sibling named ``<folder><suffix>``."""
+    named = root if root.name not in ("", ".", "..") else root.resolve()
+    return named.parent / f"{named.name}{suffix}"
+
+
+def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: str | None) -> list[BatchItem]:
     """Fill ``item.output``: beside the input by default, or the file/folder given by ``-o``.
 
-    With a folder target, images found under an input folder keep their relative sub-path.
-    ``ext`` (".png", ...) replaces the input's extension. Raises ``UsageError`` if an output
-    would overwrite an input or two inputs map to the same output.
+    Images found in an input folder go by default to the sibling folder ``<folder><suffix>``
+    (``photos/`` -> ``photos_denoised/``), so the input folder never fills with outputs. With
+    a folder target, images found under an input folder keep their relative sub-path. ``ext``
+    (".png", ...) replaces the input's extension. An input that another input's output would
+    replace and whose name carries this tool's suffix (``a_x4.png`` given with ``a.png``) is an
+    earlier output: it is dropped from ``items`` and returned. Raises ``UsageError`` if an output
+    would overwrite any other input, two inputs map to the same output, or ``-o FILE`` is given
+    for several inputs.
     """
     if output == _STDIO and len(items) > 1:
         raise UsageError("'-o -' (stdout) takes a single input", "give one input, or an output folder")
+    if output is not None and output != _STDIO:
+        _check_single_file_target(output, items)
     folder = output is not None and output != _STDIO and _is_folder_target(output, items)
     for item in items:
         if item.error is not None:
             continue
-        name = _output_name(item, suffix, ext)
-        if output is None:
-            item.output = item.source.with_name(name)
-        elif output == _STDIO:
-            item.output = Path(_STDIO)
-        elif folder:
-            rel = item.source.parent.relative_to(item.root) if item.root else Path()
-            item.output = Path(output) / rel / name
-        else:
-            item.output = Path(output)
+        item.output = _target(item, output, folder, _output_name(item, suffix, ext), suffix)
+    dropped = _drop_earlier_outputs(items, suffix)
     _check_collisions(items)
+    return dropped
+
+
+def _target(item: BatchItem, output: str | None, folder: bool, name: str, suffix: str) -> Path:
+    if output is None:
+        if item.root is not None:
+            return default_folder(item.root, suffix) / item.source.parent.relative_to(item.root) / name
+        return item.source.with_name(name)
+    if output == _STDIO:
+        return Path(_STDIO)
+    if folder:
+        rel = item.source.parent.relative_to(item.root) if item.root else Path()
+        return Path(output) / rel / name
+    return Path(output)
+
+
+def _drop_earlier_outputs(items: list[BatchItem], suffix: str) -> list[BatchItem]:
+    """Remove inputs that are the planned output of another input and are named like one."""
+    targets = {str(i.output.resolve()): i for i in items if i.output is not None and str(i.output) != _STDIO}
+    dropped = [
+        i for i in items
+        if i.error is None and str(i.source) != _STDIO and looks_like_output(i.source, suffix)
+        and targets.get(str(i.source.resolve())) not in (None, i)
+    ]
+    for item in dropped:
+        items.remove(item)
+    return dropped
 
 
 def _check_collisions(items: list[BatchItem]) -> None:
@@ -136,7 +265,8 @@ def match_reference(items: list[BatchItem], ref: str | None) -> None:
 
     by_stem = {p.stem: p for p in list_images([str(path)], True)}
     for item in items:
-        item.reference = by_stem.get(item.source.stem)
+        stem = item.source.stem
+        item.reference = by_stem.get(stem) or by_stem.get(strip_own_suffixes(stem))
 
 
 def select_shard(items: list[BatchItem], shard: str | None) -> list[BatchItem]:

@@ -107,11 +107,12 @@ def test_output_equal_to_input_refused(capsys: pytest.CaptureFixture[str], tmp_p
 
 
 def test_existing_output_needs_overwrite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An existing output is skipped by default (exit 0), --skip-existing is the same, --overwrite replaces."""
     src = _copy_input("denoise_f16_l6", tmp_path)
     out = tmp_path / "o.png"
     out.write_bytes(b"keep me")
     args = ["denoise", src, "-m", FIXTURES / "denoise_f16_l6.pth", "-o", out, "-q"]
-    assert run_cli(capsys, *args).code == 1
+    assert run_cli(capsys, *args).code == 0
     assert out.read_bytes() == b"keep me"
     assert run_cli(capsys, *args, "--skip-existing").code == 0
     assert out.read_bytes() == b"keep me"

@@ -185,8 +185,10 @@ def test_existing_outputs_never_replaced(capsys: pytest.CaptureFixture[str], tmp
     (out / "img01_denoised.png").write_bytes(b"keep me")
     args = ["denoise", tmp_path / "in", "-m", MODEL, "-o", out, "--json"]
     res = run_cli(capsys, *args)
-    assert res.code == 1
-    assert [i["status"] for i in _items(res.out).values()] == ["ok", "failed", "ok"]
+    assert res.code == 0  # skipped by default (#18): status skipped, with the reason
+    items = _items(res.out)
+    assert [i["status"] for i in items.values()] == ["ok", "skipped", "ok"]
+    assert "--overwrite" in items["img01.png"]["reason"]
     assert (out / "img01_denoised.png").read_bytes() == b"keep me"
     res = run_cli(capsys, *args, "--skip-existing")
     assert res.code == 0 and json.loads(res.out)["summary"]["skipped"] == 3

@@ -6,7 +6,6 @@ Tracebacks only with ``--verbose`` / ``BBCU_DEBUG=1``.
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import sys
@@ -17,13 +16,15 @@ import typer
 from .. import __version__
 from ..errors import BbcuError
 from . import restore_cmd
-from .report import stderr_console
+from .helptext import command_epilog, environment_epilog
+from .report import is_verbose, setup_logging, stderr_console
 
 app = typer.Typer(
     name="bbcu",
     help="Image restoration with binarized BBCU networks: upscale, denoise, deblock.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    epilog=environment_epilog(),
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -69,19 +70,19 @@ def _root(
 ) -> None:
     """Image restoration with binarized BBCU networks: upscale, denoise, deblock."""
     _state["verbose"] = verbose or os.environ.get("BBCU_DEBUG", "") not in ("", "0")
-    logging.basicConfig(level=logging.DEBUG if _state["verbose"] else logging.WARNING, format="%(levelname)s: %(message)s")
+    setup_logging(_state["verbose"])  # bbcu's own debug log only; Pillow & co. stay quiet
 
 
-app.command("upscale")(restore_cmd.upscale)
-app.command("denoise")(restore_cmd.denoise)
-app.command("deblock")(restore_cmd.deblock)
+app.command("upscale", epilog=command_epilog("sr"))(restore_cmd.upscale)
+app.command("denoise", epilog=command_epilog("denoise"))(restore_cmd.denoise)
+app.command("deblock", epilog=command_epilog("deblock"))(restore_cmd.deblock)
 
 
 def _register_optional() -> None:
     """Command groups that live in their own modules."""
     from . import bench_cmd, eval_cmd, metrics_cmd
 
-    app.command("metrics")(metrics_cmd.metrics)
+    app.command("metrics", epilog=command_epilog("metrics"))(metrics_cmd.metrics)
     app.command("eval")(eval_cmd.eval_command)
     app.command("bench")(bench_cmd.bench_command)
     from .train_cmd import train_command
@@ -99,7 +100,7 @@ _register_optional()
 
 
 def _fail(exc: BaseException, code: int) -> int:
-    if _state["verbose"]:
+    if _state["verbose"] or is_verbose():
         import traceback
 
         traceback.print_exception(exc)
@@ -153,7 +154,7 @@ def _click_or_internal(exc: Exception) -> int:
     if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
         show()
         return int(exc.exit_code)  # type: ignore[attr-defined]
-    return _fail(exc, 1) if _state["verbose"] else _fail(RuntimeError(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)"), 1)
+    return _fail(exc, 1) if _state["verbose"] or is_verbose() else _fail(RuntimeError(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)"), 1)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,22 @@
-"""``bbcu metrics OUTPUT REF``: PSNR/SSIM of files or folders (matched by file stem)."""
+"""``bbcu metrics OUTPUT REF``: PSNR/SSIM of files or folders.
+
+Folders are paired by file stem after removing this tool's own suffixes (``ARMS_x4.png`` is
+measured against ``ARMS.png``, ``b00_denoised.png`` against ``b00.png``). The protocol used
+("Y, crop 4", "RGB", ...) is printed, and ``--json`` has the schema of the restore commands.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import InputError, UsageError
-from .report import stderr_console
+from . import options as opt
+from .report import emit_json, protocol_label, stderr_console
 
 __all__ = ["metrics"]
 
@@ -23,10 +29,17 @@ def _pairs(output: Path, ref: Path) -> list[tuple[Path, Path]]:
     if not (output.is_dir() and ref.is_dir()):
         raise UsageError(f"{output} and {ref} must both be files or both folders", "compare a file with a file, or a folder with a folder")
     refs = {p.stem: p for p in list_images([str(ref)], True)}
-    pairs = [(p, refs[p.stem]) for p in list_images([str(output)], True) if p.stem in refs]
+    pairs = [(p, found) for p in list_images([str(output)], True) if (found := _reference_for(p, refs)) is not None]
     if not pairs:
-        raise InputError(f"no file in {output} has a reference of the same stem in {ref}", "name outputs and references alike")
+        raise InputError(f"no file in {output} has a reference of the same stem in {ref} (after removing _x4, _denoised, ... suffixes)", "name outputs and references alike")
     return pairs
+
+
+def _reference_for(output: Path, refs: dict[str, Path]) -> Path | None:
+    """The reference of the same stem, or of the stem without bbcu's suffixes (``ARMS_x4`` -> ``ARMS``)."""
+    from ..batch import strip_own_suffixes
+
+    return refs.get(output.stem) or refs.get(strip_own_suffixes(output.stem))
 
 
 def _space(y: bool, rgb: bool, channels: int) -> str:
@@ -37,7 +50,8 @@ def _space(y: bool, rgb: bool, channels: int) -> str:
     return "gray" if channels == 1 and not rgb else "rgb"
 
 
-def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> dict[str, object]:
+def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> tuple[float, float, str]:
+    """PSNR, SSIM and the colour space measured for one pair."""
     import numpy as np
 
     from ..imageio import read_image
@@ -49,8 +63,9 @@ def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> dict[
         a, b = (a, b) if y else (np.broadcast_to(a, b.shape[:2] + (3,)) if a.shape[2] == 1 else a, np.broadcast_to(b, a.shape[:2] + (3,)) if b.shape[2] == 1 else b)
     if a.shape[:2] != b.shape[:2]:
         raise InputError(f"{out_path} is {a.shape[1]}x{a.shape[0]} but {ref_path} is {b.shape[1]}x{b.shape[0]}", "compare images of the same size")
-    psnr, ssim = image_metrics(np.ascontiguousarray(a), np.ascontiguousarray(b), crop=crop, space=_space(y, rgb, min(a.shape[2], b.shape[2])))  # type: ignore[arg-type]
-    return {"output": str(out_path), "reference": str(ref_path), "psnr": psnr, "ssim": ssim}
+    space = _space(y, rgb, min(a.shape[2], b.shape[2]))
+    psnr, ssim = image_metrics(np.ascontiguousarray(a), np.ascontiguousarray(b), crop=crop, space=space)  # type: ignore[arg-type]
+    return psnr, ssim, space
 
 
 def metrics(
@@ -59,21 +74,40 @@ def metrics(
     crop: Annotated[int, typer.Option("--crop", min=0, help="Pixels cropped from each border before measuring.")] = 0,
     y: Annotated[bool, typer.Option("--y", help="Measure on the Y channel (16 + 65.481R + 128.553G + 24.966B), as in SR papers.")] = False,
     rgb: Annotated[bool, typer.Option("--rgb", help="Measure on all RGB channels (default for colour images).")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (the schema of the restore commands' --json).")] = False,
+    verbose: opt.Verbose = False,
 ) -> None:
     """PSNR (dB) and SSIM (Gaussian 11x11, sigma 1.5) between restored images and references.
 
     PSNR = 10 log10(255^2 / MSE) on the 0-255 scale in float64; SSIM averaged over the valid
-    region and channels. Gray images are measured as gray unless --y or --rgb is given.
+    region and channels. Gray images are measured as gray unless --y or --rgb is given. Folders
+    are paired by stem after removing bbcu's suffixes (ARMS_x4.png <-> ARMS.png). Note that
+    --ref of upscale measures Y with crop = scale: pass --y --crop 4 here for the same numbers.
     """
-    import numpy as np  # numpy and the image codecs load when the command runs (fast --help)
+    from ..pipeline import ItemResult  # numpy and the image codecs load when the command runs (fast --help)
 
-    rows = [_one(o, r, crop, y, rgb) for o, r in _pairs(output, ref)]
-    mean = {k: float(np.mean([row[k] for row in rows])) for k in ("psnr", "ssim")}  # type: ignore[misc]
+    results: list[ItemResult] = []
+    references: dict[str, str | None] = {}
+    spaces: set[str] = set()
+    for out_path, ref_path in _pairs(output, ref):
+        psnr, ssim, space = _one(out_path, ref_path, crop, y, rgb)
+        spaces.add(space)
+        results.append(ItemResult(None, str(out_path), "ok", psnr=psnr, ssim=ssim))  # type: ignore[arg-type]
+        references[str(out_path)] = str(ref_path)
+    protocol = " / ".join(protocol_label(s, crop) for s in sorted(spaces))
     if json_out:
-        sys.stdout.write(json.dumps({"items": rows, "psnr_mean": mean["psnr"], "ssim_mean": mean["ssim"]}, indent=2) + "\n")
+        emit_json("metrics", None, results, {"protocol": protocol}, references)
         return
-    for row in rows:
-        typer.echo(f"{row['output']}: PSNR {row['psnr']:.4f} dB  SSIM {row['ssim']:.6f}")
-    if len(rows) > 1:
-        stderr_console.print(f"mean over {len(rows)}: PSNR {mean['psnr']:.4f} dB  SSIM {mean['ssim']:.6f}", markup=False)
+    _print(results, references, protocol)
+
+
+def _print(results: list[Any], references: dict[str, str | None], protocol: str) -> None:
+    """One line per pair on stdout; the protocol and the mean on stderr."""
+    import numpy as np
+
+    stderr_console.print(f"protocol: {protocol}", markup=False)
+    for r in results:
+        typer.echo(f"{r.output}: PSNR {r.psnr:.4f} dB  SSIM {r.ssim:.6f}  (ref {references.get(r.output)})")
+    if len(results) > 1:
+        mean_psnr, mean_ssim = float(np.mean([r.psnr for r in results])), float(np.mean([r.ssim for r in results]))
+        stderr_console.print(f"mean over {len(results)}: PSNR {mean_psnr:.4f} dB  SSIM {mean_ssim:.6f} ({protocol})", markup=False)
