@@ -45,7 +45,7 @@ _verbose = {"on": False}
 def setup_logging(verbose: bool) -> None:
     """``-v``: bbcu's own debug messages (tiles, kernel choice, timings) on stderr; third-party
     loggers (Pillow's PNG chunks, ...) stay at warnings. Without ``-v`` only warnings show."""
-    _verbose["on"] = _verbose["on"] or verbose or os.environ.get("BBCU_DEBUG", "") not in ("", "0")
+    _verbose["on"] = verbose or os.environ.get("BBCU_DEBUG", "") not in ("", "0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("bbcu_cli").setLevel(logging.DEBUG if _verbose["on"] else logging.WARNING)
     for name in _CHATTY_LOGGERS:

@@ -109,7 +109,7 @@ def _check_output_format(output: str | None, fmt: str | None) -> None:
         return
     named = SUPPORTED_EXTENSIONS.get(ext.lstrip("."))
     if named is None:
-        raise UsageError(f"-o {output}: cannot write {ext} files", f"name the output .png, .jpg, .webp, .bmp or .tif (or pass --format {{{_SUPPORTED_FORMATS}}} with a matching name)")
+        raise UsageError(f"-o {output}: cannot write {ext} files", "name the output .png, .jpg, .webp, .bmp or .tif")
     if fmt is not None and _format_name(fmt) != named:
         want = _ext(fmt)
         raise UsageError(f"-o {output} is a {named.upper()} name but --format is {fmt}", f"pass -o {Path(output).with_suffix(want or '')}, or drop --format")
@@ -297,14 +297,14 @@ def _view(loaded: LoadedModel, args: RunArgs, single: bool) -> RunView:
 
 
 def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
-    """Per-item settings; ``--max-pixels`` (an output size) becomes an input pixel limit.
+    """Per-item settings; ``--max-pixels`` counts the model's output pixels (``W*H*scale**2``,
+    0: no limit), checked from each input's header by the reader.
 
     Existing outputs are skipped unless ``--overwrite`` (also when another process writes one
     while this run works)."""
     from ..pipeline import RestoreOptions
 
-    limit = args.max_pixels // (scale**2) if args.max_pixels else None
-    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, limit)
+    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale=scale)
 
 
 def _isa(backend: str) -> str:
@@ -365,6 +365,7 @@ def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None 
     plan = _plan(args, task, model_scale or 4)  # usage errors come before torch is imported
     _note_left_out(plan.left_out, args.quiet)
     loaded, name = _load(args, task, model_scale)
+    log.debug("model %s loaded in %.2f s", name, totals.seconds())
     if task == "sr" and loaded.spec.scale != (model_scale or 4):
         plan = _plan(args, task, loaded.spec.scale)
     if sigma is not None and not loaded.spec.noise_channel:
@@ -372,7 +373,7 @@ def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None 
     view = _view(loaded, args, len(plan.items) == 1)
     if view.choice.reason:
         log.info("packed backend off: %s", view.choice.reason)
-    log.debug("backend %s chosen%s", view.backend_name, f" ({view.choice.reason})" if view.choice.reason else "")
+    log.debug("backend %s chosen (kernel %s)%s", view.backend_name, _isa(view.backend_name), f": {view.choice.reason}" if view.choice.reason else "")
     if not args.quiet and not args.json_out:
         stderr_console.print(_header(task, name, view, len(plan.items)), markup=False, soft_wrap=True)
     totals.batch_start = time.perf_counter()
