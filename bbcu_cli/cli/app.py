@@ -126,9 +126,29 @@ def _passive_omp_wait(argv: list[str]) -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+#: commands that declare ``-v/--verbose`` themselves (for the others it is moved before them)
+_OWN_VERBOSE = ("upscale", "denoise", "deblock", "metrics")
+
+
+def _hoist_verbose(argv: list[str]) -> list[str]:
+    """``bbcu eval ... -v`` works like ``bbcu -v eval ...``: -v/--verbose after a command that
+    has no such option of its own goes to the root (arguments after ``--`` are left alone)."""
+    command = _subcommand(argv)
+    if command is None or command in _OWN_VERBOSE:
+        return argv
+    at = argv.index(command)
+    end = argv.index("--", at) if "--" in argv[at:] else len(argv)
+    tail = argv[at + 1 : end]
+    if not any(a in ("-v", "--verbose") for a in tail):
+        return argv
+    rest = [a for a in tail if a not in ("-v", "--verbose")]
+    return ["-v", *argv[:at], command, *rest, *argv[end:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bbcu`` command: run the app, map errors to exit codes."""
-    _passive_omp_wait(sys.argv[1:] if argv is None else argv)
+    argv = _hoist_verbose(sys.argv[1:] if argv is None else list(argv))
+    _passive_omp_wait(argv)
     try:
         rc = app(args=argv, standalone_mode=False)
     except BbcuError as exc:
