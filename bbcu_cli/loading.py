@@ -27,7 +27,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from .errors import ModelFormatError
+from . import checkpoint_checks as checks
+from .errors import ModelFormatError, UsageError
 from .filemode import NEW_FILE_MODE
 from .models import BBCUL, BBCUM, BBCUP, BinaryDnCNN, default_k
 from .packing import pack_state_dict, unpack_state_dict
@@ -68,9 +69,9 @@ class ModelSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
-        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
-        return cls(**known)
+    def from_dict(cls, data: dict[str, Any], source: object = "spec") -> "ModelSpec":
+        """Spec from its JSON object, with types and bounds checked (:mod:`.checkpoint_checks`)."""
+        return checks.spec_from_json(json.dumps(data), source)
 
     def describe(self) -> str:
         """Short human description, e.g. ``BBCU-M x4, 64 ch, 16 blocks``."""
@@ -92,7 +93,8 @@ class LoadedModel:
 
 
 def build_model(spec: ModelSpec) -> nn.Module:
-    """Instantiate the (untrained) network described by ``spec``."""
+    """Instantiate the (untrained) network described by ``spec`` (check it first: a spec read
+    from a file goes through :func:`checkpoint_checks.check_spec` / ``check_fits``)."""
     if spec.arch == "dncnn":
         return BinaryDnCNN(spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k, spec.unshuffle)
     cls = {"bbcu-m": BBCUM, "bbcu-p": BBCUP}.get(spec.arch, BBCUL)
@@ -114,27 +116,38 @@ def _sniff(path: Path) -> str:
     return "unknown"
 
 
-def _torch_load(path: Path) -> Any:
+def _torch_load(path: Path, kind: str) -> Any:
+    """``torch.load(weights_only=True)`` of a zip (checked by :func:`checks.check_zip`) or legacy file.
+
+    The file is passed open, so that torch never picks a loader from the file name (it reads
+    any ``*.safetensors`` name as safetensors).
+    """
+    if kind == "torch":
+        checks.check_zip(path)
+    elif path.stat().st_size > checks.MAX_TENSOR_BYTES:
+        raise ModelFormatError(f"{path}: legacy checkpoint of {path.stat().st_size} bytes is over the limit", "re-save it with a current torch.save")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with path.open("rb") as fh:
+            return torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFormatError(
             f"{path}: refused to load: the checkpoint holds Python objects other than tensors ({first[:160]})",
             "only plain tensor checkpoints are accepted; re-save the state dict with torch.save(model.state_dict())",
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({exc})", "check the file is complete") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, MemoryError, IndexError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({first})", "check the file is complete; download or copy it again") from None
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     from safetensors import SafetensorError, safe_open
 
+    meta = checks.read_safetensors_header(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = dict(fh.metadata() or {})
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})", "check the file is complete") from None
     return tensors, meta
 
@@ -144,16 +157,30 @@ def _unwrap(obj: Any, path: Path) -> dict[str, Tensor]:
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
             break
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
         raise ModelFormatError(f"{path}: no state dict of tensors found", "expected a dict of tensors, possibly under 'params', 'params_ema' or 'state_dict'")
+    checks.check_tensors(obj, path)  # string keys before the prefix is stripped
     return {re.sub(r"^module\.", "", k): v for k, v in obj.items()}
+
+
+def _unpacked(tensors: dict[str, Tensor], path: Path) -> dict[str, Tensor]:
+    try:
+        sd = unpack_state_dict(tensors)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{path}: {exc.message}", exc.hint) from None
+    checks.check_tensors(sd, path)
+    return sd
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Read ``path`` into a flat float state dict and its metadata (empty for .pth files).
 
+    Nothing larger than :data:`checkpoint_checks.MAX_TENSOR_BYTES` is decompressed or unpacked;
+    keys must be strings and values finite floating-point tensors.
+
     Raises:
-        ModelFormatError: missing/unreadable file, a pickle with non-tensor objects, no tensors.
+        ModelFormatError: missing/unreadable file, a pickle with non-tensor objects, no tensors,
+            over the size limit, sign bits of the wrong length, NaN/inf values.
     """
     p = Path(path)
     if not p.is_file():
@@ -161,13 +188,21 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]
     kind = _sniff(p)
     if kind == "safetensors":
         tensors, meta = _read_safetensors(p)
-        return unpack_state_dict(tensors), meta
+        return _unpacked(tensors, p), meta
     if kind in ("torch", "pickle"):
-        return _unwrap(_torch_load(p), p), {}
+        return _unwrap(_torch_load(p, kind), p), {}
     raise ModelFormatError(f"{p}: not a PyTorch or safetensors checkpoint", "expected a .pth/.pt (torch.save) or .safetensors file")
 
 
 # ---------------------------------------------------------------- recognition
+
+
+def _conv_shape(sd: dict[str, Tensor], key: str) -> tuple[int, int, int, int]:
+    """The (C_out, C_in, kH, kW) shape of convolution weight ``key``, or a clear error."""
+    shape = tuple(int(d) for d in sd[key].shape)
+    if len(shape) != 4 or min(shape) < 1:
+        raise ModelFormatError(f"{key} has shape {shape}, expected a 4-d convolution weight (C_out, C_in, 3, 3)", "the file is damaged or not a BBCU checkpoint")
+    return shape  # type: ignore[return-value]
 
 
 def _count(sd: dict[str, Tensor], pattern: str) -> int:
@@ -176,8 +211,8 @@ def _count(sd: dict[str, Tensor], pattern: str) -> int:
 
 
 def _recognise_subpixel(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
-    num_feat, in_ch = sd["conv_first.weight"].shape[:2]
-    outs = int(sd["conv_tail.weight"].shape[0])
+    num_feat, in_ch = _conv_shape(sd, "conv_first.weight")[:2]
+    outs = _conv_shape(sd, "conv_tail.weight")[0]
     scale = round((outs / int(in_ch)) ** 0.5)
     if scale < 1 or scale * scale * int(in_ch) != outs:
         raise ModelFormatError(f"conv_tail has {outs} outputs for {in_ch} image channels", "expected channels * scale^2")
@@ -188,16 +223,19 @@ def _recognise_subpixel(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
 def _recognise_sr(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
     if "conv_tail.weight" in sd:
         return _recognise_subpixel(sd, k)
-    num_feat, in_ch = sd["conv_first.weight"].shape[:2]
+    num_feat, in_ch = _conv_shape(sd, "conv_first.weight")[:2]
     arch: Arch = "bbcu-m" if "upconv1.binary_conv.weight" in sd else "bbcu-l"
-    up1 = sd["upconv1.binary_conv.weight" if arch == "bbcu-m" else "upconv1.weight"]
-    ratio = up1.shape[0] // num_feat
+    up1_key = "upconv1.binary_conv.weight" if arch == "bbcu-m" else "upconv1.weight"
+    if up1_key not in sd:
+        raise ModelFormatError(f"SR checkpoint without {up1_key}", "the file is damaged or of another architecture")
+    up1 = _conv_shape(sd, up1_key)
+    ratio = up1[0] // num_feat
     if ("upconv2.weight" in sd) or ("upconv2.binary_conv.weight" in sd):
         scale = 4
     elif ratio in (4, 9):
         scale = int(round(ratio**0.5))
     else:
-        raise ModelFormatError(f"upconv1 has {up1.shape[0]} outputs for {num_feat} features", "expected 4x (x2, x4) or 9x (x3) num_feat")
+        raise ModelFormatError(f"upconv1 has {up1[0]} outputs for {num_feat} features", "expected 4x (x2, x4) or 9x (x3) num_feat")
     depth = _count(sd, r"body\.(\d+)\.body\.0\.")
     return ModelSpec(arch, "sr", scale, int(in_ch), int(num_feat), depth, default_k(num_feat) if k is None else k)
 
@@ -212,13 +250,13 @@ def _split_planes(planes: int) -> tuple[int, int]:
 
 
 def _recognise_dncnn(sd: dict[str, Tensor], k: float | None, task: Task | None) -> ModelSpec:
-    num_feat, head_in = sd["model.0.weight"].shape[:2]
+    num_feat, head_in = _conv_shape(sd, "model.0.weight")[:2]
     last = max(int(m.group(1)) for key in sd if (m := re.match(r"model\.(\d+)\.weight$", key)))
-    planes = int(sd[f"model.{last}.weight"].shape[0])
+    planes = _conv_shape(sd, f"model.{last}.weight")[0]
     out_ch, r = _split_planes(planes)
     bias = "model.0.bias" in sd
     noise = head_in == planes + 1
-    if task is None or task == "sr":
+    if task not in ("denoise", "deblock"):  # no task, or "sr": say what the file is, the caller compares
         task = "deblock" if bias else "denoise"
     kk = default_k(num_feat) if k is None else k
     return ModelSpec("dncnn", task, 1, out_ch, int(num_feat), last, kk, bias, noise, r)
@@ -231,7 +269,7 @@ def recognise(sd: dict[str, Tensor], k: float | None = None, task: Task | None =
     deblocker (the official ``BBCU-deblocking.pth`` layout) and one without as a denoiser.
 
     Raises:
-        ModelFormatError: the keys match no known architecture.
+        ModelFormatError: the keys match no known architecture, or their shapes do not fit it.
     """
     if "conv_first.weight" in sd and "body.0.body.0.binary_conv.weight" in sd:
         return _recognise_sr(sd, k)
@@ -253,18 +291,40 @@ def _load_strict(model: nn.Module, sd: dict[str, Tensor], source: str) -> None:
         raise ModelFormatError(f"{source}: weights do not fit the recognised architecture ({first})", "the file may be damaged or of another architecture") from None
 
 
+def _spec(sd: dict[str, Tensor], meta: dict[str, str], k: float | None, task: Task | None, path: str | Path) -> ModelSpec:
+    """The file's declared spec (with ``k``/``task`` overrides) or the one recognised from ``sd``."""
+    if "spec" in meta:
+        spec = checks.spec_from_json(meta["spec"], path)
+        dn_task = task if spec.arch == "dncnn" and task in ("denoise", "deblock") else spec.task
+        spec = replace(spec, k=spec.k if k is None else k, task=dn_task)
+    else:
+        try:
+            spec = recognise(sd, k, task)
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"{path}: {exc.message}", exc.hint) from None
+    checks.check_spec(spec, path)
+    return spec
+
+
 def load_model(path: str | Path, k: float | None = None, task: Task | None = None) -> LoadedModel:
     """Load any supported checkpoint into an eval-mode model.
 
     ``k`` overrides the residual-alignment factor (default: the file's, else 130*num_feat/64);
-    ``task`` disambiguates DnCNN-style files (denoise vs deblock).
+    ``task`` disambiguates DnCNN-style files (denoise vs deblock); it never turns a model into
+    another kind (compare ``spec.task`` with what you asked for).
+
+    The declared or recognised spec is checked against sane bounds and against the tensors'
+    names and shapes (on the ``meta`` device) before the model is built.
+
+    Raises:
+        UsageError: ``k`` is not a finite number > 0.
+        ModelFormatError: see :func:`read_state_dict` and :func:`recognise`; a spec that is not
+            JSON, lacks fields, is out of bounds or does not describe the tensors.
     """
+    k = checks.check_k(k, "k (--k)", UsageError)
     sd, meta = read_state_dict(path)
-    if "spec" in meta:
-        spec = ModelSpec.from_dict(json.loads(meta["spec"]))
-        spec = replace(spec, k=spec.k if k is None else k, task=task if task and spec.arch == "dncnn" else spec.task)
-    else:
-        spec = recognise(sd, k, task)
+    spec = _spec(sd, meta, k, task, path)
+    checks.check_fits(spec, sd, path)
     model = build_model(spec)
     _load_strict(model, sd, str(path))
     return LoadedModel(model.eval(), spec, str(path), meta)

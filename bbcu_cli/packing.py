@@ -13,10 +13,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import ModelFormatError
+
 __all__ = ["pack_state_dict", "unpack_state_dict"]
 
 _SIGN_SUFFIX = ".weight_signbits"
 _ALPHA_SUFFIX = ".weight_alpha"
+_DAMAGED = "the weights file is damaged; re-download it or re-export it with bbcu"
 
 
 def pack_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -34,16 +37,44 @@ def pack_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def _packed_parts(tensors: dict[str, Tensor], prefix: str) -> tuple[Tensor, Tensor, int]:
+    """(sign bits, alpha, C_in) of one packed convolution, each checked against the others."""
+    bits_key, alpha_key = prefix + _SIGN_SUFFIX, prefix + _ALPHA_SUFFIX
+    move_key = prefix.rsplit(".", 1)[0] + ".move0.bias"
+    for key in (alpha_key, move_key):
+        if key not in tensors:
+            raise ModelFormatError(f"packed weight {bits_key} has no {key}", _DAMAGED)
+    bits, alpha, move = tensors[bits_key], tensors[alpha_key], tensors[move_key]
+    if move.dim() != 4 or move.shape[1] < 1:
+        raise ModelFormatError(f"{move_key} has shape {tuple(move.shape)}, expected (1, C_in, 1, 1)", _DAMAGED)
+    c_in = int(move.shape[1])
+    want = (int(alpha.shape[0]) if alpha.dim() == 1 else -1, (c_in * 9 + 7) // 8)
+    if bits.dtype != torch.uint8 or alpha.dim() != 1 or tuple(bits.shape) != want:
+        raise ModelFormatError(
+            f"{bits_key} is {bits.dtype} {tuple(bits.shape)} with alpha {tuple(alpha.shape)}; "
+            f"expected uint8 (C_out, {want[1]}) sign bits for {c_in} input channels and (C_out,) alpha",
+            _DAMAGED,
+        )
+    return bits, alpha, c_in
+
+
 def unpack_state_dict(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Inverse of :func:`pack_state_dict`: rebuild ``alpha * sign`` weights (shape from move0)."""
+    """Inverse of :func:`pack_state_dict`: rebuild ``alpha * sign`` weights (C_in from move0).
+
+    Raises:
+        ModelFormatError: sign bits without their alpha/move0, or of the wrong type or length
+            (a short tensor is never zero-padded).
+    """
     out = {k: v for k, v in tensors.items() if not k.endswith((_SIGN_SUFFIX, _ALPHA_SUFFIX))}
+    orphans = [k for k in tensors if k.endswith(_ALPHA_SUFFIX) and k[: -len(_ALPHA_SUFFIX)] + _SIGN_SUFFIX not in tensors]
+    if orphans:
+        raise ModelFormatError(f"{orphans[0]} has no matching sign bits", _DAMAGED)
     for key in tensors:
         if not key.endswith(_SIGN_SUFFIX):
             continue
         prefix = key[: -len(_SIGN_SUFFIX)]
-        alpha = tensors[prefix + _ALPHA_SUFFIX].float()
-        c_in = tensors[prefix.rsplit(".", 1)[0] + ".move0.bias"].shape[1]
-        bits = np.unpackbits(tensors[key].numpy(), axis=1, count=c_in * 9, bitorder="little")
-        signs = torch.from_numpy(bits.astype(np.float32) * 2 - 1).reshape(-1, c_in, 3, 3)
-        out[prefix + ".weight"] = signs * alpha.view(-1, 1, 1, 1)
+        bits, alpha, c_in = _packed_parts(tensors, prefix)
+        signs = np.unpackbits(bits.numpy(), axis=1, count=c_in * 9, bitorder="little")
+        weight = torch.from_numpy(signs.astype(np.float32) * 2 - 1).reshape(-1, c_in, 3, 3)
+        out[prefix + ".weight"] = weight * alpha.float().view(-1, 1, 1, 1)
     return out

@@ -73,12 +73,18 @@ def import_checkpoint(file: str | Path, name: str | None = None, k: float | None
 
     Raises:
         ModelFormatError: the file is missing, unreadable or of an unknown architecture.
-        WeightsError: ``name`` is invalid, belongs to a shipped model, or the file does not
-            match the official entry it is imported as.
+        WeightsError: ``name`` is invalid, belongs to a shipped model, the file does not
+            match the official entry it is imported as, or it is not a ``task`` model (a
+            denoiser imported with ``--task sr``).
     """
     src = Path(file).expanduser()
     base = _official_base(name)
     loaded = load_model(src, k=k, task=task or (base.task if base else None))  # type: ignore[arg-type]
+    if task is not None and loaded.spec.task != task:
+        raise WeightsError(
+            f"{src}: holds a {loaded.spec.describe()} ({loaded.spec.task} model), not a {task} model",
+            f"drop --task or pass --task {loaded.spec.task}" if loaded.spec.arch != "dncnn" else "pass --task denoise or --task deblock",
+        )
     if base is not None:
         _check_matches(base, loaded.spec, src)
     src_sha = sha256_file(src)
