@@ -5,14 +5,22 @@ Downloads stream through a ``urllib`` opener built with ``ProxyHandler`` (so ``h
 cache entry, hashing on the way; size and sha256 are checked before ``os.replace`` moves the
 file into place, so the cache never holds a partial or corrupt file. A ``FileLock`` per file
 makes parallel processes download once. Environment: ``BBCU_WEIGHTS_URL`` (mirror base URL,
-tried first), ``BBCU_OFFLINE``, ``BBCU_DOWNLOAD_RETRIES`` (3), ``BBCU_DOWNLOAD_BACKOFF`` (1 s),
-``BBCU_DOWNLOAD_TIMEOUT`` (30 s).
+tried first), ``BBCU_OFFLINE``, ``BBCU_DOWNLOAD_RETRIES`` (3, at most 10),
+``BBCU_DOWNLOAD_BACKOFF`` (1 s, at most 60), ``BBCU_DOWNLOAD_TIMEOUT`` (30 s, at most 600);
+out-of-range or non-finite values are refused. The pauses between attempts double from the
+back-off, each at most :data:`MAX_DELAY_S` and together at most :data:`MAX_TOTAL_BACKOFF_S`
+per URL.
+
+A cached file that no longer matches the manifest is never deleted: it is renamed aside
+(``<file>.corrupt-<time>``) before a fresh download, or, when nothing can replace it (no
+URL, offline), left in place and refused with what was expected and what was found.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import os
 import tempfile
 import time
@@ -30,7 +38,7 @@ from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError
 from .cache import FILE_MODE, bundled_path, cache_io, cached_path, is_cached, sha256_file, weights_dir
 from .manifest import ManifestEntry
 
-__all__ = ["ProgressCallback", "DownloadSettings", "fetch", "candidate_urls", "is_offline", "make_opener"]
+__all__ = ["ProgressCallback", "DownloadSettings", "fetch", "candidate_urls", "is_offline", "make_opener", "backoff_delays", "quarantine"]
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(bytes_done, bytes_total)`` while a file downloads."""
@@ -38,6 +46,9 @@ ProgressCallback = Callable[[int, int | None], None]
 _CHUNK = 1 << 16
 _TRUE = ("1", "true", "yes", "on")
 _TRANSIENT_HTTP = (408, 425, 429, 500, 502, 503, 504)
+MAX_RETRIES = 10
+MAX_DELAY_S = 30.0
+MAX_TOTAL_BACKOFF_S = 120.0
 
 
 class _Transient(Exception):
@@ -49,15 +60,34 @@ def is_offline(offline: bool = False) -> bool:
     return offline or os.environ.get("BBCU_OFFLINE", "").strip().lower() in _TRUE
 
 
-def _env_number(name: str, default: float, minimum: float) -> float:
+def _env_number(name: str, default: float, minimum: float, maximum: float, integer: bool = False) -> float:
+    """``$name`` as a finite number in ``[minimum, maximum]`` (``default`` when unset)."""
     raw = os.environ.get(name, "").strip()
     try:
         value = float(raw) if raw else default
     except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise WeightsError(f"{name}={raw!r} is not a number >= {minimum:g}", f"unset {name} or give it a valid value")
+        value = math.nan
+    whole = not integer or (math.isfinite(value) and value == int(value))
+    if not (whole and math.isfinite(value) and minimum <= value <= maximum):
+        kind = "an integer" if integer else "a number"
+        raise WeightsError(f"{name}={raw!r} is not {kind} from {minimum:g} to {maximum:g}", f"unset {name} (default {default:g}) or give it a value in that range")
     return value
+
+
+def _mirror_from_env() -> str | None:
+    """``$BBCU_WEIGHTS_URL``, checked to be a parseable http(s):// (with a host) or file:// URL."""
+    mirror = os.environ.get("BBCU_WEIGHTS_URL", "").strip() or None
+    if mirror is None:
+        return None
+    hint = "e.g. BBCU_WEIGHTS_URL=file:///srv/bbcu-mirror or https://host/bbcu-weights"
+    try:
+        parts = urllib.parse.urlsplit(mirror)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError as exc:
+        raise WeightsError(f"BBCU_WEIGHTS_URL={mirror!r} is not a valid URL ({exc})", hint) from None
+    if parts.scheme not in ("https", "http", "file") or (parts.scheme != "file" and not parts.hostname):
+        raise WeightsError(f"BBCU_WEIGHTS_URL={mirror!r} is not an http(s)://host/... or file:// URL", hint)
+    return mirror
 
 
 @dataclass(frozen=True)
@@ -73,16 +103,27 @@ class DownloadSettings:
 
     @classmethod
     def from_env(cls, offline: bool = False) -> "DownloadSettings":
-        mirror = os.environ.get("BBCU_WEIGHTS_URL", "").strip() or None
-        if mirror and not mirror.startswith(("https://", "http://", "file://")):
-            raise WeightsError(f"BBCU_WEIGHTS_URL={mirror!r} is not an http(s):// or file:// URL", "e.g. BBCU_WEIGHTS_URL=file:///srv/bbcu-mirror")
+        """Settings from ``BBCU_*``; a :class:`WeightsError` names any variable with a bad value."""
         return cls(
-            retries=int(_env_number("BBCU_DOWNLOAD_RETRIES", 3, 0)),
-            backoff=_env_number("BBCU_DOWNLOAD_BACKOFF", 1.0, 0),
-            timeout=_env_number("BBCU_DOWNLOAD_TIMEOUT", 30.0, 0.1),
-            mirror=mirror,
+            retries=int(_env_number("BBCU_DOWNLOAD_RETRIES", 3, 0, MAX_RETRIES, integer=True)),
+            backoff=_env_number("BBCU_DOWNLOAD_BACKOFF", 1.0, 0, MAX_DELAY_S * 2),
+            timeout=_env_number("BBCU_DOWNLOAD_TIMEOUT", 30.0, 0.1, 600),
+            mirror=_mirror_from_env(),
             offline=is_offline(offline),
         )
+
+
+def backoff_delays(settings: DownloadSettings) -> list[float]:
+    """Pauses before attempts 2, 3, ...: doubling from ``backoff``, each at most
+    :data:`MAX_DELAY_S`, at most :data:`MAX_RETRIES` of them, and none once their sum would
+    pass :data:`MAX_TOTAL_BACKOFF_S` (so a misconfigured retry count cannot wait forever)."""
+    delays: list[float] = []
+    for attempt in range(min(settings.retries, MAX_RETRIES)):
+        delay = min(settings.backoff * 2.0**attempt, MAX_DELAY_S)
+        if sum(delays) + delay > MAX_TOTAL_BACKOFF_S:
+            break
+        delays.append(delay)
+    return delays
 
 
 def make_opener() -> urllib.request.OpenerDirector:
@@ -126,15 +167,72 @@ def _no_url_error(entry: ManifestEntry) -> WeightsError:
 # ---------------------------------------------------------------- fetching
 
 
-def _valid_cached(entry: ManifestEntry) -> Path | None:
-    """The cached file if its size and sha256 still match; a stale one is deleted."""
+def _cached_state(entry: ManifestEntry) -> tuple[Path | None, str]:
+    """(the cached file if it matches the manifest, else ``None``; what was found)."""
     path = cached_path(entry)
     if not is_cached(entry):
-        return None
-    if path.stat().st_size == entry.size and sha256_file(path) == entry.sha256:
+        return None, "nothing"
+    size = path.stat().st_size
+    if size != entry.size:
+        return None, f"{size} bytes (expected {entry.size})"
+    actual = sha256_file(path)
+    return (path, "ok") if actual == entry.sha256 else (None, f"sha256 {actual} (expected {entry.sha256})")
+
+
+def quarantine(path: Path) -> Path:
+    """Rename ``path`` aside to a fresh ``<name>.corrupt-<time>`` beside it (never deleted)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(path, aside)  # fails if ``aside`` exists: never replaces an earlier one
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (some network file systems): plain rename
+            if aside.exists():
+                continue
+            os.rename(path, aside)
+            return aside
+        path.unlink()
+        return aside
+    raise WeightsError(f"cannot move {path} aside: too many earlier .corrupt copies", f"delete old {path.name}.corrupt-* files")
+
+
+def _corrupt_error(entry: ManifestEntry, path: Path, found: str, aside: Path | None) -> IntegrityError:
+    where = f"moved aside to {aside}" if aside else "left in place"
+    how = (
+        f"re-import the original checkpoint: bbcu weights import FILE --name {entry.name}"
+        if not entry.urls
+        else f"run `bbcu weights download {entry.name}` while online, or set BBCU_WEIGHTS_URL to a mirror"
+    )
+    return IntegrityError(f"{path} (model '{entry.name}') is damaged: found {found}; it was {where}", how)
+
+
+def _valid_cached(entry: ManifestEntry) -> Path | None:
+    """The cached file if it still matches the manifest, else ``None`` (a damaged one is left alone)."""
+    return _cached_state(entry)[0]
+
+
+def _replace_damaged(entry: ManifestEntry, urls: list[str], settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+    """Under the download lock: the cached file if valid, else download, first moving a
+    damaged cached file aside (:func:`quarantine`); a failed download says where it went."""
+    path, found = _cached_state(entry)
+    if path is not None:
         return path
-    path.unlink(missing_ok=True)
-    return None
+    aside = quarantine(cached_path(entry)) if found != "nothing" else None
+    try:
+        return _download_any(entry, urls, settings, progress)
+    except WeightsError as exc:
+        if aside is not None:
+            exc.message += f" (the damaged cached copy, {found}, was moved aside to {aside})"
+        raise
+
+
+def _check_not_damaged(entry: ManifestEntry) -> None:
+    """Refuse, naming expected and found, when a damaged cached file cannot be replaced."""
+    path, found = _cached_state(entry)
+    if path is None and found != "nothing":
+        raise _corrupt_error(entry, cached_path(entry), found, None)
 
 
 def fetch(entry: ManifestEntry, *, offline: bool = False, progress: ProgressCallback | None = None) -> Path:
@@ -160,14 +258,13 @@ def _download_locked(entry: ManifestEntry, settings: DownloadSettings, progress:
     urls = candidate_urls(entry, settings)
     if settings.offline:
         urls = [u for u in urls if u.startswith("file://")]
-        if not urls:
-            raise _offline_error(entry)
     if not urls:
-        raise _no_url_error(entry)
+        _check_not_damaged(entry)
+        raise _offline_error(entry) if settings.offline else _no_url_error(entry)
     lock = FileLock(str(weights_dir(create=True) / f"{entry.file}.lock"), timeout=settings.lock_timeout)
     try:
         with lock:  # another process may have finished the download while we waited
-            return _valid_cached(entry) or _download_any(entry, urls, settings, progress)
+            return _replace_damaged(entry, urls, settings, progress)
     except Timeout:
         raise DownloadError(f"timed out waiting for another download of {entry.file}", f"remove {lock.lock_file} if no bbcu process is running") from None
 
@@ -193,14 +290,15 @@ def _download_any(entry: ManifestEntry, urls: list[str], settings: DownloadSetti
 
 def _download_with_retries(url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
     last: Exception | None = None
-    for attempt in range(settings.retries + 1):
+    delays = backoff_delays(settings)
+    for attempt in range(len(delays) + 1):
         if attempt:
-            time.sleep(settings.backoff * 2 ** (attempt - 1))
+            time.sleep(delays[attempt - 1])
         try:
             return _download_once(url, entry, settings, progress)
         except _Transient as exc:
             last = exc
-    raise DownloadError(f"{url}: {last} (gave up after {settings.retries + 1} attempts)")
+    raise DownloadError(f"{url}: {last} (gave up after {len(delays) + 1} attempts)")
 
 
 def _download_once(url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
@@ -235,6 +333,8 @@ def _open(url: str, settings: DownloadSettings) -> http.client.HTTPResponse:
         raise DownloadError(f"{url}: {exc.reason}") from None
     except (OSError, http.client.HTTPException) as exc:
         raise _Transient(f"{type(exc).__name__}: {exc}") from None
+    except ValueError as exc:  # a URL urllib cannot parse (bad host, port or scheme)
+        raise DownloadError(f"{url}: not a valid URL ({exc})") from None
 
 
 def _read(resp: http.client.HTTPResponse, done: int, size: int) -> bytes:

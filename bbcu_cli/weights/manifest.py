@@ -173,14 +173,29 @@ class Manifest:
         return next((m for m in self.for_task(task, scale) if m.default), None)
 
     def merged(self, override: "Manifest") -> "Manifest":
-        """``override``'s entries replace same-named ones (and take over their defaults)."""
+        """``override``'s entries replace same-named ones (and take over their defaults).
+
+        Whether a file is bundled is a fact of this installation, not of the override: an
+        override entry for the very file a bundled entry ships (same file name, sha256 and
+        size, e.g. copied from a ``bbcu weights mirror`` manifest) stays bundled.
+        """
         taken = {(m.task, m.scale) for m in override.models if m.default}
         new = {m.name: m for m in override.models}
-        kept = [new.pop(m.name, None) or replace(m, default=m.default and (m.task, m.scale) not in taken) for m in self.models]
+        kept = [_over(m, new.pop(m.name)) if m.name in new else replace(m, default=m.default and (m.task, m.scale) not in taken) for m in self.models]
         return Manifest(tuple(kept) + tuple(new.values()), self.schema_version)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": self.schema_version, "models": [m.to_dict() for m in self.models]}
+
+
+def _same_file(a: ManifestEntry, b: ManifestEntry) -> bool:
+    same = (a.file, a.sha256, a.size, a.format) == (b.file, b.sha256, b.size, b.format)
+    return same and a.sha256 is not None
+
+
+def _over(base: ManifestEntry, override: ManifestEntry) -> ManifestEntry:
+    """``override`` in place of ``base``, still bundled when it names ``base``'s bundled file."""
+    return replace(override, bundled=True) if base.bundled and _same_file(base, override) else override
 
 
 def _raise(source: str, where: str, exc: FieldError) -> NoReturn:
@@ -218,6 +233,8 @@ def load_manifest(path_or_dict: str | Path | Mapping[str, Any], source: str | No
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise WeightsError(f"{path}: cannot read the weights manifest ({exc})", "restore the file or delete it") from None
+        except RecursionError:
+            raise WeightsError(f"{path}: the weights manifest is nested too deeply to be a manifest", "restore the file or delete it") from None
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         raise WeightsError(f"{label}: 'schema_version' must be {SCHEMA_VERSION}", "this manifest was written for another version of bbcu")
     if not isinstance(data.get("models"), list):
