@@ -116,8 +116,8 @@ def test_resolve_unknown_name_suggests_close_matches(online: Path) -> None:
 
 def test_resolve_default_and_missing_default(online: Path) -> None:
     with pytest.raises(WeightsError) as info:
-        resolve(None, "sr", 3)
-    assert "no default sr x3 model" in info.value.message
+        resolve(None, "sr", 8)  # every shipped scale (2, 3, 4) has a default now
+    assert "no default sr x8 model" in info.value.message
     assert "bbcu models" in info.value.hint
     data = payload(1000)
     register(online, entry_dict("tiny-x4", data, [], default=True))
