@@ -16,7 +16,32 @@ __all__ = [
     "IntegrityError",
     "OfflineError",
     "KernelUnavailable",
+    "printable",
 ]
+
+
+def printable(text: str) -> str:
+    """``text`` with control and bidi-override characters escaped (``\\n``, ``\\x1b``, ``\\u202e``).
+
+    File names may hold anything but ``/`` and NUL: shown raw, a newline splits a one-line
+    message and an escape sequence rewrites the terminal. Every message that shows a name goes
+    through this; printable characters (any script) are kept as they are.
+    """
+    return "".join(_escape(ch) for ch in text) if any(_unsafe(ch) for ch in text) else text
+
+
+def _unsafe(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0 or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069 or 0xDC80 <= code <= 0xDCFF
+
+
+def _escape(ch: str) -> str:
+    if not _unsafe(ch):
+        return ch
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte of a file name (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(ch)[1:-1] if code < 0x100 else f"\\u{code:04x}"
 
 
 class BbcuError(Exception):
@@ -25,6 +50,7 @@ class BbcuError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str = "") -> None:
+        message, hint = printable(message), printable(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint

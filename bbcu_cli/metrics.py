@@ -13,7 +13,9 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Space", "rgb_to_y", "psnr", "ssim", "image_metrics", "metrics_for_task"]
+from .errors import InputError
+
+__all__ = ["Space", "MetricsError", "rgb_to_y", "psnr", "ssim", "image_metrics", "metrics_for_task"]
 
 Space = Literal["y", "rgb", "gray"]
 
@@ -23,6 +25,11 @@ _C1 = (0.01 * 255.0) ** 2
 _C2 = (0.03 * 255.0) ** 2
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+
+class MetricsError(InputError, ValueError):
+    """Images too small to measure (after the crop): a ValueError for API callers, a one-line
+    error naming the sizes at the command line."""
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
@@ -81,7 +88,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """
     x, y = _pair(a, b)
     if x.shape[0] < _WIN or x.shape[1] < _WIN:
-        raise ValueError(f"SSIM needs images of at least {_WIN}x{_WIN}, got {x.shape}")
+        raise MetricsError(f"SSIM needs images of at least {_WIN}x{_WIN}, got {x.shape[1]}x{x.shape[0]}", "measure larger images")
     if x.ndim == 2:
         return _ssim_2d(x, y)
     return float(np.mean([_ssim_2d(x[..., c], y[..., c]) for c in range(x.shape[2])]))
@@ -107,12 +114,23 @@ def image_metrics(output: np.ndarray, reference: np.ndarray, *, crop: int = 0,
         ValueError: shapes differ (both named), bad ``crop``/``space``, or too small after crop.
     """
     x, y = _pair(_as_hwc(output), _as_hwc(reference))
-    if crop < 0 or 2 * crop >= min(x.shape[:2]):
-        raise ValueError(f"crop {crop} is invalid for images of shape {x.shape}")
+    _check_crop(crop, x.shape[1], x.shape[0])
     if crop:
         x, y = x[crop:-crop, crop:-crop], y[crop:-crop, crop:-crop]
     x, y = _to_space(x, space), _to_space(y, space)
     return psnr(x, y), ssim(x, y)
+
+
+def _check_crop(crop: int, width: int, height: int) -> None:
+    """The crop must leave at least the SSIM window (11x11) of a ``width x height`` image."""
+    if crop < 0:
+        raise MetricsError(f"crop {crop} is negative", "pass a crop of 0 or more pixels")
+    left_w, left_h = width - 2 * crop, height - 2 * crop
+    if min(left_w, left_h) < _WIN:
+        most = max(0, (min(width, height) - _WIN) // 2)
+        raise MetricsError(f"a crop of {crop} pixels per border leaves {max(left_w, 0)}x{max(left_h, 0)} of a "
+                           f"{width}x{height} image; SSIM needs at least {_WIN}x{_WIN}",
+                           f"use --crop {most} or less" if min(width, height) >= _WIN else "measure larger images")
 
 
 def metrics_for_task(task: str, scale: int) -> tuple[Space, int]:

@@ -32,11 +32,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, BinaryIO, Callable, Literal
 
 import numpy as np
 
-from .errors import BbcuError, InputError, OutputError
+from .errors import BbcuError, InputError, OutputError, printable
 from .imageio import Image, from_uint, read_image, resize_alpha, write_image
 from .imageio._write import special_target
 from .metrics import image_metrics, metrics_for_task
@@ -61,6 +61,10 @@ class RestoreOptions:
     overwrite: bool = False
     skip_existing: bool = False
     max_pixels: int | None = None
+    """Largest output, in pixels: an input is refused from its header when ``W * H * scale**2``
+    exceeds it (None: the imageio default, 0: no limit)."""
+    scale: int = 1
+    """The model's upscaling factor (1 for denoising and deblocking)."""
 
 
 @dataclass
@@ -170,7 +174,7 @@ def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | 
 
 def _write(dst: Path, image: Image, opts: RestoreOptions) -> None:
     if str(dst) == "-":
-        write_image(sys.stdout.buffer, image, opts.out_format or "png")
+        write_image(_stdout(), image, opts.out_format or "png")
         return
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -179,13 +183,32 @@ def _write(dst: Path, image: Image, opts: RestoreOptions) -> None:
     write_image(dst, image, opts.out_format, overwrite=opts.overwrite)
 
 
+def _stdout() -> BinaryIO:
+    """The binary stdout, or OutputError when the process was started with stdout closed."""
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        raise OutputError("cannot write the image to stdout: stdout is closed", "pass -o FILE")
+    return stream
+
+
+def _stdin_stream(stdin: Callable[[], object]) -> object:
+    """The binary stdin from ``stdin()``, or InputError when it is closed."""
+    try:
+        stream = stdin()
+    except (AttributeError, ValueError, OSError):
+        stream = None
+    if stream is None:
+        raise InputError("cannot read an image from stdin: stdin is closed", "pipe an image into bbcu, or pass a file name")
+    return stream
+
+
 def _failed(src: Path, dst: Path | None, start: float, exc: Exception) -> ItemResult:
     if isinstance(exc, BbcuError):
         error = str(exc)
     else:  # decoders, encoders and the model may raise anything; the batch goes on
         log.debug("unexpected failure on %s", src, exc_info=True)
         text = str(exc).strip().splitlines()
-        error = f"{src}: {type(exc).__name__}: {text[0] if text else 'failed'}"
+        error = printable(f"{src}: {type(exc).__name__}: {text[0] if text else 'failed'}")
     return ItemResult(str(src), str(dst) if dst is not None else None, "failed", error=error, seconds=time.perf_counter() - start)
 
 
@@ -196,7 +219,8 @@ def load_item(src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = Non
         done = _skip_or_refuse(src, dst, opts)
         if done is not None:
             return done
-        image = read_image(stdin() if stdin else src, max_pixels=opts.max_pixels, raw=True)  # type: ignore[arg-type]
+        source = _stdin_stream(stdin) if stdin else src
+        image = read_image(source, max_pixels=opts.max_pixels, raw=True, scale=opts.scale)  # type: ignore[arg-type]
     except Exception as exc:
         return _failed(src, dst, start, exc)
     return Staged(src, dst, ref, start, image)

@@ -1,11 +1,13 @@
 """The ``bbcu`` Typer app and the one place where errors become messages and exit codes.
 
-Exit codes: 0 all good; 1 an item or the run failed; 2 bad usage; 130 interrupted.
+Exit codes: 0 all good; 1 an item or the run failed; 2 bad usage; 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM, handled like Ctrl-C).
 Tracebacks only with ``--verbose`` / ``BBCU_DEBUG=1``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import sys
@@ -14,9 +16,10 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from ..errors import BbcuError
+from ..errors import BbcuError, OutputError
 from . import restore_cmd
 from .helptext import command_epilog, environment_epilog
+from .process import exit_code, fill_closed_streams, terminate_as_interrupt
 from .report import is_verbose, setup_logging, stderr_console
 
 app = typer.Typer(
@@ -146,7 +149,39 @@ def _hoist_verbose(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bbcu`` command: run the app, map errors to exit codes."""
+    """Entry point of the ``bbcu`` command: run the app, map errors to exit codes.
+
+    SIGTERM is handled like Ctrl-C and exits 143 (:mod:`.process`); a pipe closed by its reader
+    is a one-line error, exit 1."""
+    fill_closed_streams()
+    with terminate_as_interrupt():
+        rc = _run(argv)
+        rc = _flush_stdout(rc)
+    return exit_code(rc)
+
+
+def _flush_stdout(rc: int) -> int:
+    """Flush stdout now, so a reader that quit early is reported here and not at interpreter exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _quiet_stdout()
+        return _fail(OutputError(f"cannot write to stdout: {exc.strerror or exc}", "keep the reading program running until bbcu ends"), 1) if rc == 0 else rc
+    return rc
+
+
+def _quiet_stdout() -> None:
+    """Point a broken stdout at /dev/null (Python flushes it once more at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the app once; every error becomes one line on stderr and an exit code."""
     argv = _hoist_verbose(sys.argv[1:] if argv is None else list(argv))
     _passive_omp_wait(argv)
     try:
@@ -156,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr_console.print("interrupted", markup=False)
         return 130
+    except OSError as exc:  # stdout closed or a pipe whose reader quit (--json, bbcu models | head)
+        if exc.errno not in (errno.EPIPE, errno.EBADF):
+            return _click_or_internal(exc)
+        _quiet_stdout()
+        return _fail(OutputError(f"cannot write to stdout: {exc.strerror or exc}", "keep the reading program running until bbcu ends, or redirect to a file"), 1)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except SystemExit as exc:

@@ -20,6 +20,10 @@ if TYPE_CHECKING:  # these import torch: only when the command runs
 
 __all__ = ["bench_command"]
 
+MAX_BENCH_PIXELS = 16_777_216  # 4096 x 4096 input pixels
+MAX_FEAT = 512
+MAX_DEPTH = 128
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -28,16 +32,28 @@ def _size(text: str) -> tuple[int, int]:
         raise UsageError(f"--size '{text}' is not WxH", "for example --size 320x180") from None
     if w < 1 or h < 1:
         raise UsageError(f"--size {text} must be positive", "for example --size 320x180")
+    if w * h > MAX_BENCH_PIXELS:
+        raise UsageError(f"--size {text} is {w * h / 1e6:,.0f} MP; bench takes at most {MAX_BENCH_PIXELS / 1e6:.0f} MP",
+                         "time a smaller input, e.g. --size 3840x2160 (speed is per pixel)")
     return w, h
 
 
 def _random_spec(arch: str, scale: int, feat: int, depth: int) -> ModelSpec:
     if arch not in ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn"):
         raise UsageError(f"--arch {arch} unknown", "use bbcu-l, bbcu-m, bbcu-p or dncnn")
+    _in_range("--feat", feat, 1, MAX_FEAT)
+    _in_range("--depth", depth, 1, MAX_DEPTH)
+    if arch != "dncnn" and scale not in (2, 3, 4):
+        raise UsageError(f"-s {scale}: scale must be 2, 3 or 4", "pass -s 2, -s 3 or -s 4")
     from ..loading import ModelSpec
 
     task = "sr" if arch != "dncnn" else "denoise"
     return ModelSpec(arch, task, scale if task == "sr" else 1, 3, feat, depth, 130.0 * feat / 64)  # type: ignore[arg-type]
+
+
+def _in_range(option: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise UsageError(f"{option} {value} is out of range", f"pass {low} to {high}")
 
 
 def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
@@ -48,7 +64,11 @@ def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
     from ..weights.resolve import resolve
 
     if model is None:
-        return random_model(spec)
+        try:
+            return random_model(spec)
+        except (ValueError, RuntimeError) as exc:  # the architecture's own limits
+            raise UsageError(f"cannot build a random {spec.arch} with --feat {spec.num_feat} --depth {spec.depth}: {exc}",
+                             "pick other --feat/--depth values") from None
     entry = get_manifest().find(model)
     resolved = resolve(model, entry.task, entry.scale) if entry else resolve(model, "sr", None)
     loaded = load_model(resolved.path, k=resolved.k, task=entry.task if entry else None)  # type: ignore[arg-type]
@@ -99,13 +119,17 @@ def bench_command(
     from ..bench import run_bench
     from ..engine.devices import resolve_device, set_threads
 
+    width, height = _size(size)  # usage errors before anything loads
     resolve_device("cpu")
     used = set_threads(threads or None)
     loaded = _load(model, _random_spec(arch, scale, feat, depth))
     restorers, skipped = _restorers(loaded, backend or ["float", "packed"], threads or used)
     if "float" not in restorers:
         raise UsageError("the float backend is the baseline and must be included", "add --backend float")
-    result = run_bench(restorers, _size(size), repeat, used, loaded.source)
+    try:
+        result = run_bench(restorers, (width, height), repeat, used, loaded.source)
+    except MemoryError:
+        raise UsageError(f"not enough memory to time --size {size}", "pass a smaller --size") from None
     result.skipped = skipped
     _kernel_info(result)
     if json_out:

@@ -55,7 +55,7 @@ def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> tuple
     import numpy as np
 
     from ..imageio import read_image
-    from ..metrics import image_metrics
+    from ..metrics import MetricsError, image_metrics
 
     out, ref = read_image(out_path), read_image(ref_path)
     a, b = out.pixels, ref.pixels
@@ -64,7 +64,10 @@ def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> tuple
     if a.shape[:2] != b.shape[:2]:
         raise InputError(f"{out_path} is {a.shape[1]}x{a.shape[0]} but {ref_path} is {b.shape[1]}x{b.shape[0]}", "compare images of the same size")
     space = _space(y, rgb, min(a.shape[2], b.shape[2]))
-    psnr, ssim = image_metrics(np.ascontiguousarray(a), np.ascontiguousarray(b), crop=crop, space=space)  # type: ignore[arg-type]
+    try:
+        psnr, ssim = image_metrics(np.ascontiguousarray(a), np.ascontiguousarray(b), crop=crop, space=space)  # type: ignore[arg-type]
+    except MetricsError as exc:  # too small for the crop: name the pair
+        raise MetricsError(f"{out_path} vs {ref_path}: {exc.message}", exc.hint) from None
     return psnr, ssim, space
 
 

@@ -57,7 +57,7 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No header, progress,
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", callback=_verbose, is_eager=True, help="bbcu's debug log (tiles, kernel choice, timings) and tracebacks; also before the command.")]
 Offline = Annotated[bool, typer.Option("--offline", help="Never use the network (same as BBCU_OFFLINE=1).")]
 K = Annotated[Optional[float], typer.Option("--k", help="Override the residual-alignment factor k (default 130 * features / 64).")]
-MaxPixels = Annotated[int, typer.Option("--max-pixels", min=0, help="Refuse inputs whose output would exceed this many pixels (0: no limit).")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", min=0, help="Refuse inputs whose output would exceed this many pixels: input width x height x scale^2 (scale 1 for denoise and deblock), read from the header before decoding. 0: no limit.")]
 Shard = Annotated[Optional[str], typer.Option("--shard", help="I/N: process every N-th input of the sorted list, starting at the I-th.")]
 EnsembleSR = Annotated[bool, typer.Option("--ensemble", help="x8 self-ensemble: average the outputs for the 8 flips/rotations (8x slower; a small PSNR gain, measure it with bbcu eval --ensemble).")]
 EnsembleDenoise = Annotated[bool, typer.Option("--ensemble", help="x8 self-ensemble: average the outputs for the 8 flips/rotations (8x slower; bbcu-denoise-l22 on CBSD68: +0.45/+0.27/+0.18 dB at sigma 15/25/50).")]

@@ -1,10 +1,18 @@
-"""Input listing: files, folders and glob patterns -> a de-duplicated list of image paths."""
+"""Input listing: files, folders and glob patterns -> a de-duplicated list of image paths.
+
+Recursion (``-r`` folders and ``**`` patterns) follows symlinked folders but enters each real
+folder once (tracked by device and inode), so a symlink loop or a link back to a parent ends
+the walk instead of running forever.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import glob
+import os
+from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from bbcu_cli.errors import InputError
 from bbcu_cli.imageio._core import EXT_LIST as _EXT_LIST
@@ -39,7 +47,7 @@ def _expand(item: str, recursive: bool) -> list[Path]:
         return [path]
     if not any(c in item for c in "*?["):
         raise InputError(f"{item} does not exist", "check the path")
-    hits = sorted(glob.glob(item, recursive=recursive))
+    hits = sorted(_recursive_glob(item) if recursive and "**" in item else glob.glob(item))
     files = [Path(h) for h in hits if Path(h).is_file() and _is_image_name(Path(h))]
     for folder in (Path(h) for h in hits if Path(h).is_dir()):
         files += _folder_images(folder, recursive, must_exist=False)
@@ -49,7 +57,7 @@ def _expand(item: str, recursive: bool) -> list[Path]:
 
 
 def _folder_images(folder: Path, recursive: bool, must_exist: bool = True) -> list[Path]:
-    entries = folder.rglob("*") if recursive else folder.iterdir()
+    entries = walk(folder) if recursive else folder.iterdir()
     files = sorted(p for p in entries if p.is_file() and _is_image_name(p))
     if not files and must_exist:
         hint = "no subfolder holds any either" if recursive else "pass -r to search subfolders"
@@ -59,3 +67,64 @@ def _folder_images(folder: Path, recursive: bool, must_exist: bool = True) -> li
 
 def _is_image_name(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower().lstrip(".") in SUPPORTED_EXTENSIONS
+
+
+def walk(root: Path) -> Iterator[Path]:
+    """Every entry below ``root`` (not ``root`` itself), each real folder entered once.
+
+    Symlinked folders are followed; a folder already entered (same device and inode: a loop,
+    or a second link to it) is listed but not entered again. Unreadable folders are skipped.
+    """
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for entry in entries:
+            path = folder / entry.name
+            yield path
+            if _is_dir(entry):
+                stack.append(path)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _recursive_glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)`` without its endless descent into symlink loops:
+    ``**`` matches zero or more folders; names starting with ``.`` match only a pattern part
+    that starts with ``.``, as in :mod:`glob`."""
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    root = Path(*parts[:fixed]) if fixed else Path(".")
+    rest = tuple(parts[fixed:])
+    if not root.is_dir():
+        return []
+    prefix = "" if fixed == 0 else str(root)
+    found = [path.relative_to(root).parts for path in walk(root)]
+    return [os.path.join(prefix, *rel) for rel in found if _matches(rel, rest)] + ([prefix] if prefix and rest == ("**",) else [])
+
+
+@lru_cache(maxsize=4096)
+def _matches(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """Whether the relative path ``names`` matches the pattern ``parts`` (``**`` = any folders)."""
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        if _matches(names, parts[1:]):
+            return True
+        return bool(names) and not names[0].startswith(".") and _matches(names[1:], parts)
+    if not names or (names[0].startswith(".") and not parts[0].startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(names[0], parts[0]) and _matches(names[1:], parts[1:])

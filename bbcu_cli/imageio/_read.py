@@ -1,24 +1,43 @@
-"""Decoding: bytes from a path or stream -> :class:`Image`, with a header-size check first."""
+"""Decoding: bytes from a path or stream -> :class:`Image`, with header checks first.
+
+Order of checks, each before any pixel is decoded: the header size against ``max_pixels``
+(counted in output pixels: ``W * H * scale**2``), the encoded size against the smallest a
+codec can produce (:mod:`._checks`), the PNG chunk CRCs and a strict JPEG pass; then the
+decode itself, inside :func:`~bbcu_cli.imageio._guard.decode_guard`, which turns decoder
+diagnostics of damaged data into errors naming the file. Memory is bounded by the header:
+streams (stdin) and in-memory decodes (OpenCV) read at most
+:func:`~bbcu_cli.imageio._checks.max_encoded_bytes` for the declared size.
+
+Sample types: uint8 and uint16 as they are; 32-bit integer samples on the 16-bit scale
+(clipped to 0..65535, as Pillow's mode I); float samples (32/64-bit TIFF) are taken as
+0..1, clipped (NaN -> 0), and come back as float32 with ``bit_depth`` 16 (written as 16-bit).
+"""
 
 from __future__ import annotations
 
 import io
-import warnings
+import os
+import stat
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, TypeVar
+from typing import BinaryIO, Callable, Iterator, TypeVar
 
 import cv2
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from bbcu_cli.errors import InputError
+from bbcu_cli.errors import InputError, printable
+from bbcu_cli.imageio._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
 from bbcu_cli.imageio._core import EXT_LIST as _EXT_LIST
 from bbcu_cli.imageio._core import Image, display_name, from_uint
+from bbcu_cli.imageio._guard import decode_guard
 
 T = TypeVar("T")
 DEFAULT_MAX_PIXELS = 1 << 28  # ~268 MP, used when ``max_pixels`` is None
 PILImage.MAX_IMAGE_PIXELS = None  # our own ``max_pixels`` check replaces Pillow's bomb error
+_STREAM_HEAD = 4 << 20  # bytes of a stream read before its header must make sense
 
 _PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "BMP": "bmp",
                 "DIB": "bmp", "TIFF": "tiff"}
@@ -26,42 +45,87 @@ _MODE_MAP = {"1": "L", "La": "LA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": "RGB", 
              "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
 
 
-def read_image(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: bool = False) -> Image:
+@dataclass
+class _Source:
+    """A seekable binary file and how many encoded bytes it holds."""
+
+    fh: BinaryIO
+    size: int
+
+
+def read_image(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: bool = False, scale: int = 1) -> Image:
     """Decode a PNG, JPEG, WebP, BMP or TIFF file (or binary stream) into an :class:`Image`.
 
     Gray stays gray (``C=1``); palette/CMYK/YCbCr become RGB (gray palettes stay gray); alpha
     (incl. tRNS transparency) is split off; EXIF orientation is applied. The header size is
-    checked before decoding: ``W*H > max_pixels`` is refused (None = ``DEFAULT_MAX_PIXELS``,
-    ``0`` = no limit). With ``raw=True`` the samples stay as decoded (uint8 or uint16; float
-    TIFFs float32) and no float copy is made. Raises InputError naming the file when it is
-    missing, unreadable, empty, not an image, of an unsupported format, truncated/corrupt or
-    too large.
+    checked before decoding: ``W * H * scale**2 > max_pixels`` is refused (``scale`` is the
+    upscaling factor the image is read for, so the limit counts output pixels; None =
+    ``DEFAULT_MAX_PIXELS``, ``0`` = no limit). With ``raw=True`` the samples stay as decoded
+    (uint8 or uint16; float TIFFs float32 in [0, 1]) and no float copy is made. Raises
+    InputError naming the file (control characters escaped) when it is missing, unreadable,
+    empty, not an image, of an unsupported format, truncated/corrupt, implausibly small for its
+    declared size, or too large.
     """
-    name = display_name(path)
-    with _open_source(path, name) as fh:
-        head = _read(fh, name, 32)
+    name = printable(display_name(path))
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    with _open_source(path, name, limit, scale) as src:
+        head = _read(src.fh, name, 32)
         if not head:
             raise InputError(f"{name} is empty (0 bytes)", "pass a real image file")
-        fh.seek(0)
-        pil = _open_lazy(fh, name)
-        _check_size(pil.size, DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, name)
-        fmt = _PIL_FORMATS.get(pil.format or "")
-        if fmt is None:
-            raise InputError(f"{name} is a {pil.format} image, which is not supported",
-                             f"convert it to one of {_EXT_LIST}")
-        if _decode(name, pil, _is_deep, pil, head, fmt):
-            fh.seek(0)
-            image = _decode(name, pil, _decode_cv2, _read(fh, name), pil, raw)
-        else:  # Pillow reads the file as it decodes: the encoded bytes are never all in memory
-            image = _decode(name, pil, _decode_pil, pil, raw)
+        src.fh.seek(0)
+        with decode_guard(name):
+            return _decode_source(src, head, name, limit, scale, raw)
+
+
+def _decode_source(src: _Source, head: bytes, name: str, limit: int, scale: int, raw: bool) -> Image:
+    """Header checks, then the decode (inside the caller's decode guard)."""
+    pil = _open_lazy(src.fh, name)
+    _check_size(pil.size, limit, scale, name)
+    fmt = _PIL_FORMATS.get(pil.format or "")
+    if fmt is None:
+        raise InputError(f"{name} is a {pil.format} image, which is not supported",
+                         f"convert it to one of {_EXT_LIST}")
+    _check_plausible(fmt, pil, head, src, name)
+    cap = max_encoded_bytes(*pil.size)
+    if fmt == "jpeg":
+        _decode(name, pil, validate_jpeg, _bytes_of(src, name, cap))
+    if _decode(name, pil, _is_deep, pil, head, fmt):
+        image = _decode(name, pil, _decode_cv2, _bytes_of(src, name, cap), pil, raw)
+    else:  # Pillow reads the file as it decodes: the encoded bytes are never all in memory
+        src.fh.seek(0)
+        image = _decode(name, pil, _decode_pil, pil, raw)
     image.source_format = fmt
     return image
+
+
+def _check_plausible(fmt: str, pil: PILImage.Image, head: bytes, src: _Source, name: str) -> None:
+    """Refuse a file too small for its declared size; PNG: check every chunk and IEND."""
+    w, h = pil.size
+    tags = dict(getattr(pil, "tag_v2", {}) or {})
+    need = min_encoded_bytes(fmt, w, h, head, tags)
+    if src.size < need:
+        raise InputError(f"{name} declares {w}x{h} pixels but holds only {src.size} bytes, fewer than "
+                         f"any {fmt.upper()} of that size needs ({need})", "the file is truncated or forged; re-export it")
+    if fmt == "png":
+        check_png(src.fh, name)
+        src.fh.seek(0)
+
+
+def _bytes_of(src: _Source, name: str, cap: int) -> bytes:
+    """The file's first ``cap`` bytes (the rest, if any, is never read)."""
+    src.fh.seek(0)
+    try:
+        return read_capped(src.fh, cap, name)
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}", "check the file permissions") from exc
 
 
 def _decode(name: str, pil: PILImage.Image, step: Callable[..., T], *args: object) -> T:
     """Run a decoding step; any failure becomes an InputError naming the file."""
     try:
         return step(*args)
+    except InputError:
+        raise
     except MemoryError as exc:
         w, h = pil.size
         raise InputError(f"{name}: not enough memory to decode {w}x{h} pixels",
@@ -76,18 +140,64 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _open_source(source: str | Path | BinaryIO, name: str) -> BinaryIO:
-    """A seekable binary file: the path opened, or a stream's bytes (streams may not seek)."""
+@contextmanager
+def _open_source(source: str | Path | BinaryIO | None, name: str, limit: int, scale: int) -> Iterator[_Source]:
+    """A seekable source: a regular file opened, or a stream's (or FIFO's) bytes, capped."""
+    if source is None:
+        raise InputError("stdin is closed", "pipe an image into bbcu, or pass a file name")
     if not isinstance(source, (str, Path)):
-        return io.BytesIO(_read(source, name))
+        yield _stream_source(source, name, limit, scale)
+        return
+    with _open_path(Path(source), name) as fh:
+        info = os.fstat(fh.fileno())
+        if stat.S_ISREG(info.st_mode):
+            yield _Source(fh, info.st_size)
+        else:  # a FIFO or device (/dev/stdin): read like a stream
+            yield _stream_source(fh, name, limit, scale)
+
+
+def _open_path(path: Path, name: str) -> BinaryIO:
     try:
-        return Path(source).open("rb")
+        return path.open("rb")
     except FileNotFoundError as exc:
         raise InputError(f"{name} does not exist", "check the path") from exc
     except IsADirectoryError as exc:
         raise InputError(f"{name} is a folder, not an image", "pass files or use a folder input") from exc
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}", "check the file permissions") from exc
+
+
+def _stream_source(stream: BinaryIO, name: str, limit: int, scale: int) -> _Source:
+    """A stream's bytes in memory: at most 4 MiB until the header is read, then at most what an
+    image of the declared (and allowed) size can need."""
+    buf = io.BytesIO()
+    buf.write(_read_piece(stream, name, _STREAM_HEAD))
+    if buf.tell() == _STREAM_HEAD:
+        buf.seek(0)
+        w, h = _open_lazy(buf, name).size
+        _check_size((w, h), limit, scale, name)
+        cap = max_encoded_bytes(w, h)
+        buf.seek(0, io.SEEK_END)
+        buf.write(_read_piece(stream, name, cap + 1 - _STREAM_HEAD))
+        if buf.tell() > cap:
+            raise InputError(f"{name} holds more than {cap} bytes, more than any {w}x{h} image needs",
+                             "pass a single image file")
+    size = buf.tell()
+    buf.seek(0)
+    return _Source(buf, size)
+
+
+def _read_piece(stream: BinaryIO, name: str, size: int) -> bytes:
+    """Up to ``size`` bytes, read in pieces (a stream may return less per read)."""
+    try:
+        data = read_capped(stream, size, name)
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}", "check the file permissions") from exc
+    except (AttributeError, TypeError) as exc:
+        raise InputError(f"{name} is not a binary stream", "open the stream in binary mode") from exc
+    if not isinstance(data, bytes):
+        raise InputError(f"{name} is a text stream, not binary", "open the stream in binary mode")
+    return data
 
 
 def _read(fh: BinaryIO, name: str, size: int = -1) -> bytes:
@@ -102,19 +212,26 @@ def _read(fh: BinaryIO, name: str, size: int = -1) -> bytes:
 
 def _open_lazy(fh: BinaryIO, name: str) -> PILImage.Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return PILImage.open(fh)
+        return PILImage.open(fh)
     except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error, ...
+        fh.seek(0)
+        if fh.read(4) in (b"II*\0", b"MM\0*"):
+            raise InputError(f"{name} is a TIFF of a kind that cannot be read (float or 32-bit colour samples, "
+                             "an unusual layout, or a damaged header)", "save it as 8/16-bit RGB or as float gray") from exc
         raise InputError(f"{name} is not a readable image (unknown or damaged header)",
                          f"pass a {_EXT_LIST} file") from exc
 
 
-def _check_size(size: tuple[int, int], limit: int, name: str) -> None:
+def _check_size(size: tuple[int, int], limit: int, scale: int, name: str) -> None:
+    """``W * H * scale**2`` (output pixels) against ``limit`` (0: no limit); empty images refused."""
     w, h = size
-    if limit > 0 and w * h > limit:
-        raise InputError(f"{name} is {w}x{h} = {_count(w * h)}, over the --max-pixels limit "
-                         f"of {_count(limit)}", "raise --max-pixels or downscale the image")
+    if w < 1 or h < 1:
+        raise InputError(f"{name} declares {w}x{h} pixels", "the header is damaged; re-export it")
+    out = w * h * scale * scale
+    if limit > 0 and out > limit:
+        what = f"{w}x{h} = {_count(out)}" if scale == 1 else f"{w}x{h}, {_count(out)} of output at x{scale}"
+        raise InputError(f"{name} is {what}, over the --max-pixels limit of {_count(limit)}",
+                         "raise --max-pixels (0: no limit) or downscale the image")
 
 
 def _count(pixels: int) -> str:
@@ -134,9 +251,7 @@ def _is_deep(pil: PILImage.Image, head: bytes, fmt: str) -> bool:
 
 
 def _decode_pil(pil: PILImage.Image, raw: bool) -> Image:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pil.load()
+    pil.load()
     icc = pil.info.get("icc_profile")
     ImageOps.exif_transpose(pil, in_place=True)  # no full copy when there is nothing to turn
     pil = _normalise_mode(pil)
@@ -191,7 +306,18 @@ def _decode_cv2(data: bytes, pil: PILImage.Image, raw: bool) -> Image:
         arr = arr[..., [0, 3]] if arr.shape[2] == 4 else arr[..., :1]
     arr = _orient(arr, pil.getexif().get(0x0112, 1))
     mode = "gray" if arr.ndim == 2 or arr.shape[2] <= 2 else "rgb"
-    return _split(arr.astype(np.uint16, copy=False), 16, mode, pil.info.get("icc_profile"), raw)
+    return _split(_deep_samples(arr), 16, mode, pil.info.get("icc_profile"), raw)
+
+
+def _deep_samples(arr: np.ndarray) -> np.ndarray:
+    """OpenCV's samples as uint16, or float32 in [0, 1] for float TIFFs (see the module doc)."""
+    if arr.dtype == np.uint16:
+        return arr
+    if arr.dtype == np.uint8:
+        return arr.astype(np.uint16) * np.uint16(257)
+    if arr.dtype.kind == "f":
+        return np.clip(np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
+    return np.clip(arr, 0, 65535).astype(np.uint16)
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:

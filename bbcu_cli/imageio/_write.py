@@ -10,7 +10,6 @@ import errno
 import io
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -21,6 +20,7 @@ from PIL import Image as PILImage
 from bbcu_cli.errors import OutputError
 from bbcu_cli.filemode import NEW_FILE_MODE
 from bbcu_cli.imageio._core import Image, as_depth, display_name, format_for_path, gray_to_rgb
+from bbcu_cli.imageio._tempfiles import make_temp, sweep_stale
 
 _PIL_SAVE = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
 _ALPHA_FORMATS = frozenset({"png", "webp", "tiff"})
@@ -171,6 +171,9 @@ def _write_special(target: Path, encode: Encoder) -> None:
 def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None:
     """Encode into a temp file beside ``target``, fsync, then publish it in one step.
 
+    The temp file is named after this process (:mod:`._tempfiles`); stale ones that earlier,
+    killed runs left in the folder are removed first.
+
     A symlinked target is resolved first, so the rename replaces the file it points to, never
     the link; an existing device, FIFO or socket is written into directly (:func:`special_target`).
     The temp file is removed on any failure, including KeyboardInterrupt.
@@ -185,7 +188,8 @@ def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None
         raise OutputError(f"cannot write {target}: folder {folder} does not exist", "create it first")
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        sweep_stale(folder)
+        fd, tmp = make_temp(folder, target.name)
         with os.fdopen(fd, "wb") as fh:
             encode(fh)
             fh.flush()
@@ -239,11 +243,29 @@ def _output_error(target: str | Path, exc: OSError) -> OutputError:
 
 
 def _write_stream(stream: BinaryIO, encode: Encoder, name: str) -> None:
-    """Encode in memory first, so a failed encode writes nothing to the stream."""
+    """Encode in memory first, so a failed encode writes nothing to the stream; then write all
+    of it (a short write is continued, never taken as success) and flush."""
     buf = io.BytesIO()
     encode(buf)
+    data = buf.getbuffer()
+    sent = [0]
     try:
-        stream.write(buf.getbuffer())
+        _write_all(stream, data, sent)
         stream.flush()
     except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise OutputError(f"cannot write {name}: the reading program closed the pipe after {sent[0]} of {len(data)} bytes",
+                              "keep the reader running until bbcu ends, or write to a file with -o") from exc
         raise _output_error(name, exc) from exc
+
+
+def _write_all(stream: BinaryIO, data: memoryview, sent: list[int]) -> None:
+    """Write every byte of ``data``, counting them in ``sent[0]``. Buffered writers may accept
+    only part of a large write (a pipe whose reader went away): the rest is written again,
+    which then raises the pipe's error."""
+    view = memoryview(data).cast("B")
+    while sent[0] < len(view):
+        n = stream.write(view[sent[0]:])
+        if n is None or n <= 0:
+            raise OSError(errno.EIO, "the stream accepted no more data")
+        sent[0] += n
