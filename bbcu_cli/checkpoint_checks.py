@@ -66,12 +66,12 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-def check_k(k: float | None, what: str = "k", error: type[BbcuError] = ModelFormatError) -> float | None:
+def check_k(k: float | None, what: str = "k", error: type[BbcuError] = ModelFormatError, hint: str = "") -> float | None:
     """``k`` itself when it is ``None`` or a finite number > 0, else ``error``."""
     if k is None:
         return None
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
-        raise error(f"{what} must be a finite number > 0 (got {k!r})", "omit it to use the default 130 * features / 64")
+        raise error(f"{what} must be a finite number > 0 (got {k!r})", hint or "omit it to use the default 130 * features / 64")
     return float(k)
 
 
@@ -200,7 +200,7 @@ def check_spec(spec: "ModelSpec", source: object) -> None:
         raise _fail(source, f"a DnCNN needs at least 3 layers (spec says {spec.depth})")
     if spec.unshuffle != 1 and spec.arch != "dncnn":
         raise _fail(source, f"unshuffle = {spec.unshuffle} is only valid for dncnn")
-    check_k(spec.k, f"{source}: k")
+    check_k(spec.k, f"{source}: the spec's k", hint=_REIMPORT)
 
 
 # ---------------------------------------------------------------- tensors
