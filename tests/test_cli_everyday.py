@@ -322,3 +322,8 @@ def test_root_help_lists_every_environment_variable_and_completion(capsys: pytes
         assert name in listed, f"{name} is read but not listed"
         assert name in res.out, f"{name} missing from bbcu --help"
         assert name in readme, f"{name} missing from README"
+
+
+def test_verbose_after_a_command_without_its_own_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, "models", "-v").code == 0
+    assert run_cli(capsys, "weights", "verify", "--verbose").code == 0

@@ -37,7 +37,7 @@ def _verbose(value: bool) -> None:
         setup_logging(True)
 
 
-Inputs = Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns ('-' reads stdin). Listing a folder or pattern leaves out files named like this tool's outputs (*_x4, *_denoised, ...).", show_default=False, metavar="INPUT...")]
+Inputs = Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns ('-' reads stdin). Listing a folder or pattern leaves out files named like this tool's outputs (*_x4, *_denoised, ...).", show_default=False, metavar="INPUT")]
 Output = Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (one input) or folder; '-' writes stdout. Default: beside each input file; for a folder input the sibling folder <folder><suffix> (photos/ -> photos_denoised/).")]
 Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model name (see 'bbcu models') or a checkpoint file (.pth/.pt/.safetensors).")]
 Ref = Annotated[Optional[str], typer.Option("--ref", help="Reference image, or folder of references matched by file stem: PSNR/SSIM are reported.")]
