@@ -297,14 +297,14 @@ def _view(loaded: LoadedModel, args: RunArgs, single: bool) -> RunView:
 
 
 def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
-    """Per-item settings; ``--max-pixels`` counts the model's output pixels (``W*H*scale**2``,
-    0: no limit), checked from each input's header by the reader.
+    """Per-item settings. ``--max-pixels`` counts output pixels at the model's scale (0: no
+    limit; the pipeline checks ``W * H * scale**2`` from the header).
 
     Existing outputs are skipped unless ``--overwrite`` (also when another process writes one
     while this run works)."""
     from ..pipeline import RestoreOptions
 
-    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale=scale)
+    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale)
 
 
 def _isa(backend: str) -> str:
