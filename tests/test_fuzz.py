@@ -1,139 +1,98 @@
-"""A few hundred mutated PNG/JPEG/TIFF/BMP/WebP files in one batch: no crash, no hang, clean
-per-file failures naming the file, no temp files. Seeded, so every run sees the same files."""
+"""Mutated PNG/JPEG/TIFF/BMP/WebP files and header bombs through ``denoise`` and ``upscale``,
+as a folder and one by one: no traceback, no hang, one line per failure naming the file, every
+valid file restored, every file known to be corrupt refused, no temporary files left.
+
+The corpus comes from :mod:`fuzzgen` (seeded). The default suite runs a small corpus; the
+``slow`` test runs 300+ files: ``python -m pytest -m slow tests/test_fuzz.py``.
+"""
 
 from __future__ import annotations
 
-import io
 import json
-import struct
-import zlib
+from collections import Counter
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import pytest
 from PIL import Image as PILImage
 
 from clihelp import run_cli
 from conftest import FIXTURES
-from test_hardening import huge_png, huge_tiff
+from fuzzgen import corpus
 
-MODEL = FIXTURES / "denoise_f16_l6.pth"
-SEED = 20240606
-Mutation = Callable[[bytes, np.random.Generator], bytes]
-
-
-def _seeds(rng: np.random.Generator) -> dict[str, bytes]:
-    """Small valid files: 8-bit RGB/gray/RGBA PNG, 16-bit PNG, JPEG, TIFF, BMP, WebP."""
-    yy, xx = np.mgrid[0:20, 0:24]
-    rgb = np.stack([xx * 10, yy * 12, (xx + yy) * 5], axis=2).astype(np.uint8)
-    rgb = (rgb + rng.integers(0, 30, rgb.shape)).astype(np.uint8)
-    out: dict[str, bytes] = {}
-    for name, img, fmt, opts in [
-        ("rgb.png", PILImage.fromarray(rgb), "PNG", {}),
-        ("gray.png", PILImage.fromarray(rgb[..., 0]), "PNG", {}),
-        ("rgba.png", PILImage.fromarray(np.dstack([rgb, rgb[..., :1]])), "PNG", {}),
-        ("deep.png", PILImage.fromarray(rgb[..., 0].astype(np.uint16) * 257), "PNG", {}),
-        ("photo.jpg", PILImage.fromarray(rgb), "JPEG", {"quality": 90}),
-        ("scan.tif", PILImage.fromarray(rgb), "TIFF", {"compression": "tiff_adobe_deflate"}),
-        ("plain.tif", PILImage.fromarray(rgb), "TIFF", {}),
-        ("pic.bmp", PILImage.fromarray(rgb), "BMP", {}),
-        ("pic.webp", PILImage.fromarray(rgb), "WEBP", {"quality": 80}),
-    ]:
-        buf = io.BytesIO()
-        img.save(buf, fmt, **opts)
-        out[name] = buf.getvalue()
-    return out
+DENOISE = ["denoise", "-m", FIXTURES / "denoise_f16_l6.pth", "--sigma", "10"]
+UPSCALE = ["upscale", "-m", FIXTURES / "bbcum_x2_f16_b2.pth", "-s", "2"]
+LIMIT = ["--max-pixels", "1000000"]
 
 
-def _truncate(data: bytes, rng: np.random.Generator) -> bytes:
-    return data[: int(rng.integers(0, len(data)))]
+def _check_items(items: list[dict], labels: dict[str, str]) -> Counter[str]:
+    """Assert the per-class rules; returns counts by (class, status)."""
+    counts: Counter[str] = Counter()
+    for item in items:
+        name = Path(item["input"]).name
+        label = labels[name]
+        counts[f"{label}:{item['status']}"] += 1
+        assert item["status"] in ("ok", "failed"), item
+        if item["status"] == "failed":
+            assert label != "valid", item
+            assert name in item["error"] and "\n" not in item["error"], item
+            assert not Path(item["output"]).exists()
+        else:
+            assert label != "corrupt", item
+            with PILImage.open(item["output"]) as out:
+                out.load()  # complete, decodable output
+    return counts
 
 
-def _flip_bits(data: bytes, rng: np.random.Generator) -> bytes:
-    arr = bytearray(data)
-    for pos in rng.integers(0, len(arr), int(rng.integers(1, 24))):
-        arr[pos] ^= 1 << int(rng.integers(0, 8))
-    return bytes(arr)
+def _no_leftovers(out: Path) -> None:
+    left = [p.name for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")] if out.exists() else []
+    assert left == []
 
 
-def _flip_header(data: bytes, rng: np.random.Generator) -> bytes:
-    arr = bytearray(data)
-    for pos in rng.integers(0, min(len(arr), 64), int(rng.integers(1, 4))):
-        arr[pos] = int(rng.integers(0, 256))
-    return bytes(arr)
+def _folder_run(capsys: pytest.CaptureFixture[str], command: list[object], folder: Path, out: Path, labels: dict[str, str]) -> Counter[str]:
+    res = run_cli(capsys, *command[:1], folder, *command[1:], "-o", out, "--json", *LIMIT)
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "internal error" not in res.err
+    items = json.loads(res.out)["items"]
+    assert sorted(Path(i["input"]).name for i in items) == sorted(labels)
+    _no_leftovers(out)
+    return _check_items(items, labels)
 
 
-def _random_body(data: bytes, rng: np.random.Generator) -> bytes:
-    keep = int(rng.integers(2, 40))
-    return data[:keep] + rng.integers(0, 256, int(rng.integers(0, 600)), dtype=np.uint8).tobytes()
+def _single_runs(capsys: pytest.CaptureFixture[str], command: list[object], folder: Path, out: Path, labels: dict[str, str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    out.mkdir()
+    for name in sorted(labels):
+        res = run_cli(capsys, *command[:1], folder / name, *command[1:], "-o", out / f"{name}.png", "--json", *LIMIT)
+        assert res.code in (0, 1), res.err
+        assert "Traceback" not in res.err and "internal error" not in res.err
+        counts += _check_items(json.loads(res.out)["items"], labels)
+    _no_leftovers(out)
+    return counts
 
 
-def _random_bytes(data: bytes, rng: np.random.Generator) -> bytes:
-    return rng.integers(0, 256, int(rng.integers(1, 400)), dtype=np.uint8).tobytes()
-
-
-def _zero_run(data: bytes, rng: np.random.Generator) -> bytes:
-    start = int(rng.integers(0, len(data)))
-    length = int(rng.integers(1, 200))
-    return data[:start] + b"\0" * length + data[start + length :]
-
-
-def _duplicate(data: bytes, rng: np.random.Generator) -> bytes:
-    a, b = sorted(int(v) for v in rng.integers(0, len(data), 2))
-    return data[:b] + data[a:b] + data[b:]
-
-
-def _png_dims(data: bytes, rng: np.random.Generator) -> bytes:
-    """Rewrite a PNG IHDR with random (often huge) dimensions and a fixed-up CRC."""
-    if not data.startswith(b"\x89PNG"):
-        return _flip_bits(data, rng)
-    w, h = (int(v) for v in rng.choice([1, 7, 2**15, 2**20, 2**31 - 1, 100_000], 2))
-    body = b"IHDR" + struct.pack(">II", w, h) + data[24:29]
-    return data[:12] + body + struct.pack(">I", zlib.crc32(body)) + data[33:]
-
-
-MUTATIONS: list[Mutation] = [_truncate, _flip_bits, _flip_header, _random_body, _random_bytes, _zero_run, _duplicate, _png_dims]
-
-
-def _corpus(folder: Path, rng: np.random.Generator, per_seed: int) -> list[str]:
-    names = []
-    for seed_name, data in _seeds(rng).items():
-        stem, ext = seed_name.rsplit(".", 1)
-        for k in range(per_seed):
-            mutate = MUTATIONS[k % len(MUTATIONS)]
-            name = f"{stem}_{k:03d}_{mutate.__name__.strip('_')}.{ext}"
-            (folder / name).write_bytes(mutate(data, rng))
-            names.append(name)
-    for i, (w, h) in enumerate([(100_000, 100_000), (65_535, 65_535), (30_000, 20_000)]):
-        (folder / f"huge_ihdr_{i}.png").write_bytes(huge_png(w, h))
-        (folder / f"huge_ifd_{i}.tif").write_bytes(huge_tiff(w * 2, h))
-        names += [f"huge_ihdr_{i}.png", f"huge_ifd_{i}.tif"]
-    return names
+def _corpus(tmp_path: Path, per_seed: int) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return folder, corpus(folder, per_seed)
 
 
 @pytest.mark.timeout(240)
-def test_fuzzed_batch(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    folder, out = tmp_path / "in", tmp_path / "out"
-    folder.mkdir()
-    names = _corpus(folder, np.random.default_rng(SEED), per_seed=32)
-    assert len(names) >= 290
-    res = run_cli(capsys, "denoise", folder, "-m", MODEL, "-o", out, "--json", "--max-pixels", "250000")
-    assert res.code == 1
-    items = json.loads(res.out)["items"]
-    assert sorted(Path(i["input"]).name for i in items) == sorted(names)
-    failed = [i for i in items if i["status"] == "failed"]
-    assert len(failed) > len(items) // 2
-    for item in items:
-        assert item["status"] in ("ok", "failed")
-        if item["status"] == "failed":
-            assert Path(item["input"]).name in item["error"], item
-            assert "\n" not in item["error"]
-            assert not Path(item["output"]).exists()
-        else:
-            PILImage.open(item["output"]).load()  # complete, decodable output
-    huge = [i for i in items if Path(i["input"]).name.startswith("huge_")]
-    assert all(i["status"] == "failed" and "max-pixels" in i["error"] for i in huge)
-    assert "Traceback" not in res.err and "internal error" not in res.err
-    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")] if out.exists() else []
-    assert leftovers == []
+def test_fuzz_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder, labels = _corpus(tmp_path, per_seed=2)
+    assert len(labels) >= 30
+    counts = _folder_run(capsys, DENOISE, folder, tmp_path / "out", labels)
+    assert counts["valid:ok"] == sum(v == "valid" for v in labels.values())
+    counts = _single_runs(capsys, UPSCALE, folder, tmp_path / "single", {k: v for k, v in labels.items() if k.startswith(("bomb_", "photo", "deep", "float"))})
+    assert counts["corrupt:failed"] >= 9
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("command", [DENOISE, UPSCALE], ids=["denoise", "upscale"])
+def test_fuzz_full(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[object]) -> None:
+    folder, labels = _corpus(tmp_path, per_seed=28)
+    assert len(labels) >= 300
+    folder_counts = _folder_run(capsys, command, folder, tmp_path / "out", labels)
+    single_counts = _single_runs(capsys, command, folder, tmp_path / "single", labels)
+    assert folder_counts == single_counts
+    print(f"fuzz {command[0]}: {len(labels)} files, {dict(sorted(folder_counts.items()))}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import signal
 import socket
 import struct
@@ -222,9 +221,11 @@ def test_cli_max_pixels_below_scale_squared(capsys: pytest.CaptureFixture[str], 
 
 
 def _peak_rss_mb(code: str) -> float:
+    """Peak RSS (MB) of a fresh interpreter running ``code``, as it reports itself."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120, capture_output=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    tail = "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    res = subprocess.run([sys.executable, "-c", code + tail], check=True, env=env, timeout=120, capture_output=True, text=True)
+    return int(res.stdout.split()[-1]) / 1024
 
 
 def test_deep_png_with_huge_tail_reads_bounded(tmp_path: Path) -> None:
