@@ -3,7 +3,7 @@
 Public API (the CLI is built on it)::
 
     import bbcu_cli
-    model = bbcu_cli.load_model("BBCULx4.pth")          # or a manifest name via bbcu_cli.get_model
+    model = bbcu_cli.load_model("BBCULx4.pth")          # or a name/path/default via bbcu_cli.create_model
     out = bbcu_cli.restore_array(model, pixels)          # (H, W, C) uint8/uint16/float32 -> float32
     bbcu_cli.restore_file(model, "in.png", "out.png")
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .api import get_model, restore_array, restore_file
     from .engine.restore import Restorer
     from .errors import BbcuError
+    from .factory import create_model
     from .loading import LoadedModel, ModelSpec, load_model
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "LoadedModel",
     "ModelSpec",
     "Restorer",
+    "create_model",
     "get_model",
     "load_model",
     "restore_array",
@@ -43,6 +45,7 @@ _LAZY = {
     "restore_file": ".api",
     "Restorer": ".engine.restore",
     "BbcuError": ".errors",
+    "create_model": ".factory",
     "LoadedModel": ".loading",
     "ModelSpec": ".loading",
     "load_model": ".loading",

@@ -16,22 +16,24 @@ import numpy as np
 
 from .engine.restore import Restorer
 from .errors import BbcuError
-from .loading import LoadedModel, load_model
+from .factory import create_model
+from .loading import LoadedModel
 from .pipeline import RestoreOptions, process_file
 
 __all__ = ["get_model", "restore_array", "restore_file"]
 
 
-def get_model(name_or_path: str | None = None, task: str = "sr", scale: int = 4, k: float | None = None, offline: bool = False) -> LoadedModel:
+def get_model(name_or_path: str | None = None, task: str = "sr", scale: int | None = None, k: float | None = None, offline: bool = False) -> LoadedModel:
     """Resolve a manifest name, a checkpoint path, or the default for (task, scale), and load it.
 
-    Raises:
-        WeightsError: unknown name / missing weights; ModelFormatError: unreadable file.
-    """
-    from .weights.resolve import resolve
+    A thin alias of :func:`bbcu_cli.factory.create_model`: ``scale=None`` takes a named model's
+    own scale and the x4 default when no name is given.
 
-    resolved = resolve(name_or_path, task, scale if task == "sr" else None, offline=offline)
-    return load_model(resolved.path, k=k if k is not None else resolved.k, task=task)  # type: ignore[arg-type]
+    Raises:
+        WeightsError: unknown name / missing weights; ModelFormatError: unreadable file;
+        UsageError: the model does another task, or upscales by another factor than ``scale``.
+    """
+    return create_model(name_or_path, task=task, scale=scale, k=k, offline=offline)
 
 
 def restore_array(model: LoadedModel | Restorer, pixels: np.ndarray, sigma: float | None = None, tile: int = 0, backend: str = "auto", device: str = "cpu", ensemble: bool = False) -> np.ndarray:

@@ -59,9 +59,7 @@ def _in_range(option: str, value: int, low: int, high: int) -> None:
 def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
     """A random model (no ``-m``), a checkpoint path, or a manifest name of any task."""
     from ..bench import random_model
-    from ..loading import load_model
-    from ..weights.cache import get_manifest
-    from ..weights.resolve import resolve
+    from ..factory import resolve_model
 
     if model is None:
         try:
@@ -69,11 +67,9 @@ def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
         except (ValueError, RuntimeError) as exc:  # the architecture's own limits
             raise UsageError(f"cannot build a random {spec.arch} with --feat {spec.num_feat} --depth {spec.depth}: {exc}",
                              "pick other --feat/--depth values") from None
-    entry = get_manifest().find(model)
-    resolved = resolve(model, entry.task, entry.scale) if entry else resolve(model, "sr", None)
-    loaded = load_model(resolved.path, k=resolved.k, task=entry.task if entry else None)  # type: ignore[arg-type]
-    loaded.source = resolved.name
-    return loaded
+    chosen = resolve_model(model, task=None)
+    chosen.model.source = chosen.name
+    return chosen.model
 
 
 def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[dict[str, Restorer], dict[str, str]]:

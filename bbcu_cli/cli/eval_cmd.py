@@ -59,18 +59,17 @@ def model_restore(restorer: Restorer, sigma: float | None, blind: bool) -> Resto
 
 
 def _restore_for(model: str | None, cfg: EvalConfig, run: _Run) -> tuple[Restore, str]:
+    """A baseline, or the model from the factory on the engine of ``run``; with its report name."""
     if model in _BASELINES:
         if run.ensemble:
             raise UsageError(f"--ensemble needs a model, not the {model} baseline", "drop --ensemble or pass -m MODEL")
         return _baseline(model, cfg), model
     from ..engine.restore import Restorer
-    from ..loading import load_model
-    from ..weights.resolve import resolve
+    from ..factory import resolve_model
 
-    resolved = resolve(model, cfg.task, cfg.scale if cfg.task == "sr" else None, offline=run.offline)
-    loaded = load_model(resolved.path, k=resolved.k, task=cfg.task)
-    restorer = Restorer(loaded, run.backend, run.device, run.threads or None, run.tile, run.ensemble)
-    return model_restore(restorer, cfg.sigma, run.blind), resolved.name + ("+" if restorer.ensemble else "")
+    chosen = resolve_model(model, task=cfg.task, scale=cfg.scale, offline=run.offline)
+    restorer = Restorer(chosen.model, run.backend, run.device, run.threads or None, run.tile, run.ensemble)
+    return model_restore(restorer, cfg.sigma, run.blind), chosen.name + ("+" if restorer.ensemble else "")
 
 
 def _table(result: EvalResult) -> Table:

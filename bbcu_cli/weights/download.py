@@ -45,6 +45,7 @@ ProgressCallback = Callable[[int, int | None], None]
 
 _CHUNK = 1 << 16
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
 _TRANSIENT_HTTP = (408, 425, 429, 500, 502, 503, 504)
 MAX_RETRIES = 10
 MAX_DELAY_S = 30.0
@@ -56,8 +57,22 @@ class _Transient(Exception):
 
 
 def is_offline(offline: bool = False) -> bool:
-    """``offline`` or ``BBCU_OFFLINE`` set to 1/true/yes/on."""
-    return offline or os.environ.get("BBCU_OFFLINE", "").strip().lower() in _TRUE
+    """``offline``, else ``BBCU_OFFLINE`` read with the one rule every command uses.
+
+    ``1``, ``true``, ``yes``, ``on`` (any case, spaces ignored) mean offline; unset, empty,
+    ``0``, ``false``, ``no``, ``off`` mean online; any other value is refused, so that a typo
+    never silently decides whether the network is used.
+
+    Raises:
+        WeightsError: ``BBCU_OFFLINE`` has another value (read only when ``offline`` is false).
+    """
+    if offline:
+        return True
+    raw = os.environ.get("BBCU_OFFLINE", "")
+    value = raw.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise WeightsError(f"BBCU_OFFLINE={raw!r} is neither on nor off", "set BBCU_OFFLINE=1 to never use the network, or 0 (or unset it) to allow downloads")
 
 
 def _env_number(name: str, default: float, minimum: float, maximum: float, integer: bool = False) -> float:

@@ -1,0 +1,114 @@
+"""What a restore run shows: the header line, one line per file, notes, the summary, ``--json``.
+
+The JSON object is :func:`bbcu_cli.cli.report.emit_json`'s schema plus the run's engine facts
+(backend, ensemble, interruption, ``--ref`` protocol, and for SR the model scale and outscale).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from .report import RunTotals, emit_json, is_verbose, item_line, print_summary, protocol_label, stderr_console
+
+if TYPE_CHECKING:  # these import torch and numpy: only when a command runs
+    from ..batch import BatchItem
+    from ..jobs import BatchRun
+    from ..pipeline import ItemResult
+    from .restore_plan import Plan, RunArgs
+    from .runview import RunView
+
+__all__ = ["COMMANDS", "per_file_line", "isa_label", "header", "protocol", "note_left_out", "location", "report"]
+
+COMMANDS = {"sr": "upscale", "denoise": "denoise", "deblock": "deblock"}
+"""The command name of each task."""
+
+
+def per_file_line(args: RunArgs) -> Callable[[ItemResult], None] | None:
+    """One line per finished file when stderr is not a terminal (logs, CI), with ``--ref``, or ``-v``."""
+    if args.quiet or args.json_out:
+        return None
+    if stderr_console.is_terminal and args.ref is None and not (args.verbose or is_verbose()):
+        return None
+    return lambda result: stderr_console.print(item_line(result), soft_wrap=True)
+
+
+def isa_label(backend: str) -> str:
+    """The backend name, with the packed kernel's instruction set for a packed backend."""
+    if "packed" not in backend:
+        return backend
+    from .. import kernels
+
+    return f"{backend} ({kernels.backend_status().isa})"
+
+
+def _scale_text(view: RunView) -> str:
+    """The header's scale part for SR (the model scale, and the resize to ``--outscale``)."""
+    if view.spec.task != "sr":
+        return ""
+    if view.resizes:
+        return f", x{view.inner.scale} model resized to x{view.scale:g}"
+    return f", x{view.inner.scale}"
+
+
+def header(task: str, name: str, view: RunView, count: int) -> str:
+    """The one line saying what runs: model, backend and ISA, device, threads, tile plan."""
+    tiles = f"tile {view.inner.tile} px" if view.inner.tile else "tiles auto (full-width stripes from free memory)"
+    ens = ", ensemble x8" if view.ensemble else ""
+    return f"{COMMANDS[task]}: {count} image(s) with {name}{_scale_text(view)}{ens} | backend {isa_label(view.backend_name)} | device {view.device} | {view.threads} thread(s) | {tiles}"
+
+
+def protocol(task: str, scale: float) -> str:
+    """How ``--ref`` metrics are measured for this task (see :func:`bbcu_cli.metrics.metrics_for_task`)."""
+    import math
+
+    from ..metrics import metrics_for_task
+
+    space, crop = metrics_for_task(task, math.ceil(scale))
+    label = protocol_label(space, crop)
+    return f"{label} (RGB for colour images)" if space == "gray" else label
+
+
+def note_left_out(left_out: list[Path], quiet: bool) -> None:
+    """Say which listed files were left out as earlier outputs of this tool (unless ``quiet``)."""
+    if not left_out or quiet:
+        return
+    names = ", ".join(p.name for p in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+    stderr_console.print(f"note: left out {len(left_out)} file(s) named like outputs of bbcu ({names}); name them explicitly to process them", markup=False, soft_wrap=True)
+
+
+def location(items: list[BatchItem]) -> str | None:
+    """Where the outputs went: the file, or the folder holding all of them."""
+    outs = [str(i.output) for i in items if i.output is not None and str(i.output) != "-"]
+    if not outs:
+        return None
+    if len(outs) == 1:
+        return outs[0]
+    return os.path.commonpath([os.path.dirname(o) or "." for o in outs]) + os.sep
+
+
+def _json_extra(view: RunView, batch: BatchRun, totals: RunTotals) -> dict[str, object]:
+    """The run's fields of the ``--json`` object beyond the shared schema."""
+    extra: dict[str, object] = {"backend": view.backend_name, "ensemble": view.ensemble, "interrupted": batch.interrupted, "protocol": totals.protocol}
+    if view.spec.task == "sr":
+        extra.update({"model_scale": view.inner.scale, "outscale": view.scale})
+    return extra
+
+
+def report(task: str, name: str, view: RunView, batch: BatchRun, args: RunArgs, plan: Plan, totals: RunTotals) -> None:
+    """The ``--json`` object, or the failures (``--quiet``), or the noise levels and summary."""
+    results = batch.results
+    if args.json_out:
+        refs = {str(i.source): str(i.reference) if i.reference else None for i in plan.items}
+        emit_json(COMMANDS[task], name, results, _json_extra(view, batch, totals), refs)
+    if args.json_out or args.quiet:
+        for r in results:
+            if r.status == "failed":
+                stderr_console.print(f"failed: {r.error}", markup=False, soft_wrap=True)
+        return
+    if per_file_line(args) is None:
+        for r in results:
+            if r.status == "ok" and r.sigma is not None:
+                stderr_console.print(f"{r.input}: noise level sigma = {r.sigma:.1f}", markup=False)
+    print_summary(results, totals=totals)

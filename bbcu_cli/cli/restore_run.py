@@ -1,0 +1,177 @@
+"""Run a restore command: plan, load the model, restore every item, report.
+
+:func:`run` is what ``bbcu upscale | denoise | deblock`` call with their :class:`RunArgs`.
+Outputs that exist already are skipped unless ``--overwrite`` (see :mod:`.restore_cmd`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import typer
+
+from ..batch import BatchItem
+from ..errors import UsageError
+from .report import RunTotals, TileBar, print_interrupted, progress_bar, stderr_console
+from .restore_plan import RunArgs, model_scale, plan_items
+from .restore_report import header, isa_label, location, note_left_out, per_file_line, protocol, report
+
+if TYPE_CHECKING:  # torch, numpy and the codecs are imported when a command runs (fast --help)
+    from rich.progress import Progress
+
+    from ..jobs import BatchRun, Work
+    from ..loading import LoadedModel
+    from ..pipeline import ItemResult, RestoreOptions
+    from .runview import RunView
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+
+def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None = None) -> None:
+    """Plan, load, restore every item, report; exits 1 if any item failed (130 if interrupted)."""
+    totals = RunTotals()
+    want = model_scale(task, args, scale)
+    plan = plan_items(args, task, want or 4)  # usage errors come before torch is imported
+    note_left_out(plan.left_out, args.quiet)
+    loaded, name = _load(args, task, want)
+    log.debug("model %s loaded in %.2f s", name, totals.seconds())
+    if task == "sr" and loaded.spec.scale != (want or 4):
+        plan = plan_items(args, task, loaded.spec.scale)
+    if sigma is not None and not loaded.spec.noise_channel:
+        stderr_console.print(f"warning: model {name} has no noise-level input; --sigma {sigma:g} is ignored", markup=False)
+    view = _start_view(task, name, loaded, args, len(plan.items))
+    totals.batch_start = time.perf_counter()
+    batch = _run_items(view, plan.items, _options(args, sigma, view.inner.scale), args)
+    totals.pixels_out, totals.location = view.pixels_out, location(plan.items)
+    totals.protocol = protocol(task, view.scale) if args.ref else None
+    report(task, name, view, batch, args, plan, totals)
+    if batch.interrupted:
+        print_interrupted(len(batch.results), len(plan.items))
+        raise typer.Exit(130)
+    if any(r.status == "failed" for r in batch.results):
+        raise typer.Exit(1)
+
+
+def _start_view(task: str, name: str, loaded: LoadedModel, args: RunArgs, count: int) -> RunView:
+    """The engine for the run, with its backend choice logged and the header line shown."""
+    view = _view(loaded, args, count == 1)
+    if view.choice.reason:
+        log.info("packed backend off: %s", view.choice.reason)
+    log.debug("backend %s chosen (kernel %s)%s", view.backend_name, isa_label(view.backend_name), f": {view.choice.reason}" if view.choice.reason else "")
+    if not args.quiet and not args.json_out:
+        stderr_console.print(header(task, name, view, count), markup=False, soft_wrap=True)
+    return view
+
+
+def _load(args: RunArgs, task: str, scale: int | None) -> tuple[LoadedModel, str]:
+    """The model from the factory (``-m``, ``-s``, ``--k``, ``--offline``), checked against
+    ``--outscale``; with the name it is reported under."""
+    from ..factory import resolve_model
+
+    chosen = resolve_model(args.model, task=task, scale=scale, k=args.k, offline=args.offline)
+    loaded = chosen.model
+    if task == "sr" and args.outscale is not None and loaded.spec.scale < args.outscale:
+        raise UsageError(f"--outscale {args.outscale:g} is larger than model {chosen.name}'s scale x{loaded.spec.scale}", "pick a model of a larger scale, or a smaller --outscale")
+    return loaded, chosen.name
+
+
+def _stdin() -> object:
+    """The binary stdin an input named ``-`` is read from (looked up when the item runs)."""
+    return sys.stdin.buffer
+
+
+def _exists(path: Path) -> bool:
+    """An existing output that the skip rule applies to (devices and FIFOs are written into)."""
+    from ..imageio._write import special_target
+
+    return str(path) != "-" and path.exists() and not special_target(path)
+
+
+def _work(items: list[BatchItem], overwrite: bool) -> tuple[list[Work], dict[int, ItemResult]]:
+    """Runnable items, and results known before running (by position in ``items``): failures,
+    and outputs that exist already (skipped unless ``overwrite``)."""
+    from ..jobs import Work
+    from ..pipeline import ItemResult
+
+    work: list[Work] = []
+    known: dict[int, ItemResult] = {}
+    for i, item in enumerate(items):
+        if item.error is not None or item.output is None:
+            known[i] = ItemResult(str(item.source), None, "failed", error=item.error or f"{item.source}: no output planned")
+        elif not overwrite and _exists(item.output):
+            known[i] = ItemResult(str(item.source), str(item.output), "skipped")
+        else:
+            work.append(Work(item.source, item.output, item.reference, _stdin if str(item.source) == "-" else None))
+    return work, known
+
+
+def _ticker(bar: Progress | None, total: int, already: int, line: Callable[[ItemResult], None] | None) -> Callable[[ItemResult], None] | None:
+    """The per-result hook: advance the progress bar (if any), then print the file's line."""
+    if bar is None:
+        return line
+    task_id = bar.add_task("restoring", total=total, completed=already)
+
+    def tick(result: ItemResult) -> None:
+        bar.advance(task_id)
+        if line is not None:
+            line(result)
+
+    return tick
+
+
+def _run_items(view: RunView, items: list[BatchItem], ropts: RestoreOptions, args: RunArgs) -> BatchRun:
+    """Restore the runnable items (with ``--jobs`` I/O threads) and merge in the known results."""
+    from ..jobs import BatchRun, run_batch
+
+    work, known = _work(items, args.overwrite)
+    line = per_file_line(args)
+    if line is not None:
+        for result in known.values():
+            line(result)
+    if not work:
+        return BatchRun(_merge(len(items), known, []))
+    show = not args.quiet and not args.json_out
+    with progress_bar(show and len(work) > 1 and stderr_console.is_terminal) as bar:
+        outcome = run_batch(view, work, ropts, args.jobs, _ticker(bar, len(items), len(known), line))  # type: ignore[arg-type]
+    outcome.results = _merge(len(items), known, outcome.results)
+    return outcome
+
+
+def _merge(count: int, known: dict[int, ItemResult], done: list[ItemResult]) -> list[ItemResult]:
+    """Known results at their input positions, the run's results (in order) in between."""
+    ordered = iter(done)
+    merged: list[ItemResult] = []
+    for i in range(count):
+        result = known.get(i) or next(ordered, None)
+        if result is not None:
+            merged.append(result)
+    return merged
+
+
+def _view(loaded: LoadedModel, args: RunArgs, single: bool) -> RunView:
+    """The engine for this run (backend, device, threads, tile, ensemble), seen through a
+    :class:`RunView` that resizes to ``--outscale`` and shows tile progress for one image."""
+    from ..engine.restore import Restorer
+    from .runview import RunView
+
+    restorer = Restorer(loaded, args.backend, args.device, args.threads or None, args.tile, args.ensemble)
+    bar = TileBar(single and not args.quiet and not args.json_out)
+    outscale = args.outscale if loaded.spec.task == "sr" else None
+    return RunView(restorer, outscale, bar)
+
+
+def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
+    """Per-item settings. ``--max-pixels`` counts output pixels at the model's scale (0: no
+    limit; the pipeline checks ``W * H * scale**2`` from the header).
+
+    Existing outputs are skipped unless ``--overwrite`` (also when another process writes one
+    while this run works)."""
+    from ..pipeline import RestoreOptions
+
+    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale)

@@ -1,0 +1,113 @@
+"""One factory from a model name or checkpoint path to a ready (eval-mode) model.
+
+Every command and the Python API go through :func:`resolve_model` (or :func:`create_model`,
+which returns only the model), so one set of rules decides which weights are loaded:
+
+* **resolution**: an existing file path wins; otherwise a manifest name is fetched (bundled,
+  cached, or downloaded); no name means the default model for the task;
+* **scale** (SR only): ``scale`` is the model scale asked for; ``None`` means the named model's
+  own scale, and x4 (:data:`DEFAULT_SR_SCALE`) when no name is given. Other tasks have no scale;
+* **k**: the given residual-alignment factor, else the manifest's, else the file's;
+* **task check**: the loaded model must do ``task`` and, when a scale was asked for, upscale
+  by it (``task=None`` takes any model: a manifest name brings its own task);
+* **offline**: ``offline=True`` never uses the network; ``BBCU_OFFLINE`` is read in one place,
+  :func:`bbcu_cli.weights.download.is_offline`, when a download would be needed.
+
+Only names are imported here at module level, so ``import bbcu_cli.factory`` does not import
+torch; loading a model does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import UsageError
+
+if TYPE_CHECKING:  # these import torch: only when a model is loaded
+    from .loading import LoadedModel
+    from .weights.resolve import ResolvedWeights
+
+__all__ = ["DEFAULT_SR_SCALE", "ResolvedModel", "create_model", "resolve_model", "wanted_scale"]
+
+DEFAULT_SR_SCALE = 4
+"""The scale of the default SR model (no name and no scale given)."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A loaded model with the name it is reported under and the weights it came from."""
+
+    model: LoadedModel
+    name: str
+    weights: ResolvedWeights
+
+
+def wanted_scale(name_or_path: str | None, task: str | None, scale: int | None) -> int | None:
+    """The SR scale to resolve: ``scale``; without one, x4 for the default model and any
+    scale for a named one. ``None`` for tasks other than SR."""
+    if task not in ("sr", None):
+        return None
+    if scale is None and name_or_path is None:
+        return DEFAULT_SR_SCALE
+    return scale
+
+
+def _resolve_weights(name_or_path: str | None, task: str | None, scale: int | None, offline: bool) -> tuple[ResolvedWeights, str | None]:
+    """The local weights file and the task to load it as (``task=None``: the manifest's, if any)."""
+    from .weights.cache import get_manifest
+    from .weights.resolve import resolve
+
+    if task is not None:
+        return resolve(name_or_path, task, scale, offline=offline), task
+    entry = get_manifest().find(name_or_path) if name_or_path is not None else None
+    if entry is not None:
+        return resolve(name_or_path, entry.task, entry.scale, offline=offline), entry.task
+    return resolve(name_or_path, "sr", scale, offline=offline), None
+
+
+def _check_kind(loaded: LoadedModel, name: str, task: str | None, scale: int | None) -> None:
+    """Refuse a model of another task, or an SR model of another scale than asked for."""
+    spec = loaded.spec
+    if task is not None and spec.task != task:
+        raise UsageError(f"model {name} is a {spec.task} model, not {task}", "pick a model for this task (bbcu models)")
+    if spec.task == "sr" and scale is not None and spec.scale != scale:
+        raise UsageError(f"model {name} upscales x{spec.scale}, not x{scale}", f"pass -s {spec.scale} or another model")
+
+
+def resolve_model(
+    name_or_path: str | None = None,
+    *,
+    task: str | None = "sr",
+    scale: int | None = None,
+    k: float | None = None,
+    offline: bool = False,
+) -> ResolvedModel:
+    """Resolve ``name_or_path`` for ``task``/``scale``, load it, and check it is what was asked.
+
+    Raises:
+        WeightsError: unknown name, a manifest model of another task or scale, no default,
+            or a fetch error (``OfflineError``, ``IntegrityError``, ``DownloadError``).
+        ModelFormatError: the file is not a checkpoint this tool reads.
+        UsageError: ``k`` is not a finite number > 0, or the loaded model does another task
+            or upscales by another factor than ``scale``.
+    """
+    from .loading import load_model
+
+    want = wanted_scale(name_or_path, task, scale)
+    weights, load_as = _resolve_weights(name_or_path, task, want, offline)
+    loaded = load_model(weights.path, k=k if k is not None else weights.k, task=load_as)  # type: ignore[arg-type]
+    _check_kind(loaded, weights.name, task, scale)
+    return ResolvedModel(loaded, weights.name, weights)
+
+
+def create_model(
+    name_or_path: str | None = None,
+    *,
+    task: str | None = "sr",
+    scale: int | None = None,
+    k: float | None = None,
+    offline: bool = False,
+) -> LoadedModel:
+    """The ready model for ``name_or_path`` (see :func:`resolve_model` for the rules)."""
+    return resolve_model(name_or_path, task=task, scale=scale, k=k, offline=offline).model
