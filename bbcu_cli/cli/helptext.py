@@ -30,7 +30,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 _EXAMPLES: dict[str, tuple[str, ...]] = {
     "sr": (
         "bbcu upscale photo.png -s 4                  # photo_x4.png beside it",
-        "bbcu upscale photo.png --outscale 3          # x4 model, resized to exactly 3x",
+        "bbcu upscale photo.png --outscale 1.5        # x2 model, resized to exactly 1.5x",
         "bbcu upscale shots/ -r                       # every image -> shots_x4/, rerun-safe",
         "bbcu upscale lr.png -s 4 --ref hr.png        # PSNR/SSIM (Y, crop 4)",
     ),
