@@ -274,3 +274,51 @@ def test_tiled_equals_whole_through_the_restorer(case: str, tile: int) -> None:
     whole = Restorer(loaded, "packed", "cpu", 2, tile=0).restore(pixels, sigma=sigma, out_dtype=np.uint8)
     tiled = Restorer(loaded, "packed", "cpu", 2, tile=tile).restore(pixels, sigma=sigma, out_dtype=np.uint8)
     assert np.array_equal(whole, tiled)
+
+
+NARROW_CHANNELS = [8, 16, 24, 32, 33]  # C <= 32: the AVX2 kernel's 32-bit path; 33: the 64-bit one
+# (arch, scale, channels) beyond that grid so that every 32-bit block width (1..8 vectors of 8
+# outputs) occurs: co8 = 40, 48, 56 take blocks of 5, 6 and 7 vectors
+NARROW_EXTRA = [("bbcu-m", 3, 4), ("bbcu-m", 2, 12), ("bbcu-m", 2, 14), ("dncnn", 1, 20)]
+
+
+def narrow_cases() -> list[tuple[str, int, int]]:
+    return [(a, s, c) for c in NARROW_CHANNELS for a, s in (("dncnn", 1), ("bbcu-m", 2), ("bbcu-m", 3))] + NARROW_EXTRA
+
+
+@pytest.mark.parametrize("arch,scale,c", narrow_cases())
+def test_narrow_unit_counts_equal_portable(arch: str, scale: int, c: int, restore_isa: None) -> None:
+    """Raw counts of every unit (plain and pixel-shuffle up units) on every usable ISA equal the
+    portable kernel's exactly, at image borders and on rows with exact zeros (the masked path)."""
+    from bbcu_cli.engine.chain import UnitChain
+    from bbcu_cli.engine.fold import fold_model
+
+    plan = fold_model(random_model(arch, c, 3 if arch == "dncnn" else 1, scale, zero_move=True, seed=c))
+    isas = kernels.usable_isas()
+    g = torch.Generator().manual_seed(c)
+    for h, w in [(1, 1), (1, 9), (9, 1), (7, 5), (12, 19)]:
+        chain = UnitChain(plan.units, h, w, plan.head_act, plan.tail_act)
+        head = torch.randn(1, c, h, w, generator=g)
+        head[:, :, h // 2, : max(1, w // 3)] = 0.0  # zero move0: exact zeros -> masked rows h//2 +- 1
+        chain.entry.src = head.data_ptr()
+        kernels.select_isa("portable")
+        kernels.run_entry(chain.entry, 1)
+        for step, unit in zip(chain.steps, plan.units):
+            got = {}
+            for isa in isas:
+                kernels.select_isa(isa)
+                counts = torch.full((step.H * step.W * unit.cout,), -(1 << 30), dtype=torch.int32)
+                probe = kernels.UnitArgs.from_buffer_copy(step)
+                probe.counts = counts.data_ptr()
+                kernels.run_unit(probe, 2)
+                got[isa] = counts
+            for isa in isas:
+                assert torch.equal(got[isa], got["portable"]), f"{isa}: counts differ (C={c}, r={unit.factor}, {h}x{w})"
+            kernels.select_isa("portable")
+            kernels.run_unit(step, 1)  # the next unit's input
+
+
+@pytest.mark.parametrize("c", NARROW_CHANNELS)
+def test_narrow_models_match_reference(c: int) -> None:
+    check_model(random_model("dncnn", c, 3, zero_move=c % 16 == 0, seed=c), sizes=[(1, 9), (9, 1), (7, 5), (12, 19)])
+    check_model(random_model("bbcu-m", c, 1, 2, seed=c), sizes=[(1, 1), (7, 5)])

@@ -75,6 +75,12 @@ static void bc_scratch_free(bc_scratch_mem *m) { free(m->S); }
 #include "bitconv_tmpl.h"
 #undef SFX
 #undef BC_T
+/* AVX2 for units with C_in <= 32 (32-bit weight lanes, see bitconv_avx2.h); only its unit rows are used */
+#define SFX(name) name##_avx2n
+#define BC_T BC_TGT_AVX2 __attribute__((unused))
+#include "bitconv_tmpl.h"
+#undef SFX
+#undef BC_T
 #endif
 
 #ifdef BC_ARM64
@@ -212,8 +218,13 @@ static int bc_unit_invalid(const bc_unit *u)
 BC_API int bc_unit_run(const bc_unit *u, int nthreads)
 {
     if (!u || bc_unit_invalid(u)) return -1;
+    const int isa = bc_get_isa();
+    bc_rows_fn fn = bc_impls[isa].unit;
+#ifdef BC_X86
+    if (isa == BC_ISA_AVX2 && u->cin <= 32) fn = unit_rows_avx2n; /* half-width words: 8 outputs a vector */
+#endif
     bc_job job = {u, 0};
-    bc_parallel(bc_impls[bc_get_isa()].unit, &job, u->H, nthreads);
+    bc_parallel(fn, &job, u->H, nthreads);
     return job.failed ? -2 : 0;
 }
 

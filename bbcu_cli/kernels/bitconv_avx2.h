@@ -2,7 +2,8 @@
  * AVX2 primitives (x86-64 with AVX2 + POPCNT): no vector popcount, so per-byte nibble LUT
  * shuffles; byte accumulators over the 9 taps, widened with VPSADBW. Weights are [tap][word][co8]
  * in the plan, split per call into low/high nibbles; one vector covers 4 outputs and each
- * activation word is broadcast once per block of up to 32 outputs.
+ * activation word is broadcast once per block of up to 32 outputs. Units with C <= 32 use a
+ * 32-bit variant (8 outputs a vector, at the end of this file).
  */
 #define BC_TGT_AVX2 __attribute__((target("avx2,popcnt")))
 
@@ -220,3 +221,120 @@ BC_INL BC_TGT_AVX2 void transpose_avx2(const float *src, size_t HW, int W, int C
     for (; x < W; x++)
         for (int c = 0; c < C; c++) drow[(size_t)x * (size_t)C + (size_t)c] = src[(size_t)c * HW + (size_t)x];
 }
+
+/*
+ * Narrow inputs (C <= 32, one word per pixel): only the low 32 bits of each activation word
+ * carry data (tail bits are 0 in activations and weights), so weights are split into 32-bit
+ * nibble halves ([tap][lo: co8 | hi: co8] uint32) and one vector covers 8 outputs instead of 4.
+ * Byte counts (<= 72) are summed per 32-bit lane with VPMADDUBSW + VPMADDWD. Same counts as the
+ * 64-bit path; used through its own row driver (unit_rows_avx2n, picked in bc_unit_run).
+ */
+static uint64_t *bc_split_weights32_avx2(const bc_unit *u)
+{
+    const size_t co8 = (size_t)u->co8;
+    uint32_t *out = (uint32_t *)malloc(2 * 9 * co8 * sizeof(uint32_t));
+    if (!out) return NULL;
+    for (size_t i = 0; i < 9; i++)
+        for (size_t q = 0; q < co8; q++) {
+            const uint32_t w = (uint32_t)u->wt[i * co8 + q];
+            out[2 * i * co8 + q] = w & 0x0f0f0f0fu;
+            out[2 * i * co8 + co8 + q] = (w >> 4) & 0x0f0f0f0fu;
+        }
+    return (uint64_t *)out; /* freed by the row driver like the 64-bit split */
+}
+
+/* acc[v] += byte popcounts of the low 32 bits of (a ^ w) [& m] over the 9 taps (<= 72 per byte). */
+BC_INL BC_TGT_AVX2 void bc_taps32_avx2(const uint64_t *p0, const uint64_t *m0, ptrdiff_t rs,
+                                       const uint32_t *wt, size_t co8, __m256i *acc, const int nv)
+{
+    const __m256i lut = BC_LUT_AVX2, m4 = _mm256_set1_epi8(0x0f);
+    const uint32_t *wr = wt;
+#pragma GCC unroll 1
+    for (int t = 0; t < 9; t++, wr += 2 * co8) {
+        const ptrdiff_t o = (t / 3) * rs + (t % 3);
+        const __m256i a = _mm256_set1_epi32((int)(uint32_t)p0[o]);
+        const __m256i alo = _mm256_and_si256(a, m4), ahi = _mm256_and_si256(_mm256_srli_epi16(a, 4), m4);
+        __m256i mlo = alo, mhi = ahi;
+        if (m0) {
+            const __m256i m = _mm256_set1_epi32((int)(uint32_t)m0[o]);
+            mlo = _mm256_and_si256(m, m4);
+            mhi = _mm256_and_si256(_mm256_srli_epi16(m, 4), m4);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            __m256i lo = _mm256_xor_si256(alo, _mm256_loadu_si256((const __m256i *)(wr + 8 * v)));
+            __m256i hi = _mm256_xor_si256(ahi, _mm256_loadu_si256((const __m256i *)(wr + co8 + 8 * v)));
+            if (m0) {
+                lo = _mm256_and_si256(lo, mlo);
+                hi = _mm256_and_si256(hi, mhi);
+            }
+            acc[v] = _mm256_add_epi8(acc[v], _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi)));
+        }
+    }
+}
+
+/* One block of nv x 8 outputs: byte sums -> 16-bit pairs -> one int32 count per lane. */
+BC_INL BC_TGT_AVX2 void bc_blk32_avx2(const uint64_t *p0, const uint64_t *m0, ptrdiff_t rs,
+                                      const uint32_t *wt, size_t co8, int32_t *S, const int nv)
+{
+    const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+    __m256i acc[BC_AVX2_NV];
+    for (int v = 0; v < nv; v++) acc[v] = _mm256_setzero_si256();
+    bc_taps32_avx2(p0, m0, rs, wt, co8, acc, nv);
+    for (int v = 0; v < nv; v++)
+        _mm256_storeu_si256((__m256i *)(S + 8 * v), _mm256_madd_epi16(_mm256_maddubs_epi16(acc[v], one8), one16));
+}
+
+typedef void (*bc_k32_fn)(const uint64_t *, const uint64_t *, ptrdiff_t, const uint32_t *, size_t, int32_t *);
+
+/* One function per (block width, masked) case, as for the 64-bit kernels. */
+#define BC_AVX2_KERNELS32(nv)                                                                               \
+    static __attribute__((noinline)) BC_TGT_AVX2 void bc_k32_avx2_##nv(                                    \
+        const uint64_t *p0, const uint64_t *m0, ptrdiff_t rs, const uint32_t *wt, size_t co8, int32_t *S)  \
+    {                                                                                                       \
+        (void)m0;                                                                                           \
+        bc_blk32_avx2(p0, NULL, rs, wt, co8, S, nv);                                                        \
+    }                                                                                                       \
+    static __attribute__((noinline)) BC_TGT_AVX2 void bc_km32_avx2_##nv(                                   \
+        const uint64_t *p0, const uint64_t *m0, ptrdiff_t rs, const uint32_t *wt, size_t co8, int32_t *S)  \
+    {                                                                                                       \
+        bc_blk32_avx2(p0, m0, rs, wt, co8, S, nv);                                                          \
+    }
+BC_AVX2_KERNELS32(1)
+BC_AVX2_KERNELS32(2)
+BC_AVX2_KERNELS32(3)
+BC_AVX2_KERNELS32(4)
+BC_AVX2_KERNELS32(5)
+BC_AVX2_KERNELS32(6)
+BC_AVX2_KERNELS32(7)
+BC_AVX2_KERNELS32(8)
+
+/* [masked][vectors in the block] (co8 % 8 == 0: every block has 1..8 whole vectors) */
+static const bc_k32_fn bc_k32_avx2[2][BC_AVX2_NV + 1] = {
+    {NULL, bc_k32_avx2_1, bc_k32_avx2_2, bc_k32_avx2_3, bc_k32_avx2_4, bc_k32_avx2_5, bc_k32_avx2_6, bc_k32_avx2_7,
+     bc_k32_avx2_8},
+    {NULL, bc_km32_avx2_1, bc_km32_avx2_2, bc_km32_avx2_3, bc_km32_avx2_4, bc_km32_avx2_5, bc_km32_avx2_6,
+     bc_km32_avx2_7, bc_km32_avx2_8},
+};
+
+/* Counts of one pixel in blocks of up to 64 outputs; wt is the 32-bit split layout. */
+BC_INL BC_TGT_AVX2 void bc_pix32_avx2(const uint64_t *p0, const uint64_t *m0, ptrdiff_t rs,
+                                      const uint64_t *wt, int co8, int32_t *S)
+{
+    const uint32_t *w32 = (const uint32_t *)wt;
+    const size_t n = (size_t)co8;
+    for (int cb = 0; cb < co8; cb += 8 * BC_AVX2_NV) {
+        const int left = (co8 - cb) / 8;
+        bc_k32_avx2[m0 != NULL][left < BC_AVX2_NV ? left : BC_AVX2_NV](p0, m0, rs, w32 + cb, n, S + cb);
+    }
+}
+
+/* ISA primitives of the narrow row driver (SFX = name##_avx2n): the rest is shared with avx2. */
+#define pix_avx2n(p0, rs, nw, wt, co8, S) bc_pix32_avx2(p0, NULL, rs, wt, co8, S)
+#define pixm_avx2n(p0, m0, rs, nw, wt, co8, S) bc_pix32_avx2(p0, m0, rs, wt, co8, S)
+#define weights_avx2n(u, owned) (*(owned) = bc_split_weights32_avx2(u))
+#define pc_avx2n pc_avx2
+#define epi_avx2n epi_avx2
+#define pack_avx2n pack_avx2
+#define epipack_avx2n epipack_avx2
+#define transpose_avx2n transpose_avx2
