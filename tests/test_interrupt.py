@@ -27,9 +27,15 @@ MODEL = FIXTURES / "denoise_f16_l6.pth"
 REPO = Path(__file__).resolve().parents[1]
 COUNT = 8
 DELAY = 0.3
+# The hook also restores Python's Ctrl-C handler: a test run started in the background by a
+# shell without job control (``cmd &`` in a script, nohup) inherits SIGINT as ignored, and the
+# child would then never see the interrupt the test sends.
 HOOK = f"""
+import signal
 import time
 from bbcu_cli.engine import restore as _restore
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _real = _restore.Restorer.restore
 
