@@ -257,13 +257,31 @@ BC_API int bc_finish_run(const bc_finish *f, int nthreads)
 {
     if (!f || bc_finish_invalid(f)) return -1;
     bc_rows_fn fn = bc_finish_rows_portable;
+    bc_ft_ctx ctx = {*f, NULL, NULL, 0}; /* the row functions get &ctx.f */
+    float *pack = NULL;
 #ifdef BC_X86
     const int isa = bc_get_isa();
-    if ((isa == BC_ISA_AVX2 || isa == BC_ISA_AVX512) && (bc_cpu_features() & BC_F_FMA)) fn = bc_finish_rows_avx2;
+    if ((isa == BC_ISA_AVX2 || isa == BC_ISA_AVX512) && (bc_cpu_features() & BC_F_FMA)) {
+        fn = bc_finish_rows_avx2;
+        if (f->wt && f->cz >= 8) { /* vectorised over outputs: repack to [9][cin][cz8] + bias (tiny) */
+            const size_t cin = (size_t)f->cin, cz = (size_t)f->cz, cz8 = (cz + 7) / 8 * 8;
+            pack = (float *)calloc(9 * cin * cz8 + cz8, sizeof(float));
+            if (!pack) return -2;
+            for (size_t co = 0; co < cz; co++) {
+                for (size_t t = 0; t < 9; t++)
+                    for (size_t c = 0; c < cin; c++) pack[(t * cin + c) * cz8 + co] = f->wt[(co * 9 + t) * cin + c];
+                if (f->bias) pack[9 * cin * cz8 + co] = f->bias[co];
+            }
+            ctx.wp = pack;
+            ctx.b8 = pack + 9 * cin * cz8;
+            ctx.cz8 = (int)cz8;
+        }
+    }
 #endif
-    bc_job job = {f, 0};
+    bc_job job = {&ctx.f, 0};
     const int rows = (f->y1 - 1) / f->r - f->y0 / f->r + 1;
     bc_parallel(fn, &job, rows, nthreads);
+    free(pack);
     return job.failed ? -2 : 0;
 }
 

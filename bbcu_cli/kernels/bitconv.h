@@ -87,8 +87,9 @@ typedef struct bc_entry {
  *   BC_FIN_DN : x(Y, X) - z / k                         (sb = 1)
  * Only the window [y0, y1) x [x0, x1) is computed and stored; dst points at its first pixel,
  * rows dst_row elements apart, C channels per pixel, as float32 or clipped and rounded uint.
- * With wt the conv z = conv3x3(feat, zero padding) + bias is computed here (vectorised over
- * input channels: meant for few outputs); without, z is read from zin ([Hc][Wc][cz]).
+ * With wt the conv z = conv3x3(feat, zero padding) + bias is computed here (AVX2: vectorised
+ * over input channels for fewer than 8 outputs, over outputs otherwise, with the weights
+ * repacked per call); without, z is read from zin ([Hc][Wc][cz]).
  */
 typedef struct bc_finish {
     int32_t Hc, Wc, cin, cz, r, C;

@@ -9,11 +9,22 @@
  * straight into the caller's output buffer. Everything here runs after the last binary unit,
  * so its rounding may differ from PyTorch's in the last bits; op order follows PyTorch.
  *
- * The conv (few outputs, e.g. 3 at high resolution) is vectorised over input channels: a
- * block of 4 pixels x 3 outputs keeps 12 accumulators, each a dot product over 9 taps x cin.
+ * The conv with few outputs (3 at high resolution) is vectorised over input channels: a block
+ * of 4 pixels x 3 outputs keeps 12 accumulators, each a dot product over 9 taps x cin. With 8
+ * or more outputs (BBCU-P tails: 12, 27, 48) the AVX2 path vectorises over output channels
+ * instead (bc_ft_row8_avx2: broadcast one input value, FMA into 8 outputs, no horizontal sum).
  */
 
 /* -------------------------------------------------------------- conv of one grid row */
+
+/* What bc_finish_run hands its row jobs: the arguments and, on the AVX2 path with 8 or more
+ * outputs, the weights repacked for bc_ft_row8_avx2 (see there). */
+typedef struct bc_ft_ctx {
+    bc_finish f;     /* first member: the row functions receive &ctx->f */
+    const float *wp; /* [9][cin][cz8], or NULL (cz < 8, or not the AVX2 path) */
+    const float *b8; /* [cz8] */
+    int cz8;
+} bc_ft_ctx;
 
 /* Eight partial sums, so that compilers vectorise it without reassociating (SSE2, NEON). */
 static inline float bc_ft_dot_scalar(const bc_finish *f, int gy, int gx, int co)
@@ -111,8 +122,91 @@ static BC_TGT_FMA float bc_ft_dot_fma(const bc_finish *f, int gy, int gx, int co
     return bc_hsum8(acc) + (f->bias ? f->bias[co] : 0.0f);
 }
 
+/* ---- 8 or more outputs (BBCU-P tails: 12, 27, 48): vectorised over output channels.
+ * bc_finish_run repacks the weights to wp = [9][cin][cz8] (cz8: cz rounded up to 8, zero
+ * padded) and the bias to b8 [cz8] (zeros without bias). Lane co of an accumulator is output
+ * co; per (tap, c) one input value is broadcast and FMA'd into it, so output co of a pixel is
+ *   acc = 0; for taps in order, for c = 0 .. cin-1: acc = fma(feat[c], w[tap][c][co], acc)
+ *   z = acc + b8[co]
+ * with no horizontal sum. Blocks of P pixels x V vectors and single border pixels (which skip
+ * the taps outside the map) run exactly that sequence, so tiling never changes a value. */
+
+/* P pixels (gx .. gx+P-1) x V vectors of 8 outputs from vector v0. edge: P == 1 and the taps
+ * outside the map are skipped; otherwise all three columns of every pixel must be in the map.
+ * Always inlined with constant P, V, edge, so the P*V accumulators stay in registers. */
+BC_INL BC_TGT_FMA void bc_ft_blk8(const bc_ft_ctx *x, int gy, int gx, const int P, const int V, int v0, const int edge,
+                                  float *z)
+{
+    const bc_finish *f = &x->f;
+    const size_t cin = (size_t)f->cin, cz8 = (size_t)x->cz8, rowlen = (size_t)f->Wc * cin;
+    __m256 acc[12][3];
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++) acc[p][v] = _mm256_setzero_ps();
+    for (int dy = -1; dy <= 1; dy++) {
+        const int yy = gy + dy;
+        if (yy < 0 || yy >= f->Hc) continue;
+        for (int dx = -1; dx <= 1; dx++) {
+            if (edge && (gx + dx < 0 || gx + dx >= f->Wc)) continue;
+            const float *in = f->feat + (size_t)yy * rowlen + (size_t)(gx + dx) * cin;
+            const float *w = x->wp + (size_t)((dy + 1) * 3 + dx + 1) * cin * cz8 + (size_t)v0 * 8;
+            for (size_t c = 0; c < cin; c++, w += cz8) {
+                __m256 wv[3];
+                for (int v = 0; v < V; v++) wv[v] = _mm256_loadu_ps(w + 8 * v);
+                for (int p = 0; p < P; p++) {
+                    const __m256 a = _mm256_broadcast_ss(in + (size_t)p * cin + c);
+                    for (int v = 0; v < V; v++) acc[p][v] = _mm256_fmadd_ps(a, wv[v], acc[p][v]);
+                }
+            }
+        }
+    }
+    /* the last vector may reach past cz: store only its lanes below cz */
+    const int nv = x->cz8 / 8, rem = f->cz - 8 * (nv - 1);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++) {
+            const __m256 r = _mm256_add_ps(acc[p][v], _mm256_loadu_ps(x->b8 + 8 * (v0 + v)));
+            float *zp = z + (size_t)p * (size_t)f->cz + (size_t)(8 * (v0 + v));
+            if (v0 + v == nv - 1) _mm256_maskstore_ps(zp, mask, r);
+            else _mm256_storeu_ps(zp, r);
+        }
+}
+
+/* Vectors v0 .. v0+V-1 of the interior pixels [ga, gb) (V constant), in blocks of P. */
+BC_INL BC_TGT_FMA int bc_ft_run8(const bc_ft_ctx *x, int gy, int ga, int gb, const int P, const int V, int v0, float *z)
+{
+    int gx = ga;
+    for (; gx + P <= gb; gx += P) bc_ft_blk8(x, gy, gx, P, V, v0, 0, z + (size_t)(gx - ga) * (size_t)x->f.cz);
+    for (; gx < gb; gx++) bc_ft_blk8(x, gy, gx, 1, V, v0, 0, z + (size_t)(gx - ga) * (size_t)x->f.cz);
+    return V;
+}
+
+static BC_TGT_FMA void bc_ft_row8_avx2(const bc_ft_ctx *x, int gy, int gx0, int gx1, float *z)
+{
+    const bc_finish *f = &x->f;
+    const int nv = x->cz8 / 8;
+    int ga = gx0 > 1 ? gx0 : 1, gb = gx1 < f->Wc - 1 ? gx1 : f->Wc - 1; /* interior: 3 valid columns */
+    if (gb < ga) ga = gb = gx1;
+    for (int gx = gx0; gx < ga; gx++) /* left border (and everything if there is no interior) */
+        for (int v = 0; v < nv; v++) bc_ft_blk8(x, gy, gx, 1, 1, v, 1, z + (size_t)(gx - gx0) * (size_t)f->cz);
+    /* vectors in groups of 3 (4 pixels a block: 12 accumulators), 2 (6 pixels) or 1 (12 pixels) */
+    float *zi = z + (size_t)(ga - gx0) * (size_t)f->cz;
+    for (int v = 0; v < nv;) {
+        const int left = nv - v;
+        if (left >= 3 && left != 4) v += bc_ft_run8(x, gy, ga, gb, 4, 3, v, zi);
+        else if (left >= 2) v += bc_ft_run8(x, gy, ga, gb, 6, 2, v, zi);
+        else v += bc_ft_run8(x, gy, ga, gb, 12, 1, v, zi);
+    }
+    for (int gx = gb; gx < gx1; gx++) /* right border */
+        for (int v = 0; v < nv; v++) bc_ft_blk8(x, gy, gx, 1, 1, v, 1, z + (size_t)(gx - gx0) * (size_t)f->cz);
+}
+
 static BC_TGT_FMA void bc_ft_row_avx2(const bc_finish *f, int gy, int gx0, int gx1, float *z)
 {
+    const bc_ft_ctx *x = (const bc_ft_ctx *)f; /* f is &ctx.f of bc_finish_run */
+    if (x->wp) {
+        bc_ft_row8_avx2(x, gy, gx0, gx1, z);
+        return;
+    }
     if (f->cin % 8) {
         bc_ft_row_portable(f, gy, gx0, gx1, z);
         return;
@@ -168,20 +262,28 @@ typedef struct bc_ft_col {
 
 /* Round half to even for 0 <= v < 2^23 in the default rounding mode, without a libm call
  * (no -ffast-math in the build, so the two additions are not folded away). */
-static inline float bc_rint_pos(float v) { return (v + 8388608.0f) - 8388608.0f; }
+static inline __attribute__((always_inline)) float bc_rint_pos(float v) { return (v + 8388608.0f) - 8388608.0f; }
 
-static void bc_ft_store_row(const bc_finish *f, const float *v, size_t n, size_t off)
+/* v clipped to [0, 1]; NaN -> 0 (a NaN fails both comparisons). */
+static inline __attribute__((always_inline)) float bc_clip01(float v)
+{
+    const float c = v > 1.0f ? 1.0f : v;
+    return c >= 0.0f ? c : 0.0f;
+}
+
+static inline __attribute__((always_inline)) void bc_ft_store_row(const bc_finish *f, const float *v, size_t n, size_t off)
 {
     if (f->dtype == BC_OUT_F32) {
         memcpy((float *)f->dst + off, v, n * sizeof(float));
         return;
     }
-    const float top = f->dtype == BC_OUT_U8 ? 255.0f : 65535.0f;
-    for (size_t i = 0; i < n; i++) {
-        const float c = v[i] > 1.0f ? 1.0f : (v[i] >= 0.0f ? v[i] : 0.0f); /* NaN -> 0 */
-        const float q = bc_rint_pos(c * top);
-        if (f->dtype == BC_OUT_U8) ((uint8_t *)f->dst)[off + i] = (uint8_t)q;
-        else ((uint16_t *)f->dst)[off + i] = (uint16_t)q;
+    /* one branch-free loop per dtype, so that compilers vectorise them (min/max-like selects) */
+    if (f->dtype == BC_OUT_U8) {
+        uint8_t *d = (uint8_t *)f->dst + off;
+        for (size_t i = 0; i < n; i++) d[i] = (uint8_t)(int32_t)bc_rint_pos(bc_clip01(v[i]) * 255.0f);
+    } else {
+        uint16_t *d = (uint16_t *)f->dst + off;
+        for (size_t i = 0; i < n; i++) d[i] = (uint16_t)(int32_t)bc_rint_pos(bc_clip01(v[i]) * 65535.0f);
     }
 }
 
@@ -200,7 +302,7 @@ static inline __attribute__((always_inline)) void bc_ft_sr_row(const bc_finish *
 
 /* One output row Y (sub-pixel row i of its grid row) into vals, then stored; t: scratch of an
  * input row (the vertical half of the bilinear base). */
-static void bc_ft_emit_row(const bc_finish *f, int Y, int i, const float *z, const bc_ft_col *cols, float *vals, float *t)
+static inline __attribute__((always_inline)) void bc_ft_emit_row(const bc_finish *f, int Y, int i, const float *z, const bc_ft_col *cols, float *vals, float *t)
 {
     const int C = f->C, n = f->x1 - f->x0, rr = f->r * f->r;
     const float *zi = z + (size_t)i * (size_t)f->r;
@@ -222,7 +324,7 @@ static void bc_ft_emit_row(const bc_finish *f, int Y, int i, const float *z, con
 
 typedef void (*bc_ft_row_fn)(const bc_finish *, int, int, int, float *);
 
-static void bc_ft_rows(void *arg, int r0, int r1, bc_ft_row_fn conv)
+static inline __attribute__((always_inline)) void bc_ft_rows(void *arg, int r0, int r1, bc_ft_row_fn conv)
 {
     bc_job *job = (bc_job *)arg;
     const bc_finish *f = (const bc_finish *)job->args;
@@ -263,5 +365,6 @@ static void bc_ft_rows(void *arg, int r0, int r1, bc_ft_row_fn conv)
 
 static void bc_finish_rows_portable(void *arg, int r0, int r1) { bc_ft_rows(arg, r0, r1, bc_ft_row_portable); }
 #ifdef BC_X86
-static void bc_finish_rows_avx2(void *arg, int r0, int r1) { bc_ft_rows(arg, r0, r1, bc_ft_row_avx2); }
+/* the epilogue inlined here too, so that it is vectorised with AVX2 (elementwise: same values) */
+static BC_TGT_FMA void bc_finish_rows_avx2(void *arg, int r0, int r1) { bc_ft_rows(arg, r0, r1, bc_ft_row_avx2); }
 #endif
