@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,13 +28,24 @@ assert (res.export is not None) == (torch.distributed.is_torchelastic_launched()
 """
 
 
+# Seen once in about 15 runs on a 2-core machine: a rank aborts in gloo's C++ teardown after the
+# run is complete ("terminate called without an active exception", SIGABRT, after both ranks
+# passed the final barrier and left the process group). Only that signature is retried, once.
+_GLOO_SHUTDOWN_ABORT = "terminate called without an active exception"
+
+
 def _torchrun(tmp_path: Path, script_text: str, *args: Path) -> None:
     """Run ``script_text`` as two CPU processes under ``torch.distributed.run``; assert success."""
     script = tmp_path / "ddp_script.py"
     script.write_text(script_text)
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), *map(str, args)]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=170)
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=80)
+    if proc.returncode != 0 and _GLOO_SHUTDOWN_ABORT in proc.stderr:
+        for arg in args:  # start from scratch: the run folder must not hold the aborted run
+            if arg.name == "run" and arg.exists():
+                shutil.rmtree(arg)
+        proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=80)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
