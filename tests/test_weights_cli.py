@@ -13,6 +13,7 @@ from bbcu_cli.weights.cache import get_manifest
 
 from bbcu_cli.weights import cache as cache_mod
 from clihelp import run_cli
+from test_weights_import import official_size_file
 from test_weights_support import WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official"
@@ -76,8 +77,9 @@ def test_download_all_skips_manual_entries(capsys: pytest.CaptureFixture[str], o
     assert run_cli(capsys, "weights", "download").code == 2  # neither names nor --all
 
 
-def test_import_then_models_and_rm_unregisters(capsys: pytest.CaptureFixture[str], online: Path) -> None:
-    res = run_cli(capsys, "weights", "import", FIXTURES / "bbcum_x4_f16_b1.pth", "--name", "bbcu-m-x4-official")
+def test_import_then_models_and_rm_unregisters(capsys: pytest.CaptureFixture[str], online: Path, tmp_path: Path) -> None:
+    src = official_size_file(tmp_path, "bbcu-m", 4, "BBCUMx4.pth")
+    res = run_cli(capsys, "weights", "import", src, "--name", "bbcu-m-x4-official")
     assert res.code == 0 and "as 'bbcu-m-x4-official'" in res.out
     res = run_cli(capsys, "models", "--json")
     rows = {r["name"]: r for r in json.loads(res.out)["models"]}

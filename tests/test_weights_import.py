@@ -47,16 +47,42 @@ def test_imported_fixture_reproduces_official_output(online: Path, name: str) ->
     assert status(get_manifest().get(entry.name)) == "cached"
 
 
-def test_import_fills_in_the_official_manual_entry(online: Path) -> None:
+def official_size_file(folder: Path, arch: str, scale: int, name: str) -> Path:
+    """A random checkpoint in the official layout (``{"params": state_dict}``) of the official
+    entry's size (64 features, 16 blocks), as the authors' files are."""
+    import torch
+
+    from bbcu_cli.loading import ModelSpec, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(arch, "sr", scale, 3, 64, 16, 130.0))  # type: ignore[arg-type]
+    path = folder / name
+    torch.save({"params": model.state_dict()}, path)
+    return path
+
+
+def test_import_fills_in_the_official_manual_entry(online: Path, tmp_path: Path) -> None:
     assert status(get_manifest().get("bbcu-l-x4-official")) == "manual"
-    entry = import_checkpoint(FIXTURES / "bbcul_x4_f16_b2.pth", name="bbcu-l-x4-official")
+    src = official_size_file(tmp_path, "bbcu-l", 4, "BBCULx4.pth")
+    entry = import_checkpoint(src, name="bbcu-l-x4-official")
     merged = get_manifest().get("bbcu-l-x4-official")
     assert merged == entry and status(merged) == "cached" and not merged.manual
     assert merged.source_page and "drive.google.com" in merged.source_page  # metadata kept from the official entry
-    assert "Imported from bbcul_x4_f16_b2.pth" in merged.provenance.notes
-    assert merged.arch.num_feat == 16  # arch comes from the file, not the assumption
+    assert "Imported from BBCULx4.pth" in merged.provenance.notes
+    assert (merged.arch.num_feat, merged.arch.depth) == (64, 16)
     assert resolve("bbcu-l-x4-official", "sr", 4, offline=True).path.name == "bbcu-l-x4-official.safetensors"
     assert [m.name for m in get_manifest().models].count("bbcu-l-x4-official") == 1
+
+
+def test_import_under_an_official_name_checks_width_and_depth(online: Path) -> None:
+    """A 16-feature, 2-block file is not the 64 x 16 official model; under its own name it imports."""
+    with pytest.raises(WeightsError) as info:
+        import_checkpoint(FIXTURES / "bbcul_x4_f16_b2.pth", name="bbcu-l-x4-official")
+    assert "16 features, depth 2" in info.value.message and "64 features, depth 16" in info.value.message
+    assert "another --name" in info.value.hint
+    assert status(get_manifest().get("bbcu-l-x4-official")) == "manual"
+    entry = import_checkpoint(FIXTURES / "bbcul_x4_f16_b2.pth", name="my-small-bbcu-l")
+    assert (entry.arch.num_feat, entry.arch.depth) == (16, 2)
 
 
 def test_import_refuses_a_file_that_is_not_the_official_model(online: Path) -> None:

@@ -46,14 +46,20 @@ def _official_base(name: str | None) -> ManifestEntry | None:
     return shipped
 
 
+def _shape_of(arch: str, task: str, scale: int, channels: int, feat: int, depth: int) -> str:
+    """``bbcu-l sr x4, 3-channel, 64 features, 16 blocks``: what an import is compared on."""
+    return f"{arch} {task} x{scale}, {channels}-channel, {feat} features, depth {depth}"
+
+
 def _check_matches(base: ManifestEntry, spec: ModelSpec, source: Path) -> None:
-    got = (spec.arch, spec.task, spec.scale, spec.in_channels)
-    want = (base.arch.name, base.task, base.scale, base.arch.in_channels)
+    """An import under an official entry's name must be that model: architecture, task, scale,
+    input channels, width and depth as the entry states them."""
+    got = _shape_of(spec.arch, spec.task, spec.scale, spec.in_channels, spec.num_feat, spec.depth)
+    want = _shape_of(base.arch.name, base.task, base.scale, base.arch.in_channels, base.arch.num_feat, base.arch.depth)
     if got != want:
         raise WeightsError(
-            f"{source.name} holds a {spec.arch} {spec.task} x{spec.scale} {spec.in_channels}-channel model, "
-            f"but '{base.name}' is {base.arch.name} {base.task} x{base.scale} {base.arch.in_channels}-channel",
-            f"is it the right file? {base.name} expects {base.file}",
+            f"{source.name} holds a {got} model, but '{base.name}' is {want}",
+            f"is it the right file? {base.name} expects {base.file}; to keep this one, import it with another --name",
         )
 
 
