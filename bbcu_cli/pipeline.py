@@ -65,6 +65,8 @@ class RestoreOptions:
     exceeds it (None: the imageio default, 0: no limit)."""
     scale: int = 1
     """The model's upscaling factor (1 for denoising and deblocking)."""
+    quality: int = 95
+    """JPEG / WebP quality, 1-100 (``--quality``)."""
 
 
 @dataclass
@@ -174,13 +176,13 @@ def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | 
 
 def _write(dst: Path, image: Image, opts: RestoreOptions) -> None:
     if str(dst) == "-":
-        write_image(_stdout(), image, opts.out_format or "png")
+        write_image(_stdout(), image, opts.out_format or "png", quality=opts.quality)
         return
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder") from None
-    write_image(dst, image, opts.out_format, overwrite=opts.overwrite)
+    write_image(dst, image, opts.out_format, quality=opts.quality, overwrite=opts.overwrite)
 
 
 def _stdout() -> BinaryIO:

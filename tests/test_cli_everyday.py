@@ -327,3 +327,22 @@ def test_root_help_lists_every_environment_variable_and_completion(capsys: pytes
 def test_verbose_after_a_command_without_its_own_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(capsys, "models", "-v").code == 0
     assert run_cli(capsys, "weights", "verify", "--verbose").code == 0
+
+
+def test_quality_sets_jpeg_and_webp_compression(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--quality`` reaches the JPEG / WebP encoder; WebP at 100 is lossless; out of range is a usage error."""
+    src = _images(tmp_path / "in", 1, (96, 80))[0]
+    sizes = {}
+    for q in (30, 95):
+        out = tmp_path / f"q{q}.jpg"
+        res = run_cli(capsys, "denoise", src, "--sigma", 25, "-m", DENOISER, "-o", out, "--quality", q, "-q")
+        assert res.code == 0, res.err
+        sizes[q] = out.stat().st_size
+    assert sizes[30] < sizes[95]
+    lossless = tmp_path / "l.webp"
+    assert run_cli(capsys, "denoise", src, "--sigma", 25, "-m", DENOISER, "-o", lossless, "--quality", 100, "-q").code == 0
+    png = tmp_path / "l.png"
+    assert run_cli(capsys, "denoise", src, "--sigma", 25, "-m", DENOISER, "-o", png, "-q").code == 0
+    with Image.open(lossless) as a, Image.open(png) as b:
+        assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
+    assert run_cli(capsys, "denoise", src, "-m", DENOISER, "-o", tmp_path / "x.jpg", "--quality", 0).code == 2

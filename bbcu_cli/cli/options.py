@@ -49,6 +49,7 @@ SuffixSR = Annotated[Optional[str], typer.Option("--suffix", help="Output name s
 SuffixDenoise = Annotated[Optional[str], typer.Option("--suffix", help="Output name suffix, no '/' or '..' (default _denoised).")]
 SuffixDeblock = Annotated[Optional[str], typer.Option("--suffix", help="Output name suffix, no '/' or '..' (default _deblocked).")]
 Format = Annotated[Optional[str], typer.Option("--format", help="Output format: png, jpg, webp, bmp, tiff (default: from the output name, else the input's). Must agree with an -o file name.")]
+Quality = Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG and WebP quality, 1-100 (WebP 100: lossless; JPEG >= 90 keeps full-resolution colour). PNG, TIFF and BMP are lossless.")]
 SkipExisting = Annotated[bool, typer.Option("--skip-existing", help="Keep outputs that already exist (the default; kept as an explicit alias).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist (by default they are skipped).")]
 Recursive = Annotated[bool, typer.Option("-r", "--recursive", help="Search input folders recursively.")]

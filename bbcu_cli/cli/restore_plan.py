@@ -35,6 +35,7 @@ class RunArgs:
     backend: str = "auto"
     suffix: str | None = None
     fmt: str | None = None
+    quality: int = 95
     skip_existing: bool = False
     overwrite: bool = False
     recursive: bool = False

@@ -174,4 +174,4 @@ def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
     while this run works)."""
     from ..pipeline import RestoreOptions
 
-    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale)
+    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale, quality=args.quality)
