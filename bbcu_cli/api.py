@@ -18,7 +18,7 @@ from .engine.restore import Restorer
 from .errors import BbcuError
 from .factory import create_model
 from .loading import LoadedModel
-from .pipeline import RestoreOptions, process_file
+from .batch.item import RestoreOptions, process_file
 
 __all__ = ["get_model", "restore_array", "restore_file"]
 

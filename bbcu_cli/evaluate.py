@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import imageio
+from . import imagefiles
 from .degrade import add_gaussian_noise, bicubic_downscale_uint8, bicubic_upscale, image_seed
 from .degrade import jpeg_compress, modcrop
 from .degradations import SR_DEGRADATIONS, degrade_sr
@@ -119,12 +119,12 @@ class EvalResult:
 
 
 def list_dataset(folder: Path, limit: int | None = None) -> list[Path]:
-    """Image files directly in ``folder`` (``imageio.SUPPORTED_EXTENSIONS``, any case, dot-files
+    """Image files directly in ``folder`` (``imagefiles.SUPPORTED_EXTENSIONS``, any case, dot-files
     skipped), sorted by name, truncated to ``limit``. Raises InputError if not a folder."""
     if not folder.is_dir():
         raise InputError(f"dataset folder not found: {folder}", "pass a folder of images")
     paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.suffix.lower().lstrip(".") in imageio.SUPPORTED_EXTENSIONS)
+                   and p.suffix.lower().lstrip(".") in imagefiles.SUPPORTED_EXTENSIONS)
     return paths if limit is None else paths[:limit]
 
 
@@ -132,12 +132,12 @@ def load_clean(path: Path, cfg: EvalConfig) -> np.ndarray:
     """Clean uint8 ``(H, W, C)`` image, alpha dropped: C = 3 for ``sr`` (gray -> R = G = B) and
     colour images; C = 1 for gray images, or colour ones with ``cfg.gray`` (BT.601 luma).
     Raises InputError if the file cannot be decoded."""
-    pixels = imageio.read_image(path).pixels
+    pixels = imagefiles.read_image(path).pixels
     if cfg.task == "sr" and pixels.shape[2] == 1:
-        pixels = imageio.gray_to_rgb(pixels)
+        pixels = imagefiles.gray_to_rgb(pixels)
     elif cfg.task != "sr" and cfg.gray and pixels.shape[2] == 3:
-        pixels = imageio.rgb_to_gray(pixels)
-    return imageio.to_uint(pixels, 8)
+        pixels = imagefiles.rgb_to_gray(pixels)
+    return imagefiles.to_uint(pixels, 8)
 
 
 def make_degraded(clean_uint8: np.ndarray, cfg: EvalConfig, index: int) -> np.ndarray:
@@ -241,7 +241,7 @@ def _label(name: str, psnr: float | None) -> str:
 
 def _save(path: Path, img_u8: np.ndarray) -> None:
     mode = "gray" if img_u8.shape[2] == 1 else "rgb"
-    imageio.write_image(path, imageio.Image(imageio.from_uint(img_u8), None, 8, mode, None))
+    imagefiles.write_image(path, imagefiles.Image(imagefiles.from_uint(img_u8), None, 8, mode, None))
 
 
 def _input_panel(degraded: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from . import checkpoint_checks as checks
 from .errors import ModelFormatError, UsageError
 from .filemode import NEW_FILE_MODE
 from .models import BBCUL, BBCUM, BBCUP, BinaryDnCNN, default_k
-from .packing import pack_state_dict, unpack_state_dict
+from .signbits import pack_state_dict, unpack_state_dict
 
 __all__ = [
     "ModelSpec",

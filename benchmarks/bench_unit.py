@@ -24,7 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bbcu_cli import kernels  # noqa: E402
-from bbcu_cli.engine.fold import InferencePlan, fold_unit  # noqa: E402
+from bbcu_cli.engine.packed_plan import InferencePlan, fold_unit  # noqa: E402
 from bbcu_cli.engine.packed import PackedBackend, PackedProgram, packed_status  # noqa: E402
 from bbcu_cli.loading import LoadedModel, ModelSpec, build_model  # noqa: E402
 from bbcu_cli.models.binary import BinaryUnit  # noqa: E402

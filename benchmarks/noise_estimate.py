@@ -19,7 +19,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bbcu_cli.degrade import add_gaussian_noise, image_seed  # noqa: E402
-from bbcu_cli.noise import estimate_noise  # noqa: E402
+from bbcu_cli.noise_estimate import estimate_noise  # noqa: E402
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bench"
 

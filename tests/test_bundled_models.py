@@ -9,9 +9,9 @@ import pytest
 
 from bbcu_cli import get_model, restore_array
 from bbcu_cli.degrade import add_gaussian_noise, bicubic_downscale_uint8, jpeg_compress
-from bbcu_cli.imageio import read_image
+from bbcu_cli.imagefiles import read_image
 from bbcu_cli.metrics import image_metrics
-from bbcu_cli.noise import estimate_sigma
+from bbcu_cli.noise_estimate import estimate_sigma
 from bbcu_cli.weights.cache import get_manifest, verify
 
 CLEAN = Path(__file__).parent / "data" / "clean_crop.png"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bbcu_cli.imageio import read_image
+from bbcu_cli.imagefiles import read_image
 from clihelp import run_cli
 from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, TASK_COMMAND, fixture_expected_png
 

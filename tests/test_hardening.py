@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from bbcu_cli import imageio, pipeline
-from bbcu_cli.batch import BatchItem, select_shard
+from bbcu_cli import imagefiles
+from bbcu_cli.batch import item as pipeline
+from bbcu_cli.batch.plan import BatchItem, select_shard
 from bbcu_cli.bench import random_model
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.errors import OutputError
-from bbcu_cli.imageio import read_image, to_uint, write_image
+from bbcu_cli.imagefiles import read_image, to_uint, write_image
 from bbcu_cli.loading import ModelSpec
-from bbcu_cli.noise import estimate_sigma
+from bbcu_cli.noise_estimate import estimate_sigma
 from clihelp import run_cli
 from conftest import FIXTURES
 
@@ -224,7 +225,7 @@ def test_raw_read_and_integer_write(tmp_path: Path, depth: int, alpha: bool) -> 
     dtype = np.uint8 if depth == 8 else np.uint16
     arr = rng.integers(0, np.iinfo(dtype).max + 1, (12, 16, 3 + alpha), dtype=dtype)
     src = tmp_path / "src.png"
-    write_image(src, imageio.Image(arr[..., :3], arr[..., 3] if alpha else None, depth, "rgb", None))
+    write_image(src, imagefiles.Image(arr[..., :3], arr[..., 3] if alpha else None, depth, "rgb", None))
     raw, flt = read_image(src, raw=True), read_image(src)
     assert raw.pixels.dtype == dtype and raw.bit_depth == depth
     np.testing.assert_array_equal(raw.pixels, arr[..., :3])

@@ -22,9 +22,9 @@ import pytest
 from PIL import Image as PILImage
 
 from bbcu_cli.errors import InputError, OutputError, printable
-from bbcu_cli.imageio import list_images, read_image, write_image
-from bbcu_cli.imageio._core import Image
-from bbcu_cli.imageio._tempfiles import STALE_SECONDS, sweep_stale
+from bbcu_cli.imagefiles import list_images, read_image, write_image
+from bbcu_cli.imagefiles._core import Image
+from bbcu_cli.imagefiles._tempfiles import STALE_SECONDS, sweep_stale
 from clihelp import run_cli
 from conftest import FIXTURES
 from test_hardening import huge_png
@@ -234,8 +234,8 @@ def test_deep_png_with_huge_tail_reads_bounded(tmp_path: Path) -> None:
     path.write_bytes(buf.tobytes())
     with open(path, "r+b") as fh:
         fh.truncate(len(buf) + (400 << 20))  # 400 MiB of zeros after IEND (sparse)
-    code = f"from bbcu_cli.imageio import read_image; assert read_image({str(path)!r}).pixels.shape == (40, 48, 1)"
-    base = _peak_rss_mb("import bbcu_cli.imageio")
+    code = f"from bbcu_cli.imagefiles import read_image; assert read_image({str(path)!r}).pixels.shape == (40, 48, 1)"
+    base = _peak_rss_mb("import bbcu_cli.imagefiles")
     assert _peak_rss_mb(code) < base + 150
 
 

@@ -194,11 +194,11 @@ def test_program_keeps_its_plan_alive() -> None:
     import gc
     import weakref
 
-    from bbcu_cli.engine.fold import fold_model
+    from bbcu_cli.engine.packed_plan import build_plan
     from bbcu_cli.engine.packed import PackedProgram
 
     loaded = random_model("dncnn", 16, 3)
-    plan = fold_model(loaded)
+    plan = build_plan(loaded)
     ref = weakref.ref(plan)
     prog = PackedProgram(plan, 5, 7)
     del plan
@@ -293,9 +293,9 @@ def test_narrow_unit_counts_equal_portable(arch: str, scale: int, c: int, restor
     """Raw counts of every unit (plain and pixel-shuffle up units) on every usable ISA equal the
     portable kernel's exactly, at image borders and on rows with exact zeros (the masked path)."""
     from bbcu_cli.engine.chain import UnitChain
-    from bbcu_cli.engine.fold import fold_model
+    from bbcu_cli.engine.packed_plan import build_plan
 
-    plan = fold_model(random_model(arch, c, 3 if arch == "dncnn" else 1, scale, zero_move=True, seed=c))
+    plan = build_plan(random_model(arch, c, 3 if arch == "dncnn" else 1, scale, zero_move=True, seed=c))
     isas = kernels.usable_isas()
     g = torch.Generator().manual_seed(c)
     for h, w in [(1, 1), (1, 9), (9, 1), (7, 5), (12, 19)]:

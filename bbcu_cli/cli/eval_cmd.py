@@ -49,7 +49,7 @@ def model_restore(restorer: Restorer, sigma: float | None, blind: bool) -> Resto
     """A restore callable for :func:`evaluate` (true sigma, or estimated with ``blind``)."""
     import numpy as np
 
-    from ..noise import estimate_sigma
+    from ..noise_estimate import estimate_sigma
 
     def run(img: np.ndarray) -> np.ndarray:
         level = estimate_sigma(img) if blind else sigma

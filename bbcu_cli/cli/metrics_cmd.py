@@ -22,7 +22,7 @@ __all__ = ["metrics"]
 
 
 def _pairs(output: Path, ref: Path) -> list[tuple[Path, Path]]:
-    from ..imageio import list_images
+    from ..imagefiles import list_images
 
     if output.is_file() and ref.is_file():
         return [(output, ref)]
@@ -37,7 +37,7 @@ def _pairs(output: Path, ref: Path) -> list[tuple[Path, Path]]:
 
 def _reference_for(output: Path, refs: dict[str, Path]) -> Path | None:
     """The reference of the same stem, or of the stem without bbcu's suffixes (``ARMS_x4`` -> ``ARMS``)."""
-    from ..batch import strip_own_suffixes
+    from ..batch.plan import strip_own_suffixes
 
     return refs.get(output.stem) or refs.get(strip_own_suffixes(output.stem))
 
@@ -54,7 +54,7 @@ def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> tuple
     """PSNR, SSIM and the colour space measured for one pair."""
     import numpy as np
 
-    from ..imageio import read_image
+    from ..imagefiles import read_image
     from ..metrics import MetricsError, image_metrics
 
     out, ref = read_image(out_path), read_image(ref_path)
@@ -87,7 +87,7 @@ def metrics(
     are paired by stem after removing bbcu's suffixes (ARMS_x4.png <-> ARMS.png). Note that
     --ref of upscale measures Y with crop = scale: pass --y --crop 4 here for the same numbers.
     """
-    from ..pipeline import ItemResult  # numpy and the image codecs load when the command runs (fast --help)
+    from ..batch.item import ItemResult  # numpy and the image codecs load when the command runs (fast --help)
 
     results: list[ItemResult] = []
     references: dict[str, str | None] = {}

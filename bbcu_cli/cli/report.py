@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 if TYPE_CHECKING:  # only for annotations: keeps numpy and the image codecs out of start-up
-    from ..pipeline import ItemResult
+    from ..batch.item import ItemResult
 
 __all__ = [
     "stderr_console",

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..batch import BatchItem, check_suffix, default_suffix, list_inputs, match_reference, outscale_suffix, plan_outputs, select_shard
+from ..batch.plan import BatchItem, check_suffix, default_suffix, list_inputs, match_reference, outscale_suffix, plan_outputs, select_shard
 from ..errors import UsageError
 from .helptext import default_sr_scales
 
@@ -62,7 +62,7 @@ class Plan:
 def _format_name(fmt: str) -> str:
     """``--format`` checked: the canonical format name, or a usage error naming the choices."""
     from ..errors import OutputError
-    from ..imageio import format_for_path
+    from ..imagefiles import format_for_path
 
     try:
         return format_for_path(Path(f"x.{fmt.lower().lstrip('.')}"), None)
@@ -80,8 +80,8 @@ def format_ext(fmt: str | None) -> str | None:
 
 def _check_output_format(output: str | None, fmt: str | None) -> None:
     """``-o x.jpg --format png`` and ``-o x.gif`` are usage errors, not silent surprises."""
-    from ..batch import _IMAGE_EXTENSIONS
-    from ..imageio import SUPPORTED_EXTENSIONS
+    from ..batch.plan import _IMAGE_EXTENSIONS
+    from ..imagefiles import SUPPORTED_EXTENSIONS
 
     if output is None or output == "-" or Path(output).is_dir() or output.endswith(("/", os.sep)):
         return

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Callable
 from .report import RunTotals, emit_json, is_verbose, item_line, print_summary, protocol_label, stderr_console
 
 if TYPE_CHECKING:  # these import torch and numpy: only when a command runs
-    from ..batch import BatchItem
-    from ..jobs import BatchRun
-    from ..pipeline import ItemResult
+    from ..batch.plan import BatchItem
+    from ..batch.run import BatchRun
+    from ..batch.item import ItemResult
     from .restore_plan import Plan, RunArgs
     from .runview import RunView
 

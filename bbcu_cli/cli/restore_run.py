@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 import typer
 
-from ..batch import BatchItem
+from ..batch.plan import BatchItem
 from ..errors import UsageError
 from .report import RunTotals, TileBar, print_interrupted, progress_bar, stderr_console
 from .restore_plan import RunArgs, model_scale, plan_items
@@ -23,9 +23,9 @@ from .restore_report import header, isa_label, location, note_left_out, per_file
 if TYPE_CHECKING:  # torch, numpy and the codecs are imported when a command runs (fast --help)
     from rich.progress import Progress
 
-    from ..jobs import BatchRun, Work
+    from ..batch.run import BatchRun, Work
     from ..loading import LoadedModel
-    from ..pipeline import ItemResult, RestoreOptions
+    from ..batch.item import ItemResult, RestoreOptions
     from .runview import RunView
 
 __all__ = ["run"]
@@ -88,7 +88,7 @@ def _stdin() -> object:
 
 def _exists(path: Path) -> bool:
     """An existing output that the skip rule applies to (devices and FIFOs are written into)."""
-    from ..imageio._write import special_target
+    from ..imagefiles._write import special_target
 
     return str(path) != "-" and path.exists() and not special_target(path)
 
@@ -96,8 +96,8 @@ def _exists(path: Path) -> bool:
 def _work(items: list[BatchItem], overwrite: bool) -> tuple[list[Work], dict[int, ItemResult]]:
     """Runnable items, and results known before running (by position in ``items``): failures,
     and outputs that exist already (skipped unless ``overwrite``)."""
-    from ..jobs import Work
-    from ..pipeline import ItemResult
+    from ..batch.run import Work
+    from ..batch.item import ItemResult
 
     work: list[Work] = []
     known: dict[int, ItemResult] = {}
@@ -127,7 +127,7 @@ def _ticker(bar: Progress | None, total: int, already: int, line: Callable[[Item
 
 def _run_items(view: RunView, items: list[BatchItem], ropts: RestoreOptions, args: RunArgs) -> BatchRun:
     """Restore the runnable items (with ``--jobs`` I/O threads) and merge in the known results."""
-    from ..jobs import BatchRun, run_batch
+    from ..batch.run import BatchRun, run_batch
 
     work, known = _work(items, args.overwrite)
     line = per_file_line(args)
@@ -172,6 +172,6 @@ def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
 
     Existing outputs are skipped unless ``--overwrite`` (also when another process writes one
     while this run works)."""
-    from ..pipeline import RestoreOptions
+    from ..batch.item import RestoreOptions
 
     return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale, quality=args.quality)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .. import kernels
-from .fold import PackedUnit
+from .packed_plan import PackedUnit
 
 __all__ = ["Grid", "UnitChain", "ptr"]
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ..loading import LoadedModel
 from ..models.binary import BinaryUnit, BinaryUpUnit, weight_alpha
 
-__all__ = ["FoldedUnit", "fold_model", "FoldedBackend", "exact_conv_dtype"]
+__all__ = ["FoldedUnit", "fold_for_device", "FoldedBackend", "exact_conv_dtype"]
 
 _FP16_MAX_EXACT = 2048
 
@@ -68,7 +68,7 @@ def _replace_units(module: nn.Module, device: torch.device) -> None:
             _replace_units(child, device)
 
 
-def fold_model(model: nn.Module, device: torch.device) -> nn.Module:
+def fold_for_device(model: nn.Module, device: torch.device) -> nn.Module:
     """A folded copy of ``model`` on ``device`` (channels-last), for inference only."""
     folded = copy.deepcopy(model).eval()
     _replace_units(folded, device)
@@ -83,7 +83,7 @@ class FoldedBackend:
     def __init__(self, loaded: LoadedModel, device: torch.device, compile_model: bool | None = None) -> None:
         self.device = device
         self.noise_input = bool(loaded.spec.noise_channel)
-        model = fold_model(loaded.model, device)
+        model = fold_for_device(loaded.model, device)
         if compile_model if compile_model is not None else os.environ.get("BBCU_COMPILE") == "1":
             model = torch.compile(model, dynamic=True)  # type: ignore[assignment]
         self.model = model

@@ -39,7 +39,7 @@ from ..errors import KernelUnavailable
 from ..loading import LoadedModel
 from .chain import UnitChain
 from .finish import Finisher, Window
-from .fold import InferencePlan, check_exact, fold_model
+from .packed_plan import InferencePlan, check_exact, build_plan
 
 __all__ = ["PackedBackend", "PackedStatus", "packed_status", "supports", "PackedProgram", "BAND_HALO"]
 
@@ -92,7 +92,7 @@ class PackedBackend:
         self.loaded = loaded
         self.model = loaded.model.eval()
         self.spec = loaded.spec
-        self.plan = fold_model(loaded)
+        self.plan = build_plan(loaded)
         self.threads = max(1, int(threads) if threads else torch.get_num_threads())
         self._chains: OrderedDict[tuple[str, int, int], UnitChain] = OrderedDict()
         self._lock = threading.Lock()

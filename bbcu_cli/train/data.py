@@ -39,7 +39,7 @@ from torch import Tensor
 from ..degrade import bicubic_downscale_uint8, jpeg_compress, modcrop
 from ..degradations import MixedDegradation
 from ..errors import InputError
-from ..imageio import rgb_to_gray
+from ..imagefiles import rgb_to_gray
 from .config import TrainConfig
 
 __all__ = ["Batch", "PatchSampler", "list_images", "read_image", "dihedral"]

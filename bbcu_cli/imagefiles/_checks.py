@@ -10,7 +10,7 @@
   error, never a gray or garbled part of an image); bytes after IEND are ignored.
 * JPEG: libjpeg only *warns* about missing or damaged entropy-coded data and fills the gap
   with gray; :func:`validate_jpeg` decodes at 1/8 size with OpenCV inside the caller's
-  :func:`~bbcu_cli.imageio._guard.decode_guard`, which turns those warnings into errors.
+  :func:`~bbcu_cli.imagefiles._guard.decode_guard`, which turns those warnings into errors.
 """
 
 from __future__ import annotations

@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Literal
 
 import numpy as np
 
-from .errors import BbcuError, InputError, OutputError, printable
-from .imageio import Image, from_uint, read_image, resize_alpha, write_image
-from .imageio._write import special_target
-from .metrics import image_metrics, metrics_for_task
-from .noise import estimate_noise
+from ..errors import BbcuError, InputError, OutputError, printable
+from ..imagefiles import Image, from_uint, read_image, resize_alpha, write_image
+from ..imagefiles._write import special_target
+from ..metrics import image_metrics, metrics_for_task
+from ..noise_estimate import estimate_noise
 
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
-    from .engine.restore import Restorer, TileProgress
+    from ..engine.restore import Restorer, TileProgress
 
 __all__ = ["RestoreOptions", "ItemResult", "Staged", "restore_image", "process_file", "load_item", "compute_item", "save_item"]
 
@@ -62,7 +62,7 @@ class RestoreOptions:
     skip_existing: bool = False
     max_pixels: int | None = None
     """Largest output, in pixels: an input is refused from its header when ``W * H * scale**2``
-    exceeds it (None: the imageio default, 0: no limit)."""
+    exceeds it (None: the imagefiles default, 0: no limit)."""
     scale: int = 1
     """The model's upscaling factor (1 for denoising and deblocking)."""
     quality: int = 95

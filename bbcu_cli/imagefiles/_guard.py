@@ -29,7 +29,7 @@ from bbcu_cli.errors import InputError, printable
 
 __all__ = ["decode_guard", "Diagnostics", "is_damage"]
 
-log = logging.getLogger("bbcu_cli.imageio")
+log = logging.getLogger("bbcu_cli.imagefiles")
 _LOCK = threading.Lock()
 _MAX_CAPTURE = 64 * 1024
 _DAMAGE = re.compile(

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from .pipeline import ItemResult, RestoreOptions, Staged, compute_item, load_item, save_item
+from .item import ItemResult, RestoreOptions, Staged, compute_item, load_item, save_item
 
 if TYPE_CHECKING:  # the engine imports torch; the restorer is only passed along here
-    from .engine.restore import Restorer
+    from ..engine.restore import Restorer
 
 __all__ = ["Work", "BatchRun", "run_batch"]
 

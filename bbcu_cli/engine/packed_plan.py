@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..loading import LoadedModel
 from ..models.binary import BinaryUnit, BinaryUpUnit, weight_alpha
 
-__all__ = ["PackedUnit", "InferencePlan", "fold_model", "fold_unit", "check_exact", "binary_units"]
+__all__ = ["PackedUnit", "InferencePlan", "build_plan", "fold_unit", "check_exact", "binary_units"]
 
 # Taps (t = 3*ky + kx) outside the image for each border bit: 1 top, 2 bottom, 4 left, 8 right.
 _BORDER_TAPS = {1: (0, 1, 2), 2: (6, 7, 8), 4: (0, 3, 6), 8: (2, 5, 8)}
@@ -156,7 +156,7 @@ def check_exact(loaded: LoadedModel) -> tuple[bool, str]:
     return True, ""
 
 
-def fold_model(loaded: LoadedModel) -> InferencePlan:
+def build_plan(loaded: LoadedModel) -> InferencePlan:
     """Build the :class:`InferencePlan` (call :func:`check_exact` first)."""
     from ..kernels import ACT_LRELU, ACT_NONE, ACT_RELU
 

@@ -1,4 +1,4 @@
-"""Tests for bbcu_cli.imageio: decoding, atomic writing, listing, helpers."""
+"""Tests for bbcu_cli.imagefiles: decoding, atomic writing, listing, helpers."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from bbcu_cli import imageio
+from bbcu_cli import imagefiles
 from bbcu_cli.errors import InputError, OutputError
-from bbcu_cli.imageio import Image, from_uint, list_images, read_image, to_uint, write_image
+from bbcu_cli.imagefiles import Image, from_uint, list_images, read_image, to_uint, write_image
 
 RNG = np.random.default_rng(0)
 
@@ -240,8 +240,8 @@ def test_write_path_errors(tmp_path: Path) -> None:
     assert "png" in info.value.hint
     with pytest.raises(OutputError, match="does not exist"):
         write_image(tmp_path / "nope" / "x.png", _rand_image(3))
-    assert imageio.format_for_path("a.JPG", None) == "jpeg"
-    assert imageio.format_for_path("a.png", "tif") == "tiff"
+    assert imagefiles.format_for_path("a.JPG", None) == "jpeg"
+    assert imagefiles.format_for_path("a.png", "tif") == "tiff"
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -288,12 +288,12 @@ def test_quantize_helpers() -> None:
 
 def test_channel_helpers() -> None:
     rgb = RNG.random((5, 6, 3), dtype=np.float32)
-    gray = imageio.rgb_to_gray(rgb)
+    gray = imagefiles.rgb_to_gray(rgb)
     assert gray.shape == (5, 6, 1)
     np.testing.assert_allclose(gray[..., 0], 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2], atol=1e-6)
-    g3 = imageio.gray_to_rgb(gray)
+    g3 = imagefiles.gray_to_rgb(gray)
     assert g3.shape == (5, 6, 3) and np.all(g3 == gray)
-    np.testing.assert_allclose(imageio.collapse_to_gray(g3), gray, atol=1e-7)
-    alpha = imageio.resize_alpha(RNG.random((5, 6), dtype=np.float32), 4)
+    np.testing.assert_allclose(imagefiles.collapse_to_gray(g3), gray, atol=1e-7)
+    alpha = imagefiles.resize_alpha(RNG.random((5, 6), dtype=np.float32), 4)
     assert alpha.shape == (20, 24) and alpha.min() >= 0.0 and alpha.max() <= 1.0
-    assert np.all(imageio.resize_alpha(np.ones((3, 3), np.float32), 2) == 1.0)
+    assert np.all(imagefiles.resize_alpha(np.ones((3, 3), np.float32), 2) == 1.0)

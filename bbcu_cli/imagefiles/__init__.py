@@ -6,7 +6,7 @@ alpha is kept apart as ``(H, W)``. Pillow decodes and encodes everything except 
 go through OpenCV (Pillow cannot hold 48/64-bit RGB(A)); EXIF orientation is applied for both.
 """
 
-from bbcu_cli.imageio._core import (
+from bbcu_cli.imagefiles._core import (
     SUPPORTED_EXTENSIONS,
     Image,
     as_depth,
@@ -18,9 +18,9 @@ from bbcu_cli.imageio._core import (
     rgb_to_gray,
     to_uint,
 )
-from bbcu_cli.imageio._listing import list_images
-from bbcu_cli.imageio._read import DEFAULT_MAX_PIXELS, read_image
-from bbcu_cli.imageio._write import write_image
+from bbcu_cli.imagefiles._listing import list_images
+from bbcu_cli.imagefiles._read import DEFAULT_MAX_PIXELS, read_image
+from bbcu_cli.imagefiles._write import write_image
 
 __all__ = [
     "Image", "SUPPORTED_EXTENSIONS", "DEFAULT_MAX_PIXELS", "format_for_path", "read_image",

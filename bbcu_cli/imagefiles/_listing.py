@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from bbcu_cli.errors import InputError
-from bbcu_cli.imageio._core import EXT_LIST as _EXT_LIST
-from bbcu_cli.imageio._core import SUPPORTED_EXTENSIONS
+from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
+from bbcu_cli.imagefiles._core import SUPPORTED_EXTENSIONS
 
 
 def list_images(inputs: Sequence[str], recursive: bool) -> list[Path]:

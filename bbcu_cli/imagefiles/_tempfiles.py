@@ -22,7 +22,7 @@ from pathlib import Path
 
 __all__ = ["make_temp", "sweep_stale", "STALE_SECONDS"]
 
-log = logging.getLogger("bbcu_cli.imageio")
+log = logging.getLogger("bbcu_cli.imagefiles")
 STALE_SECONDS = 24 * 3600
 _NAME_KEEP = 100  # characters of the target's name kept in the temporary name (NAME_MAX is 255)
 _PATTERN = re.compile(r"^\..*\.bbcu-(?P<host>[A-Za-z0-9]{0,16})-(?P<pid>\d+)-[a-z0-9_]{8}\.tmp$", re.DOTALL)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, UsageError
+from ..errors import InputError, UsageError
 
 __all__ = [
     "BatchItem",
@@ -116,7 +116,7 @@ def list_inputs(args: list[str], recursive: bool, leave_out_outputs: bool = True
     Raises:
         InputError: no input arguments at all.
     """
-    from .imageio import list_images
+    from ..imagefiles import list_images
 
     listing = Listing([])
     seen: set[Path] = set()
@@ -261,7 +261,7 @@ def match_reference(items: list[BatchItem], ref: str | None) -> None:
         return
     if not path.is_dir():
         raise InputError(f"--ref {ref}: no such file or folder", "pass a reference image or a folder of them")
-    from .imageio import list_images
+    from ..imagefiles import list_images
 
     by_stem = {p.stem: p for p in list_images([str(path)], True)}
     for item in items:

@@ -19,8 +19,8 @@ from PIL import Image as PILImage
 
 from bbcu_cli.errors import OutputError
 from bbcu_cli.filemode import NEW_FILE_MODE
-from bbcu_cli.imageio._core import Image, as_depth, display_name, format_for_path, gray_to_rgb
-from bbcu_cli.imageio._tempfiles import make_temp, sweep_stale
+from bbcu_cli.imagefiles._core import Image, as_depth, display_name, format_for_path, gray_to_rgb
+from bbcu_cli.imagefiles._tempfiles import make_temp, sweep_stale
 
 _PIL_SAVE = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
 _ALPHA_FORMATS = frozenset({"png", "webp", "tiff"})

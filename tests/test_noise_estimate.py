@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from bbcu_cli.noise import estimate_noise, estimate_sigma
+from bbcu_cli.noise_estimate import estimate_noise, estimate_sigma
 
-CLEAN = Image.open(__file__.replace("test_noise.py", "data/clean_crop.png"))
+CLEAN = Image.open(Path(__file__).parent / "data" / "clean_crop.png")
 
 
 def _clean() -> np.ndarray:

@@ -3,10 +3,10 @@
 Order of checks, each before any pixel is decoded: the header size against ``max_pixels``
 (counted in output pixels: ``W * H * scale**2``), the encoded size against the smallest a
 codec can produce (:mod:`._checks`), the PNG chunk CRCs and a strict JPEG pass; then the
-decode itself, inside :func:`~bbcu_cli.imageio._guard.decode_guard`, which turns decoder
+decode itself, inside :func:`~bbcu_cli.imagefiles._guard.decode_guard`, which turns decoder
 diagnostics of damaged data into errors naming the file. Memory is bounded by the header:
 streams (stdin) and in-memory decodes (OpenCV) read at most
-:func:`~bbcu_cli.imageio._checks.max_encoded_bytes` for the declared size.
+:func:`~bbcu_cli.imagefiles._checks.max_encoded_bytes` for the declared size.
 
 Sample types: uint8 and uint16 as they are; 32-bit integer samples on the 16-bit scale
 (clipped to 0..65535, as Pillow's mode I); float samples (32/64-bit TIFF) are taken as
@@ -29,10 +29,10 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from bbcu_cli.errors import InputError, printable
-from bbcu_cli.imageio._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
-from bbcu_cli.imageio._core import EXT_LIST as _EXT_LIST
-from bbcu_cli.imageio._core import Image, display_name, from_uint
-from bbcu_cli.imageio._guard import decode_guard
+from bbcu_cli.imagefiles._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
+from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
+from bbcu_cli.imagefiles._core import Image, display_name, from_uint
+from bbcu_cli.imagefiles._guard import decode_guard
 
 T = TypeVar("T")
 DEFAULT_MAX_PIXELS = 1 << 28  # ~268 MP, used when ``max_pixels`` is None
