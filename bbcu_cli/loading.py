@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from . import checkpoint_checks as checks
 from .errors import ModelFormatError, UsageError
-from .filemode import NEW_FILE_MODE
+from .atomicfile import replacing
 from .models import BBCUL, BBCUM, BBCUP, BinaryDnCNN, default_k
 from .signbits import pack_state_dict, unpack_state_dict
 
@@ -339,7 +339,5 @@ def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, metadata: di
     tensors = sd if latent else pack_state_dict(sd)
     meta = {"bbcu_format": FORMAT_VERSION, "spec": json.dumps(spec.to_dict()), "latent": str(latent).lower()}
     meta.update(metadata or {})
-    tmp = p.with_name(f".{p.name}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.chmod(NEW_FILE_MODE)  # safetensors creates 0600 files; weights are meant to be shared
-    tmp.replace(p)
+    with replacing(p) as tmp:  # a fresh temp name: two processes saving the same file cannot race
+        save_file(tensors, str(tmp), metadata=meta)

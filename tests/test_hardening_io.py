@@ -24,7 +24,7 @@ from PIL import Image as PILImage
 from bbcu_cli.errors import InputError, OutputError, printable
 from bbcu_cli.imagefiles import list_images, read_image, write_image
 from bbcu_cli.imagefiles._core import Image
-from bbcu_cli.imagefiles._tempfiles import STALE_SECONDS, sweep_stale
+from bbcu_cli.atomicfile import STALE_SECONDS, sweep_stale
 from clihelp import run_cli
 from conftest import FIXTURES
 from test_hardening import huge_png

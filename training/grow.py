@@ -14,12 +14,11 @@ runs first. ``bbcu_cli/train/grow.py`` explains both.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from bbcu_cli.filemode import NEW_FILE_MODE
+from bbcu_cli.atomicfile import replacing
 from bbcu_cli.models.sr import default_k
 from bbcu_cli.train.grow import deepen_dncnn, deepen_subpixel, widen_dncnn, widen_subpixel
 
@@ -48,8 +47,8 @@ def main() -> None:
         sd = deepen_dncnn(sd, args.layers, args.eps, args.seed)
     if args.blocks is not None:
         sd = deepen_subpixel(sd, args.blocks, args.eps, args.seed)
-    save_file(sd, args.dst)
-    os.chmod(args.dst, NEW_FILE_MODE)
+    with replacing(args.dst) as tmp:
+        save_file(sd, str(tmp))
 
 
 if __name__ == "__main__":

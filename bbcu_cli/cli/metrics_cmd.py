@@ -7,8 +7,6 @@ measured against ``ARMS.png``, ``b00_denoised.png`` against ``b00.png``). The pr
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -8,10 +8,8 @@ bars (downloads only, TTY only) to stderr.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -23,8 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from ..atomicfile import writing
 from ..errors import IntegrityError, UsageError, WeightsError
-from ..filemode import NEW_FILE_MODE
 from ..weights.cache import (
     bundled_path, cache_dir, cache_io, cached_path, forget_user_entry, get_manifest, load_user_manifest, local_path,
     sha256_file, status, verify, write_atomic,
@@ -198,15 +196,8 @@ def _mirror_one(entry: ManifestEntry, directory: Path) -> ManifestEntry:
     if not (dest.is_file() and sha256_file(dest) == entry.sha256):
         # a fresh, unpredictable temp name created with O_EXCL (mkstemp): a file or symlink planted
         # in DIR cannot redirect the copy
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{entry.file}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                shutil.copyfileobj(src, out)
-            os.chmod(tmp_name, NEW_FILE_MODE)
-            os.replace(tmp_name, dest)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with writing(dest) as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
     actual = sha256_file(dest)
     if actual != entry.sha256:
         raise IntegrityError(f"{source}: sha256 mismatch for '{entry.name}': expected {entry.sha256}, got {actual}", "bbcu weights verify, then re-download it")

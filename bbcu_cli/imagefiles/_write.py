@@ -17,15 +17,13 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
+from bbcu_cli.atomicfile import writing
 from bbcu_cli.errors import OutputError
-from bbcu_cli.filemode import NEW_FILE_MODE
 from bbcu_cli.imagefiles._core import Image, as_depth, display_name, format_for_path, gray_to_rgb
-from bbcu_cli.imagefiles._tempfiles import make_temp, sweep_stale
 
 _PIL_SAVE = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
 _ALPHA_FORMATS = frozenset({"png", "webp", "tiff"})
 _DEEP_FORMATS = frozenset({"png", "tiff"})
-_LINK_UNSUPPORTED = frozenset({errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 Encoder = Callable[[BinaryIO], None]
 
 
@@ -178,7 +176,7 @@ def _write_special(target: Path, encode: Encoder) -> None:
 def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None:
     """Encode into a temp file beside ``target``, fsync, then publish it in one step.
 
-    The temp file is named after this process (:mod:`._tempfiles`); stale ones that earlier,
+    The temp file is named after this process (:mod:`bbcu_cli.atomicfile`); stale ones that earlier,
     killed runs left in the folder are removed first.
 
     A symlinked target is resolved first, so the rename replaces the file it points to, never
@@ -193,52 +191,17 @@ def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None
     folder = target.parent
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist", "create it first")
-    tmp: str | None = None
     try:
-        sweep_stale(folder)
-        fd, tmp = make_temp(folder, target.name)
-        with os.fdopen(fd, "wb") as fh:
+        with writing(target, overwrite=overwrite, sweep=True) as fh:
             encode(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, NEW_FILE_MODE)
-        _publish(tmp, target, overwrite)
-        tmp = None
-    except OSError as exc:
-        raise _output_error(target, exc) from exc
-    finally:
-        if tmp is not None:
-            _remove(tmp)
-
-
-def _publish(tmp: str, target: Path, overwrite: bool) -> None:
-    """``os.replace``; without ``overwrite`` a hard link, which fails if ``target`` exists."""
-    if overwrite:
-        os.replace(tmp, target)
-        return
-    try:
-        os.link(tmp, target)
     except FileExistsError as exc:
         raise _exists_error(target) from exc
     except OSError as exc:
-        if exc.errno not in _LINK_UNSUPPORTED:
-            raise
-        if target.exists():  # no hard links here: check, then rename
-            raise _exists_error(target) from None
-        os.replace(tmp, target)
-        return
-    os.unlink(tmp)
+        raise _output_error(target, exc) from exc
 
 
 def _exists_error(target: Path) -> OutputError:
     return OutputError(f"{target} already exists", "pass --overwrite to replace it or --skip-existing to keep it")
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _output_error(target: str | Path, exc: OSError) -> OutputError:

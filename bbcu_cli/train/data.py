@@ -37,7 +37,6 @@ from PIL import Image
 from torch import Tensor
 
 from ..degrade import bicubic_downscale_uint8, jpeg_compress, modcrop
-from ..degradations import MixedDegradation
 from ..errors import InputError
 from ..imagefiles import rgb_to_gray
 from .config import TrainConfig

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from ..atomicfile import write_bytes
 from ..errors import WeightsError
 from .manifest import SCHEMA_VERSION, Manifest, ManifestEntry, load_manifest
 
@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
-FILE_MODE = 0o644  # cache and mirror files are shareable (mkstemp would leave them 0600)
 
 
 def cache_dir() -> Path:
@@ -108,15 +107,7 @@ def cache_io(what: str) -> Iterator[None]:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(path, data)
 
 
 def _edit_user_manifest(edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:

@@ -22,7 +22,6 @@ import hashlib
 import http.client
 import math
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -34,8 +33,9 @@ from typing import BinaryIO
 
 from filelock import FileLock, Timeout
 
+from ..atomicfile import writing
 from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError
-from .cache import FILE_MODE, bundled_path, cache_io, cached_path, is_cached, sha256_file, weights_dir
+from .cache import bundled_path, cache_io, cached_path, is_cached, sha256_file, weights_dir
 from .manifest import ManifestEntry
 
 __all__ = ["ProgressCallback", "DownloadSettings", "fetch", "candidate_urls", "is_offline", "make_opener", "backoff_delays", "quarantine"]
@@ -317,22 +317,16 @@ def _download_with_retries(url: str, entry: ManifestEntry, settings: DownloadSet
 
 
 def _download_once(url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
-    fd, tmp_name = tempfile.mkstemp(dir=weights_dir(create=True), prefix=f".{entry.file}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            actual = _stream(url, fh, entry, settings, progress)
+    weights_dir(create=True)
+    target = cached_path(entry)
+    with writing(target) as fh:
+        actual = _stream(url, fh, entry, settings, progress)
         if actual != entry.sha256:
             raise IntegrityError(
                 f"{url}: sha256 mismatch for {entry.file}: expected {entry.sha256}, got {actual}",
                 "the download is corrupt or the file on the server changed; try again, and report it if it persists",
             )
-        target = cached_path(entry)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, target)
-        return target
-    finally:
-        tmp.unlink(missing_ok=True)
+    return target
 
 
 def _open(url: str, settings: DownloadSettings) -> http.client.HTTPResponse:

@@ -9,15 +9,15 @@ the name of a manual official entry (``bbcu-l-x4-official``...) fills that entry
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..atomicfile import make_temp, publish
 from ..errors import WeightsError
 from ..loading import ModelSpec, load_model, save_model
-from .cache import FILE_MODE, cache_io, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
+from .cache import cache_io, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
 from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
 
 __all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default_import_name"]
@@ -95,7 +95,9 @@ def import_checkpoint(file: str | Path, name: str | None = None, k: float | None
         _check_matches(base, loaded.spec, src)
     src_sha = sha256_file(src)
     with cache_io(f"write into {weights_dir()}"):
-        tmp = weights_dir(create=True) / f".import-{uuid.uuid4().hex}.safetensors"
+        fd, tmp_name = make_temp(weights_dir(create=True), "import.safetensors")
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
         save_model(tmp, loaded.model, loaded.spec, {"source_file": src.name, "source_sha256": src_sha})
         sha, size = sha256_file(tmp), tmp.stat().st_size
@@ -103,8 +105,7 @@ def import_checkpoint(file: str | Path, name: str | None = None, k: float | None
         note = f"Imported from {src.name} (sha256 {src_sha})."
         entry = _validated(_new_entry(final, loaded.spec, sha, size, base, note).to_dict(), source=f"import of {src.name}")
         with cache_io(f"write {entry.file} into {weights_dir()}"):
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, weights_dir() / entry.file)
+            publish(tmp, weights_dir() / entry.file)
     finally:
         tmp.unlink(missing_ok=True)
     register_user_entry(entry)
