@@ -14,7 +14,7 @@ from bbcu_cli.weights.cache import get_manifest
 from bbcu_cli.weights import cache as cache_mod
 from clihelp import run_cli
 from test_weights_import import official_size_file
-from test_weights_support import WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
+from test_weights_support import NoDrive, WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official"
 DATA = payload(50_000, seed=7)
@@ -63,13 +63,17 @@ def test_offline_download_fails_without_requests(capsys: pytest.CaptureFixture[s
     assert server.requests == []
 
 
-def test_manual_entry_download_explains_the_manual_step(capsys: pytest.CaptureFixture[str], online: Path) -> None:
+def test_drive_entry_download_explains_the_manual_step(capsys: pytest.CaptureFixture[str], online: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drive refusing the file (here a permission error) ends with the manual fallback."""
+    from bbcu_cli.weights import drive
+
+    monkeypatch.setattr(drive, "_client", NoDrive(PermissionError("403 Forbidden")))
     res = run_cli(capsys, "weights", "download", "bbcu-deblock-official")
     assert res.code == 1
-    assert "drive.google.com" in res.err and "bbcu weights import BBCU-deblocking.pth --name bbcu-deblock-official" in res.err
+    assert "drive.google.com" in res.err and "bbcu weights import BBCU-deblocking.pth --name bbcu-deblock-official --task deblock" in res.err
 
 
-def test_download_all_skips_manual_entries(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer) -> None:
+def test_download_all_skips_manual_and_drive_entries(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer) -> None:
     target = _setup(online, server)
     res = run_cli(capsys, "weights", "download", "--all")
     assert res.code == 0 and f"tiny-x4\t{target}" in res.out.splitlines()  # plus the bundled models
@@ -84,12 +88,14 @@ def test_import_then_models_and_rm_unregisters(capsys: pytest.CaptureFixture[str
     res = run_cli(capsys, "models", "--json")
     rows = {r["name"]: r for r in json.loads(res.out)["models"]}
     assert rows["bbcu-m-x4-official"]["status"] == "cached" and rows["bbcu-m-x4-official"]["size"] > 0
-    assert rows["bbcu-l-x4-official"]["status"] == "manual"
+    assert rows["bbcu-l-x4-official"]["status"] == "missing"  # downloadable from Google Drive
     table = run_cli(capsys, "models").out
-    assert "bbcu-m-x4-official" in table and "cached" in table and "manual" in table
-    assert run_cli(capsys, "weights", "rm", "bbcu-m-x4-official").out.strip() == "bbcu-m-x4-official: removed and unregistered"
+    assert "bbcu-m-x4-official" in table and "cached" in table and "missing" in table
+    rm = run_cli(capsys, "weights", "rm", "bbcu-m-x4-official").out.strip()
+    assert rm == "bbcu-m-x4-official: removed (sha256 of BBCUMx4.pth kept; --unpin forgets it)"  # the import pinned it
+    assert run_cli(capsys, "weights", "rm", "--unpin", "bbcu-m-x4-official").out.strip() == "bbcu-m-x4-official: unregistered"
     rows = {r["name"]: r for r in json.loads(run_cli(capsys, "models", "--json").out)["models"]}
-    assert rows["bbcu-m-x4-official"]["status"] == "manual"
+    assert rows["bbcu-m-x4-official"]["status"] == "missing"
     assert run_cli(capsys, "weights", "import", FIXTURES / "bbcum_x4_f16_b1.pth", "--task", "paint").code == 2
 
 

@@ -143,6 +143,8 @@ def test_environment_proxy_is_used(online: Path, server: WeightsServer, monkeypa
 
 
 def test_manual_official_entry_explains_the_manual_step(online: Path) -> None:
+    """An official-pth entry without a Drive source (a user's own manifest entry) is a manual step."""
+    register(online, {**get_manifest().get("bbcu-m-x4-official").to_dict(), "drive": None})
     with pytest.raises(WeightsError) as info:
         fetch(get_manifest().get("bbcu-m-x4-official"))
     err = info.value

@@ -62,13 +62,14 @@ def official_size_file(folder: Path, arch: str, scale: int, name: str) -> Path:
 
 
 def test_import_fills_in_the_official_manual_entry(online: Path, tmp_path: Path) -> None:
-    assert status(get_manifest().get("bbcu-l-x4-official")) == "manual"
+    assert status(get_manifest().get("bbcu-l-x4-official")) == "missing"  # on Google Drive, not fetched
     src = official_size_file(tmp_path, "bbcu-l", 4, "BBCULx4.pth")
     entry = import_checkpoint(src, name="bbcu-l-x4-official")
     merged = get_manifest().get("bbcu-l-x4-official")
     assert merged == entry and status(merged) == "cached" and not merged.manual
     assert merged.source_page and "drive.google.com" in merged.source_page  # metadata kept from the official entry
     assert "Imported from BBCULx4.pth" in merged.provenance.notes
+    assert merged.drive is not None and merged.drive.sha256 == sha256_file(src)  # pinned: a later Drive download must match
     assert (merged.arch.num_feat, merged.arch.depth) == (64, 16)
     assert resolve("bbcu-l-x4-official", "sr", 4, offline=True).path.name == "bbcu-l-x4-official.safetensors"
     assert [m.name for m in get_manifest().models].count("bbcu-l-x4-official") == 1
@@ -80,7 +81,7 @@ def test_import_under_an_official_name_checks_width_and_depth(online: Path) -> N
         import_checkpoint(FIXTURES / "bbcul_x4_f16_b2.pth", name="bbcu-l-x4-official")
     assert "16 features, depth 2" in info.value.message and "64 features, depth 16" in info.value.message
     assert "another --name" in info.value.hint
-    assert status(get_manifest().get("bbcu-l-x4-official")) == "manual"
+    assert status(get_manifest().get("bbcu-l-x4-official")) == "missing"
     entry = import_checkpoint(FIXTURES / "bbcul_x4_f16_b2.pth", name="my-small-bbcu-l")
     assert (entry.arch.num_feat, entry.arch.depth) == (16, 2)
 

@@ -37,7 +37,7 @@ def test_manifest_copies_are_identical() -> None:
     assert (ROOT / "weights_manifest.json").read_bytes() == (ROOT / "bbcu_cli" / "weights_manifest.json").read_bytes()
 
 
-def test_shipped_manifest_has_the_six_official_manual_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_manifest_has_the_six_official_drive_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BBCU_CACHE_DIR", str(tmp_path))
     manifest = load_shipped_manifest()
     official = {m.name: m for m in manifest.models if m.name.endswith("-official")}
@@ -47,9 +47,10 @@ def test_shipped_manifest_has_the_six_official_manual_entries(tmp_path: Path, mo
     files = {m.name: m.file for m in official.values()}
     assert files["bbcu-l-x4-official"] == "BBCULx4.pth" and files["bbcu-deblock-official"] == "BBCU-deblocking.pth"
     for entry in official.values():
-        assert entry.manual and entry.urls == () and entry.format == "official-pth"
+        assert not entry.manual and entry.sha256 is None and entry.urls == () and entry.format == "official-pth"
         assert "drive.google.com" in (entry.source_page or "") and "github.com/Zj-BinXia/BBCU" in entry.provenance.notes
-        assert status(entry) == "manual"
+        assert entry.drive is not None and (entry.drive.folder, entry.drive.file, entry.drive.sha256) == ("1MRZejm6JqnQKRXnLCxZmryRCatWnk31g", entry.file, None)
+        assert status(entry) == "missing"  # fetched from Google Drive on first use
     assert official["bbcu-m-x4-official"].arch.k == 130.0 and official["bbcu-m-x4-official"].arch.depth == 16
     deblock, denoise = official["bbcu-deblock-official"], official["bbcu-denoise-official"]
     assert (deblock.arch.in_channels, deblock.arch.bias) == (1, True)

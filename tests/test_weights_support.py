@@ -108,9 +108,29 @@ def server() -> Iterator[WeightsServer]:
     srv.httpd.server_close()
 
 
+class NoDrive:
+    """Drive client that refuses every call: tests never reach the real Google Drive."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error or RuntimeError("this test may not use Google Drive")
+        self.calls: list[str] = []
+
+    def list_folder(self, folder_id: str) -> dict[str, str]:
+        self.calls.append(f"list {folder_id}")
+        raise self.error
+
+    def download(self, file_id: str, out: Any) -> None:
+        self.calls.append(f"download {file_id}")
+        raise self.error
+
+
 @pytest.fixture
 def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Fresh cache in ``tmp_path/cache``, online, fast retries, no proxies; returns the cache."""
+    """Fresh cache in ``tmp_path/cache``, online, fast retries, no proxies, and a Drive client
+    that refuses every call (:class:`NoDrive`); returns the cache."""
+    from bbcu_cli.weights import drive
+
+    monkeypatch.setattr(drive, "_client", NoDrive())
     cache = tmp_path / "cache"
     monkeypatch.setenv("BBCU_CACHE_DIR", str(cache))
     monkeypatch.delenv("BBCU_OFFLINE", raising=False)

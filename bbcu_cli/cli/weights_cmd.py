@@ -94,11 +94,18 @@ def download(
             typer.echo(f"{entry.name}\t{fetch(entry, offline=offline, progress=make(entry.name))}")
     skipped = [m.name for m in manifest.models if m not in entries] if all_models else []
     if skipped and not quiet:
-        typer.echo(f"skipped (no download source; manual models: fetch by hand, then 'bbcu weights import'): {', '.join(skipped)}", err=True)
+        typer.echo(
+            f"skipped (Google Drive models: name them, e.g. 'bbcu weights download {skipped[0]}'; manual models: fetch by hand, "
+            f"then 'bbcu weights import'): {', '.join(skipped)}",
+            err=True,
+        )
 
 
 def _has_source(entry: ManifestEntry) -> bool:
-    """Bundled/cached, or downloadable from its URLs or the BBCU_WEIGHTS_URL mirror."""
+    """Bundled/cached, or downloadable from its URLs or the BBCU_WEIGHTS_URL mirror. Official
+    files on Google Drive are fetched only when named (Drive limits downloads per file)."""
+    if entry.drive is not None:
+        return local_path(entry) is not None
     return not entry.manual and (local_path(entry) is not None or bool(candidate_urls(entry, DownloadSettings.from_env())))
 
 
@@ -138,8 +145,14 @@ def path_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
 
 
 @weights_app.command("rm")
-def rm(names: Annotated[list[str], typer.Argument(help="Model names.", show_default=False)]) -> None:
-    """Remove cached files (bundled files cannot be removed); imported models are unregistered."""
+def rm(
+    names: Annotated[list[str], typer.Argument(help="Model names.", show_default=False)],
+    unpin: Annotated[bool, typer.Option("--unpin", help="Also forget the sha256 recorded on a Google Drive model's first download.")] = False,
+) -> None:
+    """Remove cached files (bundled files cannot be removed); imported models are unregistered.
+
+    A model downloaded from Google Drive keeps its recorded sha256 (the next download must
+    match it) unless --unpin is given."""
     manifest = get_manifest()
     entries = [lookup(n, manifest) for n in names]
     bundled = [e.name for e in entries if bundled_path(e) is not None]
@@ -151,9 +164,10 @@ def rm(names: Annotated[list[str], typer.Argument(help="Model names.", show_defa
         existed = path.is_file()
         with cache_io(f"remove {path}"):
             path.unlink(missing_ok=True)
-        forgot = not entry.urls and user.find(entry.name) is not None and forget_user_entry(entry.name)
-        what = "removed" + (" and unregistered" if forgot else "") if existed or forgot else "not cached"
-        typer.echo(f"{entry.name}: {what}")
+        pinned = entry.drive is not None and entry.drive.sha256 is not None and not unpin
+        forgot = not pinned and not entry.urls and user.find(entry.name) is not None and forget_user_entry(entry.name)
+        what = " and ".join(w for w, done in (("removed", existed), ("unregistered", forgot)) if done) or "not cached"
+        typer.echo(f"{entry.name}: {what}" + (f" (sha256 of {entry.drive.file} kept; --unpin forgets it)" if pinned and entry.drive else ""))
 
 
 @weights_app.command("import")

@@ -13,6 +13,7 @@ from typing import Any
 
 _NAME_RX = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _SHA_RX = re.compile(r"^[0-9a-f]{64}$")
+_DRIVE_ID_RX = re.compile(r"^[A-Za-z0-9_-]{10,128}$")
 
 
 class FieldError(Exception):
@@ -57,6 +58,7 @@ positive_int = rule(lambda v: isinstance(v, int) and is_number(v) and v > 0, "mu
 positive_number = rule(lambda v: is_number(v) and v > 0, "must be a positive number (got {value!r})", float)
 name = rule(lambda v: isinstance(v, str) and bool(_NAME_RX.match(v)), "must be lower-case letters, digits, '.', '_' or '-' (at most 80)")
 sha256 = rule(lambda v: isinstance(v, str) and bool(_SHA_RX.match(v)), "must be 64 hex characters")
+drive_id = rule(lambda v: isinstance(v, str) and bool(_DRIVE_ID_RX.match(v)), "must be a Google Drive id (letters, digits, '-', '_'; got {value!r})")
 file_name = rule(
     lambda v: isinstance(v, str) and bool(v) and not re.search(r"[/\\]|^\.", v), "must be a plain file name (no folders, not hidden)"
 )

@@ -223,11 +223,6 @@ def _corrupt_error(entry: ManifestEntry, path: Path, found: str, aside: Path | N
     return IntegrityError(f"{path} (model '{entry.name}') is damaged: found {found}; it was {where}", how)
 
 
-def _valid_cached(entry: ManifestEntry) -> Path | None:
-    """The cached file if it still matches the manifest, else ``None`` (a damaged one is left alone)."""
-    return _cached_state(entry)[0]
-
-
 def _replace_damaged(entry: ManifestEntry, urls: list[str], settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
     """Under the download lock: the cached file if valid, else download, first moving a
     damaged cached file aside (:func:`quarantine`); a failed download says where it went."""
@@ -251,7 +246,8 @@ def _check_not_damaged(entry: ManifestEntry) -> None:
 
 
 def fetch(entry: ManifestEntry, *, offline: bool = False, progress: ProgressCallback | None = None) -> Path:
-    """Local path of ``entry``'s file: bundled, else verified cache, else downloaded.
+    """Local path of ``entry``'s file: bundled, else verified cache, else downloaded (from
+    Google Drive for an entry with a ``drive`` source: :mod:`.drive_fetch`).
 
     Raises:
         OfflineError: the file is needed from the network and offline mode is on.
@@ -262,11 +258,15 @@ def fetch(entry: ManifestEntry, *, offline: bool = False, progress: ProgressCall
     bundled = bundled_path(entry)
     if bundled is not None:
         return bundled
+    if entry.drive is not None:  # an official file on Google Drive (imports this module)
+        from .drive_fetch import fetch_from_drive
+
+        return fetch_from_drive(entry, offline=offline, progress=progress)
     if entry.manual:
         raise _manual_error(entry)
     settings = DownloadSettings.from_env(offline)
     with cache_io(f"use the weights cache {weights_dir()}"):
-        return _valid_cached(entry) or _download_locked(entry, settings, progress)
+        return _cached_state(entry)[0] or _download_locked(entry, settings, progress)
 
 
 def _download_locked(entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:

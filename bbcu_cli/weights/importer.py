@@ -16,11 +16,11 @@ from typing import Any
 
 from ..atomicfile import make_temp, publish
 from ..errors import WeightsError
-from ..loading import ModelSpec, load_model, save_model
+from ..loading import LoadedModel, ModelSpec, load_model, save_model
 from .cache import cache_io, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
 from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
 
-__all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default_import_name"]
+__all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default_import_name", "check_matches", "load_checked", "convert_into_cache"]
 
 
 def arch_from_spec(spec: ModelSpec) -> ArchInfo:
@@ -39,9 +39,9 @@ def _validated(data: dict[str, Any], source: str) -> ManifestEntry:
 
 
 def _official_base(name: str | None) -> ManifestEntry | None:
-    """The shipped entry ``name`` replaces: only manual (checksum-less) entries may be filled in."""
+    """The shipped entry ``name`` replaces: only checksum-less official entries may be filled in."""
     shipped = load_shipped_manifest().find(name) if name else None
-    if shipped is not None and not shipped.manual:
+    if shipped is not None and shipped.sha256 is not None:
         raise WeightsError(f"'{name}' is a model shipped with bbcu and cannot be replaced by an import", "choose another --name")
     return shipped
 
@@ -51,27 +51,66 @@ def _shape_of(arch: str, task: str, scale: int, channels: int, feat: int, depth:
     return f"{arch} {task} x{scale}, {channels}-channel, {feat} features, depth {depth}"
 
 
-def _check_matches(base: ManifestEntry, spec: ModelSpec, source: Path) -> None:
-    """An import under an official entry's name must be that model: architecture, task, scale,
-    input channels, width and depth as the entry states them."""
+def check_matches(base: ManifestEntry, spec: ModelSpec, label: str, hint: str | None = None) -> None:
+    """A file under an official entry's name must be that model: architecture, task, scale,
+    input channels, width and depth as the entry states them (``label`` names the file)."""
     got = _shape_of(spec.arch, spec.task, spec.scale, spec.in_channels, spec.num_feat, spec.depth)
     want = _shape_of(base.arch.name, base.task, base.scale, base.arch.in_channels, base.arch.num_feat, base.arch.depth)
     if got != want:
         raise WeightsError(
-            f"{source.name} holds a {got} model, but '{base.name}' is {want}",
-            f"is it the right file? {base.name} expects {base.file}; to keep this one, import it with another --name",
+            f"{label} holds a {got} model, but '{base.name}' is {want}",
+            hint or f"is it the right file? {base.name} expects {base.file}; to keep this one, import it with another --name",
         )
 
 
-def _new_entry(name: str, spec: ModelSpec, sha: str, size: int, base: ManifestEntry | None, note: str) -> ManifestEntry:
+def _new_entry(name: str, spec: ModelSpec, sha: str, size: int, base: ManifestEntry | None, note: str, src_sha: str) -> ManifestEntry:
     fields: dict[str, Any] = dict(
         name=name, task=spec.task, scale=spec.scale, arch=arch_from_spec(spec), file=f"{name}.safetensors",
         sha256=sha, size=size, urls=(), bundled=False, format="bbcu-safetensors",
     )
     if base is not None:
-        notes = f"{base.provenance.notes} {note}".strip()
-        return replace(base, provenance=replace(base.provenance, notes=notes), **fields)
+        notes = base.provenance.notes if note in base.provenance.notes else f"{base.provenance.notes} {note}".strip()
+        drive = replace(base.drive, sha256=src_sha) if base.drive is not None else None  # pinned: trust on first use
+        return replace(base, provenance=replace(base.provenance, notes=notes), drive=drive, **fields)
     return ManifestEntry(**fields, provenance=Provenance(notes=note), description=f"{spec.describe()} (imported)")
+
+
+def load_checked(src: Path, base: ManifestEntry | None, k: float | None = None, task: str | None = None, label: str | None = None) -> LoadedModel:
+    """Load ``src`` (strict, ``weights_only``) and check it is a ``task`` model and, under an
+    official entry ``base``, that model (:func:`check_matches`)."""
+    loaded = load_model(src, k=k, task=task or (base.task if base else None))  # type: ignore[arg-type]
+    if task is not None and loaded.spec.task != task:
+        raise WeightsError(
+            f"{src}: holds a {loaded.spec.describe()} ({loaded.spec.task} model), not a {task} model",
+            f"drop --task or pass --task {loaded.spec.task}" if loaded.spec.arch != "dncnn" else "pass --task denoise or --task deblock",
+        )
+    if base is not None:
+        check_matches(base, loaded.spec, label or src.name)
+    return loaded
+
+
+def convert_into_cache(
+    src: Path, loaded: LoadedModel, name: str | None, base: ManifestEntry | None, *, source_name: str | None = None, note: str = ""
+) -> ManifestEntry:
+    """Re-save ``loaded`` in the project format as ``<cache>/weights/<name>.safetensors`` (atomic
+    rename) and return its validated entry, not yet registered. ``src`` is the original file
+    (hashed for the provenance note and the Drive pin), ``source_name`` its name for messages."""
+    src_sha, source_name = sha256_file(src), source_name or src.name
+    with cache_io(f"write into {weights_dir()}"):
+        fd, tmp_name = make_temp(weights_dir(create=True), "import.safetensors")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save_model(tmp, loaded.model, loaded.spec, {"source_file": source_name, "source_sha256": src_sha})
+        sha, size = sha256_file(tmp), tmp.stat().st_size
+        final = name or default_import_name(loaded.spec, sha)
+        note = note or f"Imported from {source_name} (sha256 {src_sha})."
+        entry = _validated(_new_entry(final, loaded.spec, sha, size, base, note, src_sha).to_dict(), source=f"import of {source_name}")
+        with cache_io(f"write {entry.file} into {weights_dir()}"):
+            publish(tmp, weights_dir() / entry.file)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return entry
 
 
 def import_checkpoint(file: str | Path, name: str | None = None, k: float | None = None, task: str | None = None) -> ManifestEntry:
@@ -85,29 +124,8 @@ def import_checkpoint(file: str | Path, name: str | None = None, k: float | None
     """
     src = Path(file).expanduser()
     base = _official_base(name)
-    loaded = load_model(src, k=k, task=task or (base.task if base else None))  # type: ignore[arg-type]
-    if task is not None and loaded.spec.task != task:
-        raise WeightsError(
-            f"{src}: holds a {loaded.spec.describe()} ({loaded.spec.task} model), not a {task} model",
-            f"drop --task or pass --task {loaded.spec.task}" if loaded.spec.arch != "dncnn" else "pass --task denoise or --task deblock",
-        )
-    if base is not None:
-        _check_matches(base, loaded.spec, src)
-    src_sha = sha256_file(src)
-    with cache_io(f"write into {weights_dir()}"):
-        fd, tmp_name = make_temp(weights_dir(create=True), "import.safetensors")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        save_model(tmp, loaded.model, loaded.spec, {"source_file": src.name, "source_sha256": src_sha})
-        sha, size = sha256_file(tmp), tmp.stat().st_size
-        final = name or default_import_name(loaded.spec, sha)
-        note = f"Imported from {src.name} (sha256 {src_sha})."
-        entry = _validated(_new_entry(final, loaded.spec, sha, size, base, note).to_dict(), source=f"import of {src.name}")
-        with cache_io(f"write {entry.file} into {weights_dir()}"):
-            publish(tmp, weights_dir() / entry.file)
-    finally:
-        tmp.unlink(missing_ok=True)
+    loaded = load_checked(src, base, k, task)
+    entry = convert_into_cache(src, loaded, name, base)
     register_user_entry(entry)
     return entry
 

@@ -13,15 +13,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ..archs import names as arch_names
 from ..errors import WeightsError
 from . import checks as ck
 from .checks import Checker, FieldError
 
-__all__ = ["SCHEMA_VERSION", "TASKS", "ArchInfo", "Provenance", "ManifestEntry", "Manifest", "load_manifest"]
+__all__ = ["SCHEMA_VERSION", "TASKS", "ArchInfo", "Provenance", "DriveSource", "ManifestEntry", "Manifest", "load_manifest"]
 
 SCHEMA_VERSION = 1
 TASKS = ("sr", "denoise", "deblock")
-ARCHS = ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn")
+ARCHS = arch_names()  # the registered architecture families (bbcu_cli.archs)
 FORMATS = ("bbcu-safetensors", "official-pth")
 
 
@@ -59,8 +60,26 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class DriveSource:
+    """The authors' file ``file`` in the public Google Drive folder ``folder``.
+
+    ``sha256`` is that original file's checksum, recorded in the user manifest on the first
+    download (trust on first use) and checked on every later one.
+    """
+
+    folder: str
+    file: str
+    sha256: str | None = None
+
+    @property
+    def folder_url(self) -> str:
+        return f"https://drive.google.com/drive/folders/{self.folder}"
+
+
+@dataclass(frozen=True)
 class ManifestEntry:
-    """One model. ``sha256``/``size`` are ``None`` only for manual ``official-pth`` entries."""
+    """One model. ``sha256``/``size`` are ``None`` only for ``official-pth`` entries not yet
+    fetched: from Google Drive on demand (``drive``), or by hand (then ``bbcu weights import``)."""
 
     name: str
     task: str
@@ -77,11 +96,12 @@ class ManifestEntry:
     metrics: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     source_page: str | None = None
     description: str = ""
+    drive: DriveSource | None = None
 
     @property
     def manual(self) -> bool:
-        """No checksum: the file must be fetched by hand and imported (``bbcu weights import``)."""
-        return self.sha256 is None
+        """No checksum and no Drive source: the file must be fetched by hand and imported."""
+        return self.sha256 is None and self.drive is None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -106,6 +126,11 @@ _PROVENANCE_CHECKS: dict[str, Checker] = {
     "notes": ck.str_,
     "wall_time_s": ck.optional(ck.positive_number),
 }
+_DRIVE_CHECKS: dict[str, Checker] = {
+    "folder": ck.drive_id,
+    "file": ck.file_name,
+    "sha256": ck.optional(ck.sha256),
+}
 _ENTRY_CHECKS: dict[str, Checker] = {
     "name": ck.name,
     "task": ck.one_of(TASKS),
@@ -122,9 +147,10 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "metrics": ck.dict_,
     "source_page": ck.optional(ck.str_),
     "description": ck.str_,
+    "drive": ck.optional(ck.nested(DriveSource, _DRIVE_CHECKS, {"sha256": None})),
 }
 _ENTRY_DEFAULTS = {"urls": (), "bundled": False, "default": False, "format": "bbcu-safetensors", "provenance": Provenance(),
-                   "metrics": {}, "source_page": None, "description": "", "sha256": None, "size": None}
+                   "metrics": {}, "source_page": None, "description": "", "sha256": None, "size": None, "drive": None}
 
 # (field, message, rule that must hold)
 _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
@@ -134,6 +160,7 @@ _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
     ("sha256", "may be null only for a manual official-pth entry without urls", lambda e: e.sha256 is not None or (e.format == "official-pth" and not e.urls and not e.bundled)),
     ("size", "must be given exactly when sha256 is", lambda e: (e.size is None) == (e.sha256 is None)),
     ("format", "must be bbcu-safetensors for a bundled file", lambda e: not e.bundled or e.format == "bbcu-safetensors"),
+    ("drive", "is only for a downloadable official entry (not bundled, no urls)", lambda e: e.drive is None or not (e.bundled or e.urls)),
 ]
 
 
