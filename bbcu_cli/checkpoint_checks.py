@@ -8,8 +8,8 @@ memory stays bounded by :data:`MAX_TENSOR_BYTES` whatever the file says:
 * :func:`check_zip` -- a ``torch.save`` zip: member count and total uncompressed size.
 * :func:`read_safetensors_header` -- the JSON header: its length, dtypes, shapes and offsets
   against the file size, and the bytes the tensors expand to (sign bits unpack 32x).
-* :func:`spec_from_json` -- the declared :class:`~bbcu_cli.loading.ModelSpec`: types and sane
-  bounds (:data:`SPEC_BOUNDS`).
+* :func:`spec_from_json` -- the declared :class:`~bbcu_cli.loading.ModelSpec`: types, what its
+  family allows (:mod:`bbcu_cli.archs`) and sane bounds (:data:`SPEC_BOUNDS`).
 * :func:`check_tensors` -- string keys, floating-point and finite values.
 * :func:`check_fits` -- the spec built on the ``meta`` device (no memory) must have exactly
   the tensors' names and shapes before the real model is built.
@@ -25,12 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import archs
+from .archs.spec import ModelSpec
 from .errors import BbcuError, ModelFormatError
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-    from .loading import ModelSpec
 
 __all__ = [
     "MAX_TENSOR_BYTES",
@@ -51,8 +51,6 @@ a paper-size BBCU-L x4 needs about 5 MiB)."""
 MAX_HEADER_BYTES = 8 << 20
 MAX_ZIP_MEMBERS = 10_000
 SPEC_BOUNDS = {"num_feat": (1, 1024), "depth": (1, 256), "in_channels": (1, 4), "unshuffle": (1, 8)}
-ARCH_SCALES = {"bbcu-l": (2, 3, 4), "bbcu-m": (2, 3, 4), "bbcu-p": (2, 3, 4, 8), "dncnn": (1,)}
-ARCH_TASKS = {"bbcu-l": ("sr",), "bbcu-m": ("sr",), "bbcu-p": ("sr",), "dncnn": ("denoise", "deblock")}
 _ST_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "U8": 1}
 _CRAFTED = "BBCU checkpoints are a few MiB; this file is damaged or crafted"
 _REIMPORT = "re-download or re-export the file (bbcu weights import FILE re-saves a checkpoint it can read)"
@@ -165,10 +163,8 @@ def _field(data: Mapping[str, Any], key: str, kind: type, source: object) -> Any
     return value
 
 
-def spec_from_json(text: str, source: object) -> "ModelSpec":
+def spec_from_json(text: str, source: object) -> ModelSpec:
     """The :class:`ModelSpec` declared in a file's ``spec`` metadata, checked by :func:`check_spec`."""
-    from .loading import ModelSpec
-
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -184,22 +180,23 @@ def spec_from_json(text: str, source: object) -> "ModelSpec":
     return spec
 
 
-def check_spec(spec: "ModelSpec", source: object) -> None:
-    """Refuse a spec outside :data:`ARCH_SCALES` / :data:`ARCH_TASKS` / :data:`SPEC_BOUNDS`."""
-    if spec.arch not in ARCH_SCALES:
-        raise _fail(source, f"unknown architecture {spec.arch!r}", f"supported: {', '.join(ARCH_SCALES)}")
-    if spec.task not in ARCH_TASKS[spec.arch]:
-        raise _fail(source, f"a {spec.arch} model cannot be a {spec.task!r} model", f"{spec.arch} is for {' or '.join(ARCH_TASKS[spec.arch])}")
-    if spec.scale not in ARCH_SCALES[spec.arch]:
-        raise _fail(source, f"scale {spec.scale} is not supported by {spec.arch}", f"expected one of {ARCH_SCALES[spec.arch]}")
+def check_spec(spec: ModelSpec, source: object) -> None:
+    """Refuse a spec its family (:mod:`bbcu_cli.archs`) does not allow, or outside :data:`SPEC_BOUNDS`."""
+    fam = archs.find(spec.arch)
+    if fam is None:
+        raise _fail(source, f"unknown architecture {spec.arch!r}", f"supported: {', '.join(archs.names())}")
+    if spec.task not in fam.tasks:
+        raise _fail(source, f"a {spec.arch} model cannot be a {spec.task!r} model", f"{spec.arch} is for {' or '.join(fam.tasks)}")
+    if spec.scale not in fam.scales:
+        raise _fail(source, f"scale {spec.scale} is not supported by {spec.arch}", f"expected one of {fam.scales}")
     for key, (low, high) in SPEC_BOUNDS.items():
         value = getattr(spec, key)
         if not low <= value <= high:
             raise _fail(source, f"{key} = {value} is outside {low}..{high}", "the file is damaged or not a BBCU checkpoint")
-    if spec.arch == "dncnn" and spec.depth < 3:
-        raise _fail(source, f"a DnCNN needs at least 3 layers (spec says {spec.depth})")
-    if spec.unshuffle != 1 and spec.arch != "dncnn":
-        raise _fail(source, f"unshuffle = {spec.unshuffle} is only valid for dncnn")
+    if spec.depth < fam.min_depth:
+        raise _fail(source, f"a {fam.title} needs at least {fam.min_depth} {fam.depth_unit} (spec says {spec.depth})")
+    if spec.unshuffle != 1 and not fam.unshuffle:
+        raise _fail(source, f"unshuffle = {spec.unshuffle} is only valid for {' or '.join(f.name for f in archs.families() if f.unshuffle)}")
     check_k(spec.k, f"{source}: the spec's k", hint=_REIMPORT)
 
 
@@ -220,7 +217,7 @@ def check_tensors(sd: Mapping[Any, Any], source: object) -> None:
             raise _fail(source, f"{key!r} holds NaN or infinite values", "the weights are corrupt (training diverged?); use an earlier checkpoint")
 
 
-def _expected_shapes(spec: "ModelSpec", source: object) -> dict[str, tuple[int, ...]]:
+def _expected_shapes(spec: ModelSpec, source: object) -> dict[str, tuple[int, ...]]:
     import torch
 
     from .loading import build_model
@@ -237,7 +234,7 @@ def _first(items: list[str]) -> str:
     return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
 
 
-def check_fits(spec: "ModelSpec", sd: Mapping[str, "Tensor"], source: object) -> None:
+def check_fits(spec: ModelSpec, sd: Mapping[str, "Tensor"], source: object) -> None:
     """The tensors must be exactly those of ``spec`` (names and shapes), checked without memory."""
     want = _expected_shapes(spec, source)
     missing = [k for k in want if k not in sd]

@@ -20,17 +20,18 @@ import json
 import pickle
 import re
 import zipfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from . import archs
 from . import checkpoint_checks as checks
+from .archs.spec import ModelSpec, Task
 from .errors import ModelFormatError, UsageError
 from .atomicfile import replacing
-from .models import BBCUL, BBCUM, BBCUP, BinaryDnCNN, default_k
 from .signbits import pack_state_dict, unpack_state_dict
 
 __all__ = [
@@ -45,41 +46,7 @@ __all__ = [
     "unpack_state_dict",
 ]
 
-Arch = Literal["bbcu-l", "bbcu-m", "bbcu-p", "dncnn"]
-Task = Literal["sr", "denoise", "deblock"]
 FORMAT_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to rebuild a network. ``depth`` is ``num_block`` (SR) or ``num_layers``."""
-
-    arch: Arch
-    task: Task
-    scale: int
-    in_channels: int
-    num_feat: int
-    depth: int
-    k: float
-    bias: bool = False
-    noise_channel: bool = False
-    unshuffle: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: object = "spec") -> "ModelSpec":
-        """Spec from its JSON object, with types and bounds checked (:mod:`.checkpoint_checks`)."""
-        return checks.spec_from_json(json.dumps(data), source)
-
-    def describe(self) -> str:
-        """Short human description, e.g. ``BBCU-M x4, 64 ch, 16 blocks``."""
-        if self.arch == "dncnn":
-            extra = ", noise-level input" if self.noise_channel else ""
-            extra += f", {self.unshuffle}x{self.unshuffle} unshuffled" if self.unshuffle > 1 else ""
-            return f"binary DnCNN {self.task}, {self.in_channels}-ch, {self.num_feat} feat, {self.depth} layers{extra}"
-        return f"{self.arch.upper()} x{self.scale}, {self.num_feat} ch, {self.depth} blocks"
 
 
 @dataclass
@@ -95,10 +62,7 @@ class LoadedModel:
 def build_model(spec: ModelSpec) -> nn.Module:
     """Instantiate the (untrained) network described by ``spec`` (check it first: a spec read
     from a file goes through :func:`checkpoint_checks.check_spec` / ``check_fits``)."""
-    if spec.arch == "dncnn":
-        return BinaryDnCNN(spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k, spec.unshuffle)
-    cls = {"bbcu-m": BBCUM, "bbcu-p": BBCUP}.get(spec.arch, BBCUL)
-    return cls(spec.in_channels, spec.in_channels, spec.num_feat, spec.depth, spec.scale, spec.k)
+    return archs.family(spec.arch).build(spec)
 
 
 # ---------------------------------------------------------------- reading
@@ -197,73 +161,8 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]
 # ---------------------------------------------------------------- recognition
 
 
-def _conv_shape(sd: dict[str, Tensor], key: str) -> tuple[int, int, int, int]:
-    """The (C_out, C_in, kH, kW) shape of convolution weight ``key``, or a clear error."""
-    shape = tuple(int(d) for d in sd[key].shape)
-    if len(shape) != 4 or min(shape) < 1:
-        raise ModelFormatError(f"{key} has shape {shape}, expected a 4-d convolution weight (C_out, C_in, 3, 3)", "the file is damaged or not a BBCU checkpoint")
-    return shape  # type: ignore[return-value]
-
-
-def _count(sd: dict[str, Tensor], pattern: str) -> int:
-    rx = re.compile(pattern)
-    return len({m.group(1) for k in sd if (m := rx.match(k))})
-
-
-def _recognise_subpixel(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
-    num_feat, in_ch = _conv_shape(sd, "conv_first.weight")[:2]
-    outs = _conv_shape(sd, "conv_tail.weight")[0]
-    scale = round((outs / int(in_ch)) ** 0.5)
-    if scale < 1 or scale * scale * int(in_ch) != outs:
-        raise ModelFormatError(f"conv_tail has {outs} outputs for {in_ch} image channels", "expected channels * scale^2")
-    depth = _count(sd, r"body\.(\d+)\.body\.0\.")
-    return ModelSpec("bbcu-p", "sr", scale, int(in_ch), int(num_feat), depth, default_k(num_feat) if k is None else k)
-
-
-def _recognise_sr(sd: dict[str, Tensor], k: float | None) -> ModelSpec:
-    if "conv_tail.weight" in sd:
-        return _recognise_subpixel(sd, k)
-    num_feat, in_ch = _conv_shape(sd, "conv_first.weight")[:2]
-    arch: Arch = "bbcu-m" if "upconv1.binary_conv.weight" in sd else "bbcu-l"
-    up1_key = "upconv1.binary_conv.weight" if arch == "bbcu-m" else "upconv1.weight"
-    if up1_key not in sd:
-        raise ModelFormatError(f"SR checkpoint without {up1_key}", "the file is damaged or of another architecture")
-    up1 = _conv_shape(sd, up1_key)
-    ratio = up1[0] // num_feat
-    if ("upconv2.weight" in sd) or ("upconv2.binary_conv.weight" in sd):
-        scale = 4
-    elif ratio in (4, 9):
-        scale = int(round(ratio**0.5))
-    else:
-        raise ModelFormatError(f"upconv1 has {up1[0]} outputs for {num_feat} features", "expected 4x (x2, x4) or 9x (x3) num_feat")
-    depth = _count(sd, r"body\.(\d+)\.body\.0\.")
-    return ModelSpec(arch, "sr", scale, int(in_ch), int(num_feat), depth, default_k(num_feat) if k is None else k)
-
-
-def _split_planes(planes: int) -> tuple[int, int]:
-    """Tail output planes -> (image channels, unshuffle factor): 3 -> (3, 1), 12 -> (3, 2), 4 -> (1, 2)."""
-    for channels in (3, 1):
-        r = round((planes / channels) ** 0.5)
-        if channels * r * r == planes:
-            return channels, r
-    raise ModelFormatError(f"DnCNN tail has {planes} outputs", "expected 1 or 3 image channels times r*r")
-
-
-def _recognise_dncnn(sd: dict[str, Tensor], k: float | None, task: Task | None) -> ModelSpec:
-    num_feat, head_in = _conv_shape(sd, "model.0.weight")[:2]
-    last = max(int(m.group(1)) for key in sd if (m := re.match(r"model\.(\d+)\.weight$", key)))
-    planes = _conv_shape(sd, f"model.{last}.weight")[0]
-    out_ch, r = _split_planes(planes)
-    bias = "model.0.bias" in sd
-    noise = head_in == planes + 1
-    if task not in ("denoise", "deblock"):  # no task, or "sr": say what the file is, the caller compares
-        task = "deblock" if bias else "denoise"
-    kk = default_k(num_feat) if k is None else k
-    return ModelSpec("dncnn", task, 1, out_ch, int(num_feat), last, kk, bias, noise, r)
-
-
 def recognise(sd: dict[str, Tensor], k: float | None = None, task: Task | None = None) -> ModelSpec:
-    """Infer the :class:`ModelSpec` from key names and shapes.
+    """Infer the :class:`ModelSpec` from key names and shapes (the family the keys match).
 
     DnCNN-style files carry no task; without ``task`` a file with conv biases is taken as a
     deblocker (the official ``BBCU-deblocking.pth`` layout) and one without as a denoiser.
@@ -271,16 +170,7 @@ def recognise(sd: dict[str, Tensor], k: float | None = None, task: Task | None =
     Raises:
         ModelFormatError: the keys match no known architecture, or their shapes do not fit it.
     """
-    if "conv_first.weight" in sd and "body.0.body.0.binary_conv.weight" in sd:
-        return _recognise_sr(sd, k)
-    if "model.0.weight" in sd and "model.2.binary_conv.weight" in sd:
-        return _recognise_dncnn(sd, k, task)
-    sample = ", ".join(list(sd)[:4])
-    raise ModelFormatError(
-        f"unrecognised checkpoint (keys start with: {sample})",
-        "expected BBCU-L/BBCU-M keys (conv_first.*, body.N.body.M.binary_conv.*, upconv1.*) "
-        "or binary DnCNN keys (model.0.weight, model.N.binary_conv.weight)",
-    )
+    return archs.recognise(sd, k, task)
 
 
 def _load_strict(model: nn.Module, sd: dict[str, Tensor], source: str) -> None:
@@ -295,8 +185,8 @@ def _spec(sd: dict[str, Tensor], meta: dict[str, str], k: float | None, task: Ta
     """The file's declared spec (with ``k``/``task`` overrides) or the one recognised from ``sd``."""
     if "spec" in meta:
         spec = checks.spec_from_json(meta["spec"], path)
-        dn_task = task if spec.arch == "dncnn" and task in ("denoise", "deblock") else spec.task
-        spec = replace(spec, k=spec.k if k is None else k, task=dn_task)
+        chosen = task if task in archs.family(spec.arch).tasks else spec.task  # a multi-task family's file
+        spec = replace(spec, k=spec.k if k is None else k, task=chosen)
     else:
         try:
             spec = recognise(sd, k, task)

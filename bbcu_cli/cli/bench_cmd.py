@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
+from ..archs import default_arch
+from ..archs import names as arch_names
 from ..errors import BbcuError, UsageError
 from . import options as opt
 from .report import stderr_console
@@ -39,16 +41,19 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _random_spec(arch: str, scale: int, feat: int, depth: int) -> ModelSpec:
-    if arch not in ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn"):
-        raise UsageError(f"--arch {arch} unknown", "use bbcu-l, bbcu-m, bbcu-p or dncnn")
+    """The spec of a random ``arch`` model for timing: its family's first task, 3 channels."""
+    from .. import archs
+
+    family = archs.find(arch)
+    if family is None:
+        known = archs.names()
+        raise UsageError(f"--arch {arch} unknown", f"use {', '.join(known[:-1])} or {known[-1]}")
     _in_range("--feat", feat, 1, MAX_FEAT)
     _in_range("--depth", depth, 1, MAX_DEPTH)
-    if arch != "dncnn" and scale not in (2, 3, 4):
+    task = family.tasks[0]
+    if task == "sr" and scale not in (2, 3, 4):
         raise UsageError(f"-s {scale}: scale must be 2, 3 or 4", "pass -s 2, -s 3 or -s 4")
-    from ..loading import ModelSpec
-
-    task = "sr" if arch != "dncnn" else "denoise"
-    return ModelSpec(arch, task, scale if task == "sr" else 1, 3, feat, depth, 130.0 * feat / 64)  # type: ignore[arg-type]
+    return archs.ModelSpec(arch, task, scale if task == "sr" else 1, 3, feat, depth, 130.0 * feat / 64)  # type: ignore[arg-type]
 
 
 def _in_range(option: str, value: int, low: int, high: int) -> None:
@@ -101,7 +106,7 @@ def bench_command(
     backend: Annotated[Optional[list[str]], typer.Option("--backend", help="Backends to time (repeatable); default: float and packed.")] = None,
     threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: torch default).")] = 0,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per backend (after one warm-up).")] = 5,
-    arch: Annotated[str, typer.Option("--arch", help="Without -m: random model of this architecture (bbcu-l, bbcu-m, bbcu-p, dncnn).")] = "bbcu-m",
+    arch: Annotated[str, typer.Option("--arch", help=f"Without -m: random model of this architecture ({', '.join(arch_names())}).")] = default_arch("sr"),
     scale: Annotated[int, typer.Option("-s", "--scale", help="Without -m: SR scale of the random model.")] = 4,
     feat: Annotated[int, typer.Option("--feat", help="Without -m: feature channels.")] = 64,
     depth: Annotated[int, typer.Option("--depth", help="Without -m: blocks (SR) or layers (dncnn).")] = 16,

@@ -93,6 +93,8 @@ class PackedBackend:
         self.model = loaded.model.eval()
         self.spec = loaded.spec
         self.plan = build_plan(loaded)
+        assert self.plan.layout is not None
+        self.layout = self.plan.layout
         self.threads = max(1, int(threads) if threads else torch.get_num_threads())
         self._chains: OrderedDict[tuple[str, int, int], UnitChain] = OrderedDict()
         self._lock = threading.Lock()
@@ -114,13 +116,9 @@ class PackedBackend:
     # ------------------------------------------------------------------ planning
 
     def _make_finisher(self) -> Finisher:
-        m, spec = self.model, self.spec
-        if spec.arch == "dncnn":
-            layers = m.model
-            return Finisher(kernels.FIN_DN, m.k, spec.in_channels, spec.unshuffle, 1, layers[len(layers) - 1])
-        if spec.arch == "bbcu-p":
-            return Finisher(kernels.FIN_SR, m.k, spec.in_channels, spec.scale, spec.scale, m.conv_tail)
-        return Finisher(kernels.FIN_SR, m.k, spec.in_channels, 1, spec.scale, m.conv_last)
+        tail = self.layout.finish(self.model, self.spec)
+        mode = kernels.FIN_DN if tail.kind == "denoise" else kernels.FIN_SR
+        return Finisher(mode, self.model.k, self.spec.in_channels, tail.shuffle, tail.base_scale, tail.conv)  # type: ignore[arg-type]
 
     def _chain(self, kind: str, h: int, w: int) -> UnitChain:
         key = (kind, h, w)
@@ -136,18 +134,13 @@ class PackedBackend:
         plan, cut = self.plan, self._split
         if kind == "lr":
             following = plan.units[cut] if cut < len(plan.units) else None
-            tail = plan.tail_act if following is None and self.spec.arch != "bbcu-l" else kernels.ACT_NONE
+            tail = plan.tail_act if following is None else kernels.ACT_NONE  # else the next unit packs it
             return UnitChain(plan.units[:cut], h, w, plan.head_act, tail, following, keep=plan)
         return UnitChain(plan.units[cut:], h, w, None, plan.tail_act, keep=plan)
 
     def bytes_per_pixel(self) -> int:
         """Working memory per input pixel of a tile (bytes), high-resolution bands excluded."""
-        spec = self.spec
-        feat = spec.num_feat
-        per = 8 * feat + 32 * ((feat + 63) // 64) + 16  # head output, NHWC features, packed grids
-        if spec.arch == "dncnn":
-            return per // spec.unshuffle**2 + 32
-        return per + 4 * spec.in_channels * spec.scale**2 + 64  # tail output, input and output
+        return self.layout.bytes_per_pixel(self.spec)
 
     def band_rows(self, h: int, w: int) -> int:
         """Core rows of a high-resolution band for an ``h x w`` tile."""
@@ -170,7 +163,8 @@ class PackedBackend:
         with self._stage("fused tail + output (C)"):
             self._finisher.run(block, dst, win, self.threads, **kw)  # type: ignore[arg-type]
 
-    def _dncnn(self, block: np.ndarray, sigma: float | None, dst: np.ndarray, win: Window) -> None:
+    def _planes(self, block: np.ndarray, sigma: float | None, dst: np.ndarray, win: Window) -> None:
+        """DnCNN-style: head on the (unshuffled) planes [+ noise map], units, fused tail."""
         m = self.model
         layers = m.model
         inp = m.to_planes(_nchw(block))
@@ -200,9 +194,8 @@ class PackedBackend:
     def _high_res(self, lr: UnitChain, a0: int, b0: int) -> Tensor:
         """High-resolution features of input rows ``[a0, b0)`` (channels-last, LReLU applied)."""
         band = lr.feature[:, :, a0:b0]
-        if self.spec.arch == "bbcu-l":
-            m = self.model
-            out = m.lrelu(m.conv_hr(m._upsample(band)))
+        if self.layout.float_upsampler:
+            out = self.model.high_res_features(band)
             return out.contiguous(memory_format=torch.channels_last)
         chain = self._chain("hr", b0 - a0, lr.out_w)
         assert lr.out_grid is not None
@@ -217,15 +210,14 @@ class PackedBackend:
         output), uint8 or uint16 (clipped, rounded); its pixels must be contiguous.
         """
         block = np.ascontiguousarray(block, dtype=np.float32)
-        run: Callable[[], None]
-        if self.spec.arch == "dncnn":
-            run = lambda: self._dncnn(block, sigma, dst, window)  # noqa: E731
-        elif self.spec.arch == "bbcu-p":
-            run = lambda: self._subpixel(block, dst, window)  # noqa: E731
-        else:
-            run = lambda: self._banded(block, dst, window)  # noqa: E731
+        stages = self.layout.stages
         with self._lock, torch.inference_mode():
-            run()
+            if stages == "planes":
+                self._planes(block, sigma, dst, window)
+            elif stages == "subpixel":
+                self._subpixel(block, dst, window)
+            else:
+                self._banded(block, dst, window)
 
     def __call__(self, x: Tensor, sigma: float | Tensor | None = None) -> Tensor:
         """(N, C, H, W) float32 in [0, 1] -> what ``loaded.model`` returns (N = 1 typical)."""

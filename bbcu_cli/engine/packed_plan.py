@@ -21,10 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import archs
+from ..archs.registry import Activation, PackedLayout
 from ..loading import LoadedModel
 from ..models.binary import BinaryUnit, BinaryUpUnit, weight_alpha
 
-__all__ = ["PackedUnit", "InferencePlan", "build_plan", "fold_unit", "check_exact", "binary_units"]
+__all__ = ["PackedUnit", "InferencePlan", "build_plan", "fold_unit", "check_exact", "binary_units", "kernel_activation"]
 
 # Taps (t = 3*ky + kx) outside the image for each border bit: 1 top, 2 bottom, 4 left, 8 right.
 _BORDER_TAPS = {1: (0, 1, 2), 2: (6, 7, 8), 4: (0, 3, 6), 8: (2, 5, 8)}
@@ -61,6 +63,7 @@ class InferencePlan:
     head_act: int  # activation between the head conv and the first unit (kernels.ACT_*)
     tail_act: int  # activation applied to the last unit's output
     model: nn.Module
+    layout: PackedLayout | None = None  # the family's packed layout (runner stages, fused tail)
 
 
 def _f32(t: Tensor) -> np.ndarray:
@@ -127,20 +130,15 @@ def fold_unit(unit: BinaryUnit | BinaryUpUnit) -> PackedUnit:
 
 
 def binary_units(loaded: LoadedModel) -> list[nn.Module]:
-    """The binary units the packed path runs, in execution order."""
-    model, spec = loaded.model, loaded.spec
-    if spec.arch == "dncnn":
-        return [m for m in model.model if isinstance(m, BinaryUnit)]
-    units: list[nn.Module] = [u for block in model.body for u in block.body]
-    if spec.arch == "bbcu-m":  # bbcu-p: the body is all
-        units += [getattr(model, f"upconv{i}") for i in range(1, len(model.factors) + 1)]
-        units.append(model.conv_hr)
-    return units
+    """The binary units the packed path runs, in execution order (the family's packed layout)."""
+    layout = archs.family(loaded.spec.arch).packed
+    return [] if layout is None else layout.units(loaded.model)
 
 
 def check_exact(loaded: LoadedModel) -> tuple[bool, str]:
     """Whether the packed path computes exactly what the float model does."""
-    if loaded.spec.arch not in ("bbcu-l", "bbcu-m", "bbcu-p", "dncnn"):
+    known = archs.find(loaded.spec.arch)
+    if known is None or known.packed is None:
         return False, f"architecture {loaded.spec.arch} has no packed plan"
     units = binary_units(loaded)
     if not units:
@@ -156,12 +154,17 @@ def check_exact(loaded: LoadedModel) -> tuple[bool, str]:
     return True, ""
 
 
+def kernel_activation(name: Activation) -> int:
+    """The kernels' ``ACT_*`` code of a layout's activation name."""
+    from .. import kernels
+
+    return {"none": kernels.ACT_NONE, "relu": kernels.ACT_RELU, "lrelu": kernels.ACT_LRELU}[name]
+
+
 def build_plan(loaded: LoadedModel) -> InferencePlan:
     """Build the :class:`InferencePlan` (call :func:`check_exact` first)."""
-    from ..kernels import ACT_LRELU, ACT_NONE, ACT_RELU
-
-    arch = loaded.spec.arch
-    units = [fold_unit(u) for u in binary_units(loaded)]  # type: ignore[arg-type]
-    head_act = ACT_RELU if arch == "dncnn" else ACT_LRELU
-    tail_act = ACT_LRELU if arch in ("bbcu-m", "bbcu-p") else ACT_NONE
-    return InferencePlan(arch, units, head_act, tail_act, loaded.model)
+    layout = archs.family(loaded.spec.arch).packed
+    assert layout is not None, "check_exact refuses families without a packed layout"
+    units = [fold_unit(u) for u in layout.units(loaded.model)]  # type: ignore[arg-type]
+    head_act, tail_act = kernel_activation(layout.head_act), kernel_activation(layout.tail_act)
+    return InferencePlan(loaded.spec.arch, units, head_act, tail_act, loaded.model, layout)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..loading import ModelSpec
+from .. import archs
+from ..archs.spec import ModelSpec
 
 __all__ = ["Tile", "plan_tiles", "halo_for", "align_for", "auto_tile_rows", "bytes_per_input_pixel"]
 
@@ -35,24 +36,19 @@ class Tile:
 
 
 def halo_for(spec: ModelSpec) -> int:
-    """Receptive-field radius in input pixels (an upper bound, rounded up).
+    """Receptive-field radius in input pixels (an upper bound, rounded up), from the family.
 
-    SR: conv_first + 2 per block + up to 2 upsampling convs + conv_hr + conv_last + 1 for the
-    bilinear base (BBCU-P: conv_first + 2 per block + conv_tail + 1). DnCNN: one per 3x3 conv
-    (``depth`` convs) plus one, in units of the unshuffle factor ``r`` (its convs run at
-    ``1/r`` resolution); a multiple of ``r``.
+    E.g. BBCU-L/BBCU-M: conv_first + 2 per block + up to 2 upsampling convs + conv_hr +
+    conv_last + 1 for the bilinear base; DnCNN: one per 3x3 conv plus one, in units of the
+    unshuffle factor ``r`` (a multiple of ``r``).
     """
-    if spec.arch == "dncnn":
-        return (spec.depth + 1) * spec.unshuffle
-    if spec.arch == "bbcu-p":
-        return 2 * spec.depth + 3
-    return 2 * spec.depth + 6
+    return archs.family(spec.arch).halo(spec)
 
 
 def align_for(spec: ModelSpec) -> int:
-    """Tile offsets must be multiples of this (the unshuffle factor), so that every tile
-    sees the same ``r x r`` pixel grouping as the whole image."""
-    return spec.unshuffle if spec.arch == "dncnn" else 1
+    """Tile offsets must be multiples of this (a DnCNN's unshuffle factor, else 1), so that
+    every tile sees the same ``r x r`` pixel grouping as the whole image."""
+    return archs.family(spec.arch).align(spec)
 
 
 def _spans(size: int, core: int, halo: int, align: int) -> list[tuple[int, int, int, int]]:
@@ -82,16 +78,10 @@ def bytes_per_input_pixel(spec: ModelSpec) -> int:
     """Rough peak working memory per input pixel of a tile on the float path (bytes).
 
     About eight float32 feature maps alive at once at input resolution (``1/r^2`` as many
-    positions for an unshuffled DnCNN), plus the same at the output resolution for SR
-    (features are upsampled before conv_hr), plus 16 bytes for the image itself.
+    positions for an unshuffled DnCNN), plus what lives at the output resolution (BBCU-L/M:
+    the upsampled features; BBCU-P: the tail output and the result), plus the image itself.
     """
-    feat = spec.num_feat * 4
-    per_pixel = 8 * feat // (spec.unshuffle**2 if spec.arch == "dncnn" else 1) + 16
-    if spec.arch == "bbcu-p":  # only the tail output and the result live at high resolution
-        per_pixel += 2 * 4 * spec.in_channels * spec.scale * spec.scale
-    elif spec.task == "sr":
-        per_pixel += 4 * feat * spec.scale * spec.scale
-    return per_pixel
+    return archs.family(spec.arch).bytes_per_pixel(spec)
 
 
 def auto_tile_rows(height: int, width: int, halo: int, budget_bytes: int, per_pixel: int) -> int:

@@ -43,7 +43,7 @@ def upsample_factors(scale: int) -> list[int]:
 
 
 class _BBCUSR(nn.Module):
-    """Shared skeleton; subclasses build ``upconv*`` and ``conv_hr``."""
+    """Shared skeleton; subclasses build ``upconv*`` and ``conv_hr`` and say how they upsample."""
 
     binary_upsampling = False
 
@@ -78,14 +78,23 @@ class _BBCUSR(nn.Module):
     def _make_conv_hr(self, num_feat: int) -> nn.Module:
         raise NotImplementedError
 
-    def _upsample(self, feat: Tensor) -> Tensor:
+    def upsample_features(self, feat: Tensor) -> Tensor:
+        """Body features (N, F, h, w) -> upsampled features (N, F, sh, sw), before ``conv_hr``."""
         raise NotImplementedError
+
+    def high_res_features(self, feat: Tensor) -> Tensor:
+        """Body features -> ``LReLU(conv_hr(upsample))``: the input of ``conv_last``.
+
+        Rows of the output depend only on nearby rows of ``feat``, so a caller may run it on a
+        band of rows (the packed backend does, for BBCU-L's float upsampler).
+        """
+        return self.lrelu(self.conv_hr(self.upsample_features(feat)))
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C_in, H, W) in [0, 1] -> (N, C_out, sH, sW), unclamped."""
         x = x * self.k
         feat = self.body(self.lrelu(self.conv_first(x)))
-        out = self.conv_last(self.lrelu(self.conv_hr(self._upsample(feat))))
+        out = self.conv_last(self.high_res_features(feat))
         base = F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
         return (out + base) / self.k
 
@@ -99,7 +108,8 @@ class BBCUL(_BBCUSR):
     def _make_conv_hr(self, num_feat: int) -> nn.Module:
         return nn.Conv2d(num_feat, num_feat, 3, 1, 1)
 
-    def _upsample(self, feat: Tensor) -> Tensor:
+    def upsample_features(self, feat: Tensor) -> Tensor:
+        """Full-precision conv, PixelShuffle and LReLU per factor."""
         for i, r in enumerate(self.factors, start=1):
             feat = self.lrelu(F.pixel_shuffle(getattr(self, f"upconv{i}")(feat), r))
         return feat
@@ -116,7 +126,8 @@ class BBCUM(_BBCUSR):
     def _make_conv_hr(self, num_feat: int) -> nn.Module:
         return BinaryUnit(num_feat)
 
-    def _upsample(self, feat: Tensor) -> Tensor:
+    def upsample_features(self, feat: Tensor) -> Tensor:
+        """One binary up unit per factor."""
         for i in range(1, len(self.factors) + 1):
             feat = getattr(self, f"upconv{i}")(feat)
         return feat

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import archs
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ __all__ = ["TrainConfig", "lr_at", "parse_duration", "fast_low_precision", "defa
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JPEG_QUALITIES = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
-_TASK_ARCHS = {"sr": ("bbcu-m", "bbcu-l", "bbcu-p"), "denoise": ("dncnn",), "deblock": ("dncnn",)}
 #: fields that describe this process, not the run: a resumed run takes them from the command line
 RUNTIME_FIELDS = ("threads", "device", "run_dir")
 #: config fields that hold one path each (made portable as a whole, spaces and all)
@@ -223,7 +223,7 @@ class TrainConfig:
         dncnn = self.task != "sr"
         c = replace(
             self,
-            arch=self.arch or ("dncnn" if dncnn else "bbcu-m"),
+            arch=self.arch or archs.default_arch(self.task),
             scale=1 if dncnn else self.scale,
             depth=self.depth or (17 if dncnn else 8),
             noise_channel=(self.task == "denoise") if self.noise_channel is None else self.noise_channel,
@@ -247,10 +247,11 @@ class TrainConfig:
         return f"{self.arch}-{self.task}-f{self.num_feat}-l{self.depth}"
 
     def _check_task(self) -> None:
-        if self.task not in _TASK_ARCHS:
+        doing = archs.archs_for_task(self.task)
+        if not doing:
             raise UsageError(f"unknown task {self.task!r}", "use sr, denoise or deblock")
-        if self.arch is not None and self.arch not in _TASK_ARCHS[self.task]:
-            raise UsageError(f"arch {self.arch!r} does not do {self.task}", f"use {' or '.join(_TASK_ARCHS[self.task])}")
+        if self.arch is not None and self.arch not in doing:
+            raise UsageError(f"arch {self.arch!r} does not do {self.task}", f"use {' or '.join(doing)}")
 
     def _check(self) -> None:
         if self.task == "sr" and self.scale not in (2, 3, 4):
@@ -271,14 +272,15 @@ class TrainConfig:
             raise UsageError("a noise-level channel only makes sense for denoising")
         if min(self.batch, self.patch or 1, self.num_feat, self.depth or 1) < 1:
             raise UsageError("batch, patch, feat and depth must be positive")
-        if self.unshuffle < 1 or self.unshuffle > 1 and (self.arch != "dncnn" or (self.patch or 0) % self.unshuffle):
+        fam = archs.family(str(self.arch))
+        if self.unshuffle < 1 or self.unshuffle > 1 and (not fam.unshuffle or (self.patch or 0) % self.unshuffle):
             raise UsageError(f"unshuffle {self.unshuffle} needs a DnCNN and a patch size it divides",
                              "use --unshuffle 2 with --task denoise/deblock and an even --patch")
         if self.task == "deblock" and self.unshuffle > 1 and (self.patch or 0) % 8:
             raise UsageError(f"an unshuffled deblocker trains on crops aligned to the 8x8 JPEG grid: patch {self.patch} is not a multiple of 8",
                              "use e.g. --patch 64")
-        if self.arch == "dncnn" and (self.depth or 0) < 3:
-            raise UsageError(f"a DnCNN needs at least 3 layers, got {self.depth}")
+        if (self.depth or 0) < fam.min_depth:
+            raise UsageError(f"a {fam.title} needs at least {fam.min_depth} {fam.depth_unit}, got {self.depth}")
         self._check_ranges()
         if self.iters is None and self.time_budget is None:
             raise UsageError("no stopping rule", "give --iters, --time-budget or both")
