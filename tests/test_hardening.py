@@ -76,13 +76,13 @@ def _bad_inputs(tmp_path: Path) -> tuple[Path, list[str], dict[str, str]]:
     (folder / "text.tif").write_bytes(b"hello, I am not a picture\n" * 10)
     (folder / "huge.png").write_bytes(huge_png())
     (folder / "huge.tif").write_bytes(huge_tiff())
-    gif = tmp_path / "anim.gif"
-    PILImage.new("P", (8, 8)).save(gif)
+    gif = tmp_path / "pic.ppm"  # GIF is read since #19: an unsupported format stands in
+    PILImage.new("RGB", (8, 8)).save(gif)
     (tmp_path / "noimages").mkdir()
     args = [str(folder), str(gif), str(tmp_path / "noimages"), str(tmp_path / "missing.png")]
     causes = {"empty.png": "empty", "truncated.png": "truncated or corrupt", "corrupt.jpg": "corrupt",
               "text.tif": "not a readable image", "huge.png": "max-pixels", "huge.tif": "max-pixels",
-              "anim.gif": "not supported", "noimages": "holds no images", "missing.png": "does not exist"}
+              "pic.ppm": "not supported", "noimages": "holds no images", "missing.png": "does not exist"}
     return folder, args, causes
 
 

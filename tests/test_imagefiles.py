@@ -168,14 +168,14 @@ def test_streams(tmp_path: Path) -> None:
 
 
 def _bad_files() -> dict[str, bytes]:
-    png, jpg, gif = io.BytesIO(), io.BytesIO(), io.BytesIO()
-    PILImage.new("P", (4, 4)).save(gif, "GIF")
+    png, jpg, ppm = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    PILImage.new("RGB", (4, 4)).save(ppm, "PPM")  # GIF is read since #19: an unsupported format
     PILImage.fromarray(RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(png, "PNG")
     PILImage.fromarray(RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(jpg, "JPEG")
     deep = cv2.imencode(".png", RNG.integers(0, 65535, (64, 64, 3), dtype=np.uint16))[1].tobytes()
     return {"empty.png": b"", "trunc.png": png.getvalue()[:3000], "trunc.jpg": jpg.getvalue()[:2000],
             "trunc16.png": deep[: len(deep) // 2], "noise.png": bytes(RNG.integers(0, 256, 500, np.uint8)),
-            "notes.jpg": b"hello, this is text\n" * 20, "anim.gif": gif.getvalue()}
+            "notes.jpg": b"hello, this is text\n" * 20, "pic.ppm": ppm.getvalue()}
 
 
 def test_bad_files_raise_input_error_naming_file(tmp_path: Path) -> None:
@@ -235,8 +235,8 @@ def test_disk_full_removes_temp_and_keeps_old(tmp_path: Path, monkeypatch: pytes
 
 
 def test_write_path_errors(tmp_path: Path) -> None:
-    with pytest.raises(OutputError, match=r"x\.gif.*\.gif") as info:
-        write_image(tmp_path / "x.gif", _rand_image(3))
+    with pytest.raises(OutputError, match=r"x\.ico.*\.ico") as info:  # .gif is written since #19
+        write_image(tmp_path / "x.ico", _rand_image(3))
     assert "png" in info.value.hint
     with pytest.raises(OutputError, match="does not exist"):
         write_image(tmp_path / "nope" / "x.png", _rand_image(3))

@@ -37,8 +37,10 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Literal
 import numpy as np
 
 from ..errors import BbcuError, InputError, OutputError, printable
-from ..imagefiles import Image, from_uint, read_image, resize_alpha, write_image
+from ..imagefiles import Image, ImageSequence, format_for_path, from_uint, read_file, read_image, resize_alpha, write_image
+from ..imagefiles._core import MULTI_FRAME_FORMATS
 from ..imagefiles._write import special_target
+from .alpha import fill_transparent
 from ..metrics import image_metrics, metrics_for_task
 from ..noise_estimate import estimate_noise
 
@@ -65,8 +67,12 @@ class RestoreOptions:
     exceeds it (None: the imagefiles default, 0: no limit)."""
     scale: int = 1
     """The model's upscaling factor (1 for denoising and deblocking)."""
-    quality: int = 95
-    """JPEG / WebP quality, 1-100 (``--quality``)."""
+    quality: int | None = None
+    """JPEG / WebP quality, 1-100 (``--quality``); None: 95, WebP lossless from a lossless input."""
+    first_frame: bool = False
+    """Restore only the first frame of an animation or multi-page TIFF (``--first-frame``)."""
+    strip_metadata: bool = False
+    """Drop EXIF, XMP and PNG text chunks from the outputs (``--strip-metadata``)."""
 
 
 @dataclass
@@ -98,7 +104,7 @@ class Staged:
     dst: Path
     ref: Path | None
     start: float
-    image: Image
+    image: Image | ImageSequence
     sigma: float | None = None
 
 
@@ -134,15 +140,31 @@ def restore_image(restorer: Restorer, image: Image, sigma: float | None = None, 
     """Restore ``image``; returns the new image (same kind and bit depth) and the sigma used.
 
     Float pixels give float32 output (unclamped); uint8/uint16 pixels (``read_image(raw=True)``)
-    give output of the same bit depth, each tile rounded into it. Alpha is resized with a plain
-    bicubic interpolator for SR and passed through otherwise.
+    give output of the same bit depth, each tile rounded into it. With alpha, the colour under
+    fully transparent pixels is first filled from their neighbours, weighted by alpha
+    (:mod:`.alpha`: no fringe where hard alpha meets black), and the alpha is resized with a
+    plain bicubic interpolator for SR and passed through otherwise.
     """
     used = _sigma_for(restorer, image, sigma)
-    pixels = restorer.restore(image.pixels, sigma=used, out_dtype=_out_dtype(image), progress=progress)
+    source = image.pixels if image.alpha is None else fill_transparent(image.pixels, image.alpha)
+    pixels = restorer.restore(source, sigma=used, out_dtype=_out_dtype(image), progress=progress)
     alpha = image.alpha
     if alpha is not None and restorer.scale > 1:
         alpha = resize_alpha(alpha, restorer.scale)
     return replace(image, pixels=pixels, alpha=alpha), used
+
+
+def restore_frames(restorer: Restorer, seq: ImageSequence, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[ImageSequence, float | None]:
+    """Restore every frame on its own (tiles and progress per frame, each frame exactly as it
+    would be alone); returns the new sequence and the first frame's sigma."""
+    frames: list[Image] = []
+    used: list[float | None] = []
+    for i, frame in enumerate(seq.frames, start=1):
+        log.debug("frame %d of %d", i, len(seq.frames))
+        out, frame_sigma = restore_image(restorer, frame, sigma, progress)
+        frames.append(out)
+        used.append(frame_sigma)
+    return replace(seq, frames=frames), used[0]
 
 
 def _as_unit_float(pixels: np.ndarray) -> np.ndarray:
@@ -153,7 +175,9 @@ def _as_unit_float(pixels: np.ndarray) -> np.ndarray:
     return from_uint(pixels)
 
 
-def _measure(restorer: Restorer, output: Image, ref_path: Path) -> tuple[float, float]:
+def _measure(restorer: Restorer, output: Image | ImageSequence, ref_path: Path) -> tuple[float, float]:
+    """PSNR/SSIM of the output (an animation's first frame) against the reference."""
+    output = output.first if isinstance(output, ImageSequence) else output
     ref = read_image(ref_path)
     h, w = output.pixels.shape[:2]
     if ref.pixels.shape[0] < h or ref.pixels.shape[1] < w:
@@ -174,15 +198,26 @@ def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | 
     raise OutputError(f"{dst} already exists", "pass --overwrite to replace it or --skip-existing to keep it")
 
 
-def _write(dst: Path, image: Image, opts: RestoreOptions) -> None:
+def _write(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> None:
+    keep = not opts.strip_metadata
     if str(dst) == "-":
-        write_image(_stdout(), image, opts.out_format or "png", quality=opts.quality)
+        write_image(_stdout(), image, opts.out_format or "png", quality=opts.quality, keep_metadata=keep)
         return
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder") from None
-    write_image(dst, image, opts.out_format, quality=opts.quality, overwrite=opts.overwrite)
+    write_image(dst, image, opts.out_format, quality=opts.quality, overwrite=opts.overwrite, keep_metadata=keep)
+
+
+def _check_frames_fit(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> None:
+    """Refuse, before any compute, an animation bound for a one-frame format (JPEG, BMP)."""
+    if not isinstance(image, ImageSequence):
+        return
+    fmt = format_for_path("x.png" if str(dst) == "-" else dst, opts.out_format)
+    if fmt not in MULTI_FRAME_FORMATS:
+        raise OutputError(f"cannot write {dst}: {fmt.upper()} holds one frame, the input has {len(image.frames)}",
+                          "write .gif, .png, .webp or .tif, or pass --first-frame")
 
 
 def _stdout() -> BinaryIO:
@@ -222,7 +257,8 @@ def load_item(src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = Non
         if done is not None:
             return done
         source = _stdin_stream(stdin) if stdin else src
-        image = read_image(source, max_pixels=opts.max_pixels, raw=True, scale=opts.scale)  # type: ignore[arg-type]
+        image = read_file(source, max_pixels=opts.max_pixels, raw=True, scale=opts.scale, first_frame=opts.first_frame)  # type: ignore[arg-type]
+        _check_frames_fit(dst, image, opts)
     except Exception as exc:
         return _failed(src, dst, start, exc)
     return Staged(src, dst, ref, start, image)
@@ -231,7 +267,10 @@ def load_item(src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = Non
 def compute_item(restorer: Restorer, staged: Staged, opts: RestoreOptions, progress: TileProgress | None = None) -> Staged | ItemResult:
     """Stage 2: restore; ``staged.image`` becomes the output (the input is released)."""
     try:
-        staged.image, staged.sigma = restore_image(restorer, staged.image, opts.sigma, progress)
+        if isinstance(staged.image, ImageSequence):
+            staged.image, staged.sigma = restore_frames(restorer, staged.image, opts.sigma, progress)
+        else:
+            staged.image, staged.sigma = restore_image(restorer, staged.image, opts.sigma, progress)
     except Exception as exc:
         return _failed(staged.src, staged.dst, staged.start, exc)
     return staged

@@ -18,7 +18,7 @@ from .helptext import default_sr_scales
 
 __all__ = ["RunArgs", "Plan", "plan_items", "model_scale", "format_ext"]
 
-_SUPPORTED_FORMATS = "png, jpg, webp, bmp, tiff"
+_SUPPORTED_FORMATS = "png, jpg, webp, bmp, tiff, gif"
 
 
 @dataclass
@@ -35,7 +35,9 @@ class RunArgs:
     backend: str = "auto"
     suffix: str | None = None
     fmt: str | None = None
-    quality: int = 95
+    quality: int | None = None
+    first_frame: bool = False
+    strip_metadata: bool = False
     skip_existing: bool = False
     overwrite: bool = False
     recursive: bool = False
@@ -90,7 +92,7 @@ def _check_output_format(output: str | None, fmt: str | None) -> None:
         return
     named = SUPPORTED_EXTENSIONS.get(ext.lstrip("."))
     if named is None:
-        raise UsageError(f"-o {output}: cannot write {ext} files", "name the output .png, .jpg, .webp, .bmp or .tif")
+        raise UsageError(f"-o {output}: cannot write {ext} files", "name the output .png, .jpg, .webp, .bmp, .tif or .gif")
     if fmt is not None and _format_name(fmt) != named:
         want = format_ext(fmt)
         raise UsageError(f"-o {output} is a {named.upper()} name but --format is {fmt}", f"pass -o {Path(output).with_suffix(want or '')}, or drop --format")

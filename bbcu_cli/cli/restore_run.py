@@ -174,4 +174,5 @@ def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
     while this run works)."""
     from ..batch.item import RestoreOptions
 
-    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale, quality=args.quality)
+    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale, quality=args.quality,
+                          first_frame=args.first_frame, strip_metadata=args.strip_metadata)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -10,12 +10,15 @@ import cv2
 import numpy as np
 
 from bbcu_cli.errors import OutputError
+from bbcu_cli.imagefiles._meta import Metadata
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     "png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "bmp": "bmp",
-    "tif": "tiff", "tiff": "tiff",
+    "tif": "tiff", "tiff": "tiff", "gif": "gif",
 }
-EXT_LIST = "png, jpg, jpeg, webp, bmp, tif, tiff"
+EXT_LIST = "png, jpg, jpeg, webp, bmp, tif, tiff, gif"
+#: formats whose files hold several frames (animation) or pages, as this package writes them
+MULTI_FRAME_FORMATS = frozenset({"gif", "png", "webp", "tiff"})
 
 
 def display_name(source: str | Path | BinaryIO) -> str:
@@ -37,8 +40,11 @@ class Image:
         alpha: ``(H, W)`` float32 in ``[0, 1]`` (integer like ``pixels`` when raw), or None.
         bit_depth: 8 or 16, bits per sample of the source (16 also for float TIFFs).
         mode: ``"gray"`` or ``"rgb"``, the source colour kind.
-        source_format: ``"png" | "jpeg" | "webp" | "bmp" | "tiff"``, or None when built in memory.
+        source_format: ``"png" | "jpeg" | "webp" | "bmp" | "tiff" | "gif"``, or None when built in memory.
         icc_profile: embedded ICC profile bytes, or None.
+        metadata: EXIF (orientation 1), XMP and PNG text chunks of the source (:mod:`._meta`).
+        lossless: whether the source was coded without loss (PNG, BMP, GIF, lossless WebP,
+            TIFF not JPEG-compressed); a WebP output is then lossless unless a quality is given.
     """
 
     pixels: np.ndarray
@@ -47,6 +53,33 @@ class Image:
     mode: str
     source_format: str | None
     icc_profile: bytes | None = None
+    metadata: Metadata = field(default_factory=Metadata)
+    lossless: bool = False
+
+
+@dataclass
+class ImageSequence:
+    """The frames of an animation (GIF, APNG, WebP) or the pages of a multi-page TIFF.
+
+    Each frame is a full :class:`Image` (the composed canvas, as a viewer shows it); ICC,
+    metadata and ``lossless`` are those of ``frames[0]``.
+
+    Attributes:
+        frames: two or more images of one size, kind and bit depth.
+        durations: display time of each frame in milliseconds (None for TIFF pages).
+        loop: how many times an animation plays (0: forever), None when the file does not say.
+        source_format: as :attr:`Image.source_format`.
+    """
+
+    frames: list[Image]
+    durations: list[int] | None = None
+    loop: int | None = None
+    source_format: str | None = None
+
+    @property
+    def first(self) -> Image:
+        """The first frame (its ICC and metadata stand for the file)."""
+        return self.frames[0]
 
 
 def to_uint(pixels: np.ndarray, bit_depth: int) -> np.ndarray:

@@ -15,13 +15,8 @@ Sample types: uint8 and uint16 as they are; 32-bit integer samples on the 16-bit
 
 from __future__ import annotations
 
-import io
-import os
-import stat
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, TypeVar
+from typing import BinaryIO, Callable, TypeVar
 
 import cv2
 import numpy as np
@@ -31,30 +26,26 @@ from PIL import ImageOps
 from bbcu_cli.errors import InputError, printable
 from bbcu_cli.imagefiles._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
-from bbcu_cli.imagefiles._core import Image, display_name, from_uint
+from bbcu_cli.imagefiles._core import Image, ImageSequence, display_name, from_uint
+from bbcu_cli.imagefiles._frames import decode_frames, frame_count
 from bbcu_cli.imagefiles._guard import decode_guard
+from bbcu_cli.imagefiles._meta import read_metadata
+from bbcu_cli.imagefiles._source import Source, check_frames, check_size, is_lossless, open_lazy, open_source, read_bytes
 
 T = TypeVar("T")
 DEFAULT_MAX_PIXELS = 1 << 28  # ~268 MP, used when ``max_pixels`` is None
 PILImage.MAX_IMAGE_PIXELS = None  # our own ``max_pixels`` check replaces Pillow's bomb error
-_STREAM_HEAD = 4 << 20  # bytes of a stream read before its header must make sense
 
 _PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "BMP": "bmp",
-                "DIB": "bmp", "TIFF": "tiff"}
+                "DIB": "bmp", "TIFF": "tiff", "GIF": "gif"}
 _MODE_MAP = {"1": "L", "La": "LA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB",
              "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
 
 
-@dataclass
-class _Source:
-    """A seekable binary file and how many encoded bytes it holds."""
-
-    fh: BinaryIO
-    size: int
-
-
 def read_image(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: bool = False, scale: int = 1) -> Image:
-    """Decode a PNG, JPEG, WebP, BMP or TIFF file (or binary stream) into an :class:`Image`.
+    """Decode a PNG, JPEG, WebP, BMP, TIFF or GIF file (or binary stream) into an :class:`Image`.
+
+    The first frame of an animation or multi-page TIFF (:func:`read_file` reads them all).
 
     Gray stays gray (``C=1``); palette/CMYK/YCbCr become RGB (gray palettes stay gray); alpha
     (incl. tRNS transparency) is split off; EXIF orientation is applied. The header size is
@@ -66,26 +57,69 @@ def read_image(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: 
     empty, not an image, of an unsupported format, truncated/corrupt, implausibly small for its
     declared size, or too large.
     """
+    image = read_file(path, max_pixels, raw, scale, first_frame=True)
+    assert isinstance(image, Image)
+    return image
+
+
+def read_file(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: bool = False, scale: int = 1,
+              first_frame: bool = False) -> Image | ImageSequence:
+    """As :func:`read_image`, but every frame of an animated GIF / APNG / WebP or multi-page TIFF.
+
+    Such a file comes back as an :class:`ImageSequence` (``first_frame=True``: its first frame
+    as an :class:`Image`); ``max_pixels`` then counts the output pixels of all frames. A file
+    of one frame comes back as an :class:`Image`, decoded as :func:`read_image` does.
+    """
     name = printable(display_name(path))
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    with _open_source(path, name, limit, scale) as src:
-        head = _read(src.fh, name, 32)
+    with open_source(path, name, limit, scale) as src:
+        head = read_bytes(src.fh, name, 32)
         if not head:
             raise InputError(f"{name} is empty (0 bytes)", "pass a real image file")
         src.fh.seek(0)
         with decode_guard(name):
-            return _decode_source(src, head, name, limit, scale, raw)
+            return _decode_source(src, head, name, (limit, scale), raw, first_frame)
 
 
-def _decode_source(src: _Source, head: bytes, name: str, limit: int, scale: int, raw: bool) -> Image:
-    """Header checks, then the decode (inside the caller's decode guard)."""
-    pil = _open_lazy(src.fh, name)
-    _check_size(pil.size, limit, scale, name)
+def _decode_source(src: Source, head: bytes, name: str, limits: tuple[int, int], raw: bool, first_frame: bool) -> Image | ImageSequence:
+    """Header checks, then the decode (inside the caller's decode guard); metadata last."""
+    pil, fmt = _checked_header(src, head, name, *limits)
+    if not first_frame and frame_count(pil) > 1:
+        check_frames(pil.size, frame_count(pil), *limits, name)
+        return _decode_sequence(src, head, name, pil, fmt, raw)
+    meta = _decode(name, pil, read_metadata, pil, src.fh, fmt)  # before the decode applies the orientation
+    lossless = is_lossless(fmt, pil, src.fh)
+    image = _decode_still(src, head, name, pil, fmt, raw)
+    image.metadata, image.lossless = meta, lossless
+    return image
+
+
+def _decode_sequence(src: Source, head: bytes, name: str, pil: PILImage.Image, fmt: str, raw: bool) -> ImageSequence:
+    """Every frame; the file's metadata, ICC and lossless flag go on the first."""
+    meta = _decode(name, pil, read_metadata, pil, src.fh, fmt)
+    lossless = is_lossless(fmt, pil, src.fh)
+    deep = _decode(name, pil, _is_deep, pil, head, fmt)
+    seq = _decode(name, pil, decode_frames, src.fh, pil, fmt, name, raw, deep)
+    seq.first.icc_profile, seq.first.metadata, seq.first.lossless = pil.info.get("icc_profile"), meta, lossless
+    for frame in seq.frames:
+        frame.source_format = fmt
+    return seq
+
+
+def _checked_header(src: Source, head: bytes, name: str, limit: int, scale: int) -> tuple[PILImage.Image, str]:
+    """The lazily opened file and its format, after the size, format and plausibility checks."""
+    pil = open_lazy(src.fh, name)
+    check_size(pil.size, limit, scale, name)
     fmt = _PIL_FORMATS.get(pil.format or "")
     if fmt is None:
         raise InputError(f"{name} is a {pil.format} image, which is not supported",
                          f"convert it to one of {_EXT_LIST}")
     _check_plausible(fmt, pil, head, src, name)
+    return pil, fmt
+
+
+def _decode_still(src: Source, head: bytes, name: str, pil: PILImage.Image, fmt: str, raw: bool) -> Image:
+    """The first (or only) frame: 16-bit PNG/TIFF through OpenCV, the rest through Pillow."""
     cap = max_encoded_bytes(*pil.size)
     if fmt == "jpeg":
         _decode(name, pil, validate_jpeg, _bytes_of(src, name, cap))
@@ -98,7 +132,7 @@ def _decode_source(src: _Source, head: bytes, name: str, limit: int, scale: int,
     return image
 
 
-def _check_plausible(fmt: str, pil: PILImage.Image, head: bytes, src: _Source, name: str) -> None:
+def _check_plausible(fmt: str, pil: PILImage.Image, head: bytes, src: Source, name: str) -> None:
     """Refuse a file too small for its declared size; PNG: check every chunk and IEND."""
     w, h = pil.size
     tags = dict(getattr(pil, "tag_v2", {}) or {})
@@ -111,7 +145,7 @@ def _check_plausible(fmt: str, pil: PILImage.Image, head: bytes, src: _Source, n
         src.fh.seek(0)
 
 
-def _bytes_of(src: _Source, name: str, cap: int) -> bytes:
+def _bytes_of(src: Source, name: str, cap: int) -> bytes:
     """The file's first ``cap`` bytes (the rest, if any, is never read)."""
     src.fh.seek(0)
     try:
@@ -138,106 +172,6 @@ def _decode(name: str, pil: PILImage.Image, step: Callable[..., T], *args: objec
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-@contextmanager
-def _open_source(source: str | Path | BinaryIO | None, name: str, limit: int, scale: int) -> Iterator[_Source]:
-    """A seekable source: a regular file opened, or a stream's (or FIFO's) bytes, capped."""
-    if source is None:
-        raise InputError("stdin is closed", "pipe an image into bbcu, or pass a file name")
-    if not isinstance(source, (str, Path)):
-        yield _stream_source(source, name, limit, scale)
-        return
-    with _open_path(Path(source), name) as fh:
-        info = os.fstat(fh.fileno())
-        if stat.S_ISREG(info.st_mode):
-            yield _Source(fh, info.st_size)
-        else:  # a FIFO or device (/dev/stdin): read like a stream
-            yield _stream_source(fh, name, limit, scale)
-
-
-def _open_path(path: Path, name: str) -> BinaryIO:
-    try:
-        return path.open("rb")
-    except FileNotFoundError as exc:
-        raise InputError(f"{name} does not exist", "check the path") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{name} is a folder, not an image", "pass files or use a folder input") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}", "check the file permissions") from exc
-
-
-def _stream_source(stream: BinaryIO, name: str, limit: int, scale: int) -> _Source:
-    """A stream's bytes in memory: at most 4 MiB until the header is read, then at most what an
-    image of the declared (and allowed) size can need."""
-    buf = io.BytesIO()
-    buf.write(_read_piece(stream, name, _STREAM_HEAD))
-    if buf.tell() == _STREAM_HEAD:
-        buf.seek(0)
-        w, h = _open_lazy(buf, name).size
-        _check_size((w, h), limit, scale, name)
-        cap = max_encoded_bytes(w, h)
-        buf.seek(0, io.SEEK_END)
-        buf.write(_read_piece(stream, name, cap + 1 - _STREAM_HEAD))
-        if buf.tell() > cap:
-            raise InputError(f"{name} holds more than {cap} bytes, more than any {w}x{h} image needs",
-                             "pass a single image file")
-    size = buf.tell()
-    buf.seek(0)
-    return _Source(buf, size)
-
-
-def _read_piece(stream: BinaryIO, name: str, size: int) -> bytes:
-    """Up to ``size`` bytes, read in pieces (a stream may return less per read)."""
-    try:
-        data = read_capped(stream, size, name)
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}", "check the file permissions") from exc
-    except (AttributeError, TypeError) as exc:
-        raise InputError(f"{name} is not a binary stream", "open the stream in binary mode") from exc
-    if not isinstance(data, bytes):
-        raise InputError(f"{name} is a text stream, not binary", "open the stream in binary mode")
-    return data
-
-
-def _read(fh: BinaryIO, name: str, size: int = -1) -> bytes:
-    try:
-        data = fh.read(size)
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}", "check the file permissions") from exc
-    if not isinstance(data, bytes):
-        raise InputError(f"{name} is a text stream, not binary", "open the stream in binary mode")
-    return data
-
-
-def _open_lazy(fh: BinaryIO, name: str) -> PILImage.Image:
-    try:
-        return PILImage.open(fh)
-    except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error, ...
-        fh.seek(0)
-        if fh.read(4) in (b"II*\0", b"MM\0*"):
-            raise InputError(f"{name} is a TIFF of a kind that cannot be read (float or 32-bit colour samples, "
-                             "an unusual layout, or a damaged header)", "save it as 8/16-bit RGB or as float gray") from exc
-        raise InputError(f"{name} is not a readable image (unknown or damaged header)",
-                         f"pass a {_EXT_LIST} file") from exc
-
-
-def _check_size(size: tuple[int, int], limit: int, scale: int, name: str) -> None:
-    """``W * H * scale**2`` (output pixels) against ``limit`` (0: no limit); empty images refused."""
-    w, h = size
-    if w < 1 or h < 1:
-        raise InputError(f"{name} declares {w}x{h} pixels", "the header is damaged; re-export it")
-    out = w * h * scale * scale
-    if limit > 0 and out > limit:
-        what = f"{w}x{h} = {_count(out)}" if scale == 1 else f"{w}x{h}, {_count(out)} of output at x{scale}"
-        raise InputError(f"{name} is {what}, over the --max-pixels limit of {_count(limit)}",
-                         "raise --max-pixels (0: no limit) or downscale the image")
-
-
-def _count(pixels: int) -> str:
-    if pixels < 100_000:
-        return f"{pixels} pixels"
-    return f"{pixels / 1e6:,.0f} MP" if pixels >= 10**9 else f"{pixels / 1e6:.4g} MP"
 
 
 def _is_deep(pil: PILImage.Image, head: bytes, fmt: str) -> bool:

@@ -1,7 +1,14 @@
 """Encoding and atomic writing: :class:`Image` -> encoder -> temp file -> rename (or link).
 
 The encoder writes straight into the temp file (no full encoded copy in memory); integer
-pixels are encoded at their bit depth without a float round trip.
+pixels are encoded at their bit depth without a float round trip. 8-bit stills and every
+animation go through imageio's Pillow plugin, multi-page TIFF through its tifffile plugin.
+16-bit PNG and TIFF stills go through OpenCV. Measured on a 1024x768 16-bit RGB image, 2 cores
+(README, "Formats"): imageio/Pillow reads a 16-bit RGB PNG as uint8 (up to 255/65535 off) and
+cannot write one, OpenCV writes it in 94 ms and reads it exactly in 49 ms; for 16-bit TIFF
+OpenCV writes in 63 ms, imageio/tifffile (zlib) in 131 ms (reads: 30 vs 22 ms). 8-bit PNG
+through imageio's Pillow plugin: 152 ms against 150 ms for Pillow directly, identical bytes.
+PNG metadata (eXIf, text chunks; iCCP on the OpenCV path) is added after encoding.
 """
 
 from __future__ import annotations
@@ -14,22 +21,30 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 import cv2
+import imageio.v3 as iio
 import numpy as np
-from PIL import Image as PILImage
 
 from bbcu_cli.atomicfile import writing
 from bbcu_cli.errors import OutputError
-from bbcu_cli.imagefiles._core import Image, as_depth, display_name, format_for_path, gray_to_rgb
+from bbcu_cli.imagefiles._core import MULTI_FRAME_FORMATS, Image, ImageSequence, as_depth, display_name, format_for_path, gray_to_rgb
+from bbcu_cli.imagefiles._frames import encode_frames
+from bbcu_cli.imagefiles._meta import Metadata, add_png_chunks, pillow_options, png_chunks
 
-_PIL_SAVE = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
-_ALPHA_FORMATS = frozenset({"png", "webp", "tiff"})
+_EXTENSION = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
+_ALPHA_FORMATS = frozenset({"png", "webp", "tiff", "gif"})
+DEFAULT_QUALITY = 95  # JPEG and lossy WebP when no quality is given
 _DEEP_FORMATS = frozenset({"png", "tiff"})
 Encoder = Callable[[BinaryIO], None]
 
 
-def write_image(path: str | Path | BinaryIO, image: Image, fmt: str | None = None,
-                quality: int = 95, overwrite: bool = True) -> None:
+def write_image(path: str | Path | BinaryIO, image: Image | ImageSequence, fmt: str | None = None,
+                quality: int | None = None, overwrite: bool = True, keep_metadata: bool = True) -> None:
     """Encode ``image`` and write it atomically (temp file in the same folder, fsync, rename).
+
+    An :class:`ImageSequence` becomes an animated GIF / APNG / WebP or a multi-page TIFF with
+    its durations and loop count (OutputError for JPEG and BMP, which hold one frame).
+    ``quality`` None: 95, except WebP from a lossless source (``image.lossless``), written
+    lossless. ``keep_metadata`` False drops EXIF, XMP and PNG text chunks (ICC is kept).
 
     Float samples are ``to_uint(x, depth)``; uint8/uint16 samples are written as they are
     (converted between 8 and 16 bits exactly when the format needs it). Depth is
@@ -46,8 +61,14 @@ def write_image(path: str | Path | BinaryIO, image: Image, fmt: str | None = Non
         raise OutputError(f"cannot write {target}: no file name to take the format from",
                           "pass an explicit output format")
     fmt = format_for_path(target, fmt)
-    _validate(image)
-    encode = _encoder(image, fmt, quality, str(target))
+    frames = image.frames if isinstance(image, ImageSequence) else [image]
+    for frame in frames:
+        _validate(frame)
+    if isinstance(image, ImageSequence) and fmt not in MULTI_FRAME_FORMATS:
+        raise OutputError(f"cannot write {target}: {fmt.upper()} holds one frame, the image has {len(frames)}",
+                          "write .gif, .png, .webp or .tif, or pass --first-frame")
+    meta = frames[0].metadata if keep_metadata else Metadata()
+    encode = _encoder(image, fmt, _options(frames[0], fmt, quality, meta), str(target))
     if isinstance(path, (str, Path)):
         _write_atomic(Path(path), encode, overwrite)
     else:
@@ -80,16 +101,33 @@ def _samples(image: Image, fmt: str) -> tuple[np.ndarray, int]:
 PNG_COMPRESS_LEVEL = 3
 
 
-def _encoder(image: Image, fmt: str, quality: int, target: str) -> Encoder:
+def _options(image: Image, fmt: str, quality: int | None, meta: Metadata) -> dict[str, object]:
+    """Pillow encoder options: quality, ICC, EXIF/XMP (PNG's go in as chunks: ``pnginfo`` is not used)."""
+    opts: dict[str, object] = {"icc_profile": image.icc_profile} if image.icc_profile and fmt not in ("bmp", "gif") else {}
+    q = DEFAULT_QUALITY if quality is None else quality
+    if fmt == "jpeg":
+        opts.update(quality=q, subsampling=0 if q >= 90 else 2)
+    elif fmt == "webp":
+        lossless = q >= 100 or (quality is None and image.lossless)
+        opts.update(quality=100 if lossless else q, lossless=lossless, exact=True)
+    elif fmt == "tiff":
+        opts["compression"] = "tiff_adobe_deflate"
+    elif fmt == "png":
+        opts["compress_level"] = PNG_COMPRESS_LEVEL
+        opts["_chunks"] = png_chunks(meta)
+    opts.update(pillow_options(meta, fmt))
+    return opts
+
+
+def _encoder(image: Image | ImageSequence, fmt: str, opts: dict[str, object], target: str) -> Encoder:
     """A function that encodes ``image`` into a binary file; encoder failures -> OutputError."""
 
     def encode(fh: BinaryIO) -> None:
         try:
-            arr, depth = _samples(image, fmt)
-            if depth == 16:
-                fh.write(_encode_cv2(arr, fmt))
+            if isinstance(image, ImageSequence):
+                _encode_sequence(image, fmt, opts, fh)
             else:
-                _encode_pil(arr, fmt, quality, image.icc_profile, fh)
+                _encode_still(image, fmt, opts, fh)
         except OSError as exc:
             if exc.errno is not None:
                 raise  # a real I/O error: disk full, permission...
@@ -98,6 +136,40 @@ def _encoder(image: Image, fmt: str, quality: int, target: str) -> Encoder:
             raise OutputError(f"cannot encode {target} as {fmt}: {exc}", "try another format") from exc
 
     return encode
+
+
+def _split_chunks(opts: dict[str, object]) -> tuple[dict[str, object], list[tuple[bytes, bytes]]]:
+    """The encoder options without ``_chunks``, and the PNG chunks to add after encoding."""
+    chunks = opts.get("_chunks") or []
+    return {k: v for k, v in opts.items() if k != "_chunks"}, chunks  # type: ignore[return-value]
+
+
+def _encode_still(image: Image, fmt: str, options: dict[str, object], fh: BinaryIO) -> None:
+    arr, depth = _samples(image, fmt)
+    opts, chunks = _split_chunks(options)
+    if depth == 16:
+        data = _encode_cv2(arr, fmt)
+        if fmt == "png":  # OpenCV writes no ancillary chunks: ICC and metadata are added here
+            data = add_png_chunks(data.tobytes(), png_chunks(Metadata(), image.icc_profile) + chunks)
+        fh.write(data)
+    elif chunks:
+        buf = io.BytesIO()
+        _encode_pil(arr, fmt, opts, buf)
+        fh.write(add_png_chunks(buf.getvalue(), chunks))
+    else:
+        _encode_pil(arr, fmt, opts, fh)
+
+
+def _encode_sequence(seq: ImageSequence, fmt: str, options: dict[str, object], fh: BinaryIO) -> None:
+    """All frames as one file; PNG (APNG) metadata chunks are added after encoding."""
+    stack = np.stack([_samples(frame, fmt)[0] for frame in seq.frames])
+    opts, chunks = _split_chunks(options)
+    if fmt == "tiff" or not chunks:
+        encode_frames(stack, seq, fmt, opts, _Sink(fh))
+        return
+    buf = io.BytesIO()
+    encode_frames(stack, seq, fmt, opts, buf)
+    fh.write(add_png_chunks(buf.getvalue(), chunks))
 
 
 def _encode_cv2(arr: np.ndarray, fmt: str) -> np.ndarray:
@@ -135,18 +207,10 @@ class _Sink(io.RawIOBase):
         raise io.UnsupportedOperation("fileno")
 
 
-def _encode_pil(arr: np.ndarray, fmt: str, quality: int, icc: bytes | None, fh: BinaryIO) -> None:
-    pil = PILImage.fromarray(arr.squeeze(2) if arr.shape[2] == 1 else arr)  # L, LA, RGB, RGBA
-    opts: dict[str, object] = {"icc_profile": icc} if icc and fmt != "bmp" else {}
-    if fmt == "jpeg":
-        opts.update(quality=quality, subsampling=0 if quality >= 90 else 2)
-    elif fmt == "webp":
-        opts.update(quality=quality, lossless=quality >= 100, exact=True)
-    elif fmt == "tiff":
-        opts["compression"] = "tiff_adobe_deflate"
-    elif fmt == "png":
-        opts["compress_level"] = PNG_COMPRESS_LEVEL
-    pil.save(_Sink(fh), _PIL_SAVE[fmt], **opts)  # type: ignore[arg-type]
+def _encode_pil(arr: np.ndarray, fmt: str, opts: dict[str, object], fh: BinaryIO) -> None:
+    """One 8-bit frame (L, LA, RGB, RGBA) through imageio's Pillow plugin."""
+    frame = arr.squeeze(2) if arr.shape[2] == 1 else arr
+    iio.imwrite(_Sink(fh), frame, plugin="pillow", extension=_EXTENSION[fmt], is_batch=False, **opts)
 
 
 

@@ -1,0 +1,150 @@
+"""Files of several frames: animated GIF / APNG / WebP and multi-page TIFF, through imageio v3.
+
+Reading (:func:`decode_frames`): imageio's Pillow plugin gives each frame as the composed canvas
+a viewer shows (GIF, APNG and WebP frames are drawn over the previous ones), with its duration
+and the file's loop count; 8-bit TIFF pages come through the same plugin (Pillow handles
+palette, CMYK and YCbCr pages) and deep (16-bit, float) pages through the tifffile plugin.
+Animations come out RGB, or RGBA when a frame has a transparent pixel.
+
+Writing (:func:`encode_frames`): GIF, APNG and WebP through the Pillow plugin (durations and
+loop count passed on), TIFF pages through the tifffile plugin (8 or 16 bits, zlib).
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image as PILImage
+
+from bbcu_cli.errors import InputError
+from bbcu_cli.imagefiles._core import Image, ImageSequence, from_uint
+
+__all__ = ["frame_count", "decode_frames", "encode_frames"]
+
+_EXTENSION = {"gif": ".gif", "png": ".png", "webp": ".webp", "tiff": ".tif"}
+_FLAT_MODES = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}
+
+
+def frame_count(pil: PILImage.Image) -> int:
+    """Frames (or TIFF pages) in the lazily opened file; 1 when the decoder cannot tell."""
+    try:
+        return max(1, int(getattr(pil, "n_frames", 1)))
+    except Exception:  # a damaged frame table: the first frame is still readable
+        return 1
+
+
+def decode_frames(fh: BinaryIO, pil: PILImage.Image, fmt: str, name: str, raw: bool, deep: bool) -> ImageSequence:
+    """Every frame of an opened multi-frame file (``deep``: a TIFF of 16-bit or float pages)."""
+    count = frame_count(pil)
+    fh.seek(0)
+    if deep:
+        frames = [_image(page, 16, raw) for page in _tiff_pages(fh, count)]
+        durations, loop = None, None
+    else:
+        arrays, durations, loop = _pillow_frames(fh, fmt, count, _mode_for(pil, fmt))
+        frames = [_image(a, 8, raw) for a in _drop_opaque_alpha(arrays)]
+    _check_uniform(frames, name)
+    return ImageSequence(frames, None if fmt == "tiff" else durations, loop, fmt)
+
+
+def _mode_for(pil: PILImage.Image, fmt: str) -> str:
+    """The Pillow mode frames are read in: RGBA for animations (alpha dropped later when every
+    pixel is opaque); a TIFF's first-page mode, flattened to L, LA, RGB or RGBA."""
+    if fmt != "tiff":
+        return "RGBA"
+    mode = _FLAT_MODES.get(pil.mode)
+    if mode is None:
+        alpha = pil.mode in ("PA", "RGBa", "La") or "transparency" in pil.info
+        mode = "RGBA" if alpha else "RGB"
+    return mode
+
+
+def _pillow_frames(fh: BinaryIO, fmt: str, count: int, mode: str) -> tuple[list[np.ndarray], list[int], int | None]:
+    """Frames as uint8 arrays in ``mode``, their durations (ms) and the loop count."""
+    arrays: list[np.ndarray] = []
+    durations: list[int] = []
+    with iio.imopen(fh, "r", plugin="pillow", extension=_EXTENSION[fmt]) as reader:
+        loop = reader.metadata(index=0).get("loop")
+        for i in range(count):
+            arrays.append(reader.read(index=i, mode=mode))
+            durations.append(int(round(float(reader.metadata(index=i).get("duration") or 0))))
+    return arrays, durations, None if loop is None else int(loop)
+
+
+def _tiff_pages(fh: BinaryIO, count: int) -> list[np.ndarray]:
+    """The pages of a deep TIFF as tifffile decodes them (uint16, or float)."""
+    with iio.imopen(fh, "r", plugin="tifffile", extension=".tif") as reader:
+        return [_deep(reader.read(page=i)) for i in range(count)]
+
+
+def _deep(arr: np.ndarray) -> np.ndarray:
+    """tifffile samples on the 16-bit scale: uint16, or float32 in [0, 1] (as still TIFFs)."""
+    if arr.dtype == np.uint16:
+        return arr
+    if arr.dtype == np.uint8:
+        return arr.astype(np.uint16) * np.uint16(257)
+    if arr.dtype.kind == "f":
+        return np.clip(np.nan_to_num(arr.astype(np.float32), nan=0.0), 0.0, 1.0)
+    return np.clip(arr, 0, 65535).astype(np.uint16)
+
+
+def _drop_opaque_alpha(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """RGBA frames without their alpha channel when no frame has a transparent pixel."""
+    if arrays and arrays[0].ndim == 3 and arrays[0].shape[2] == 4 and all((a[..., 3] == 255).all() for a in arrays):
+        return [np.ascontiguousarray(a[..., :3]) for a in arrays]
+    return arrays
+
+
+def _image(arr: np.ndarray, depth: int, raw: bool) -> Image:
+    """One frame's samples -> :class:`Image` with colour and alpha apart."""
+    x = arr[..., None] if arr.ndim == 2 else arr
+    if not raw and x.dtype != np.float32:
+        x = from_uint(x)
+    ncol = 1 if x.shape[2] <= 2 else 3
+    alpha = np.ascontiguousarray(x[..., ncol]) if x.shape[2] > ncol else None
+    return Image(np.ascontiguousarray(x[..., :ncol]), alpha, depth, "gray" if ncol == 1 else "rgb", None)
+
+
+def _check_uniform(frames: list[Image], name: str) -> None:
+    """Refuse pages of different sizes or kinds: they cannot be written back as one file."""
+    first = frames[0]
+    for i, frame in enumerate(frames[1:], start=2):
+        if frame.pixels.shape != first.pixels.shape or (frame.alpha is None) != (first.alpha is None):
+            raise InputError(f"{name}: page {i} is {frame.pixels.shape[1]}x{frame.pixels.shape[0]} "
+                             f"({frame.mode}), page 1 {first.pixels.shape[1]}x{first.pixels.shape[0]} ({first.mode})",
+                             "pass --first-frame, or split the pages into separate files")
+
+
+def encode_frames(stack: np.ndarray, seq: ImageSequence, fmt: str, options: dict[str, object], fh: BinaryIO) -> None:
+    """Write ``stack`` (``(N, H, W, C)`` integer samples of ``seq``'s frames) as one ``fmt`` file.
+
+    ``options`` are the encoder's (quality, lossless, ICC, EXIF...); durations and loop count
+    come from ``seq``.
+    """
+    if fmt == "tiff":
+        _encode_tiff(stack, seq, fh)
+        return
+    timing: dict[str, object] = {}
+    if seq.durations is not None:
+        timing["duration"] = list(seq.durations)
+    if seq.loop is not None:
+        timing["loop"] = seq.loop
+    if fmt == "gif" and stack.shape[3] in (2, 4):
+        timing["disposal"] = 2  # transparent frames: each drawn on a cleared canvas
+    frames = stack[..., 0] if stack.shape[3] == 1 else stack
+    iio.imwrite(fh, frames, plugin="pillow", extension=_EXTENSION[fmt], is_batch=True, **timing, **options)
+
+
+def _encode_tiff(stack: np.ndarray, seq: ImageSequence, fh: BinaryIO) -> None:
+    """One TIFF page per frame, zlib-compressed, alpha as an unassociated extra sample."""
+    channels = stack.shape[3]
+    extra: dict[str, object] = {"photometric": "minisblack" if channels <= 2 else "rgb"}
+    if channels in (2, 4):
+        extra["extrasamples"] = ("unassalpha",)
+    icc = seq.first.icc_profile
+    if icc:
+        extra["iccprofile"] = icc
+    frames = stack[..., 0] if channels == 1 else stack
+    iio.imwrite(fh, frames, plugin="tifffile", extension=".tif", compression="zlib", **extra)
