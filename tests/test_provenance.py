@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MACHINE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder the repository sits in
 BUNDLED, KEPT = ROOT / "bbcu_cli" / "weights" / "bundled", ROOT / "training" / "weights"
 SHIPPED = sorted(BUNDLED.glob("*.safetensors")) + sorted(KEPT.glob("*.safetensors"))
-MANIFESTS = [ROOT / "weights_manifest.json", ROOT / "bbcu_cli" / "weights_manifest.json"]
+MANIFESTS = [ROOT / "bbcu_cli" / "weights_manifest.json"]  # the top-level file is a link to it
 # Starts like an absolute path: "/" + a name character at the start of a token (not "15/25",
 # "~/x", "https://x", "<abs>/x"), "file:///x", a Windows drive ("C:\x", "d:/x") or a UNC share.
 ABSOLUTE = re.compile(r"""(?:^|(?<=[\s=:'"(\[{,;]))/[\w.~+@%-]|file:///[\w.~-]|(?<![\w])[A-Za-z]:[\\/][\w.~-]|(?<![\w\\])\\\\[\w.-]""")

@@ -33,8 +33,9 @@ def _with(**changes: Any) -> dict[str, Any]:
     return entry
 
 
-def test_manifest_copies_are_identical() -> None:
-    assert (ROOT / "weights_manifest.json").read_bytes() == (ROOT / "bbcu_cli" / "weights_manifest.json").read_bytes()
+def test_one_manifest_file_the_top_level_one_links_to_the_package_copy() -> None:
+    top = ROOT / "weights_manifest.json"
+    assert top.is_symlink() and top.resolve() == (ROOT / "bbcu_cli" / "weights_manifest.json").resolve()
 
 
 def test_shipped_manifest_has_the_six_official_drive_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

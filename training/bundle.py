@@ -7,7 +7,7 @@
 Copies ``RUN_DIR/NAME.safetensors`` into ``bbcu_cli/weights/bundled/``, the latent float
 weights ``NAME-latent.safetensors`` into ``training/weights/`` (so training can be continued
 with ``--init-from``), and writes the run's ``manifest_entry.json`` (plus optional measured
-metrics, merged over the validation metrics) into both copies of ``weights_manifest.json``.
+metrics, merged over the validation metrics) into ``bbcu_cli/weights_manifest.json`` (the top-level file links to it).
 ``--eval`` adds every ``training/eval/NAME-*.json`` written by ``training/eval_models.sh``
 (keys like ``Set5_x4``, ``CBSD68_sigma25``, ``BSD68_q10``; ``Set14_x4_cv2-cubic`` from the
 ``robustS`` runs). ``--continues NAME``: the run
@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 _PROVENANCE_FIELDS = ("data", "iterations", "command", "notes", "wall_time_s")
-MANIFESTS = (REPO / "weights_manifest.json", REPO / "bbcu_cli" / "weights_manifest.json")
+MANIFESTS = (REPO / "bbcu_cli" / "weights_manifest.json",)  # the top-level file is a link to it
 
 
 def eval_metrics(name: str) -> dict:

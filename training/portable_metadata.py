@@ -9,7 +9,7 @@ Files: the given ones, by default ``bbcu_cli/weights/bundled/*.safetensors`` and
 A ``train_config`` without a ``datasets`` list gets one (:func:`dataset_records` of its data and
 validation folders) when its training folders are found here and hold as many images large
 enough for its patches as its provenance line names. The tensors are re-saved as read and checked bit for bit (same keys,
-dtypes and values) before the file is replaced. Both copies of ``weights_manifest.json`` then get
+dtypes and values) before the file is replaced. The manifest (``bbcu_cli/weights_manifest.json``; the top-level file links to it) then gets
 the new ``sha256`` and ``size`` of every rewritten bundled file, and portable strings too.
 Idempotent: a file with nothing to change is left as it is.
 
@@ -42,7 +42,7 @@ from bbcu_cli.train.data import list_images  # noqa: E402
 
 BUNDLED = REPO / "bbcu_cli" / "weights" / "bundled"
 KEPT = REPO / "training" / "weights"
-MANIFESTS = (REPO / "weights_manifest.json", REPO / "bbcu_cli" / "weights_manifest.json")
+MANIFESTS = (REPO / "bbcu_cli" / "weights_manifest.json",)  # the top-level file is a link to it
 _IMAGE_COUNT = re.compile(r"\((\d+) (?:RGB|gray) images\)")
 
 

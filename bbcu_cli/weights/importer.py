@@ -145,7 +145,7 @@ def manifest_entry_for(
     """Validated manifest entry (a JSON-ready dict) for a project ``.safetensors`` file.
 
     sha256, size and ``arch`` are computed from the file itself (via ``load_model``); paste the
-    result into ``weights_manifest.json`` (and its package copy) and, for a bundled model, copy
+    result into ``bbcu_cli/weights_manifest.json`` (the top-level file links to it) and, for a bundled model, copy
     the file to ``bbcu_cli/weights/bundled/``.
     """
     p = Path(path)
