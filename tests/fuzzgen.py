@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image as PILImage
 
-from test_hardening import huge_png, huge_tiff
+from filehelp import huge_png, huge_tiff
 
 SEED = 20240606
 Mutation = Callable[[bytes, np.random.Generator], bytes]

@@ -14,7 +14,7 @@ from bbcu_cli.weights import get_manifest, load_manifest
 from bbcu_cli.weights.cache import load_shipped_manifest, status
 from test_weights_support import entry_dict, payload, register
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = entry_dict("bbcu-m-x4", payload(100), [])
 _DROP = object()
 

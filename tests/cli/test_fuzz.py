@@ -3,7 +3,7 @@ as a folder and one by one: no traceback, no hang, one line per failure naming t
 valid file restored, every file known to be corrupt refused, no temporary files left.
 
 The corpus comes from :mod:`fuzzgen` (seeded). The default suite runs a small corpus; the
-``slow`` test runs 300+ files: ``python -m pytest -m slow tests/test_fuzz.py``.
+``slow`` test runs 300+ files: ``python -m pytest -m slow tests/cli/test_fuzz.py``.
 """
 
 from __future__ import annotations

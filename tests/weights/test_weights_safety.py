@@ -37,7 +37,7 @@ from clihelp import run_cli
 from conftest import FIXTURES
 from test_weights_support import WeightsServer, entry_dict, online, payload, register, server  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "bbcu_cli" / "weights" / "bundled" / "bbcu-denoise.safetensors"
 DENOISE_PTH = FIXTURES / "denoise_f16_l6.pth"
 GIB = 1 << 30

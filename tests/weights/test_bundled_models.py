@@ -14,7 +14,7 @@ from bbcu_cli.metrics import image_metrics
 from bbcu_cli.noise_estimate import estimate_sigma
 from bbcu_cli.weights.cache import get_manifest, verify
 
-CLEAN = Path(__file__).parent / "data" / "clean_crop.png"
+CLEAN = Path(__file__).resolve().parents[1] / "data" / "clean_crop.png"
 
 
 def _clean() -> np.ndarray:

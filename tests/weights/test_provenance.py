@@ -30,8 +30,8 @@ from bbcu_cli.train.config import datasets_root, locate_data, portable_path, por
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[1]
-MACHINE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder the repository sits in
+ROOT = Path(__file__).resolve().parents[2]
+MACHINE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder the repository sits in
 BUNDLED, KEPT = ROOT / "bbcu_cli" / "weights" / "bundled", ROOT / "training" / "weights"
 SHIPPED = sorted(BUNDLED.glob("*.safetensors")) + sorted(KEPT.glob("*.safetensors"))
 MANIFESTS = [ROOT / "bbcu_cli" / "weights_manifest.json"]  # the top-level file is a link to it

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: a module column of ``-X importtime`` naming torch or one of its submodules
 TORCH_LINE = re.compile(r"^import time:.*\|\s*torch(\.\S+)?\s*$")
 

@@ -27,7 +27,7 @@ from bbcu_cli.cli.report import TileBar
 from clihelp import run_cli
 from conftest import FIXTURES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DENOISER = FIXTURES / "denoise_f16_l6.pth"
 ENV_NAME = re.compile(r"environ(?:\.get)?[\(\[]\s*\"([A-Z_]+)\"|_env_number\(\"([A-Z_]+)\"")
 

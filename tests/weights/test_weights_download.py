@@ -171,7 +171,7 @@ def test_two_processes_download_once(online: Path, server: WeightsServer) -> Non
     env = dict(os.environ)
 
     def start() -> subprocess.Popen[str]:
-        package = str(Path(__file__).resolve().parents[1] / "bbcu_cli")
+        package = str(Path(__file__).resolve().parents[2] / "bbcu_cli")
         return subprocess.Popen([sys.executable, "-c", _CHILD, name, package], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     first = start()

@@ -27,12 +27,12 @@ from bbcu_cli.imagefiles._core import Image
 from bbcu_cli.atomicfile import STALE_SECONDS, sweep_stale
 from clihelp import run_cli
 from conftest import FIXTURES
-from test_hardening import huge_png
+from filehelp import huge_png
 from test_interrupt import _check_partial, _inputs, _start, _wait_for_first_output
 
 MODEL = FIXTURES / "denoise_f16_l6.pth"
 SR_MODEL = FIXTURES / "bbcum_x2_f16_b2.pth"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _gradient(h: int = 40, w: int = 48) -> np.ndarray:

@@ -16,7 +16,7 @@ from bbcu_cli.weights import get_manifest, import_checkpoint, manifest_entry_for
 from bbcu_cli.weights.cache import sha256_file, status
 from test_weights_support import entry_dict, online, payload, register  # noqa: F401
 
-FIXTURES = Path(__file__).parent / "fixtures" / "official"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 INFO: dict[str, dict] = json.loads((FIXTURES / "fixtures.json").read_text())
 
 

@@ -19,7 +19,7 @@ from bbcu_cli.errors import ModelFormatError
 from bbcu_cli.loading import build_model, recognise
 from bbcu_cli.weights import manifest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SPECS = [
     ModelSpec("bbcu-l", "sr", 2, 3, 8, 2, 16.25),
     ModelSpec("bbcu-l", "sr", 4, 3, 8, 1, 16.25),

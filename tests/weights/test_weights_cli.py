@@ -16,7 +16,7 @@ from clihelp import run_cli
 from test_weights_import import official_size_file
 from test_weights_support import NoDrive, WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
 
-FIXTURES = Path(__file__).parent / "fixtures" / "official"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 DATA = payload(50_000, seed=7)
 SHA = hashlib.sha256(DATA).hexdigest()
 

@@ -19,7 +19,7 @@ from bbcu_cli.models.sr import default_k
 from bbcu_cli.train.grow import deepen_dncnn, placement, unit_indices, widen_dncnn
 from modelhelp import random_loaded
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _spec(layers: int, noise: bool = True, feat: int = 16) -> ModelSpec:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not kernels.built(), reason=f"packed kernels not
 from bbcu_cli.engine.packed import PackedBackend, packed_status, supports  # noqa: E402
 
 SIZES = [(1, 1), (1, 9), (9, 1), (7, 5), (33, 17)]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def random_model(arch: str, feat: int, depth: int, scale: int = 1, *, noise: bool = False, bias: bool = False,

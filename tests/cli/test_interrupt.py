@@ -24,7 +24,7 @@ from bbcu_cli.cli.app import main
 from conftest import FIXTURES
 
 MODEL = FIXTURES / "denoise_f16_l6.pth"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COUNT = 8
 DELAY = 0.3
 # The hook also restores Python's Ctrl-C handler: a test run started in the background by a
