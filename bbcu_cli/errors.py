@@ -1,9 +1,15 @@
 """Typed errors. Library code raises these; the CLI boundary turns them into one line + exit code.
 
-Every error carries a ``hint``: what the user can do about it.
+Every error carries a ``hint``: what the user can do about it. A hint (or message) that names a
+setting does so with :func:`option` and a tool command with :func:`command`: the text then holds
+a marker that is rendered for whoever reads it. ``err.hint`` / ``str(err)`` speak to Python API
+users (``overwrite=True``), ``err.hint_for_cli()`` / ``err.for_cli()`` to command-line users
+(``--overwrite``). Library code below ``bbcu_cli/cli`` never spells a command-line flag itself.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "BbcuError",
@@ -17,7 +23,75 @@ __all__ = [
     "OfflineError",
     "KernelUnavailable",
     "printable",
+    "option",
+    "command",
+    "render",
 ]
+
+_OPEN, _SEP, _CLOSE = "\ue000", "\ue001", "\ue002"
+_MARK = re.compile("\ue000([oca])\ue001([^\ue000-\ue002]*)\ue001([^\ue000-\ue002]*)\ue001([^\ue000-\ue002]*)\ue002")
+_DELIMS = str.maketrans("", "", _OPEN + _SEP + _CLOSE)
+
+
+def _clean(value: object) -> str:
+    """``value`` as text without the marker delimiters (names and values may come from files)."""
+    return str(value).translate(_DELIMS)
+
+
+def _flag(name: str) -> str:
+    """The command-line spelling of the setting ``name``: ``first_frame`` -> ``--first-frame``."""
+    return "--" + name.replace("_", "-")
+
+
+def _mark(kind: str, name: str, cli: str, api: str) -> str:
+    return f"{_OPEN}{kind}{_SEP}{_clean(name)}{_SEP}{_clean(cli)}{_SEP}{_clean(api)}{_CLOSE}"
+
+
+def option(name: str, value: object = None, aside: bool = False) -> str:
+    """A marker naming the setting ``name`` (a keyword name, ``first_frame``), for a hint or message.
+
+    Rendered for the command line as ``--first-frame`` (``--crop 3`` with a value; ``value=True``
+    is a bare flag) and for the Python API as ``first_frame`` (``crop=3``, ``overwrite=True``;
+    string values quoted: ``device='cpu'``). ``value`` may also be a placeholder word (``"N"``).
+    ``aside``: only the command line shows it, in brackets (``k (--k)`` there, ``k`` in Python).
+    """
+    if aside:
+        return _mark("a", name, "", "")
+    if value is None:
+        return _mark("o", name, "", "")
+    if value is True:
+        return _mark("o", name, "", "=True")
+    api = f"={value!r}" if isinstance(value, str) and value.isidentifier() and not value.isupper() else f"={value}"
+    return _mark("o", name, f" {value}", api)
+
+
+def command(words: str, **options: object) -> str:
+    """A marker naming the tool command ``bbcu <words>`` with its ``options`` (``True``: a bare flag).
+
+    ``command("weights rm NAME", unpin=True)`` reads ``bbcu weights rm NAME --unpin`` for every
+    reader: a tool command is run in a shell, so its flags are command-line flags.
+    """
+    parts = [f"bbcu {words}"]
+    for name, value in options.items():
+        if value is not None and value is not False:
+            parts.append(_flag(name) if value is True else f"{_flag(name)} {value}")
+    text = " ".join(parts)
+    return _mark("c", "", text, text)
+
+
+def _render_one(match: re.Match[str], cli: bool) -> str:
+    kind, name, cli_value, api_value = match.groups()
+    if kind == "c":
+        return cli_value if cli else api_value
+    if kind == "a":
+        return f" ({_flag(name)})" if cli else ""
+    return f"{_flag(name)}{cli_value}" if cli else f"{name}{api_value}"
+
+
+def render(text: str, cli: bool = False) -> str:
+    """``text`` with its :func:`option` / :func:`command` markers spelled for the command line
+    (``cli=True``) or the Python API, then made :func:`printable`."""
+    return printable(_MARK.sub(lambda m: _render_one(m, cli), text))
 
 
 def printable(text: str) -> str:
@@ -45,18 +119,57 @@ def _escape(ch: str) -> str:
 
 
 class BbcuError(Exception):
-    """Base class: ``message`` says what went wrong, ``hint`` what to do next."""
+    """Base class: ``message`` says what went wrong, ``hint`` what to do next.
+
+    Both may hold :func:`option` / :func:`command` markers: ``message``, ``hint`` and ``str()``
+    render them for Python API users, :meth:`message_for_cli`, :meth:`hint_for_cli` and
+    :meth:`for_cli` for the command line. ``raw_message`` / ``raw_hint`` keep the markers, to
+    build another error from this one.
+    """
 
     exit_code = 1
 
     def __init__(self, message: str, hint: str = "") -> None:
-        message, hint = printable(message), printable(hint)
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(render(message))
+        self.raw_message = message
+        self.raw_hint = hint
+
+    @property
+    def message(self) -> str:
+        """What went wrong, for Python API users (settings as keyword names)."""
+        return render(self.raw_message)
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self.raw_message = text
+
+    @property
+    def hint(self) -> str:
+        """What to do next, for Python API users (``overwrite=True``, not ``--overwrite``)."""
+        return render(self.raw_hint)
+
+    @hint.setter
+    def hint(self, text: str) -> None:
+        self.raw_hint = text
+
+    def message_for_cli(self) -> str:
+        """The message with settings spelled as command-line flags."""
+        return render(self.raw_message, cli=True)
+
+    def hint_for_cli(self) -> str:
+        """The hint with settings spelled as command-line flags (``--overwrite``)."""
+        return render(self.raw_hint, cli=True)
+
+    def for_cli(self) -> str:
+        """``message (hint)`` as the command line shows it."""
+        return _joined(self.message_for_cli(), self.hint_for_cli())
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return _joined(self.message, self.hint)
+
+
+def _joined(message: str, hint: str) -> str:
+    return f"{message} ({hint})" if hint else message
 
 
 class UsageError(BbcuError):

@@ -28,7 +28,8 @@ from . import imagefiles
 from .degrade import add_gaussian_noise, bicubic_downscale_uint8, bicubic_upscale, image_seed
 from .degrade import jpeg_compress, modcrop
 from .degradations import SR_DEGRADATIONS, degrade_sr
-from .errors import InputError, OutputError, UsageError
+from .errors import InputError, OutputError, UsageError, option
+from .archs.spec import TASKS, Task
 from .metrics import image_metrics
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "comparison_sheet", "evaluate", "SHEET_CROP", "SHEET_ZOOM", "SHEET_LABEL", "SHEET_GAP",
 ]
 
-Task = Literal["sr", "denoise", "deblock"]
 Restore = Callable[[np.ndarray], np.ndarray]
 SHEET_CROP, SHEET_ZOOM, SHEET_LABEL, SHEET_GAP = 96, 3, 16, 4
 
@@ -60,13 +60,13 @@ class EvalConfig:
     degradation: str = "matlab"
 
     def __post_init__(self) -> None:
-        checks = [(self.task in ("sr", "denoise", "deblock"), f"unknown task {self.task!r}"),
+        checks = [(self.task in TASKS, f"unknown task {self.task!r}"),
                   (self.scale >= 1, f"scale must be >= 1, got {self.scale}"),
                   (self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}"),
                   (0 <= self.quality <= 100, f"quality must be in 0..100, got {self.quality}"),
                   (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
                   (self.degradation in SR_DEGRADATIONS, f"unknown degradation {self.degradation!r} (known: {', '.join(SR_DEGRADATIONS)})"),
-                  (self.task == "sr" or self.degradation == "matlab", "--degradation applies to --task sr")]
+                  (self.task == "sr" or self.degradation == "matlab", f"{option('degradation')} applies to {option('task', 'sr')}")]
         for ok, message in checks:
             if not ok:
                 raise UsageError(message, "fix the evaluation options")

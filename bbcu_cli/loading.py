@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from . import archs
 from . import checkpoint_checks as checks
 from .archs.spec import ModelSpec, Task
-from .errors import ModelFormatError, UsageError
+from .errors import ModelFormatError, UsageError, option
 from .atomicfile import replacing
 from .signbits import pack_state_dict, unpack_state_dict
 
@@ -131,7 +131,7 @@ def _unpacked(tensors: dict[str, Tensor], path: Path) -> dict[str, Tensor]:
     try:
         sd = unpack_state_dict(tensors)
     except ModelFormatError as exc:
-        raise ModelFormatError(f"{path}: {exc.message}", exc.hint) from None
+        raise ModelFormatError(f"{path}: {exc.raw_message}", exc.raw_hint) from None
     checks.check_tensors(sd, path)
     return sd
 
@@ -191,7 +191,7 @@ def _spec(sd: dict[str, Tensor], meta: dict[str, str], k: float | None, task: Ta
         try:
             spec = recognise(sd, k, task)
         except ModelFormatError as exc:
-            raise ModelFormatError(f"{path}: {exc.message}", exc.hint) from None
+            raise ModelFormatError(f"{path}: {exc.raw_message}", exc.raw_hint) from None
     checks.check_spec(spec, path)
     return spec
 
@@ -211,7 +211,7 @@ def load_model(path: str | Path, k: float | None = None, task: Task | None = Non
         ModelFormatError: see :func:`read_state_dict` and :func:`recognise`; a spec that is not
             JSON, lacks fields, is out of bounds or does not describe the tensors.
     """
-    k = checks.check_k(k, "k (--k)", UsageError)
+    k = checks.check_k(k, f"k{option('k', aside=True)}", UsageError)
     sd, meta = read_state_dict(path)
     spec = _spec(sd, meta, k, task, path)
     checks.check_fits(spec, sd, path)

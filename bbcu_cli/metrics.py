@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, option
 
 __all__ = ["Space", "MetricsError", "rgb_to_y", "psnr", "ssim", "image_metrics", "metrics_for_task"]
 
@@ -130,7 +130,7 @@ def _check_crop(crop: int, width: int, height: int) -> None:
         most = max(0, (min(width, height) - _WIN) // 2)
         raise MetricsError(f"a crop of {crop} pixels per border leaves {max(left_w, 0)}x{max(left_h, 0)} of a "
                            f"{width}x{height} image; SSIM needs at least {_WIN}x{_WIN}",
-                           f"use --crop {most} or less" if min(width, height) >= _WIN else "measure larger images")
+                           f"use {option('crop', most)} or less" if min(width, height) >= _WIN else "measure larger images")
 
 
 def metrics_for_task(task: str, scale: int) -> tuple[Space, int]:

@@ -53,7 +53,7 @@ def test_unknown_names_are_refused() -> None:
         downscale(_image(), 4, "box")
     with pytest.raises(UsageError, match="unknown degradation"):
         EvalConfig("sr", degradation="sharpen")
-    with pytest.raises(UsageError, match="applies to --task sr"):
+    with pytest.raises(UsageError, match="applies to task='sr'"):
         EvalConfig("denoise", degradation="jpeg75")
 
 

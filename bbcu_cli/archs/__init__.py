@@ -31,7 +31,7 @@ from .registry import (
     register,
     unregister,
 )
-from .spec import ModelSpec
+from .spec import TASKS, ModelSpec, Task
 
 __all__ = [
     "ArchFamily",

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-__all__ = ["ModelSpec", "Arch", "Task"]
+__all__ = ["ModelSpec", "Arch", "Task", "TASKS"]
 
 Arch = str
 """A registered family name (:func:`bbcu_cli.archs.names`), e.g. ``bbcu-l`` or ``dncnn``."""
 Task = Literal["sr", "denoise", "deblock"]
+"""What a model does: super-resolution, denoising or JPEG deblocking (the one definition)."""
+TASKS: tuple[Task, ...] = get_args(Task)
+"""Every :data:`Task`, in this order (manifest checks, ``--task`` choices)."""
 
 
 @dataclass(frozen=True)

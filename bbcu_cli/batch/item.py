@@ -30,13 +30,13 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Literal
 
 import numpy as np
 
-from ..errors import BbcuError, InputError, OutputError, printable
+from ..errors import BbcuError, InputError, OutputError, option, printable
 from ..imagefiles import Image, ImageSequence, format_for_path, from_uint, read_file, read_image, resize_alpha, write_image
 from ..imagefiles._core import MULTI_FRAME_FORMATS
 from ..imagefiles._write import special_target
@@ -87,9 +87,19 @@ class ItemResult:
     ssim: float | None = None
     seconds: float | None = None
     sigma: float | None = None
+    error_cli: str | None = field(default=None, repr=False, compare=False)
+    """``error`` as the command line words it (``--overwrite``, not ``overwrite=True``); None: the same."""
 
-    def to_json(self) -> dict[str, object]:
+    def error_for_cli(self) -> str | None:
+        """The error text the command line shows (settings spelled as flags)."""
+        return self.error_cli if self.error_cli is not None else self.error
+
+    def to_json(self, for_cli: bool = False) -> dict[str, object]:
+        """The JSON entry; ``for_cli``: the error worded for the command line."""
         data = asdict(self)
+        data.pop("error_cli")
+        if for_cli:
+            data["error"] = self.error_for_cli()
         for key in ("psnr", "ssim"):
             if data[key] is not None and not np.isfinite(data[key]):
                 data[key] = None if np.isnan(data[key]) else 999.0
@@ -195,7 +205,7 @@ def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | 
         return None
     if opts.skip_existing:
         return ItemResult(str(src), str(dst), "skipped")
-    raise OutputError(f"{dst} already exists", "pass --overwrite to replace it or --skip-existing to keep it")
+    raise OutputError(f"{dst} already exists", f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it")
 
 
 def _write(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> None:
@@ -217,7 +227,7 @@ def _check_frames_fit(dst: Path, image: Image | ImageSequence, opts: RestoreOpti
     fmt = format_for_path("x.png" if str(dst) == "-" else dst, opts.out_format)
     if fmt not in MULTI_FRAME_FORMATS:
         raise OutputError(f"cannot write {dst}: {fmt.upper()} holds one frame, the input has {len(image.frames)}",
-                          "write .gif, .png, .webp or .tif, or pass --first-frame")
+                          f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}")
 
 
 def _stdout() -> BinaryIO:
@@ -241,12 +251,12 @@ def _stdin_stream(stdin: Callable[[], object]) -> object:
 
 def _failed(src: Path, dst: Path | None, start: float, exc: Exception) -> ItemResult:
     if isinstance(exc, BbcuError):
-        error = str(exc)
+        error, cli = str(exc), exc.for_cli()
     else:  # decoders, encoders and the model may raise anything; the batch goes on
         log.debug("unexpected failure on %s", src, exc_info=True)
         text = str(exc).strip().splitlines()
-        error = printable(f"{src}: {type(exc).__name__}: {text[0] if text else 'failed'}")
-    return ItemResult(str(src), str(dst) if dst is not None else None, "failed", error=error, seconds=time.perf_counter() - start)
+        error = cli = printable(f"{src}: {type(exc).__name__}: {text[0] if text else 'failed'}")
+    return ItemResult(str(src), str(dst) if dst is not None else None, "failed", error=error, seconds=time.perf_counter() - start, error_cli=cli)
 
 
 def load_item(src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = None, stdin: Callable[[], object] | None = None) -> Staged | ItemResult:

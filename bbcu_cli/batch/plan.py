@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, option
 
 __all__ = [
     "BatchItem",
@@ -48,6 +48,8 @@ class BatchItem:
     output: Path | None = None
     reference: Path | None = None
     error: str | None = None
+    error_cli: str | None = None
+    """``error`` as the command line words it (settings as flags); None: the same as ``error``."""
 
 
 @dataclass
@@ -76,7 +78,7 @@ def check_suffix(suffix: str) -> str:
     """
     seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
     if any(sep in suffix for sep in seps) or ".." in suffix or "\0" in suffix:
-        raise UsageError(f"--suffix {suffix!r} holds a path separator or '..'", "a suffix is part of a file name, e.g. --suffix _clean; use -o to pick a folder")
+        raise UsageError(f"{option('suffix')} {suffix!r} holds a path separator or '..'", f"a suffix is part of a file name, e.g. {option('suffix', '_clean')}; use -o to pick a folder")
     return suffix
 
 
@@ -126,7 +128,7 @@ def list_inputs(args: list[str], recursive: bool, leave_out_outputs: bool = True
         try:
             paths = list_images([arg], recursive)
         except InputError as exc:
-            listing.items.append(BatchItem(Path(arg), root, error=str(exc)))
+            listing.items.append(BatchItem(Path(arg), root, error=str(exc), error_cli=exc.for_cli()))
             continue
         listed = not Path(arg).is_file()
         for path in paths:
@@ -239,7 +241,7 @@ def _check_collisions(items: list[BatchItem]) -> None:
             continue
         key = str(item.output.resolve())
         if key in sources:
-            raise UsageError(f"output {item.output} is an input file", "choose another -o, --suffix or --format; inputs are never overwritten")
+            raise UsageError(f"output {item.output} is an input file", f"choose another -o, {option('suffix')} or {option('format')}; inputs are never overwritten")
         if key in targets:
             raise UsageError(f"{targets[key]} and {item.source} would both be written to {item.output}", "use an output folder or distinct names")
         targets[key] = item.source
@@ -256,11 +258,11 @@ def match_reference(items: list[BatchItem], ref: str | None) -> None:
     path = Path(ref)
     if path.is_file():
         if len(items) != 1:
-            raise UsageError(f"--ref {ref} is one file but there are {len(items)} inputs", "pass a folder of references matched by file stem")
+            raise UsageError(f"{option('ref', ref)} is one file but there are {len(items)} inputs", "pass a folder of references matched by file stem")
         items[0].reference = path
         return
     if not path.is_dir():
-        raise InputError(f"--ref {ref}: no such file or folder", "pass a reference image or a folder of them")
+        raise InputError(f"{option('ref', ref)}: no such file or folder", "pass a reference image or a folder of them")
     from ..imagefiles import list_images
 
     by_stem = {p.stem: p for p in list_images([str(path)], True)}
@@ -277,8 +279,8 @@ def select_shard(items: list[BatchItem], shard: str | None) -> list[BatchItem]:
         i_str, n_str = shard.split("/")
         index, count = int(i_str), int(n_str)
     except ValueError:
-        raise UsageError(f"--shard '{shard}' is not I/N", "for example --shard 2/8") from None
+        raise UsageError(f"{option('shard')} '{shard}' is not I/N", f"for example {option('shard', '2/8')}") from None
     if count < 1 or not 1 <= index <= count:
-        raise UsageError(f"--shard {shard}: need 1 <= I <= N", "for example --shard 1/3, 2/3, 3/3")
+        raise UsageError(f"{option('shard', shard)}: need 1 <= I <= N", f"for example {option('shard', '1/3')}, 2/3, 3/3")
     ordered = sorted(items, key=lambda it: str(it.source))
     return ordered[index - 1 :: count]

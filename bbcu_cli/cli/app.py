@@ -107,7 +107,8 @@ def _fail(exc: BaseException, code: int) -> int:
         import traceback
 
         traceback.print_exception(exc)
-    stderr_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+    text = exc.for_cli() if isinstance(exc, BbcuError) else str(exc)
+    stderr_console.print(f"error: {text}", markup=False, soft_wrap=True)
     return code
 
 

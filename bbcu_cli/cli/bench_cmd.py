@@ -86,7 +86,7 @@ def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[
         try:
             restorers[name] = Restorer(loaded, name, "cpu", threads, tile=0)
         except BbcuError as exc:
-            skipped[name] = exc.message
+            skipped[name] = exc.message_for_cli()
     return restorers, skipped
 
 

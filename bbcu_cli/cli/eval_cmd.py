@@ -135,7 +135,7 @@ def _report(results: list[EvalResult], json_out: bool, quiet: bool) -> None:
 
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="Folder of clean benchmark images (e.g. ../shared/datasets/bench/Set5).")],
-    task: Annotated[str, typer.Option("--task", help="sr, denoise or deblock.")] = "sr",
+    task: Annotated[str, typer.Option("--task", help=opt.TASK_HELP)] = "sr",
     scale: Annotated[int, typer.Option("-s", "--scale", help="SR factor.")] = 4,
     sigma: Annotated[float, typer.Option("--sigma", help="Denoise: Gaussian noise level (0-255 scale).")] = 25.0,
     quality: Annotated[int, typer.Option("--quality", help="Deblock: JPEG quality.")] = 10,

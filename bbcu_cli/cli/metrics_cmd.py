@@ -65,7 +65,7 @@ def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> tuple
     try:
         psnr, ssim = image_metrics(np.ascontiguousarray(a), np.ascontiguousarray(b), crop=crop, space=space)  # type: ignore[arg-type]
     except MetricsError as exc:  # too small for the crop: name the pair
-        raise MetricsError(f"{out_path} vs {ref_path}: {exc.message}", exc.hint) from None
+        raise MetricsError(f"{out_path} vs {ref_path}: {exc.raw_message}", exc.raw_hint) from None
     return psnr, ssim, space
 
 

@@ -10,6 +10,29 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from ..archs.spec import TASKS
+
+
+def spoken_list(words: tuple[str, ...] | list[str], last: str = "or") -> str:
+    """``a, b or c`` (``a`` alone, ``a or b``)."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+TASK_HELP = spoken_list(TASKS) + "."
+"""``--task`` help: the tasks (:data:`bbcu_cli.archs.spec.TASKS`)."""
+
+
+def arch_help() -> str:
+    """``--arch`` help from the registered families: ``bbcu-m, bbcu-l or bbcu-p (sr); dncnn (denoise, deblock).``"""
+    from .. import archs
+
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for task in TASKS:
+        for name in archs.archs_for_task(task):
+            names = groups.setdefault(archs.family(name).tasks, [])
+            names.extend([name] if name not in names else [])
+    return "; ".join(f"{spoken_list(names)} ({', '.join(tasks)})" for tasks, names in groups.items()) + "."
+
 
 def hide_flag_metavars() -> None:
     """Show no ``<bool>`` for flags (``--overwrite``, ``--help``) in the Rich help panels."""

@@ -83,7 +83,7 @@ def summary_of(items: Sequence[ItemResult]) -> dict[str, object]:
 
 def _item_json(item: ItemResult, references: dict[str, str | None] | None) -> dict[str, object]:
     """One ``items`` entry: the result's fields, its reference and why it was skipped."""
-    data = item.to_json()
+    data = item.to_json(for_cli=True)
     found = references or {}
     data.setdefault("reference", found.get(item.input) or found.get(str(item.output)))
     data.setdefault("reason", SKIP_REASON if item.status == "skipped" else None)
@@ -113,7 +113,7 @@ def _metrics_text(item: ItemResult) -> str:
 def item_line(item: ItemResult) -> Text:
     """One line for a finished item: ``ok a.png -> out/a_x4.png  0.8 s  PSNR .. SSIM ..``."""
     if item.status == "failed":
-        return Text.assemble(("failed", "red"), f" {item.error}")
+        return Text.assemble(("failed", "red"), f" {item.error_for_cli()}")
     if item.status == "skipped":
         return Text.assemble(("skipped", "yellow"), f" {item.input}: {item.output} {SKIP_REASON.split(' (')[0]}")
     extra = f"  {item.seconds:.2f} s" if item.seconds is not None else ""
@@ -158,7 +158,7 @@ def print_summary(items: Sequence[ItemResult], console: Console = stderr_console
     summary = summary_of(items)
     for item in items:
         if item.status == "failed":
-            console.print(Text.assemble(("failed", "red"), f": {item.error}"), soft_wrap=True)  # no markup: names may hold [ ]
+            console.print(Text.assemble(("failed", "red"), f": {item.error_for_cli()}"), soft_wrap=True)  # no markup: names may hold [ ]
     line = f"{summary['ok']} ok, {summary['skipped']} skipped, {summary['failed']} failed{_totals_text(totals)}"
     if summary["psnr_mean"] is not None:
         protocol = f" ({totals.protocol})" if totals is not None and totals.protocol else ""

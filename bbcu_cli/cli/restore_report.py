@@ -105,7 +105,7 @@ def report(task: str, name: str, view: RunView, batch: BatchRun, args: RunArgs, 
     if args.json_out or args.quiet:
         for r in results:
             if r.status == "failed":
-                stderr_console.print(f"failed: {r.error}", markup=False, soft_wrap=True)
+                stderr_console.print(f"failed: {r.error_for_cli()}", markup=False, soft_wrap=True)
         return
     if per_file_line(args) is None:
         for r in results:

@@ -103,7 +103,8 @@ def _work(items: list[BatchItem], overwrite: bool) -> tuple[list[Work], dict[int
     known: dict[int, ItemResult] = {}
     for i, item in enumerate(items):
         if item.error is not None or item.output is None:
-            known[i] = ItemResult(str(item.source), None, "failed", error=item.error or f"{item.source}: no output planned")
+            error = item.error or f"{item.source}: no output planned"
+            known[i] = ItemResult(str(item.source), None, "failed", error=error, error_cli=item.error_cli or error)
         elif not overwrite and _exists(item.output):
             known[i] = ItemResult(str(item.source), str(item.output), "skipped")
         else:

@@ -20,6 +20,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..errors import UsageError
+from . import options as opt
 from .report import stderr_console
 
 if TYPE_CHECKING:  # bbcu_cli.train imports torch: only when the command runs
@@ -143,8 +144,8 @@ def _weights(text: str | None) -> dict[str, float] | None:
 
 
 def train_command(
-    task: Annotated[str, typer.Option("--task", help="sr, denoise or deblock.")] = "sr",
-    arch: Annotated[Optional[str], typer.Option("--arch", help="bbcu-m, bbcu-l or bbcu-p (sr); dncnn (denoise, deblock).")] = None,
+    task: Annotated[str, typer.Option("--task", help=opt.TASK_HELP)] = "sr",
+    arch: Annotated[Optional[str], typer.Option("--arch", help=opt.arch_help())] = None,
     scale: Annotated[int, typer.Option("-s", "--scale", help="SR factor: 2, 3 or 4.")] = 4,
     feat: Annotated[int, typer.Option("--feat", min=1, help="Feature channels.")] = 32,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Binary blocks (sr, default 8) or layers (dncnn, default 17).")] = None,

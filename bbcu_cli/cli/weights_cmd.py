@@ -22,13 +22,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from ..atomicfile import writing
+from . import options as opt
 from ..errors import IntegrityError, UsageError, WeightsError
 from ..weights.cache import (
     bundled_path, cache_dir, cache_io, cached_path, forget_user_entry, get_manifest, load_user_manifest, local_path,
     sha256_file, status, verify, write_atomic,
 )
 from ..weights.download import DownloadSettings, ProgressCallback, candidate_urls, fetch
-from ..weights.manifest import TASKS, Manifest, ManifestEntry
+from ..archs.spec import TASKS
+from ..weights.manifest import Manifest, ManifestEntry
 from ..weights.resolve import lookup
 
 __all__ = ["weights_app", "models_command"]
@@ -175,7 +177,7 @@ def import_cmd(
     file: Annotated[Path, typer.Argument(help="Checkpoint: official .pth or project .safetensors.", show_default=False)],
     name: Annotated[Optional[str], typer.Option("--name", help="Register under this name (default: imported-<arch>-<sha>). Use an official name, e.g. bbcu-l-x4-official, to fill in that entry.")] = None,
     k: Annotated[Optional[float], typer.Option("--k", help="Residual-alignment factor (default 130 * features / 64).")] = None,
-    task: Annotated[Optional[str], typer.Option("--task", help="sr, denoise or deblock (DnCNN-style files carry no task).")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", help=f"{opt.TASK_HELP[:-1]} (DnCNN-style files carry no task).")] = None,
 ) -> None:
     """Convert a checkpoint to the packed project format in the cache and register it."""
     if task is not None and task not in TASKS:

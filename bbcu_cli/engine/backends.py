@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 import torch
 from torch import Tensor
 
-from ..errors import KernelUnavailable, UsageError
+from ..errors import KernelUnavailable, UsageError, option
 from ..loading import LoadedModel
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def select_backend(loaded: LoadedModel, name: str, device: torch.device, threads
         KernelUnavailable: ``packed`` requested but not available or not exact for this model.
     """
     if name not in BACKEND_NAMES:
-        raise UsageError(f"unknown backend '{name}'", "use --backend auto, packed, float or folded")
+        raise UsageError(f"unknown backend '{name}'", f"use {option('backend')} auto, packed, float or folded")
     if name == "float":
         return BackendChoice(FloatBackend(loaded, device), "float")
     if name == "folded" or (name == "auto" and device.type == "cuda"):
@@ -86,10 +86,10 @@ def select_backend(loaded: LoadedModel, name: str, device: torch.device, threads
 
         return BackendChoice(FoldedBackend(loaded, device), "folded", "" if name == "folded" else f"packed kernel is CPU-only (device {device})")
     if device.type != "cpu":
-        raise UsageError("the packed backend runs on the CPU only", "use --device cpu, or --backend auto/folded on a GPU")
+        raise UsageError("the packed backend runs on the CPU only", f"use {option('device', 'cpu')}, or {option('backend')} auto/folded on a GPU")
     run, why = _packed(loaded, threads)
     if run is not None:
         return BackendChoice(run, "packed", into=run.restore_into, bytes_per_pixel=run.bytes_per_pixel())
     if name == "packed":
-        raise KernelUnavailable(f"packed backend unavailable: {why}", "use --backend float (or auto)")
+        raise KernelUnavailable(f"packed backend unavailable: {why}", f"use {option('backend', 'float')} (or auto)")
     return BackendChoice(FloatBackend(loaded, device), "float", why)

@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, option
 
 __all__ = ["resolve_device", "set_threads", "free_memory_bytes", "tune_allocator"]
 
@@ -51,12 +51,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     """
     name = (name or "auto").strip().lower()
     if not _DEVICE_RX.match(name):
-        raise UsageError(f"unknown device '{name}'", "use --device auto, cpu, cuda or cuda:N")
+        raise UsageError(f"unknown device '{name}'", f"use {option('device')} auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"device '{name}' requested but CUDA is not available", "use --device cpu, or install a CUDA build of PyTorch")
+            raise UsageError(f"device '{name}' requested but CUDA is not available", f"use {option('device', 'cpu')}, or install a CUDA build of PyTorch")
         dev = torch.device(name)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise UsageError(f"device '{name}' does not exist ({torch.cuda.device_count()} GPU(s))", "pick an index below the GPU count")
@@ -67,7 +67,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op CPU threads (``None``/0 keeps the default); returns the count in use."""
     if threads is not None and threads < 0:
-        raise UsageError(f"--threads must be >= 0, got {threads}", "0 means one per core")
+        raise UsageError(f"{option('threads')} must be >= 0, got {threads}", "0 means one per core")
     if threads:
         torch.set_num_threads(threads)
     return torch.get_num_threads()

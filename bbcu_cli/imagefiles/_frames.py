@@ -18,7 +18,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image as PILImage
 
-from bbcu_cli.errors import InputError
+from bbcu_cli.errors import InputError, option
 from bbcu_cli.imagefiles._core import Image, ImageSequence, from_uint
 
 __all__ = ["frame_count", "decode_frames", "encode_frames"]
@@ -114,7 +114,7 @@ def _check_uniform(frames: list[Image], name: str) -> None:
         if frame.pixels.shape != first.pixels.shape or (frame.alpha is None) != (first.alpha is None):
             raise InputError(f"{name}: page {i} is {frame.pixels.shape[1]}x{frame.pixels.shape[0]} "
                              f"({frame.mode}), page 1 {first.pixels.shape[1]}x{first.pixels.shape[0]} ({first.mode})",
-                             "pass --first-frame, or split the pages into separate files")
+                             f"pass {option('first_frame', True)}, or split the pages into separate files")
 
 
 def encode_frames(stack: np.ndarray, seq: ImageSequence, fmt: str, options: dict[str, object], fh: BinaryIO) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from bbcu_cli.errors import InputError, printable
+from bbcu_cli.errors import InputError, option, printable
 from bbcu_cli.imagefiles._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
 from bbcu_cli.imagefiles._core import Image, ImageSequence, display_name, from_uint
@@ -163,7 +163,7 @@ def _decode(name: str, pil: PILImage.Image, step: Callable[..., T], *args: objec
     except MemoryError as exc:
         w, h = pil.size
         raise InputError(f"{name}: not enough memory to decode {w}x{h} pixels",
-                         "lower --max-pixels or free memory") from exc
+                         f"lower {option('max_pixels')} or free memory") from exc
     except Exception as exc:  # decoders of untrusted bytes raise many kinds of errors
         raise InputError(f"{name} is truncated or corrupt: {_reason(exc)}",
                          "re-export or re-download it") from exc

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 
 from PIL import Image as PILImage
 
-from bbcu_cli.errors import InputError
+from bbcu_cli.errors import InputError, option
 from bbcu_cli.imagefiles._checks import max_encoded_bytes, read_capped
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
 
@@ -124,8 +124,8 @@ def check_size(size: tuple[int, int], limit: int, scale: int, name: str) -> None
     out = w * h * scale * scale
     if limit > 0 and out > limit:
         what = f"{w}x{h} = {_count(out)}" if scale == 1 else f"{w}x{h}, {_count(out)} of output at x{scale}"
-        raise InputError(f"{name} is {what}, over the --max-pixels limit of {_count(limit)}",
-                         "raise --max-pixels (0: no limit) or downscale the image")
+        raise InputError(f"{name} is {what}, over the {option('max_pixels')} limit of {_count(limit)}",
+                         f"raise {option('max_pixels')} (0: no limit) or downscale the image")
 
 
 def _count(pixels: int) -> str:
@@ -140,7 +140,7 @@ def check_frames(size: tuple[int, int], frames: int, limit: int, scale: int, nam
     out = w * h * scale * scale * frames
     if limit > 0 and out > limit:
         raise InputError(f"{name} holds {frames} frames of {w}x{h}, {_count(out)} of output in all, over the "
-                         f"--max-pixels limit of {_count(limit)}", "pass --first-frame, or raise --max-pixels (0: no limit)")
+                         f"{option('max_pixels')} limit of {_count(limit)}", f"pass {option('first_frame', True)}, or raise {option('max_pixels')} (0: no limit)")
 
 
 def is_lossless(fmt: str, pil: PILImage.Image, fh: BinaryIO) -> bool:

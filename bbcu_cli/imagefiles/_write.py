@@ -25,7 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from bbcu_cli.atomicfile import writing
-from bbcu_cli.errors import OutputError
+from bbcu_cli.errors import OutputError, option
 from bbcu_cli.imagefiles._core import MULTI_FRAME_FORMATS, Image, ImageSequence, as_depth, display_name, format_for_path, gray_to_rgb
 from bbcu_cli.imagefiles._frames import encode_frames
 from bbcu_cli.imagefiles._meta import Metadata, add_png_chunks, pillow_options, png_chunks
@@ -66,7 +66,7 @@ def write_image(path: str | Path | BinaryIO, image: Image | ImageSequence, fmt: 
         _validate(frame)
     if isinstance(image, ImageSequence) and fmt not in MULTI_FRAME_FORMATS:
         raise OutputError(f"cannot write {target}: {fmt.upper()} holds one frame, the image has {len(frames)}",
-                          "write .gif, .png, .webp or .tif, or pass --first-frame")
+                          f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}")
     meta = frames[0].metadata if keep_metadata else Metadata()
     encode = _encoder(image, fmt, _options(frames[0], fmt, quality, meta), str(target))
     if isinstance(path, (str, Path)):
@@ -265,7 +265,7 @@ def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None
 
 
 def _exists_error(target: Path) -> OutputError:
-    return OutputError(f"{target} already exists", "pass --overwrite to replace it or --skip-existing to keep it")
+    return OutputError(f"{target} already exists", f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it")
 
 
 def _output_error(target: str | Path, exc: OSError) -> OutputError:

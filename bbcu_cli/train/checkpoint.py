@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError, ModelFormatError, OutputError
+from ..errors import InputError, ModelFormatError, OutputError, option
 from ..evaluate import list_dataset
 from ..loading import ModelSpec, read_state_dict, save_model
 from .config import TrainConfig, absolute_paths_in, portable_path, portable_text
@@ -57,7 +57,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ModelFormatError: missing, unreadable, or not a training checkpoint.
     """
     if not path.is_file():
-        raise ModelFormatError(f"{path}: no checkpoint to resume from", "run without --resume first, or pass the right --run-dir")
+        raise ModelFormatError(f"{path}: no checkpoint to resume from", f"run without {option('resume')} first, or pass the right {option('run_dir')}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
@@ -258,7 +258,7 @@ def make_run_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create run folder {path}: {exc}", "pick a writable --run-dir") from None
+        raise OutputError(f"cannot create run folder {path}: {exc}", f"pick a writable {option('run_dir')}") from None
 
 
 def resume_dir(cfg: TrainConfig) -> Path:

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import archs
-from ..errors import UsageError
+from ..errors import UsageError, option
 
 if TYPE_CHECKING:
     from ..degradations import MixedDegradation
+from ..archs.spec import Arch, Task
 from ..loading import ModelSpec
 from ..models.sr import default_k
 from .schedule import cosine_position
@@ -174,8 +175,8 @@ def parse_duration(text: str | float | int | None) -> float | None:
 class TrainConfig:
     """Everything a training run needs. ``None`` means the task default (see :meth:`resolved`)."""
 
-    task: str = "sr"
-    arch: str | None = None
+    task: Task = "sr"
+    arch: Arch | None = None
     scale: int = 4
     num_feat: int = 32
     depth: int | None = None
@@ -259,13 +260,13 @@ class TrainConfig:
         if self.in_channels not in (1, 3):
             raise UsageError(f"in_channels must be 1 or 3, got {self.in_channels}")
         if self.task == "sr" and self.in_channels != 3:
-            raise UsageError("SR models are trained on colour images", "drop --in-channels")
+            raise UsageError("SR models are trained on colour images", f"drop {option('in_channels')}")
         if self.gray_fraction and (self.task != "deblock" or self.in_channels != 3 or not 0 < self.gray_fraction <= 1):
             raise UsageError(f"gray fraction {self.gray_fraction} needs a colour deblocker and a value in (0, 1]",
-                             "use it with --task deblock, e.g. --gray-fraction 0.5")
+                             f"use it with {option('task', 'deblock')}, e.g. {option('gray_fraction', 0.5)}")
         if self.degradation not in ("classic", "mixed") or self.degradation == "mixed" and self.task != "sr":
             raise UsageError(f"degradation {self.degradation!r} is not available for {self.task}",
-                             "use --degradation classic, or mixed with --task sr")
+                             f"use {option('degradation', 'classic')}, or mixed with {option('task', 'sr')}")
         if self.downscalers is not None:
             self._check_downscalers()
         if self.noise_channel and self.task != "denoise":
@@ -275,15 +276,15 @@ class TrainConfig:
         fam = archs.family(str(self.arch))
         if self.unshuffle < 1 or self.unshuffle > 1 and (not fam.unshuffle or (self.patch or 0) % self.unshuffle):
             raise UsageError(f"unshuffle {self.unshuffle} needs a DnCNN and a patch size it divides",
-                             "use --unshuffle 2 with --task denoise/deblock and an even --patch")
+                             f"use {option('unshuffle', 2)} with {option('task')} denoise/deblock and an even {option('patch')}")
         if self.task == "deblock" and self.unshuffle > 1 and (self.patch or 0) % 8:
             raise UsageError(f"an unshuffled deblocker trains on crops aligned to the 8x8 JPEG grid: patch {self.patch} is not a multiple of 8",
-                             "use e.g. --patch 64")
+                             f"use e.g. {option('patch', 64)}")
         if (self.depth or 0) < fam.min_depth:
             raise UsageError(f"a {fam.title} needs at least {fam.min_depth} {fam.depth_unit}, got {self.depth}")
         self._check_ranges()
         if self.iters is None and self.time_budget is None:
-            raise UsageError("no stopping rule", "give --iters, --time-budget or both")
+            raise UsageError("no stopping rule", f"give {option('iters')}, {option('time_budget')} or both")
         if self.iters is not None and self.iters < 1 or self.time_budget is not None and self.time_budget <= 0:
             raise UsageError("iters and time budget must be positive")
         if self.lr <= 0 or not 0 <= self.lr_min_ratio <= 1:
@@ -293,11 +294,11 @@ class TrainConfig:
         from ..degradations import MixedDegradation
 
         if self.degradation != "mixed":
-            raise UsageError("--downscalers only applies with --degradation mixed", "add --degradation mixed")
+            raise UsageError(f"{option('downscalers')} only applies with {option('degradation', 'mixed')}", f"add {option('degradation', 'mixed')}")
         try:
             MixedDegradation(weights=dict(self.downscalers or {}))
         except ValueError as exc:
-            raise UsageError(str(exc), "e.g. --downscalers matlab:0.2,cv2-cubic:0.3,cv2-linear:0.2,pil:0.3") from None
+            raise UsageError(str(exc), f"e.g. {option('downscalers', 'matlab:0.2,cv2-cubic:0.3,cv2-linear:0.2,pil:0.3')}") from None
 
     def mixed_degradation(self) -> "MixedDegradation":
         """The :class:`MixedDegradation` of a ``mixed`` run (defaults unless ``downscalers``)."""

@@ -37,7 +37,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..degrade import bicubic_downscale_uint8, jpeg_compress, modcrop
-from ..errors import InputError
+from ..errors import InputError, option
 from ..imagefiles import rgb_to_gray
 from .config import TrainConfig
 
@@ -67,7 +67,7 @@ def list_images(dirs: list[str]) -> list[Path]:
     for d in dirs:
         p = Path(d)
         if not p.is_dir():
-            raise InputError(f"{p}: no such training folder", "pass folders of clean images with --data")
+            raise InputError(f"{p}: no such training folder", f"pass folders of clean images with {option('data')}")
         files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputError(f"no images in {', '.join(dirs)}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}")
@@ -140,7 +140,7 @@ class PatchSampler:
         clean = [read_image(f, cfg.in_channels) for f in files]
         keep = [i for i, im in enumerate(clean) if min(im.shape[:2]) // self.scale >= self.patch]
         if not keep:
-            raise InputError(f"no training image is large enough for {self.patch * self.scale}-pixel patches", "use a smaller --patch")
+            raise InputError(f"no training image is large enough for {self.patch * self.scale}-pixel patches", f"use a smaller {option('patch')}")
         self.skipped = len(files) - len(keep)
         files, clean = [files[i] for i in keep], [clean[i] for i in keep]
         self.num_images = len(clean)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ..errors import UsageError
+from ..errors import UsageError, option
 from ..loading import build_model
 from .checkpoint import (Export, describe_data, export_run, init_from, load_checkpoint, make_run_dir, resume_dir,
                          save_checkpoint, state_dict_of)
@@ -284,7 +284,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None, *, resume: bool = 
     ckpt = load_checkpoint(resume_dir(cfg) / "last.pt") if resume else None
     cfg = (cfg.merged_for_resume(ckpt["config"]) if ckpt else cfg).resolved()
     if ckpt is None and (Path(str(cfg.run_dir)) / "last.pt").exists():
-        raise UsageError(f"{cfg.run_dir} already holds a run (last.pt)", "continue it with --resume, or pick another --run-dir")
+        raise UsageError(f"{cfg.run_dir} already holds a run (last.pt)", f"continue it with {option('resume', True)}, or pick another {option('run_dir')}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ctx = setup(cfg.device)

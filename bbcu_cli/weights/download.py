@@ -34,7 +34,7 @@ from typing import BinaryIO
 from filelock import FileLock, Timeout
 
 from ..atomicfile import writing
-from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError
+from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError, command
 from .cache import bundled_path, cache_io, cached_path, is_cached, sha256_file, weights_dir
 from .manifest import ManifestEntry
 
@@ -161,21 +161,21 @@ def _manual_error(entry: ManifestEntry) -> WeightsError:
     page = entry.source_page or "the model's source page"
     return WeightsError(
         f"'{entry.name}' cannot be downloaded automatically: {entry.file} is only published at {page}",
-        f"download {entry.file} from {page} by hand, then run: bbcu weights import {entry.file} --name {entry.name}",
+        f"download {entry.file} from {page} by hand, then run: {command(f'weights import {entry.file}', name=entry.name)}",
     )
 
 
 def _offline_error(entry: ManifestEntry) -> OfflineError:
     return OfflineError(
         f"{entry.file} (model '{entry.name}') is not in the cache {weights_dir()} and offline mode is on",
-        f"run `bbcu weights download {entry.name}` while online, or set BBCU_WEIGHTS_URL=file:///path/to/mirror",
+        f"run `{command(f'weights download {entry.name}')}` while online, or set BBCU_WEIGHTS_URL=file:///path/to/mirror",
     )
 
 
 def _no_url_error(entry: ManifestEntry) -> WeightsError:
     return WeightsError(
         f"'{entry.name}' has no download URL and {entry.file} is not in the cache",
-        f"import the file again (bbcu weights import FILE --name {entry.name}) or set BBCU_WEIGHTS_URL to a mirror that has it",
+        f"import the file again ({command('weights import FILE', name=entry.name)}) or set BBCU_WEIGHTS_URL to a mirror that has it",
     )
 
 
@@ -216,9 +216,9 @@ def quarantine(path: Path) -> Path:
 def _corrupt_error(entry: ManifestEntry, path: Path, found: str, aside: Path | None) -> IntegrityError:
     where = f"moved aside to {aside}" if aside else "left in place"
     how = (
-        f"re-import the original checkpoint: bbcu weights import FILE --name {entry.name}"
+        f"re-import the original checkpoint: {command('weights import FILE', name=entry.name)}"
         if not entry.urls
-        else f"run `bbcu weights download {entry.name}` while online, or set BBCU_WEIGHTS_URL to a mirror"
+        else f"run `{command(f'weights download {entry.name}')}` while online, or set BBCU_WEIGHTS_URL to a mirror"
     )
     return IntegrityError(f"{path} (model '{entry.name}') is damaged: found {found}; it was {where}", how)
 
@@ -234,7 +234,7 @@ def _replace_damaged(entry: ManifestEntry, urls: list[str], settings: DownloadSe
         return _download_any(entry, urls, settings, progress)
     except WeightsError as exc:
         if aside is not None:
-            exc.message += f" (the damaged cached copy, {found}, was moved aside to {aside})"
+            exc.raw_message += f" (the damaged cached copy, {found}, was moved aside to {aside})"
         raise
 
 

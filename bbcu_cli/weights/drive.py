@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
-from ..errors import DownloadError
+from ..errors import DownloadError, command
 from .manifest import ManifestEntry
 
 __all__ = [
@@ -117,10 +117,10 @@ def set_client(client: DriveClient | None) -> DriveClient | None:
 def manual_fallback(entry: ManifestEntry) -> str:
     """The hint every Drive failure carries: fetch the file by hand, then import it."""
     assert entry.drive is not None
-    task = f" --task {entry.task}" if entry.task != "sr" else ""
+    task = entry.task if entry.task != "sr" else None
     return (
         f"download {entry.drive.file} in a browser from {entry.drive.folder_url}, "
-        f"then run: bbcu weights import {entry.drive.file} --name {entry.name}{task}"
+        f"then run: {command(f'weights import {entry.drive.file}', name=entry.name, task=task)}"
     )
 
 

@@ -29,7 +29,7 @@ from filelock import FileLock, Timeout
 
 from ..atomicfile import make_temp
 from ..checkpoint_checks import MAX_TENSOR_BYTES
-from ..errors import BbcuError, DownloadError, IntegrityError, ModelFormatError, OfflineError, WeightsError
+from ..errors import BbcuError, DownloadError, IntegrityError, ModelFormatError, OfflineError, WeightsError, command
 from .cache import cache_io, cached_path, get_manifest, is_cached, register_user_entry, user_manifest_path, verify, weights_dir
 from .download import DownloadSettings, ProgressCallback, fetch, make_opener
 from .drive import drive_error, get_client, html_error, manual_fallback
@@ -86,8 +86,8 @@ def _cache_hit(entry: ManifestEntry) -> Path | None:
         return cached_path(entry)
     raise IntegrityError(
         f"{cached_path(entry)} (model '{entry.name}') is damaged: found sha256 {actual}, expected {entry.sha256}; it was left in place",
-        f"the converted file changed since it was downloaded; remove it with `bbcu weights rm {entry.name}`, "
-        f"then fetch it again with `bbcu weights download {entry.name}`",
+        f"the converted file changed since it was downloaded; remove it with `{command(f'weights rm {entry.name}')}`, "
+        f"then fetch it again with `{command(f'weights download {entry.name}')}`",
     )
 
 
@@ -156,7 +156,7 @@ def _offline_error(entry: ManifestEntry) -> OfflineError:
     assert entry.drive is not None
     return OfflineError(
         f"'{entry.name}' is not in the cache {weights_dir()} and offline mode is on, so Google Drive is not used",
-        f"run `bbcu weights download {entry.name}` while online, set BBCU_WEIGHTS_URL to a mirror holding {entry.drive.file}, or {manual_fallback(entry)}",
+        f"run `{command(f'weights download {entry.name}')}` while online, set BBCU_WEIGHTS_URL to a mirror holding {entry.drive.file}, or {manual_fallback(entry)}",
     )
 
 
@@ -216,7 +216,7 @@ def _download_any(entry: ManifestEntry, sources: list[Source], fh: BinaryIO, pro
             return where, sink.digest.hexdigest()
         except WeightsError as exc:
             if i == len(sources) - 1:
-                exc.message += f" (also tried: {'; '.join(failures)})" if failures else ""
+                exc.raw_message += f" (also tried: {'; '.join(failures)})" if failures else ""
                 raise
             failures.append(exc.message)
     raise AssertionError("no sources")  # _fetch_new is only called with at least one
@@ -234,7 +234,7 @@ def _convert(entry: ManifestEntry, raw: Path, where: str, sha: str) -> Path:
         raise IntegrityError(
             f"{label} has sha256 {sha}, but the first download of '{entry.name}' had {drive.sha256} (recorded in {user_manifest_path()})",
             f"the file changed on the server or was tampered with on the way; if the authors replaced it on purpose, trust the new one with "
-            f"`bbcu weights rm {entry.name} --unpin`, then download again",
+            f"`{command(f'weights rm {entry.name}', unpin=True)}`, then download again",
         )
     try:
         loaded = load_model(raw, task=entry.task)  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicfile import make_temp, publish
-from ..errors import WeightsError
+from .. import archs
+from ..errors import WeightsError, option
 from ..loading import LoadedModel, ModelSpec, load_model, save_model
 from .cache import cache_io, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
 from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
@@ -42,7 +43,7 @@ def _official_base(name: str | None) -> ManifestEntry | None:
     """The shipped entry ``name`` replaces: only checksum-less official entries may be filled in."""
     shipped = load_shipped_manifest().find(name) if name else None
     if shipped is not None and shipped.sha256 is not None:
-        raise WeightsError(f"'{name}' is a model shipped with bbcu and cannot be replaced by an import", "choose another --name")
+        raise WeightsError(f"'{name}' is a model shipped with bbcu and cannot be replaced by an import", f"choose another {option('name')}")
     return shipped
 
 
@@ -59,7 +60,7 @@ def check_matches(base: ManifestEntry, spec: ModelSpec, label: str, hint: str | 
     if got != want:
         raise WeightsError(
             f"{label} holds a {got} model, but '{base.name}' is {want}",
-            hint or f"is it the right file? {base.name} expects {base.file}; to keep this one, import it with another --name",
+            hint or f"is it the right file? {base.name} expects {base.file}; to keep this one, import it with another {option('name')}",
         )
 
 
@@ -75,6 +76,15 @@ def _new_entry(name: str, spec: ModelSpec, sha: str, size: int, base: ManifestEn
     return ManifestEntry(**fields, provenance=Provenance(notes=note), description=f"{spec.describe()} (imported)")
 
 
+def _task_hint(spec: ModelSpec) -> str:
+    """Which task to ask for: the model's own, or one of its family's when it can do several."""
+    fam = archs.find(spec.arch)
+    tasks = fam.tasks if fam is not None else (spec.task,)
+    if len(tasks) > 1:
+        return "pass " + " or ".join(option("task", t) for t in tasks)
+    return f"drop {option('task')} or pass {option('task', spec.task)}"
+
+
 def load_checked(src: Path, base: ManifestEntry | None, k: float | None = None, task: str | None = None, label: str | None = None) -> LoadedModel:
     """Load ``src`` (strict, ``weights_only``) and check it is a ``task`` model and, under an
     official entry ``base``, that model (:func:`check_matches`)."""
@@ -82,7 +92,7 @@ def load_checked(src: Path, base: ManifestEntry | None, k: float | None = None, 
     if task is not None and loaded.spec.task != task:
         raise WeightsError(
             f"{src}: holds a {loaded.spec.describe()} ({loaded.spec.task} model), not a {task} model",
-            f"drop --task or pass --task {loaded.spec.task}" if loaded.spec.arch != "dncnn" else "pass --task denoise or --task deblock",
+            _task_hint(loaded.spec),
         )
     if base is not None:
         check_matches(base, loaded.spec, label or src.name)

@@ -11,17 +11,20 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..archs import TASKS, families, find
 from ..archs import names as arch_names
 from ..errors import WeightsError
 from . import checks as ck
 from .checks import Checker, FieldError
 
+if TYPE_CHECKING:
+    from ..archs import ArchFamily
+
 __all__ = ["SCHEMA_VERSION", "TASKS", "ArchInfo", "Provenance", "DriveSource", "ManifestEntry", "Manifest", "load_manifest"]
 
 SCHEMA_VERSION = 1
-TASKS = ("sr", "denoise", "deblock")
 ARCHS = arch_names()  # the registered architecture families (bbcu_cli.archs)
 FORMATS = ("bbcu-safetensors", "official-pth")
 
@@ -43,7 +46,8 @@ class ArchInfo:
     unshuffle: int = 1
 
     def describe(self) -> str:
-        unit = "layers" if self.name == "dncnn" else "blocks"
+        fam = find(self.name)
+        unit = fam.depth_unit if fam is not None else "blocks"
         extra = f", unshuffle {self.unshuffle}" if self.unshuffle > 1 else ""
         return f"{self.name} {self.num_feat}f/{self.depth} {unit}{extra}"
 
@@ -152,11 +156,29 @@ _ENTRY_CHECKS: dict[str, Checker] = {
 _ENTRY_DEFAULTS = {"urls": (), "bundled": False, "default": False, "format": "bbcu-safetensors", "provenance": Provenance(),
                    "metrics": {}, "source_page": None, "description": "", "sha256": None, "size": None, "drive": None}
 
+def _family_of(entry: ManifestEntry) -> ArchFamily:
+    """The registered family of ``entry`` (its name was checked against the registry)."""
+    fam = find(entry.arch.name)
+    assert fam is not None
+    return fam
+
+
+def _families_by_task() -> str:
+    """``dncnn for denoise/deblock and bbcu-l/bbcu-m/bbcu-p for sr``, from the registry."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for task in reversed(TASKS):
+        for fam in families():
+            if task in fam.tasks:
+                names = groups.setdefault(fam.tasks, [])
+                names.extend([fam.name] if fam.name not in names else [])
+    return " and ".join(f"{'/'.join(names)} for {'/'.join(tasks)}" for tasks, names in groups.items())
+
+
 # (field, message, rule that must hold)
 _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
     ("scale", "must be 1 for denoise/deblock and 2, 3 or 4 for sr", lambda e: e.scale in ((2, 3, 4) if e.task == "sr" else (1,))),
-    ("arch.name", "must be dncnn for denoise/deblock and bbcu-l/bbcu-m/bbcu-p for sr", lambda e: (e.arch.name != "dncnn") == (e.task == "sr")),
-    ("arch.unshuffle", "must be 1 except for dncnn", lambda e: e.arch.unshuffle == 1 or e.arch.name == "dncnn"),
+    ("arch.name", f"must be {_families_by_task()}", lambda e: e.task in _family_of(e).tasks),
+    ("arch.unshuffle", f"must be 1 except for {'/'.join(f.name for f in families() if f.unshuffle)}", lambda e: e.arch.unshuffle == 1 or _family_of(e).unshuffle),
     ("sha256", "may be null only for a manual official-pth entry without urls", lambda e: e.sha256 is not None or (e.format == "official-pth" and not e.urls and not e.bundled)),
     ("size", "must be given exactly when sha256 is", lambda e: (e.size is None) == (e.sha256 is None)),
     ("format", "must be bbcu-safetensors for a bundled file", lambda e: not e.bundled or e.format == "bbcu-safetensors"),

@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WeightsError
+from ..errors import WeightsError, option
 from .cache import get_manifest
 from .download import ProgressCallback, fetch
 from .manifest import Manifest, ManifestEntry
@@ -71,7 +71,7 @@ def _default(manifest: Manifest, task: str, scale: int | None) -> ManifestEntry:
         return candidates[0]
     raise WeightsError(
         f"no default {_label(task, scale)} model is installed",
-        f"pass --model NAME or a .pth/.safetensors file; available {_label(task, scale)} models: "
+        f"pass {option('model', 'NAME')} or a .pth/.safetensors file; available {_label(task, scale)} models: "
         f"{_available(manifest, task, scale)} (bbcu models)",
     )
 

@@ -199,7 +199,7 @@ def test_cli_stdout_reader_quits_early(tmp_path: Path) -> None:
 def test_max_pixels_counts_output_pixels(tmp_path: Path) -> None:
     PILImage.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "s.png")
     read_image(tmp_path / "s.png", max_pixels=400, scale=2)
-    with pytest.raises(InputError, match=r"10x10, 400 pixels of output at x2, over the --max-pixels limit of 399 pixels"):
+    with pytest.raises(InputError, match=r"10x10, 400 pixels of output at x2, over the max_pixels limit of 399 pixels"):
         read_image(tmp_path / "s.png", max_pixels=399, scale=2)
 
 

@@ -80,7 +80,7 @@ def test_import_under_an_official_name_checks_width_and_depth(online: Path) -> N
     with pytest.raises(WeightsError) as info:
         import_checkpoint(FIXTURES / "bbcul_x4_f16_b2.pth", name="bbcu-l-x4-official")
     assert "16 features, depth 2" in info.value.message and "64 features, depth 16" in info.value.message
-    assert "another --name" in info.value.hint
+    assert "another --name" in info.value.hint_for_cli() and "--" not in info.value.hint
     assert status(get_manifest().get("bbcu-l-x4-official")) == "missing"
     entry = import_checkpoint(FIXTURES / "bbcul_x4_f16_b2.pth", name="my-small-bbcu-l")
     assert (entry.arch.num_feat, entry.arch.depth) == (16, 2)
