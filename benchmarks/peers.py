@@ -303,7 +303,7 @@ class BbcuMethod:
 
         resolved = resolve(self.name, "sr", self.scale)
         loaded = load_model(resolved.path, k=resolved.k)
-        self.restorer = Restorer(loaded, "auto", "cpu", self.threads, tile=0)
+        self.restorer = Restorer(loaded, backend="auto", device="cpu", threads=self.threads, tile=0)
         self.backend = self.restorer.backend_name
 
     def time(self, item: TimingInput, repeat: int) -> list[float]:

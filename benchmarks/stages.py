@@ -33,7 +33,7 @@ from bbcu_cli.loading import LoadedModel, ModelSpec, load_model  # noqa: E402
 from bbcu_cli.weights.cache import get_manifest  # noqa: E402
 from bbcu_cli.weights.resolve import resolve  # noqa: E402
 
-STAGES = ("head (torch)", "binary units", "high-resolution stages", "fused tail + output (C)")
+STAGES = ("head (float64)", "binary units", "high-resolution stages", "fused tail + output (C)")
 PAPER = "paper-bbcu-m-x4"
 
 
@@ -49,7 +49,7 @@ def load(name: str) -> LoadedModel:
 
 def profile(loaded: LoadedModel, size: tuple[int, int], threads: int, repeat: int) -> tuple[float, dict[str, float]]:
     """Median wall seconds of one restore and the mean seconds per stage."""
-    restorer = Restorer(loaded, "packed", "cpu", threads, tile=0)
+    restorer = Restorer(loaded, backend="packed", device="cpu", threads=threads, tile=0)
     backend = restorer.choice.run
     assert isinstance(backend, PackedBackend)
     w, h = size

@@ -66,9 +66,9 @@ def test_tiles_are_aligned() -> None:
 def test_tiled_equals_whole(backend: str) -> None:
     loaded = _model(r=2, seed=3)
     img = np.random.default_rng(0).random((37, 29, 3), dtype=np.float32)
-    whole = Restorer(loaded, backend, "cpu", tile=0).restore(img, sigma=20.0)
-    tiled = Restorer(loaded, backend, "cpu", tile=6).restore(img, sigma=20.0)
-    assert len(Restorer(loaded, backend, "cpu", tile=6).tiles_for(37, 29)) > 4
+    whole = Restorer(loaded, backend=backend, device="cpu", tile=0).restore(img, sigma=20.0)
+    tiled = Restorer(loaded, backend=backend, device="cpu", tile=6).restore(img, sigma=20.0)
+    assert len(Restorer(loaded, backend=backend, device="cpu", tile=6).tiles_for(37, 29)) > 4
     np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
 
 

@@ -54,7 +54,7 @@ Status = Literal["ok", "skipped", "failed"]
 _SIGMA_SAMPLE_PIXELS = 4_000_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class RestoreOptions:
     """Per-run settings shared by every item."""
 
@@ -62,8 +62,8 @@ class RestoreOptions:
     out_format: str | None = None
     overwrite: bool = False
     skip_existing: bool = False
-    max_pixels: int | None = None
-    """Largest output, in pixels: an input is refused from its header when ``W * H * scale**2``
+    max_output_pixels: int | None = None
+    """Largest output, in pixels (``max_pixels`` of :func:`~bbcu_cli.imagefiles.read_file`): an input is refused from its header when ``W * H * scale**2``
     exceeds it (None: the imagefiles default, 0: no limit)."""
     scale: int = 1
     """The model's upscaling factor (1 for denoising and deblocking)."""
@@ -146,7 +146,7 @@ def _out_dtype(image: Image) -> type:
     return np.uint8 if image.bit_depth == 8 else np.uint16
 
 
-def restore_image(restorer: Restorer, image: Image, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[Image, float | None]:
+def restore_image(restorer: Restorer, image: Image, *, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[Image, float | None]:
     """Restore ``image``; returns the new image (same kind and bit depth) and the sigma used.
 
     Float pixels give float32 output (unclamped); uint8/uint16 pixels (``read_image(raw=True)``)
@@ -164,14 +164,14 @@ def restore_image(restorer: Restorer, image: Image, sigma: float | None = None, 
     return replace(image, pixels=pixels, alpha=alpha), used
 
 
-def restore_frames(restorer: Restorer, seq: ImageSequence, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[ImageSequence, float | None]:
+def restore_frames(restorer: Restorer, seq: ImageSequence, *, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[ImageSequence, float | None]:
     """Restore every frame on its own (tiles and progress per frame, each frame exactly as it
     would be alone); returns the new sequence and the first frame's sigma."""
     frames: list[Image] = []
     used: list[float | None] = []
     for i, frame in enumerate(seq.frames, start=1):
         log.debug("frame %d of %d", i, len(seq.frames))
-        out, frame_sigma = restore_image(restorer, frame, sigma, progress)
+        out, frame_sigma = restore_image(restorer, frame, sigma=sigma, progress=progress)
         frames.append(out)
         used.append(frame_sigma)
     return replace(seq, frames=frames), used[0]
@@ -224,9 +224,9 @@ def _check_frames_fit(dst: Path, image: Image | ImageSequence, opts: RestoreOpti
     """Refuse, before any compute, an animation bound for a one-frame format (JPEG, BMP)."""
     if not isinstance(image, ImageSequence):
         return
-    fmt = format_for_path("x.png" if str(dst) == "-" else dst, opts.out_format)
-    if fmt not in MULTI_FRAME_FORMATS:
-        raise OutputError(f"cannot write {dst}: {fmt.upper()} holds one frame, the input has {len(image.frames)}",
+    written = format_for_path("x.png" if str(dst) == "-" else dst, opts.out_format)
+    if written not in MULTI_FRAME_FORMATS:
+        raise OutputError(f"cannot write {dst}: {written.upper()} holds one frame, the input has {len(image.frames)}",
                           f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}")
 
 
@@ -259,7 +259,7 @@ def _failed(src: Path, dst: Path | None, start: float, exc: Exception) -> ItemRe
     return ItemResult(str(src), str(dst) if dst is not None else None, "failed", error=error, seconds=time.perf_counter() - start, error_cli=cli)
 
 
-def load_item(src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = None, stdin: Callable[[], object] | None = None) -> Staged | ItemResult:
+def load_item(src: Path, dst: Path, *, opts: RestoreOptions, ref: Path | None = None, stdin: Callable[[], object] | None = None) -> Staged | ItemResult:
     """Stage 1: skip/refuse an existing output, then decode ``src`` at its own bit depth."""
     start = time.perf_counter()
     try:
@@ -267,26 +267,26 @@ def load_item(src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = Non
         if done is not None:
             return done
         source = _stdin_stream(stdin) if stdin else src
-        image = read_file(source, max_pixels=opts.max_pixels, raw=True, scale=opts.scale, first_frame=opts.first_frame)  # type: ignore[arg-type]
+        image = read_file(source, max_pixels=opts.max_output_pixels, raw=True, scale=opts.scale, first_frame=opts.first_frame)  # type: ignore[arg-type]
         _check_frames_fit(dst, image, opts)
     except Exception as exc:
         return _failed(src, dst, start, exc)
     return Staged(src, dst, ref, start, image)
 
 
-def compute_item(restorer: Restorer, staged: Staged, opts: RestoreOptions, progress: TileProgress | None = None) -> Staged | ItemResult:
+def compute_item(restorer: Restorer, staged: Staged, *, opts: RestoreOptions, progress: TileProgress | None = None) -> Staged | ItemResult:
     """Stage 2: restore; ``staged.image`` becomes the output (the input is released)."""
     try:
         if isinstance(staged.image, ImageSequence):
-            staged.image, staged.sigma = restore_frames(restorer, staged.image, opts.sigma, progress)
+            staged.image, staged.sigma = restore_frames(restorer, staged.image, sigma=opts.sigma, progress=progress)
         else:
-            staged.image, staged.sigma = restore_image(restorer, staged.image, opts.sigma, progress)
+            staged.image, staged.sigma = restore_image(restorer, staged.image, sigma=opts.sigma, progress=progress)
     except Exception as exc:
         return _failed(staged.src, staged.dst, staged.start, exc)
     return staged
 
 
-def save_item(restorer: Restorer, staged: Staged, opts: RestoreOptions) -> ItemResult:
+def save_item(restorer: Restorer, staged: Staged, *, opts: RestoreOptions) -> ItemResult:
     """Stage 3: write atomically, then measure against the reference (if any)."""
     src, dst = staged.src, staged.dst
     try:
@@ -304,10 +304,10 @@ def save_item(restorer: Restorer, staged: Staged, opts: RestoreOptions) -> ItemR
     return result
 
 
-def process_file(restorer: Restorer, src: Path, dst: Path, opts: RestoreOptions, ref: Path | None = None, progress: TileProgress | None = None, stdin: Callable[[], object] | None = None) -> ItemResult:
+def process_file(restorer: Restorer, src: Path, dst: Path, *, opts: RestoreOptions, ref: Path | None = None, progress: TileProgress | None = None, stdin: Callable[[], object] | None = None) -> ItemResult:
     """Read ``src``, restore, write ``dst`` atomically, measure against ``ref``; never raises
     for per-item problems (they come back as ``status="failed"`` with a one-line error)."""
-    staged = load_item(src, dst, opts, ref, stdin)
+    staged = load_item(src, dst, opts=opts, ref=ref, stdin=stdin)
     if isinstance(staged, Staged):
-        staged = compute_item(restorer, staged, opts, progress)
-    return save_item(restorer, staged, opts) if isinstance(staged, Staged) else staged
+        staged = compute_item(restorer, staged, opts=opts, progress=progress)
+    return save_item(restorer, staged, opts=opts) if isinstance(staged, Staged) else staged

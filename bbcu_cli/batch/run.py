@@ -43,7 +43,7 @@ class BatchRun:
     interrupted: bool = False
 
 
-def run_batch(restorer: Restorer, work: Sequence[Work], opts: RestoreOptions, jobs: int = 1, on_result: OnResult | None = None) -> BatchRun:
+def run_batch(restorer: Restorer, work: Sequence[Work], *, opts: RestoreOptions, jobs: int = 1, on_result: OnResult | None = None) -> BatchRun:
     """Run every item; ``on_result`` is called for each result, in input order."""
     run = BatchRun()
 
@@ -64,10 +64,10 @@ def run_batch(restorer: Restorer, work: Sequence[Work], opts: RestoreOptions, jo
 
 def _sequential(restorer: Restorer, work: Sequence[Work], opts: RestoreOptions, report: OnResult) -> None:
     for w in work:
-        staged = load_item(w.src, w.dst, opts, w.ref, w.stdin)
+        staged = load_item(w.src, w.dst, opts=opts, ref=w.ref, stdin=w.stdin)
         if isinstance(staged, Staged):
-            staged = compute_item(restorer, staged, opts)
-        report(save_item(restorer, staged, opts) if isinstance(staged, Staged) else staged)
+            staged = compute_item(restorer, staged, opts=opts)
+        report(save_item(restorer, staged, opts=opts) if isinstance(staged, Staged) else staged)
 
 
 def _done(result: ItemResult) -> Future[ItemResult]:
@@ -91,14 +91,14 @@ class _Pipeline:
             w = next(pending, None)
             if w is None:
                 return
-            self.reads.append(self.readers.submit(load_item, w.src, w.dst, self.opts, w.ref, w.stdin))
+            self.reads.append(self.readers.submit(load_item, w.src, w.dst, opts=self.opts, ref=w.ref, stdin=w.stdin))
 
     def step(self) -> None:
         staged = self.reads.popleft().result()
         if isinstance(staged, Staged):
-            staged = compute_item(self.restorer, staged, self.opts)
+            staged = compute_item(self.restorer, staged, opts=self.opts)
         if isinstance(staged, Staged):
-            self.writes.append(self.writers.submit(save_item, self.restorer, staged, self.opts))
+            self.writes.append(self.writers.submit(save_item, self.restorer, staged, opts=self.opts))
         else:
             self.writes.append(_done(staged))
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # these import torch: only when the command runs
 
 __all__ = ["bench_command"]
 
-MAX_BENCH_PIXELS = 16_777_216  # 4096 x 4096 input pixels
+MAX_BENCH_INPUT_PIXELS = 16_777_216  # 4096 x 4096 input pixels
 MAX_FEAT = 512
 MAX_DEPTH = 128
 
@@ -34,8 +34,8 @@ def _size(text: str) -> tuple[int, int]:
         raise UsageError(f"--size '{text}' is not WxH", "for example --size 320x180") from None
     if w < 1 or h < 1:
         raise UsageError(f"--size {text} must be positive", "for example --size 320x180")
-    if w * h > MAX_BENCH_PIXELS:
-        raise UsageError(f"--size {text} is {w * h / 1e6:,.0f} MP; bench takes at most {MAX_BENCH_PIXELS / 1e6:.0f} MP",
+    if w * h > MAX_BENCH_INPUT_PIXELS:
+        raise UsageError(f"--size {text} is {w * h / 1e6:,.0f} MP; bench takes at most {MAX_BENCH_INPUT_PIXELS / 1e6:.0f} MP",
                          "time a smaller input, e.g. --size 3840x2160 (speed is per pixel)")
     return w, h
 
@@ -84,7 +84,7 @@ def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[
     skipped: dict[str, str] = {}
     for name in backends:
         try:
-            restorers[name] = Restorer(loaded, name, "cpu", threads, tile=0)
+            restorers[name] = Restorer(loaded, backend=name, device="cpu", threads=threads, tile=0)
         except BbcuError as exc:
             skipped[name] = exc.message_for_cli()
     return restorers, skipped

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -14,6 +13,7 @@ from rich.table import Table
 from ..errors import UsageError
 from . import options as opt
 from .report import progress_bar, stderr_console
+from .settings import EngineSettings, ModelChoice
 
 if TYPE_CHECKING:
     from ..engine.restore import Restorer
@@ -24,19 +24,6 @@ __all__ = ["eval_command", "model_restore"]
 _BASELINES = {"bicubic": "sr", "identity": None}
 
 
-@dataclass(frozen=True)
-class _Run:
-    """How the model runs (the engine options of the command)."""
-
-    backend: str
-    device: str
-    threads: int
-    tile: int
-    ensemble: bool
-    offline: bool
-    blind: bool
-
-
 def _baseline(name: str, cfg: EvalConfig) -> Restore:
     from ..evaluate import bicubic_baseline, identity_baseline
 
@@ -45,7 +32,7 @@ def _baseline(name: str, cfg: EvalConfig) -> Restore:
     return bicubic_baseline(cfg.scale) if name == "bicubic" else identity_baseline()
 
 
-def model_restore(restorer: Restorer, sigma: float | None, blind: bool) -> Restore:
+def model_restore(restorer: Restorer, *, sigma: float | None, blind: bool = False) -> Restore:
     """A restore callable for :func:`evaluate` (true sigma, or estimated with ``blind``)."""
     import numpy as np
 
@@ -58,18 +45,17 @@ def model_restore(restorer: Restorer, sigma: float | None, blind: bool) -> Resto
     return run
 
 
-def _restore_for(model: str | None, cfg: EvalConfig, run: _Run) -> tuple[Restore, str]:
-    """A baseline, or the model from the factory on the engine of ``run``; with its report name."""
-    if model in _BASELINES:
-        if run.ensemble:
-            raise UsageError(f"--ensemble needs a model, not the {model} baseline", "drop --ensemble or pass -m MODEL")
-        return _baseline(model, cfg), model
-    from ..engine.restore import Restorer
+def _restore_for(choice: ModelChoice, cfg: EvalConfig, engine: EngineSettings, *, blind: bool) -> tuple[Restore, str]:
+    """A baseline, or the model from the factory on ``engine``; with its report name."""
+    if choice.model in _BASELINES:
+        if engine.ensemble:
+            raise UsageError(f"--ensemble needs a model, not the {choice.model} baseline", "drop --ensemble or pass -m MODEL")
+        return _baseline(choice.model, cfg), choice.model
     from ..factory import resolve_model
 
-    chosen = resolve_model(model, task=cfg.task, scale=cfg.scale, offline=run.offline)
-    restorer = Restorer(chosen.model, run.backend, run.device, run.threads or None, run.tile, run.ensemble)
-    return model_restore(restorer, cfg.sigma, run.blind), chosen.name + ("+" if restorer.ensemble else "")
+    chosen = resolve_model(choice.model, task=cfg.task, scale=choice.scale, offline=choice.offline)
+    restorer = engine.restorer(chosen.model)
+    return model_restore(restorer, sigma=cfg.sigma, blind=blind), chosen.name + ("+" if restorer.ensemble else "")
 
 
 def _table(result: EvalResult) -> Table:
@@ -165,7 +151,7 @@ def eval_command(
     from ..evaluate import EvalConfig
 
     configs = [EvalConfig(task, scale, sigma, quality, seed, limit, gray, d) for d in _degradations(degradation, task)]  # type: ignore[arg-type]
-    run = _Run(backend, device, threads, tile, ensemble, offline, blind)
-    restore, name = _restore_for(model, configs[0], run)
+    engine = EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble)
+    restore, name = _restore_for(ModelChoice(model, scale, offline=offline), configs[0], engine, blind=blind)
     results = _evaluate_all(dataset, restore, configs, name, save, not quiet and not json_out)
     _report(results, json_out, quiet)

@@ -1,5 +1,10 @@
 """Options shared by several commands, declared once (``Annotated`` aliases).
 
+A command's parameter takes the internal name of its concept, which the option objects of
+:mod:`.settings` carry on: ``--format`` is ``out_format``, ``--max-pixels`` is
+``max_output_pixels`` (it limits *output* pixels, ``W * H * scale**2``), ``--json`` is
+``json_out``. Defaults shared by the restore commands are the ``DEFAULT_*`` constants.
+
 Importing this module also drops Typer's ``<bool>`` type label from on/off flags in help
 (:func:`hide_flag_metavars`): a flag takes no value, so none is shown.
 """
@@ -52,6 +57,10 @@ def hide_flag_metavars() -> None:
 hide_flag_metavars()
 
 
+DEFAULT_MAX_OUTPUT_PIXELS = 500_000_000
+"""``--max-pixels`` default of the restore commands: 500 MP of output."""
+
+
 def _verbose(value: bool) -> None:
     """``-v`` after the command: same as before it (bbcu's own debug log, tracebacks)."""
     if value:
@@ -71,7 +80,7 @@ Backend = Annotated[str, typer.Option("--backend", help="auto (packed kernel on 
 SuffixSR = Annotated[Optional[str], typer.Option("--suffix", help="Output name suffix, no '/' or '..' (default _x<scale>: _x4, or _x1.5 with --outscale 1.5).")]
 SuffixDenoise = Annotated[Optional[str], typer.Option("--suffix", help="Output name suffix, no '/' or '..' (default _denoised).")]
 SuffixDeblock = Annotated[Optional[str], typer.Option("--suffix", help="Output name suffix, no '/' or '..' (default _deblocked).")]
-Format = Annotated[Optional[str], typer.Option("--format", help="Output format: png, jpg, webp, bmp, tiff, gif (default: from the output name, else the input's). Must agree with an -o file name.")]
+OutFormat = Annotated[Optional[str], typer.Option("--format", help="Output format: png, jpg, webp, bmp, tiff, gif (default: from the output name, else the input's). Must agree with an -o file name.")]
 Quality = Annotated[Optional[int], typer.Option("--quality", min=1, max=100, help="JPEG and WebP quality, 1-100 (default 95, and lossless WebP from a lossless input: PNG, GIF, BMP, lossless WebP, TIFF; WebP 100: lossless; JPEG >= 90 keeps full-resolution colour). PNG, TIFF and BMP are lossless.")]
 FirstFrame = Annotated[bool, typer.Option("--first-frame", help="Restore only the first frame of an animated GIF / APNG / WebP or multi-page TIFF and write a still image (default: every frame, written back with its timing and loop count).")]
 StripMetadata = Annotated[bool, typer.Option("--strip-metadata", help="Drop EXIF (camera, date, GPS), XMP and PNG text chunks from the outputs (kept by default where the format holds them; the ICC colour profile is always kept).")]
@@ -83,10 +92,15 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No header, progress,
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", callback=_verbose, is_eager=True, help="bbcu's debug log (tiles, kernel choice, timings) and tracebacks; also before the command.")]
 Offline = Annotated[bool, typer.Option("--offline", help="Never use the network (same as BBCU_OFFLINE=1).")]
 K = Annotated[Optional[float], typer.Option("--k", help="Override the residual-alignment factor k (default 130 * features / 64).")]
-MaxPixels = Annotated[int, typer.Option("--max-pixels", min=0, help="Refuse inputs whose output would exceed this many pixels: input width x height x scale^2 (scale 1 for denoise and deblock), read from the header before decoding. 0: no limit.")]
+#: ``--max-pixels`` sets :attr:`.settings.InputSettings.max_output_pixels` (output pixels)
+MaxOutputPixels = Annotated[int, typer.Option("--max-pixels", min=0, help="Refuse inputs whose output would exceed this many pixels: input width x height x scale^2 (scale 1 for denoise and deblock), read from the header before decoding. 0: no limit.")]
 Shard = Annotated[Optional[str], typer.Option("--shard", help="I/N: process every N-th input of the sorted list, starting at the I-th.")]
 EnsembleSR = Annotated[bool, typer.Option("--ensemble", help="x8 self-ensemble: average the outputs for the 8 flips/rotations (8x slower; a small PSNR gain, measure it with bbcu eval --ensemble).")]
 EnsembleDenoise = Annotated[bool, typer.Option("--ensemble", help="x8 self-ensemble: average the outputs for the 8 flips/rotations (8x slower; bbcu-denoise-l22 on CBSD68: +0.45/+0.27/+0.18 dB at sigma 15/25/50).")]
 EnsembleDeblock = Annotated[bool, typer.Option("--ensemble", help="x8 self-ensemble: average the outputs for the 8 flips/rotations (8x slower; bbcu-deblock-l22: +0.05 to +0.12 dB).")]
 #: the generic ``--ensemble`` (``bbcu eval``)
 Ensemble = Annotated[bool, typer.Option("--ensemble", help="x8 self-ensemble: average the outputs for the 8 flips/rotations (8x slower).")]
+ModelScale = Annotated[Optional[int], typer.Option("-s", "--scale", help="Model scale: 2, 3 or 4 where a model of that scale is shipped (default 4, or the model's); see --outscale for any other factor.")]
+OutScale = Annotated[Optional[float], typer.Option("--outscale", min=1.0, help="Any output scale (1.5, 3, 3.5, ...): runs the smallest shipped model of at least that scale, then resizes with an antialiased (area) filter to exactly round(outscale * size).")]
+Jobs = Annotated[int, typer.Option("-j", "--jobs", min=1, help="Decode and encode up to N images ahead of and behind the model on threads (many small images); results keep input order.")]
+Sigma = Annotated[Optional[float], typer.Option("--sigma", min=0, max=255, help="Noise level on the 0-255 scale (default: estimated from each image and reported).")]

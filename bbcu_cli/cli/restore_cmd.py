@@ -7,34 +7,27 @@ this tool wrote (see :func:`bbcu_cli.batch.list_inputs`), and a folder input goe
 a sibling folder (``photos/`` -> ``photos_denoised/``), so no output of a run is an input of
 the next.
 
-This module declares the options and builds the :class:`~.restore_plan.RunArgs` of a run;
+Each command is thin: its options (declared once in :mod:`.options`) become the typed option
+objects of :mod:`.settings`, gathered in one :class:`~.restore_plan.RunArgs`;
 :mod:`.restore_plan` checks them and plans the items, :mod:`.restore_run` runs them and
 :mod:`.restore_report` shows the outcome.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
-import typer
-
 from ..errors import UsageError
 from . import options as opt
 from .restore_plan import RunArgs
 from .restore_run import run
+from .settings import EngineSettings, InputSettings, ModelChoice, OutputSettings, ReportSettings
 
 __all__ = ["upscale", "denoise", "deblock", "RunArgs", "run"]
-
-Scale = Annotated[Optional[int], typer.Option("-s", "--scale", help="Model scale: 2, 3 or 4 where a model of that scale is shipped (default 4, or the model's); see --outscale for any other factor.")]
-OutScale = Annotated[Optional[float], typer.Option("--outscale", min=1.0, help="Any output scale (1.5, 3, 3.5, ...): runs the smallest shipped model of at least that scale, then resizes with an antialiased (area) filter to exactly round(outscale * size).")]
-Jobs = Annotated[int, typer.Option("-j", "--jobs", min=1, help="Decode and encode up to N images ahead of and behind the model on threads (many small images); results keep input order.")]
-Sigma = Annotated[Optional[float], typer.Option("--sigma", min=0, max=255, help="Noise level on the 0-255 scale (default: estimated from each image and reported).")]
 
 
 def upscale(
     inputs: opt.Inputs,
-    scale: Scale = None,
-    outscale: OutScale = None,
+    scale: opt.ModelScale = None,
+    outscale: opt.OutScale = None,
     output: opt.Output = None,
     model: opt.Model = None,
     ref: opt.Ref = None,
@@ -43,7 +36,7 @@ def upscale(
     threads: opt.Threads = 0,
     backend: opt.Backend = "auto",
     suffix: opt.SuffixSR = None,
-    format_: opt.Format = None,
+    out_format: opt.OutFormat = None,
     quality: opt.Quality = None,
     first_frame: opt.FirstFrame = False,
     strip_metadata: opt.StripMetadata = False,
@@ -55,9 +48,9 @@ def upscale(
     verbose: opt.Verbose = False,
     offline: opt.Offline = False,
     k: opt.K = None,
-    max_pixels: opt.MaxPixels = 500_000_000,
+    max_output_pixels: opt.MaxOutputPixels = opt.DEFAULT_MAX_OUTPUT_PIXELS,
     shard: opt.Shard = None,
-    jobs: Jobs = 1,
+    jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleSR = False,
 ) -> None:
     """Upscale images with a BBCU super-resolution model: -s 2/3/4, or --outscale for any factor.
@@ -66,40 +59,23 @@ def upscale(
     """
     if scale is not None and scale not in (2, 3, 4):
         raise UsageError(f"-s {scale}: scale must be 2, 3 or 4", f"pass -s 2, -s 3 or -s 4, or --outscale {scale} for another factor")
-    args = RunArgs(
-        inputs=inputs,
-        output=output,
-        model=model,
-        ref=ref,
-        tile=tile,
-        device=device,
-        threads=threads,
-        backend=backend,
-        suffix=suffix,
-        fmt=format_,
-        quality=quality,
-        first_frame=first_frame,
-        strip_metadata=strip_metadata,
-        skip_existing=skip_existing,
-        overwrite=overwrite,
-        recursive=recursive,
-        json_out=json_out,
-        quiet=quiet,
-        offline=offline,
-        k=k,
-        max_pixels=max_pixels,
-        shard=shard,
-        jobs=jobs,
-        ensemble=ensemble,
-        outscale=outscale,
-        verbose=verbose,
+    run(
+        RunArgs(
+            task="sr",
+            inputs=InputSettings(tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels),
+            model=ModelChoice(model, scale, k=k, offline=offline),
+            engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
+            output=OutputSettings(output, suffix, out_format, quality, first_frame=first_frame, strip_metadata=strip_metadata,
+                                  skip_existing=skip_existing, overwrite=overwrite),
+            report=ReportSettings(json_out=json_out, quiet=quiet, verbose=verbose),
+            outscale=outscale,
+        )
     )
-    run("sr", args, scale=scale)
 
 
 def denoise(
     inputs: opt.Inputs,
-    sigma: Sigma = None,
+    sigma: opt.Sigma = None,
     output: opt.Output = None,
     model: opt.Model = None,
     ref: opt.Ref = None,
@@ -108,7 +84,7 @@ def denoise(
     threads: opt.Threads = 0,
     backend: opt.Backend = "auto",
     suffix: opt.SuffixDenoise = None,
-    format_: opt.Format = None,
+    out_format: opt.OutFormat = None,
     quality: opt.Quality = None,
     first_frame: opt.FirstFrame = False,
     strip_metadata: opt.StripMetadata = False,
@@ -120,43 +96,27 @@ def denoise(
     verbose: opt.Verbose = False,
     offline: opt.Offline = False,
     k: opt.K = None,
-    max_pixels: opt.MaxPixels = 500_000_000,
+    max_output_pixels: opt.MaxOutputPixels = opt.DEFAULT_MAX_OUTPUT_PIXELS,
     shard: opt.Shard = None,
-    jobs: Jobs = 1,
+    jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleDenoise = False,
 ) -> None:
     """Remove Gaussian noise; --sigma steers models with a noise-level input.
 
     Existing outputs are skipped (rerun to finish a batch); --overwrite replaces them.
     """
-    args = RunArgs(
-        inputs=inputs,
-        output=output,
-        model=model,
-        ref=ref,
-        tile=tile,
-        device=device,
-        threads=threads,
-        backend=backend,
-        suffix=suffix,
-        fmt=format_,
-        quality=quality,
-        first_frame=first_frame,
-        strip_metadata=strip_metadata,
-        skip_existing=skip_existing,
-        overwrite=overwrite,
-        recursive=recursive,
-        json_out=json_out,
-        quiet=quiet,
-        offline=offline,
-        k=k,
-        max_pixels=max_pixels,
-        shard=shard,
-        jobs=jobs,
-        ensemble=ensemble,
-        verbose=verbose,
+    run(
+        RunArgs(
+            task="denoise",
+            inputs=InputSettings(tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels),
+            model=ModelChoice(model, k=k, offline=offline),
+            engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
+            output=OutputSettings(output, suffix, out_format, quality, first_frame=first_frame, strip_metadata=strip_metadata,
+                                  skip_existing=skip_existing, overwrite=overwrite),
+            report=ReportSettings(json_out=json_out, quiet=quiet, verbose=verbose),
+            sigma=sigma,
+        )
     )
-    run("denoise", args, sigma=sigma)
 
 
 def deblock(
@@ -169,7 +129,7 @@ def deblock(
     threads: opt.Threads = 0,
     backend: opt.Backend = "auto",
     suffix: opt.SuffixDeblock = None,
-    format_: opt.Format = None,
+    out_format: opt.OutFormat = None,
     quality: opt.Quality = None,
     first_frame: opt.FirstFrame = False,
     strip_metadata: opt.StripMetadata = False,
@@ -181,40 +141,23 @@ def deblock(
     verbose: opt.Verbose = False,
     offline: opt.Offline = False,
     k: opt.K = None,
-    max_pixels: opt.MaxPixels = 500_000_000,
+    max_output_pixels: opt.MaxOutputPixels = opt.DEFAULT_MAX_OUTPUT_PIXELS,
     shard: opt.Shard = None,
-    jobs: Jobs = 1,
+    jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleDeblock = False,
 ) -> None:
     """Remove JPEG blocking and ringing artifacts.
 
     Existing outputs are skipped (rerun to finish a batch); --overwrite replaces them.
     """
-    args = RunArgs(
-        inputs=inputs,
-        output=output,
-        model=model,
-        ref=ref,
-        tile=tile,
-        device=device,
-        threads=threads,
-        backend=backend,
-        suffix=suffix,
-        fmt=format_,
-        quality=quality,
-        first_frame=first_frame,
-        strip_metadata=strip_metadata,
-        skip_existing=skip_existing,
-        overwrite=overwrite,
-        recursive=recursive,
-        json_out=json_out,
-        quiet=quiet,
-        offline=offline,
-        k=k,
-        max_pixels=max_pixels,
-        shard=shard,
-        jobs=jobs,
-        ensemble=ensemble,
-        verbose=verbose,
+    run(
+        RunArgs(
+            task="deblock",
+            inputs=InputSettings(tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels),
+            model=ModelChoice(model, k=k, offline=offline),
+            engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
+            output=OutputSettings(output, suffix, out_format, quality, first_frame=first_frame, strip_metadata=strip_metadata,
+                                  skip_existing=skip_existing, overwrite=overwrite),
+            report=ReportSettings(json_out=json_out, quiet=quiet, verbose=verbose),
+        )
     )
-    run("deblock", args)

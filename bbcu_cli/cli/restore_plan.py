@@ -15,42 +15,27 @@ from pathlib import Path
 from ..batch.plan import BatchItem, check_suffix, default_suffix, list_inputs, match_reference, outscale_suffix, plan_outputs, select_shard
 from ..errors import UsageError
 from .helptext import default_sr_scales
+from .settings import EngineSettings, InputSettings, ModelChoice, OutputSettings, ReportSettings
 
 __all__ = ["RunArgs", "Plan", "plan_items", "model_scale", "format_ext"]
 
 _SUPPORTED_FORMATS = "png, jpg, webp, bmp, tiff, gif"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunArgs:
-    """Everything the three restore commands share."""
+    """One restore run, as the option objects its command built (see :mod:`.settings`)."""
 
-    inputs: list[str]
-    output: str | None = None
-    model: str | None = None
-    ref: str | None = None
-    tile: int = 0
-    device: str = "auto"
-    threads: int = 0
-    backend: str = "auto"
-    suffix: str | None = None
-    fmt: str | None = None
-    quality: int | None = None
-    first_frame: bool = False
-    strip_metadata: bool = False
-    skip_existing: bool = False
-    overwrite: bool = False
-    recursive: bool = False
-    json_out: bool = False
-    quiet: bool = False
-    offline: bool = False
-    k: float | None = None
-    max_pixels: int = 0
-    shard: str | None = None
-    jobs: int = 1
-    ensemble: bool = False
+    task: str
+    inputs: InputSettings
+    model: ModelChoice = ModelChoice()
+    engine: EngineSettings = EngineSettings()
+    output: OutputSettings = OutputSettings()
+    report: ReportSettings = ReportSettings()
     outscale: float | None = None
-    verbose: bool = False
+    """``--outscale`` (SR): resize the model's output to this scale."""
+    sigma: float | None = None
+    """``--sigma`` (denoise): the noise level; None: estimated from each image."""
 
 
 @dataclass
@@ -61,26 +46,26 @@ class Plan:
     left_out: list[Path] = field(default_factory=list)
 
 
-def _format_name(fmt: str) -> str:
+def _format_name(out_format: str) -> str:
     """``--format`` checked: the canonical format name, or a usage error naming the choices."""
     from ..errors import OutputError
     from ..imagefiles import format_for_path
 
     try:
-        return format_for_path(Path(f"x.{fmt.lower().lstrip('.')}"), None)
+        return format_for_path(Path(f"x.{out_format.lower().lstrip('.')}"), None)
     except OutputError:
-        raise UsageError(f"--format {fmt} is not supported", f"use one of {_SUPPORTED_FORMATS}") from None
+        raise UsageError(f"--format {out_format} is not supported", f"use one of {_SUPPORTED_FORMATS}") from None
 
 
-def format_ext(fmt: str | None) -> str | None:
+def format_ext(out_format: str | None) -> str | None:
     """The file extension ``--format`` writes (``None``: keep each input's)."""
-    if fmt is None:
+    if out_format is None:
         return None
-    name = _format_name(fmt)
+    name = _format_name(out_format)
     return {"jpeg": ".jpg", "tiff": ".tif"}.get(name, f".{name}")
 
 
-def _check_output_format(output: str | None, fmt: str | None) -> None:
+def _check_output_format(output: str | None, out_format: str | None) -> None:
     """``-o x.jpg --format png`` and ``-o x.gif`` are usage errors, not silent surprises."""
     from ..batch.plan import _IMAGE_EXTENSIONS
     from ..imagefiles import SUPPORTED_EXTENSIONS
@@ -93,63 +78,76 @@ def _check_output_format(output: str | None, fmt: str | None) -> None:
     named = SUPPORTED_EXTENSIONS.get(ext.lstrip("."))
     if named is None:
         raise UsageError(f"-o {output}: cannot write {ext} files", "name the output .png, .jpg, .webp, .bmp, .tif or .gif")
-    if fmt is not None and _format_name(fmt) != named:
-        want = format_ext(fmt)
-        raise UsageError(f"-o {output} is a {named.upper()} name but --format is {fmt}", f"pass -o {Path(output).with_suffix(want or '')}, or drop --format")
+    if out_format is not None and _format_name(out_format) != named:
+        want = format_ext(out_format)
+        raise UsageError(f"-o {output} is a {named.upper()} name but --format is {out_format}", f"pass -o {Path(output).with_suffix(want or '')}, or drop --format")
 
 
 def _check_usage(args: RunArgs) -> None:
     """Conflicts found from the arguments alone (before any file is read)."""
-    if args.skip_existing and args.overwrite:
+    out = args.output
+    if out.skip_existing and out.overwrite:
         raise UsageError("--skip-existing and --overwrite exclude each other", "existing outputs are skipped by default; pass --overwrite alone to replace them")
-    if args.json_out and args.output == "-":
+    if args.report.json_out and out.output == "-":
         raise UsageError("--json and '-o -' would both write to stdout", "write the image to a file, or drop --json")
-    if args.suffix is not None:
-        check_suffix(args.suffix)
-    if args.fmt is not None:
-        _format_name(args.fmt)
-    _check_output_format(args.output, args.fmt)
+    if out.suffix is not None:
+        check_suffix(out.suffix)
+    if out.out_format is not None:
+        _format_name(out.out_format)
+    _check_output_format(out.output, out.out_format)
 
 
-def _suffix(args: RunArgs, task: str, scale: int) -> str:
+def _suffix(args: RunArgs, scale: int) -> str:
     """The output name suffix: ``--suffix``, else one for ``--outscale`` or the task and scale."""
-    if args.suffix is not None:
-        return args.suffix
-    if task == "sr" and args.outscale is not None:
+    if args.output.suffix is not None:
+        return args.output.suffix
+    if args.task == "sr" and args.outscale is not None:
         return outscale_suffix(args.outscale)
-    return default_suffix(task, scale)
+    return default_suffix(args.task, scale)
 
 
-def plan_items(args: RunArgs, task: str, scale: int) -> Plan:
+def _listed(args: RunArgs, suffix: str) -> Plan:
+    """The input items (``-`` alone: stdin), this shard of them, and the outputs left out."""
+    inputs = args.inputs
+    if list(inputs.inputs) == ["-"]:
+        return Plan([BatchItem(Path("-"), None)])
+    listing = list_inputs(list(inputs.inputs), inputs.recursive, suffix=suffix, output=args.output.output)
+    return Plan(select_shard(listing.items, inputs.shard), listing.left_out)
+
+
+def _output_target(args: RunArgs, plan: Plan) -> str | None:
+    """``-o``, or stdout (``-``) for a stdin input without ``-o``."""
+    if not (plan.items and str(plan.items[0].source) == "-" and args.output.output is None):
+        return args.output.output
+    if args.report.json_out:
+        raise UsageError("--json and stdout output would both write to stdout", "pass -o FILE")
+    return "-"
+
+
+def plan_items(args: RunArgs, scale: int) -> Plan:
     """List the inputs (leaving out earlier outputs), plan each output, match references."""
     _check_usage(args)
-    suffix = _suffix(args, task, scale)
-    if args.inputs == ["-"]:
-        plan = Plan([BatchItem(Path("-"), None)])
-    else:
-        listing = list_inputs(args.inputs, args.recursive, suffix=suffix, output=args.output)
-        plan = Plan(select_shard(listing.items, args.shard), listing.left_out)
-    if plan.items and str(plan.items[0].source) == "-" and args.output is None:
-        if args.json_out:
-            raise UsageError("--json and stdout output would both write to stdout", "pass -o FILE")
-        args.output = "-"
-    plan.left_out += [i.source for i in plan_outputs(plan.items, args.output, suffix, format_ext(args.fmt))]
-    match_reference(plan.items, args.ref)
+    suffix = _suffix(args, scale)
+    plan = _listed(args, suffix)
+    target = _output_target(args, plan)
+    plan.left_out += [i.source for i in plan_outputs(plan.items, target, suffix, format_ext(args.output.out_format))]
+    match_reference(plan.items, args.inputs.ref)
     return plan
 
 
-def model_scale(task: str, args: RunArgs, scale: int | None) -> int | None:
+def model_scale(args: RunArgs) -> int | None:
     """The SR model scale to load: ``-s``, else the smallest default covering ``--outscale``.
 
     ``None`` lets ``-m`` decide (or, without ``-m``, the x4 default). Raises a usage error for
     a scale no shipped model has (with ``--outscale`` as the way) or an ``--outscale`` above it.
     """
-    if task != "sr":
+    if args.task != "sr":
         return None
     shipped = default_sr_scales()
+    scale, named = args.model.scale, args.model.model is not None
     if args.outscale is not None:
-        return _scale_for_outscale(args.outscale, scale, shipped, args.model is not None)
-    if scale is not None and args.model is None and shipped and scale not in shipped:
+        return _scale_for_outscale(args.outscale, scale, shipped, named)
+    if scale is not None and not named and shipped and scale not in shipped:
         above = [s for s in shipped if s > scale]
         hint = f"pass --outscale {scale} (runs the x{above[0]} model, then resizes to exactly {scale}x)" if above else f"shipped scales: {', '.join(map(str, shipped))}"
         raise UsageError(f"-s {scale}: no x{scale} model is shipped (bbcu models)", hint)

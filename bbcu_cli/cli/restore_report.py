@@ -27,9 +27,9 @@ COMMANDS = {"sr": "upscale", "denoise": "denoise", "deblock": "deblock"}
 
 def per_file_line(args: RunArgs) -> Callable[[ItemResult], None] | None:
     """One line per finished file when stderr is not a terminal (logs, CI), with ``--ref``, or ``-v``."""
-    if args.quiet or args.json_out:
+    if not args.report.shows_progress:
         return None
-    if stderr_console.is_terminal and args.ref is None and not (args.verbose or is_verbose()):
+    if stderr_console.is_terminal and args.inputs.ref is None and not (args.report.verbose or is_verbose()):
         return None
     return lambda result: stderr_console.print(item_line(result), soft_wrap=True)
 
@@ -96,13 +96,13 @@ def _json_extra(view: RunView, batch: BatchRun, totals: RunTotals) -> dict[str, 
     return extra
 
 
-def report(task: str, name: str, view: RunView, batch: BatchRun, args: RunArgs, plan: Plan, totals: RunTotals) -> None:
+def report(name: str, view: RunView, batch: BatchRun, args: RunArgs, plan: Plan, totals: RunTotals) -> None:
     """The ``--json`` object, or the failures (``--quiet``), or the noise levels and summary."""
     results = batch.results
-    if args.json_out:
+    if args.report.json_out:
         refs = {str(i.source): str(i.reference) if i.reference else None for i in plan.items}
-        emit_json(COMMANDS[task], name, results, _json_extra(view, batch, totals), refs)
-    if args.json_out or args.quiet:
+        emit_json(COMMANDS[args.task], name, results, _json_extra(view, batch, totals), refs)
+    if not args.report.shows_progress:
         for r in results:
             if r.status == "failed":
                 stderr_console.print(f"failed: {r.error_for_cli()}", markup=False, soft_wrap=True)

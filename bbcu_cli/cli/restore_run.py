@@ -33,24 +33,24 @@ __all__ = ["run"]
 log = logging.getLogger(__name__)
 
 
-def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None = None) -> None:
+def run(args: RunArgs) -> None:
     """Plan, load, restore every item, report; exits 1 if any item failed (130 if interrupted)."""
     totals = RunTotals()
-    want = model_scale(task, args, scale)
-    plan = plan_items(args, task, want or 4)  # usage errors come before torch is imported
-    note_left_out(plan.left_out, args.quiet)
-    loaded, name = _load(args, task, want)
+    want = model_scale(args)
+    plan = plan_items(args, want or 4)  # usage errors come before torch is imported
+    note_left_out(plan.left_out, args.report.quiet)
+    loaded, name = _load(args, want)
     log.debug("model %s loaded in %.2f s", name, totals.seconds())
-    if task == "sr" and loaded.spec.scale != (want or 4):
-        plan = plan_items(args, task, loaded.spec.scale)
-    if sigma is not None and not loaded.spec.noise_channel:
-        stderr_console.print(f"warning: model {name} has no noise-level input; --sigma {sigma:g} is ignored", markup=False)
-    view = _start_view(task, name, loaded, args, len(plan.items))
+    if args.task == "sr" and loaded.spec.scale != (want or 4):
+        plan = plan_items(args, loaded.spec.scale)
+    if args.sigma is not None and not loaded.spec.noise_channel:
+        stderr_console.print(f"warning: model {name} has no noise-level input; --sigma {args.sigma:g} is ignored", markup=False)
+    view = _start_view(name, loaded, args, len(plan.items))
     totals.batch_start = time.perf_counter()
-    batch = _run_items(view, plan.items, _options(args, sigma, view.inner.scale), args)
+    batch = _run_items(view, plan.items, _options(args, view.inner.scale), args)
     totals.pixels_out, totals.location = view.pixels_out, location(plan.items)
-    totals.protocol = protocol(task, view.scale) if args.ref else None
-    report(task, name, view, batch, args, plan, totals)
+    totals.protocol = protocol(args.task, view.scale) if args.inputs.ref else None
+    report(name, view, batch, args, plan, totals)
     if batch.interrupted:
         print_interrupted(len(batch.results), len(plan.items))
         raise typer.Exit(130)
@@ -58,25 +58,26 @@ def run(task: str, args: RunArgs, scale: int | None = None, sigma: float | None 
         raise typer.Exit(1)
 
 
-def _start_view(task: str, name: str, loaded: LoadedModel, args: RunArgs, count: int) -> RunView:
+def _start_view(name: str, loaded: LoadedModel, args: RunArgs, count: int) -> RunView:
     """The engine for the run, with its backend choice logged and the header line shown."""
     view = _view(loaded, args, count == 1)
     if view.choice.reason:
         log.info("packed backend off: %s", view.choice.reason)
     log.debug("backend %s chosen (kernel %s)%s", view.backend_name, isa_label(view.backend_name), f": {view.choice.reason}" if view.choice.reason else "")
-    if not args.quiet and not args.json_out:
-        stderr_console.print(header(task, name, view, count), markup=False, soft_wrap=True)
+    if args.report.shows_progress:
+        stderr_console.print(header(args.task, name, view, count), markup=False, soft_wrap=True)
     return view
 
 
-def _load(args: RunArgs, task: str, scale: int | None) -> tuple[LoadedModel, str]:
+def _load(args: RunArgs, scale: int | None) -> tuple[LoadedModel, str]:
     """The model from the factory (``-m``, ``-s``, ``--k``, ``--offline``), checked against
     ``--outscale``; with the name it is reported under."""
     from ..factory import resolve_model
 
-    chosen = resolve_model(args.model, task=task, scale=scale, k=args.k, offline=args.offline)
+    choice = args.model
+    chosen = resolve_model(choice.model, task=args.task, scale=scale, k=choice.k, offline=choice.offline)
     loaded = chosen.model
-    if task == "sr" and args.outscale is not None and loaded.spec.scale < args.outscale:
+    if args.task == "sr" and args.outscale is not None and loaded.spec.scale < args.outscale:
         raise UsageError(f"--outscale {args.outscale:g} is larger than model {chosen.name}'s scale x{loaded.spec.scale}", "pick a model of a larger scale, or a smaller --outscale")
     return loaded, chosen.name
 
@@ -130,16 +131,16 @@ def _run_items(view: RunView, items: list[BatchItem], ropts: RestoreOptions, arg
     """Restore the runnable items (with ``--jobs`` I/O threads) and merge in the known results."""
     from ..batch.run import BatchRun, run_batch
 
-    work, known = _work(items, args.overwrite)
+    work, known = _work(items, args.output.overwrite)
     line = per_file_line(args)
     if line is not None:
         for result in known.values():
             line(result)
     if not work:
         return BatchRun(_merge(len(items), known, []))
-    show = not args.quiet and not args.json_out
-    with progress_bar(show and len(work) > 1 and stderr_console.is_terminal) as bar:
-        outcome = run_batch(view, work, ropts, args.jobs, _ticker(bar, len(items), len(known), line))  # type: ignore[arg-type]
+    with progress_bar(args.report.shows_progress and len(work) > 1 and stderr_console.is_terminal) as bar:
+        tick = _ticker(bar, len(items), len(known), line)
+        outcome = run_batch(view, work, opts=ropts, jobs=args.inputs.jobs, on_result=tick)  # type: ignore[arg-type]
     outcome.results = _merge(len(items), known, outcome.results)
     return outcome
 
@@ -158,22 +159,15 @@ def _merge(count: int, known: dict[int, ItemResult], done: list[ItemResult]) -> 
 def _view(loaded: LoadedModel, args: RunArgs, single: bool) -> RunView:
     """The engine for this run (backend, device, threads, tile, ensemble), seen through a
     :class:`RunView` that resizes to ``--outscale`` and shows tile progress for one image."""
-    from ..engine.restore import Restorer
     from .runview import RunView
 
-    restorer = Restorer(loaded, args.backend, args.device, args.threads or None, args.tile, args.ensemble)
-    bar = TileBar(single and not args.quiet and not args.json_out)
+    restorer = args.engine.restorer(loaded)
+    bar = TileBar(single and args.report.shows_progress)
     outscale = args.outscale if loaded.spec.task == "sr" else None
-    return RunView(restorer, outscale, bar)
+    return RunView(restorer, outscale=outscale, tile_progress=bar)
 
 
-def _options(args: RunArgs, sigma: float | None, scale: int) -> RestoreOptions:
+def _options(args: RunArgs, scale: int) -> RestoreOptions:
     """Per-item settings. ``--max-pixels`` counts output pixels at the model's scale (0: no
-    limit; the pipeline checks ``W * H * scale**2`` from the header).
-
-    Existing outputs are skipped unless ``--overwrite`` (also when another process writes one
-    while this run works)."""
-    from ..batch.item import RestoreOptions
-
-    return RestoreOptions(sigma, args.fmt, args.overwrite, not args.overwrite, args.max_pixels, scale, quality=args.quality,
-                          first_frame=args.first_frame, strip_metadata=args.strip_metadata)
+    limit; the pipeline checks ``W * H * scale**2`` from the header)."""
+    return args.output.restore_options(args.sigma, scale, args.inputs.max_output_pixels)

@@ -45,7 +45,7 @@ class RunView:
         tile_progress: called as ``(done, total)`` after each tile when the caller passes none.
     """
 
-    def __init__(self, inner: Restorer, outscale: float | None = None, tile_progress: TileProgress | None = None) -> None:
+    def __init__(self, inner: Restorer, *, outscale: float | None = None, tile_progress: TileProgress | None = None) -> None:
         self.inner = inner
         self.outscale = outscale
         self.tile_progress = tile_progress
@@ -64,7 +64,7 @@ class RunView:
         """Whether outputs are resized after the model (``--outscale`` below the model scale)."""
         return self.outscale is not None and self.outscale != self.inner.scale
 
-    def restore(self, pixels: np.ndarray, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
+    def restore(self, pixels: np.ndarray, *, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
         """The wrapped restore, then the resize to ``outscale``; counts and logs the work."""
         h, w = pixels.shape[:2]
         tiles = self.inner.tiles_for(h, w)

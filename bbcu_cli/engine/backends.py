@@ -68,7 +68,7 @@ def _packed(loaded: LoadedModel, threads: int | None) -> tuple["PackedBackend | 
     return PackedBackend(loaded, threads=threads), ""
 
 
-def select_backend(loaded: LoadedModel, name: str, device: torch.device, threads: int | None = None) -> BackendChoice:
+def select_backend(loaded: LoadedModel, name: str, *, device: torch.device, threads: int | None = None) -> BackendChoice:
     """Pick the backend for ``name`` (auto|packed|float).
 
     ``folded`` (and ``auto`` on CUDA) is the folded float path of :mod:`.folded`.

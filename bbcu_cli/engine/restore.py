@@ -58,6 +58,8 @@ def _store(out: np.ndarray, y: slice, x: slice, values: np.ndarray) -> None:
 class Restorer:
     """Runs a loaded model over images of any size.
 
+    Everything after ``loaded`` is keyword-only: ``Restorer(loaded, backend="float", tile=256)``.
+
     Args:
         loaded: the model (see :func:`bbcu_cli.loading.load_model`).
         backend: ``auto`` | ``packed`` | ``float``.
@@ -71,14 +73,14 @@ class Restorer:
         UsageError, KernelUnavailable: see :func:`select_backend` / :func:`resolve_device`.
     """
 
-    def __init__(self, loaded: LoadedModel, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
+    def __init__(self, loaded: LoadedModel, *, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
         self.device = resolve_device(device)
         self.threads = set_threads(threads)
         if self.device.type == "cpu":
             tune_allocator()
-        self.choice: BackendChoice = select_backend(loaded, backend, self.device, threads)
+        self.choice: BackendChoice = select_backend(loaded, backend, device=self.device, threads=threads)
         self.tile = tile or 0
         self.halo = halo_for(self.spec)
         self.align = align_for(self.spec)
@@ -111,7 +113,7 @@ class Restorer:
         side = max(32, math.isqrt(budget // per_px) - 2 * self.halo)
         return plan_tiles(height, width, side, side, self.halo, self.align)
 
-    def restore(self, pixels: np.ndarray, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
+    def restore(self, pixels: np.ndarray, *, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
         """Restore an (H, W, C) image (C = 1 or 3; uint8, uint16 or float32 in [0, 1]).
 
         Returns (sH, sW, C) in ``out_dtype`` (float32 values are unclamped network output;

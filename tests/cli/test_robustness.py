@@ -221,7 +221,7 @@ def test_pipeline_output_matches_float_path_with_tiny_tile_budget(tmp_path: Path
     import bbcu_cli.engine.restore as engine_restore
 
     loaded = random_model(ModelSpec("bbcu-m", "sr", 2, 3, 8, 1, 16.0))
-    restorer = Restorer(loaded, "float", "cpu")
+    restorer = Restorer(loaded, backend="float", device="cpu")
     src = read_image(_png(tmp_path / "a.png", 3, (40, 30)), raw=True)
     want = to_uint(restorer.restore(read_image(tmp_path / "a.png").pixels), 8)
     monkeypatch.setattr(engine_restore, "_MAX_AUTO_BUDGET", 1)  # forces the smallest square tiles
@@ -236,7 +236,7 @@ def test_auto_tiles_bounded_for_wide_images() -> None:
     from bbcu_cli.engine.tiling import bytes_per_input_pixel
 
     loaded = random_model(ModelSpec("bbcu-m", "sr", 4, 3, 64, 16, 130.0))
-    restorer = Restorer(loaded, "float", "cpu")
+    restorer = Restorer(loaded, backend="float", device="cpu")
     per_px = bytes_per_input_pixel(loaded.spec)
     for h, w in ((1500, 2000), (100, 20000), (8000, 12000)):
         worst = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in restorer.tiles_for(h, w))

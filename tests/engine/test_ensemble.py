@@ -60,9 +60,9 @@ def test_pads_to_the_alignment_before_transforming() -> None:
 def test_unshuffled_model_tiled_equals_whole(backend: str) -> None:
     loaded = _dncnn(r=2)
     img = np.random.default_rng(2).random((23, 19, 3), dtype=np.float32)
-    plain = Restorer(loaded, backend, "cpu").restore(img, sigma=20.0)
-    whole = Restorer(loaded, backend, "cpu", ensemble=True).restore(img, sigma=20.0)
-    tiled_restorer = Restorer(loaded, backend, "cpu", tile=6, ensemble=True)
+    plain = Restorer(loaded, backend=backend, device="cpu").restore(img, sigma=20.0)
+    whole = Restorer(loaded, backend=backend, device="cpu", ensemble=True).restore(img, sigma=20.0)
+    tiled_restorer = Restorer(loaded, backend=backend, device="cpu", tile=6, ensemble=True)
     assert len(tiled_restorer.tiles_for(23, 19)) > 4
     np.testing.assert_allclose(tiled_restorer.restore(img, sigma=20.0), whole, atol=1e-5, rtol=0)
     assert np.abs(whole - plain).max() > 1e-3  # the random model is far from equivariant
@@ -72,12 +72,12 @@ def test_restorer_matches_manual_ensemble_on_sr() -> None:
     spec = ModelSpec("bbcu-m", "sr", 2, 3, 8, 2, 16.25, False, False)
     loaded = random_loaded(spec, seed=4)
     img = np.random.default_rng(3).random((9, 7, 3), dtype=np.float32)
-    once = Restorer(loaded, "float", "cpu")
-    got = Restorer(loaded, "float", "cpu", ensemble=True).restore(img)
+    once = Restorer(loaded, backend="float", device="cpu")
+    got = Restorer(loaded, backend="float", device="cpu", ensemble=True).restore(img)
     want = np.mean([inverse(once.restore(np.ascontiguousarray(transform(img, i))), i) for i in range(COPIES)], axis=0)
     assert got.shape == (18, 14, 3)
     np.testing.assert_allclose(got, want, atol=1e-5)
-    tiled = Restorer(loaded, "float", "cpu", tile=3, ensemble=True)
+    tiled = Restorer(loaded, backend="float", device="cpu", tile=3, ensemble=True)
     assert len(tiled.tiles_for(9, 7)) > 4
     np.testing.assert_allclose(tiled.restore(img), got, atol=1e-5)
 

@@ -23,7 +23,7 @@ SPECS = [
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_folded_matches_fixtures(name: str) -> None:
     model = load_model(FIXTURES / FIXTURE_INFO[name]["checkpoint"])
-    out = Restorer(model, "folded", "cpu").restore(fixture_input(name))
+    out = Restorer(model, backend="folded", device="cpu").restore(fixture_input(name))
     np.testing.assert_allclose(out, fixture_expected(name), atol=1e-4, rtol=0)
 
 
@@ -31,8 +31,8 @@ def test_folded_matches_fixtures(name: str) -> None:
 def test_folded_matches_float_on_random_models(spec: ModelSpec) -> None:
     model = random_model(spec, seed=3)
     pixels = np.random.default_rng(0).random((13, 11, spec.in_channels), dtype=np.float32)
-    ref = Restorer(model, "float", "cpu").restore(pixels, sigma=20.0)
-    got = Restorer(model, "folded", "cpu").restore(pixels, sigma=20.0)
+    ref = Restorer(model, backend="float", device="cpu").restore(pixels, sigma=20.0)
+    got = Restorer(model, backend="folded", device="cpu").restore(pixels, sigma=20.0)
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
 
 
@@ -49,6 +49,6 @@ def test_fp16_only_where_exact() -> None:
 def test_cuda_folded_matches_cpu_float(spec: ModelSpec) -> None:
     model = random_model(spec, seed=5)
     pixels = np.random.default_rng(1).random((40, 36, spec.in_channels), dtype=np.float32)
-    ref = Restorer(model, "float", "cpu").restore(pixels, sigma=15.0)
-    got = Restorer(model, "auto", "cuda").restore(pixels, sigma=15.0)
+    ref = Restorer(model, backend="float", device="cpu").restore(pixels, sigma=15.0)
+    got = Restorer(model, backend="auto", device="cuda").restore(pixels, sigma=15.0)
     np.testing.assert_allclose(got, ref, atol=1e-3, rtol=0)

@@ -273,8 +273,8 @@ def test_tiled_equals_whole_through_the_restorer(case: str, tile: int) -> None:
     loaded = random_model(**CASES[case])  # type: ignore[arg-type]
     sigma = 25.0 if loaded.spec.noise_channel else None
     pixels = (np.random.default_rng(2).random((29, 23, 3)) * 255).astype(np.uint8)
-    whole = Restorer(loaded, "packed", "cpu", 2, tile=0).restore(pixels, sigma=sigma, out_dtype=np.uint8)
-    tiled = Restorer(loaded, "packed", "cpu", 2, tile=tile).restore(pixels, sigma=sigma, out_dtype=np.uint8)
+    whole = Restorer(loaded, backend="packed", device="cpu", threads=2, tile=0).restore(pixels, sigma=sigma, out_dtype=np.uint8)
+    tiled = Restorer(loaded, backend="packed", device="cpu", threads=2, tile=tile).restore(pixels, sigma=sigma, out_dtype=np.uint8)
     assert np.array_equal(whole, tiled)
 
 

@@ -94,13 +94,13 @@ def test_widened_model_before_training_is_float_only_then_packed_matches() -> No
     _, wide = _widened(False, feat=72)
     img = np.random.default_rng(0).random((23, 30, 3), dtype=np.float32)
     with pytest.raises(KernelUnavailable, match="exactly 0"):
-        Restorer(wide, "packed", "cpu")
+        Restorer(wide, backend="packed", device="cpu")
     with torch.no_grad():
         for p in wide.model.parameters():
             if p.dim() == 4:
                 p.add_(torch.where(p == 0, 1e-4, 0.0))
-    packed = Restorer(wide, "packed", "cpu").restore(img)
-    floated = Restorer(wide, "float", "cpu").restore(img)
+    packed = Restorer(wide, backend="packed", device="cpu").restore(img)
+    floated = Restorer(wide, backend="float", device="cpu").restore(img)
     np.testing.assert_allclose(packed, floated, atol=1e-5)
 
 
