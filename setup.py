@@ -18,7 +18,7 @@ from setuptools.command.build_ext import build_ext
 
 KERNEL_DIR = "bbcu_cli/kernels"
 HEADERS = ["bitconv.h", "bitconv_tmpl.h", "bitconv_scalar.h", "bitconv_avx2.h", "bitconv_avx512.h", "bitconv_neon.h",
-           "bitconv_pool.h", "fptail.h"]
+           "bitconv_pool.h", "fptail.h", "fphead.h"]
 
 
 class OptionalBuildExt(build_ext):

@@ -22,6 +22,7 @@ import math
 import struct
 import zipfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "read_safetensors_header",
     "spec_from_json",
     "check_spec",
+    "declared_spec",
     "check_tensors",
     "check_fits",
 ]
@@ -178,6 +180,14 @@ def spec_from_json(text: str, source: object) -> ModelSpec:
     spec = ModelSpec(**fields)
     check_spec(spec, source)
     return spec
+
+
+def declared_spec(meta: Mapping[str, str], k: float | None, task: str | None, source: object) -> ModelSpec:
+    """The spec in a file's ``spec`` metadata with the ``k`` and ``task`` overrides applied
+    (``task`` only picks among the family's tasks: it never turns a model into another kind)."""
+    spec = spec_from_json(meta["spec"], source)
+    chosen = task if task in archs.family(spec.arch).tasks else spec.task  # a multi-task family's file
+    return replace(spec, k=spec.k if k is None else k, task=chosen)  # type: ignore[arg-type]
 
 
 def check_spec(spec: ModelSpec, source: object) -> None:

@@ -20,7 +20,7 @@ import json
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from . import checkpoint_checks as checks
 from .archs.spec import ModelSpec, Task
 from .errors import ModelFormatError, UsageError, option
 from .atomicfile import replacing
-from .signbits import pack_state_dict, unpack_state_dict
+from .signbits import FORMAT_VERSION, pack_state_dict, unpack_state_dict
 
 __all__ = [
     "ModelSpec",
@@ -45,8 +45,6 @@ __all__ = [
     "pack_state_dict",
     "unpack_state_dict",
 ]
-
-FORMAT_VERSION = "1"
 
 
 @dataclass
@@ -184,9 +182,7 @@ def _load_strict(model: nn.Module, sd: dict[str, Tensor], source: str) -> None:
 def _spec(sd: dict[str, Tensor], meta: dict[str, str], k: float | None, task: Task | None, path: str | Path) -> ModelSpec:
     """The file's declared spec (with ``k``/``task`` overrides) or the one recognised from ``sd``."""
     if "spec" in meta:
-        spec = checks.spec_from_json(meta["spec"], path)
-        chosen = task if task in archs.family(spec.arch).tasks else spec.task  # a multi-task family's file
-        spec = replace(spec, k=spec.k if k is None else k, task=chosen)
+        spec = checks.declared_spec(meta, k, task, path)
     else:
         try:
             spec = recognise(sd, k, task)

@@ -7,22 +7,25 @@ unit pointing into them. A chain either starts from the head conv's output (``en
 applies the head activation, transposes NCHW -> NHWC and packs the first signs) or from a packed
 grid that the caller fills (``load_grid``; the residual input is then pointed at the caller's
 features). When a unit follows the chain (``following``), the last unit packs its output for it.
+
+Every buffer is a numpy array (no torch): the torch backend wraps them with ``torch.from_numpy``
+where it runs float layers on them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
-from torch import Tensor
 
 from .. import kernels
-from .packed_plan import PackedUnit
+from .packed_units import PackedUnit
 
 __all__ = ["Grid", "UnitChain", "ptr"]
 
 
-def ptr(a: Tensor | np.ndarray | None) -> int | None:
-    """Address of a tensor's / array's first element (None stays None)."""
+def ptr(a: Any) -> int | None:
+    """Address of an array's (or a torch tensor's) first element (None stays None)."""
     if a is None:
         return None
     return int(a.ctypes.data) if isinstance(a, np.ndarray) else int(a.data_ptr())
@@ -33,9 +36,9 @@ class Grid:
 
     def __init__(self, h: int, w: int, c: int) -> None:
         self.h, self.w, self.words = h, w, (c + 63) // 64
-        self.bits = torch.zeros((h + 2) * (w + 2) * self.words, dtype=torch.int64)
-        self.mask = torch.zeros_like(self.bits)
-        self.zero_rows = torch.zeros(h, dtype=torch.uint8)
+        self.bits = np.zeros((h + 2) * (w + 2) * self.words, dtype=np.int64)
+        self.mask = np.zeros_like(self.bits)
+        self.zero_rows = np.zeros(h, dtype=np.uint8)
 
     def copy_rows(self, src: "Grid", row0: int) -> None:
         """Rows ``[row0, row0 + h)`` of ``src`` (same width) into this grid; borders stay zero."""
@@ -43,10 +46,10 @@ class Grid:
         lo, hi = (row0 + 1) * n, (row0 + 1 + self.h) * n
         self.bits[n : (self.h + 1) * n] = src.bits[lo:hi]
         self.mask[n : (self.h + 1) * n] = src.mask[lo:hi]
-        self.zero_rows.copy_(src.zero_rows[row0 : row0 + self.h])
+        self.zero_rows[:] = src.zero_rows[row0 : row0 + self.h]
 
 
-def _unit_args(u: PackedUnit, h: int, w: int, grid: Grid, x: Tensor, y: Tensor) -> kernels.UnitArgs:
+def _unit_args(u: PackedUnit, h: int, w: int, grid: Grid, x: np.ndarray, y: np.ndarray) -> kernels.UnitArgs:
     """Kernel arguments of one unit without output packing (see ``bc_unit`` in bitconv.h)."""
     a = kernels.UnitArgs(h, w, u.cin, u.words, u.cout, u.co8, u.factor, u.cin, u.words)
     a.post_act, a.has_bias = kernels.ACT_NONE, int(u.bias is not None)
@@ -76,7 +79,7 @@ class UnitChain:
         first = units[0]
         self.h, self.w = h, w
         self.in_grid = self._grid(h, w, first.cin, None)
-        x = torch.empty(h * w * first.cin, dtype=torch.float32) if head_act is not None else None
+        x = np.empty(h * w * first.cin, dtype=np.float32) if head_act is not None else None
         self.entry: kernels.EntryArgs | None = None
         if head_act is not None:
             self.entry = kernels.EntryArgs(h, w, first.cin, self.in_grid.words, head_act)
@@ -84,15 +87,15 @@ class UnitChain:
             g = self.in_grid
             self.entry.pout, self.entry.mout, self.entry.zout = ptr(g.bits), ptr(g.mask), ptr(g.zero_rows)
         self.steps: list[kernels.UnitArgs] = []
-        self._keep: list[Tensor] = [] if x is None else [x]
+        self._keep: list[np.ndarray] = [] if x is None else [x]
         grid = self.in_grid
         for i, unit in enumerate(units):
             nxt = units[i + 1] if i + 1 < len(units) else following
             x, grid, h, w = self._add_step(unit, nxt, tail_act, x, grid, h, w)
         self.out_grid = grid if following is not None else None
         self.out_h, self.out_w = h, w
-        # channels-last view of the NHWC result: torch runs float layers on it directly
-        self.feature = x.view(1, h, w, -1).permute(0, 3, 1, 2)  # type: ignore[union-attr]
+        #: the last unit's output, (out_h, out_w, C) float32 NHWC (a view of the chain's buffer)
+        self.feature: np.ndarray = x.reshape(h, w, -1)  # type: ignore[union-attr]
 
     def _grid(self, h: int, w: int, c: int, avoid: Grid | None) -> Grid:
         pool = self._grids.setdefault((h, w), [])
@@ -102,11 +105,11 @@ class UnitChain:
         pool.append(Grid(h, w, c))
         return pool[-1]
 
-    def _add_step(self, u: PackedUnit, nxt: PackedUnit | None, tail_act: int, x: Tensor | None, grid: Grid,
-                  h: int, w: int) -> tuple[Tensor, Grid, int, int]:
+    def _add_step(self, u: PackedUnit, nxt: PackedUnit | None, tail_act: int, x: np.ndarray | None, grid: Grid,
+                  h: int, w: int) -> tuple[np.ndarray, Grid, int, int]:
         ho, wo = h * u.factor, w * u.factor
         if x is None or u.factor != 1:  # a new buffer (r > 1, or the chain's external input)
-            y = torch.empty(ho * wo * u.cin, dtype=torch.float32)
+            y = np.empty(ho * wo * u.cin, dtype=np.float32)
         else:
             y = x  # r == 1: in place
         self._keep.append(y)
@@ -119,20 +122,23 @@ class UnitChain:
         a.bnext, a.pout, a.mout, a.zout = ptr(nxt.threshold), ptr(out.bits), ptr(out.mask), ptr(out.zero_rows)
         return y, out, ho, wo
 
-    def run(self, head_out: Tensor, threads: int) -> Tensor:
-        """(1, C, H, W) head conv output -> last unit's output (1, C, sH, sW), channels-last."""
+    def run(self, head_out: np.ndarray, threads: int) -> np.ndarray:
+        """(C, H, W) float32 C-contiguous head conv output -> :attr:`feature` (sH, sW, C)."""
         assert self.entry is not None, "chain without entry: use run_loaded"
-        z = head_out.contiguous()
-        self.entry.src = z.data_ptr()
+        if head_out.dtype != np.float32 or not head_out.flags.c_contiguous or head_out.size != self.h * self.w * self.steps[0].cin:
+            raise ValueError("the head output must be a C-contiguous float32 (C, H, W) array of the chain's size")
+        self.entry.src = ptr(head_out)
         kernels.run_entry(self.entry, threads)
         for step in self.steps:
             kernels.run_unit(step, threads)
         return self.feature
 
-    def run_loaded(self, residual: Tensor, threads: int) -> Tensor:
+    def run_loaded(self, residual: np.ndarray, threads: int) -> np.ndarray:
         """Run on :attr:`in_grid` (filled by the caller) with ``residual`` as the first unit's
-        float input (NHWC, ``h * w * C`` contiguous floats, kept alive by the caller)."""
-        self.steps[0].xres = residual.data_ptr()
+        float input (NHWC, ``h * w * C`` contiguous float32, kept alive by the caller)."""
+        if residual.dtype != np.float32 or not residual.flags.c_contiguous:
+            raise ValueError("the residual input must be C-contiguous float32 NHWC")
+        self.steps[0].xres = ptr(residual)
         for step in self.steps:
             kernels.run_unit(step, threads)
         return self.feature

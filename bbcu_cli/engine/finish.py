@@ -3,7 +3,8 @@
 :class:`Finisher` prepares one tail (weights in kernel layout) and writes straight into the
 caller's output array: ``bc_finish`` in ``kernels/bitconv.h`` describes the arithmetic. It runs
 after the last binary unit, so its float rounding may differ from PyTorch's in the last bits
-(the tests bound it at one 8-bit level); no binary decision depends on it.
+(the tests bound it at one 8-bit level); no binary decision depends on it. Torch-free: the
+weights and every buffer are numpy arrays.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import Tensor, nn
 
 from .. import kernels
 from .chain import ptr
 
-__all__ = ["Window", "Finisher", "conv_weights"]
+__all__ = ["Window", "Finisher", "ConvArrays", "conv_weights"]
 
 
 @dataclass(frozen=True)
@@ -30,11 +29,15 @@ class Window:
     x1: int
 
 
-def conv_weights(conv: nn.Conv2d) -> tuple[Tensor, Tensor | None]:
+ConvArrays = tuple[np.ndarray, "np.ndarray | None"]
+"""A 3x3 conv's weight ``(cout, cin, 3, 3)`` and bias ``(cout,)`` (or None), float32."""
+
+
+def conv_weights(conv: ConvArrays) -> tuple[np.ndarray, np.ndarray | None]:
     """``(cout, 9, cin)`` float32 weights (tap = 3*ky + kx) and the bias of a 3x3 conv."""
-    w = conv.weight.detach().float().cpu()
-    wt = w.permute(0, 2, 3, 1).reshape(w.shape[0], 9, w.shape[1]).contiguous()
-    bias = None if conv.bias is None else conv.bias.detach().float().cpu().contiguous()
+    w, b = conv
+    wt = np.ascontiguousarray(np.asarray(w, dtype=np.float32).transpose(0, 2, 3, 1).reshape(w.shape[0], 9, w.shape[1]))
+    bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32).reshape(-1)
     return wt, bias
 
 
@@ -42,27 +45,27 @@ class Finisher:
     """One fused tail. ``mode``: ``kernels.FIN_SR`` or ``FIN_DN``; ``r``: shuffle factor of the
     tail grid; ``sb``: output / input resolution (SR base); ``conv``: the tail conv, computed in
     the kernel (vectorised over input channels, the same arithmetic for every pixel), or None
-    (z computed by the caller and passed as ``z``)."""
+    (z computed by the caller and passed as ``z``), as :data:`ConvArrays`."""
 
-    def __init__(self, mode: int, k: float, channels: int, r: int, sb: int, conv: nn.Conv2d | None = None) -> None:
+    def __init__(self, mode: int, k: float, channels: int, r: int, sb: int, conv: ConvArrays | None = None) -> None:
         self.mode, self.k, self.channels, self.r, self.sb = mode, float(k), channels, r, sb
         self.wt, self.bias = conv_weights(conv) if conv is not None else (None, None)
 
-    def run(self, x: np.ndarray, dst: np.ndarray, window: Window, threads: int, *, feat: Tensor | None = None,
-            z: Tensor | None = None, origin: tuple[int, int] = (0, 0)) -> None:
+    def run(self, x: np.ndarray, dst: np.ndarray, window: Window, threads: int, *, feat: np.ndarray | None = None,
+            z: np.ndarray | None = None, origin: tuple[int, int] = (0, 0)) -> None:
         """Write the window of the output into ``dst`` (shape ``(y1 - y0, x1 - x0, C)``).
 
         Args:
             x: the block's model input, ``(Hx, Wx, C)`` float32 C-contiguous.
             dst: output view, pixels contiguous (rows may be strided); float32, uint8 or uint16.
-            feat: the tail conv's input ``(1, cin, Hc, Wc)`` channels-last (with ``conv``).
-            z: the tail conv's output ``(1, cz, Hc, Wc)`` channels-last (without ``conv``).
+            feat: the tail conv's input ``(Hc, Wc, cin)`` float32 C-contiguous (with ``conv``).
+            z: the tail conv's output ``(Hc, Wc, cz)`` float32 C-contiguous (without ``conv``).
             origin: output pixel of grid pixel (0, 0), in grid units (``Y = (gy + oy) * r + i``).
         """
         grid = feat if self.wt is not None else z
         assert grid is not None and x.flags.c_contiguous and x.dtype == np.float32
         a = kernels.FinishArgs()
-        a.Hc, a.Wc, a.cz, a.r, a.C = grid.shape[2], grid.shape[3], self.channels * self.r**2, self.r, self.channels
+        a.Hc, a.Wc, a.cz, a.r, a.C = grid.shape[0], grid.shape[1], self.channels * self.r**2, self.r, self.channels
         a.Hx, a.Wx, a.sb, a.mode, a.k = x.shape[0], x.shape[1], self.sb, self.mode, self.k
         a.y0, a.y1, a.x0, a.x1 = window.y0, window.y1, window.x0, window.x1
         a.gy0, a.gx0 = origin
@@ -72,14 +75,14 @@ class Finisher:
         a.dst_row = dst.strides[0] // dst.itemsize
         a.x, a.dst = ptr(x), ptr(dst)
         if self.wt is not None:
-            a.cin, a.feat, a.wt, a.bias = grid.shape[1], ptr(_nhwc(grid)), ptr(self.wt), ptr(self.bias)
+            a.cin, a.feat, a.wt, a.bias = grid.shape[2], ptr(_nhwc(grid)), ptr(self.wt), ptr(self.bias)
         else:
             a.zin = ptr(_nhwc(grid))
         kernels.run_finish(a, threads)
 
 
-def _nhwc(t: Tensor) -> Tensor:
-    """The (1, C, H, W) tensor's storage must be NHWC-contiguous (channels-last)."""
-    if not t.is_contiguous(memory_format=torch.channels_last):
-        raise ValueError("tail tensors must be channels-last")
-    return t
+def _nhwc(a: np.ndarray) -> np.ndarray:
+    """The (H, W, C) array must be float32 and C-contiguous (NHWC)."""
+    if a.ndim != 3 or a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise ValueError("tail inputs must be C-contiguous float32 (H, W, C) arrays")
+    return a

@@ -27,6 +27,7 @@ __all__ = [
     "UnitArgs",
     "EntryArgs",
     "FinishArgs",
+    "HeadArgs",
     "status",
     "backend_status",
     "built",
@@ -36,6 +37,7 @@ __all__ = [
     "run_unit",
     "run_entry",
     "run_finish",
+    "run_head",
     "OUT_DTYPES",
     "FIN_SR",
     "FIN_DN",
@@ -49,7 +51,7 @@ ACT_NONE, ACT_RELU, ACT_LRELU = 0, 1, 2
 FIN_SR, FIN_DN = 0, 1
 #: output dtypes of :func:`run_finish` by numpy name
 OUT_DTYPES = {"float32": 0, "uint8": 1, "uint16": 2}
-_ABI_VERSION = 3
+_ABI_VERSION = 4
 _FEATURES = {1: "popcnt", 2: "avx2", 4: "avx512f", 8: "avx512bw", 16: "avx512vpopcntdq", 32: "neon", 64: "fma"}
 _NEEDS = {"avx2": ("avx2", "popcnt"), "avx512": ("avx512f", "avx512bw", "avx512vpopcntdq", "popcnt"), "neon": ("neon",)}
 
@@ -79,6 +81,12 @@ class FinishArgs(ctypes.Structure):
         ("k", ctypes.c_float),
         ("dst_row", ctypes.c_int64),
     ] + [(n, _P) for n in ("feat", "wt", "bias", "zin", "x", "dst")]
+
+
+class HeadArgs(ctypes.Structure):
+    """Mirror of ``bc_head`` in bitconv.h (the float64 head conv)."""
+
+    _fields_ = [(n, _I) for n in ("H", "W", "cin", "cout")] + [(n, _P) for n in ("src", "wt", "bias", "dst")]
 
 
 @dataclass
@@ -116,6 +124,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.bc_entry_run.restype = ctypes.c_int
     lib.bc_finish_run.argtypes = [ctypes.POINTER(FinishArgs), ctypes.c_int]
     lib.bc_finish_run.restype = ctypes.c_int
+    lib.bc_head_run.argtypes = [ctypes.POINTER(HeadArgs), ctypes.c_int]
+    lib.bc_head_run.restype = ctypes.c_int
 
 
 def _load() -> tuple[ctypes.CDLL | None, str]:
@@ -237,6 +247,13 @@ def run_finish(args: FinishArgs, threads: int) -> None:
     if _LIB is None or _ISA_ERROR:
         raise KernelUnavailable(status().reason, "use the float backend")
     _check(_LIB.bc_finish_run(ctypes.byref(args), int(threads)), "bc_finish_run")
+
+
+def run_head(args: HeadArgs, threads: int) -> None:
+    """Full-precision head conv in float64, rounded to float32 (``bc_head`` in bitconv.h)."""
+    if _LIB is None or _ISA_ERROR:
+        raise KernelUnavailable(status().reason, "use the float backend")
+    _check(_LIB.bc_head_run(ctypes.byref(args), int(threads)), "bc_head_run")
 
 
 configure_from_env()

@@ -93,6 +93,7 @@ static void bc_scratch_free(bc_scratch_mem *m) { free(m->S); }
 #endif
 
 #include "fptail.h"
+#include "fphead.h"
 
 typedef struct bc_impl {
     bc_rows_fn unit, entry;
@@ -282,6 +283,25 @@ BC_API int bc_finish_run(const bc_finish *f, int nthreads)
     const int rows = (f->y1 - 1) / f->r - f->y0 / f->r + 1;
     bc_parallel(fn, &job, rows, nthreads);
     free(pack);
+    return job.failed ? -2 : 0;
+}
+
+BC_API int bc_head_run(const bc_head *h, int nthreads)
+{
+    if (!h || h->H < 1 || h->W < 1 || h->cin < 1 || h->cout < 1 || !h->src || !h->wt || !h->dst) return -1;
+    const size_t cin = (size_t)h->cin, cout = (size_t)h->cout, co8 = (cout + 7) / 8 * 8;
+    double *wp = (double *)calloc(9 * cin * co8, sizeof(double)); /* [9][cin][co8], zero-padded outputs */
+    if (!wp) return -2;
+    for (size_t r = 0; r < 9 * cin; r++) memcpy(wp + r * co8, h->wt + r * cout, cout * sizeof(double));
+    bc_hd_ctx ctx = {*h, wp, (int)co8};
+    bc_rows_fn fn = bc_head_rows_portable;
+#ifdef BC_X86
+    const int isa = bc_get_isa();
+    if (isa == BC_ISA_AVX2 || isa == BC_ISA_AVX512) fn = bc_head_rows_avx2; /* the same operations, vectorised */
+#endif
+    bc_job job = {&ctx.h, 0};
+    bc_parallel(fn, &job, h->H, nthreads);
+    free(wp);
     return job.failed ? -2 : 0;
 }
 

@@ -35,7 +35,7 @@ extern "C" {
 #define BC_API __attribute__((visibility("default")))
 #endif
 
-#define BC_ABI_VERSION 3
+#define BC_ABI_VERSION 4
 
 enum bc_isa { BC_ISA_PORTABLE = 0, BC_ISA_AVX2 = 1, BC_ISA_AVX512 = 2, BC_ISA_NEON = 3 };
 
@@ -106,6 +106,18 @@ typedef struct bc_finish {
     void *dst;
 } bc_finish;
 
+/*
+ * The full-precision head conv (fphead.h): dst = conv3x3(src, zero padding) + bias, accumulated
+ * in float64 in a fixed order and rounded to float32 once; no activation (bc_entry applies it).
+ */
+typedef struct bc_head {
+    int32_t H, W, cin, cout;
+    const float *src;    /* NHWC [H][W][cin] (the model input times k) */
+    const double *wt;    /* [9][cin][cout], tap = 3*ky + kx */
+    const double *bias;  /* [cout] or NULL */
+    float *dst;          /* NCHW [cout][H][W], what bc_entry reads */
+} bc_head;
+
 BC_API int bc_abi_version(void);
 BC_API unsigned bc_cpu_features(void);
 BC_API unsigned bc_compiled_isas(void);   /* bit (1 << isa) per compiled variant */
@@ -116,6 +128,7 @@ BC_API int bc_get_isa(void);
 BC_API int bc_unit_run(const bc_unit *u, int nthreads);
 BC_API int bc_entry_run(const bc_entry *e, int nthreads);
 BC_API int bc_finish_run(const bc_finish *f, int nthreads);
+BC_API int bc_head_run(const bc_head *h, int nthreads);
 
 #ifdef __cplusplus
 }

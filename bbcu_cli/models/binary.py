@@ -54,8 +54,15 @@ def sign_ste(x: Tensor) -> Tensor:
 
 
 def weight_alpha(weight: Tensor) -> Tensor:
-    """Per-output-channel scale ``alpha_c = mean |W_c|``, shape (C_out,)."""
-    return weight.detach().abs().mean(dim=(1, 2, 3))
+    """Per-output-channel scale ``alpha_c = mean |W_c|``, shape (C_out,), float32.
+
+    Summed and divided in float64, then rounded to float32 once: the float64 sum of float32
+    values of similar size is exact, so every summation order (torch, numpy, the torch-free
+    runtime) gives the same alpha; for packed files (all |W| of a channel equal) it is exactly
+    the stored alpha.
+    """
+    w = weight.detach().abs().double()
+    return (w.sum(dim=(1, 2, 3)) / w[0].numel()).float()
 
 
 def binary_weight_ste(weight: Tensor) -> Tensor:

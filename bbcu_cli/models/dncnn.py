@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .binary import BinaryUnit
+from .head import HeadConv
 from .sr import default_k
 
 __all__ = ["BinaryDnCNN"]
@@ -58,7 +59,7 @@ class BinaryDnCNN(nn.Module):
         self.k = default_k(num_feat) if k is None else float(k)
         planes = in_channels * self.unshuffle**2
         head_in = planes + (1 if noise_channel else 0)
-        layers: list[nn.Module] = [nn.Conv2d(head_in, num_feat, 3, 1, 1, bias=bias), nn.ReLU()]
+        layers: list[nn.Module] = [HeadConv(head_in, num_feat, bias=bias), nn.ReLU()]  # float64 at inference
         layers += [BinaryUnit(num_feat, bias=bias) for _ in range(num_layers - 2)]
         layers.append(nn.Conv2d(num_feat, planes, 3, 1, 1, bias=bias))
         self.model = nn.Sequential(*layers)

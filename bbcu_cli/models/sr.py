@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .binary import BinaryBlock, BinaryUnit, BinaryUpUnit
+from .head import HeadConv
 
 __all__ = ["BBCUL", "BBCUM", "BBCUP", "default_k", "upsample_factors"]
 
@@ -64,7 +65,7 @@ class _BBCUSR(nn.Module):
         self.out_channels = num_out_ch
         self.k = default_k(num_feat) if k is None else float(k)
         self.factors = upsample_factors(upscale)
-        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.conv_first = HeadConv(num_in_ch, num_feat)  # float64 at inference (models/head.py)
         self.body = nn.Sequential(*[BinaryBlock(num_feat) for _ in range(num_block)])
         for i, r in enumerate(self.factors, start=1):
             setattr(self, f"upconv{i}", self._make_upconv(num_feat, r))
@@ -159,7 +160,7 @@ class BBCUP(nn.Module):
         self.in_channels = num_in_ch
         self.out_channels = num_out_ch
         self.k = default_k(num_feat) if k is None else float(k)
-        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.conv_first = HeadConv(num_in_ch, num_feat)  # float64 at inference (models/head.py)
         self.body = nn.Sequential(*[BinaryBlock(num_feat) for _ in range(num_block)])
         self.conv_tail = nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.1)
