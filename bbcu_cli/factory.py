@@ -13,8 +13,13 @@ which returns only the model), so one set of rules decides which weights are loa
 * **offline**: ``offline=True`` never uses the network; ``BBCU_OFFLINE`` is read in one place,
   :func:`bbcu_cli.weights.download.is_offline`, when a download would be needed.
 
+* **runtime**: ``lite=True`` (the CLI's restoring commands, when their settings allow it: see
+  :func:`bbcu_cli.lite.lite_blocker`) loads a project ``.safetensors`` file of a family with a
+  torch-free plan as a :class:`~bbcu_cli.lite.LiteModel` (torch is never imported); any other
+  file, or ``lite=False``, loads a torch model as before.
+
 Only names are imported here at module level, so ``import bbcu_cli.factory`` does not import
-torch; loading a model does.
+torch; loading a torch model does.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING
 from .errors import UsageError
 
 if TYPE_CHECKING:  # these import torch: only when a model is loaded
+    from .lite import LiteModel
     from .loading import LoadedModel
     from .weights.resolve import ResolvedWeights
 
@@ -36,11 +42,16 @@ DEFAULT_SR_SCALE = 4
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A loaded model with the name it is reported under and the weights it came from."""
+    """A loaded model with the name it is reported under and the weights it came from.
 
-    model: LoadedModel
+    ``model`` is a :class:`~bbcu_cli.lite.LiteModel` only when ``lite=True`` was asked and the
+    file allows it; ``lite_reason`` says why not (empty when lite runs, or was not asked).
+    """
+
+    model: LoadedModel | LiteModel
     name: str
     weights: ResolvedWeights
+    lite_reason: str = ""
 
 
 def wanted_scale(name_or_path: str | None, task: str | None, scale: int | None) -> int | None:
@@ -66,7 +77,7 @@ def _resolve_weights(name_or_path: str | None, task: str | None, scale: int | No
     return resolve(name_or_path, "sr", scale, offline=offline), None
 
 
-def _check_kind(loaded: LoadedModel, name: str, task: str | None, scale: int | None) -> None:
+def _check_kind(loaded: LoadedModel | LiteModel, name: str, task: str | None, scale: int | None) -> None:
     """Refuse a model of another task, or an SR model of another scale than asked for."""
     spec = loaded.spec
     if task is not None and spec.task != task:
@@ -82,8 +93,11 @@ def resolve_model(
     scale: int | None = None,
     k: float | None = None,
     offline: bool = False,
+    lite: bool = False,
 ) -> ResolvedModel:
     """Resolve ``name_or_path`` for ``task``/``scale``, load it, and check it is what was asked.
+
+    ``lite``: load a project file of a BBCU-P or DnCNN model torch-free (see the module doc).
 
     Raises:
         WeightsError: unknown name, a manifest model of another task or scale, no default,
@@ -92,13 +106,21 @@ def resolve_model(
         UsageError: ``k`` is not a finite number > 0, or the loaded model does another task
             or upscales by another factor than ``scale``.
     """
-    from .loading import load_model
-
     want = wanted_scale(name_or_path, task, scale)
     weights, load_as = _resolve_weights(name_or_path, task, want, offline)
-    loaded = load_model(weights.path, k=k if k is not None else weights.k, task=load_as)  # type: ignore[arg-type]
+    k = k if k is not None else weights.k
+    loaded: LoadedModel | LiteModel | None = None
+    why = ""
+    if lite:
+        from .lite import try_lite
+
+        loaded, why = try_lite(weights.path, k=k, task=load_as)
+    if loaded is None:
+        from .loading import load_model
+
+        loaded = load_model(weights.path, k=k, task=load_as)  # type: ignore[arg-type]
     _check_kind(loaded, weights.name, task, scale)
-    return ResolvedModel(loaded, weights.name, weights)
+    return ResolvedModel(loaded, weights.name, weights, why)
 
 
 def create_model(
@@ -109,5 +131,5 @@ def create_model(
     k: float | None = None,
     offline: bool = False,
 ) -> LoadedModel:
-    """The ready model for ``name_or_path`` (see :func:`resolve_model` for the rules)."""
-    return resolve_model(name_or_path, task=task, scale=scale, k=k, offline=offline).model
+    """The ready (torch) model for ``name_or_path`` (see :func:`resolve_model` for the rules)."""
+    return resolve_model(name_or_path, task=task, scale=scale, k=k, offline=offline).model  # type: ignore[return-value]

@@ -34,13 +34,14 @@ def per_file_line(args: RunArgs) -> Callable[[ItemResult], None] | None:
     return lambda result: stderr_console.print(item_line(result), soft_wrap=True)
 
 
-def isa_label(backend: str) -> str:
-    """The backend name, with the packed kernel's instruction set for a packed backend."""
+def isa_label(backend: str, torch_free: bool = False) -> str:
+    """The backend name, with the packed kernel's instruction set for a packed backend (and
+    ``no torch`` when the torch-free runtime runs it)."""
     if "packed" not in backend:
         return backend
     from .. import kernels
 
-    return f"{backend} ({kernels.backend_status().isa})"
+    return f"{backend} ({kernels.backend_status().isa}{', no torch' if torch_free else ''})"
 
 
 def _scale_text(view: RunView) -> str:
@@ -56,7 +57,7 @@ def header(task: str, name: str, view: RunView, count: int) -> str:
     """The one line saying what runs: model, backend and ISA, device, threads, tile plan."""
     tiles = f"tile {view.inner.tile} px" if view.inner.tile else "tiles auto (full-width stripes from free memory)"
     ens = ", ensemble x8" if view.ensemble else ""
-    return f"{COMMANDS[task]}: {count} image(s) with {name}{_scale_text(view)}{ens} | backend {isa_label(view.backend_name)} | device {view.device} | {view.threads} thread(s) | {tiles}"
+    return f"{COMMANDS[task]}: {count} image(s) with {name}{_scale_text(view)}{ens} | backend {isa_label(view.backend_name, view.choice.torch_free)} | device {view.device} | {view.threads} thread(s) | {tiles}"
 
 
 def protocol(task: str, scale: float) -> str:

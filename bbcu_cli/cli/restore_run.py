@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # torch, numpy and the codecs are imported when a command run
     from rich.progress import Progress
 
     from ..batch.run import BatchRun, Work
+    from ..lite import LiteModel
     from ..loading import LoadedModel
     from ..batch.item import ItemResult, RestoreOptions
     from .runview import RunView
@@ -58,24 +59,28 @@ def run(args: RunArgs) -> None:
         raise typer.Exit(1)
 
 
-def _start_view(name: str, loaded: LoadedModel, args: RunArgs, count: int) -> RunView:
+def _start_view(name: str, loaded: LoadedModel | LiteModel, args: RunArgs, count: int) -> RunView:
     """The engine for the run, with its backend choice logged and the header line shown."""
     view = _view(loaded, args, count == 1)
     if view.choice.reason:
         log.info("packed backend off: %s", view.choice.reason)
-    log.debug("backend %s chosen (kernel %s)%s", view.backend_name, isa_label(view.backend_name), f": {view.choice.reason}" if view.choice.reason else "")
+    log.debug("backend %s chosen (kernel %s)%s", view.backend_name, isa_label(view.backend_name, view.choice.torch_free), f": {view.choice.reason}" if view.choice.reason else "")
     if args.report.shows_progress:
         stderr_console.print(header(args.task, name, view, count), markup=False, soft_wrap=True)
     return view
 
 
-def _load(args: RunArgs, scale: int | None) -> tuple[LoadedModel, str]:
+def _load(args: RunArgs, scale: int | None) -> tuple[LoadedModel | LiteModel, str]:
     """The model from the factory (``-m``, ``-s``, ``--k``, ``--offline``), checked against
-    ``--outscale``; with the name it is reported under."""
+    ``--outscale``; with the name it is reported under. Torch-free (:mod:`bbcu_cli.lite`) when
+    the engine settings and the file allow it (``-v`` says why not)."""
     from ..factory import resolve_model
 
     choice = args.model
-    chosen = resolve_model(choice.model, task=args.task, scale=scale, k=choice.k, offline=choice.offline)
+    blocker = args.engine.lite_blocker()
+    chosen = resolve_model(choice.model, task=args.task, scale=scale, k=choice.k, offline=choice.offline, lite=not blocker)
+    why = blocker or chosen.lite_reason
+    log.debug("runtime: %s", f"torch ({why})" if why else "torch-free packed kernels (bbcu_cli.lite)")
     loaded = chosen.model
     if args.task == "sr" and args.outscale is not None and loaded.spec.scale < args.outscale:
         raise UsageError(f"--outscale {args.outscale:g} is larger than model {chosen.name}'s scale x{loaded.spec.scale}", "pick a model of a larger scale, or a smaller --outscale")
@@ -156,7 +161,7 @@ def _merge(count: int, known: dict[int, ItemResult], done: list[ItemResult]) -> 
     return merged
 
 
-def _view(loaded: LoadedModel, args: RunArgs, single: bool) -> RunView:
+def _view(loaded: LoadedModel | LiteModel, args: RunArgs, single: bool) -> RunView:
     """The engine for this run (backend, device, threads, tile, ensemble), seen through a
     :class:`RunView` that resizes to ``--outscale`` and shows tile progress for one image."""
     from .runview import RunView

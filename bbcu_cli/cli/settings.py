@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the engine imports torch: only when a command runs
     from ..batch.item import RestoreOptions
     from ..engine.restore import Restorer
+    from ..lite import LiteModel
     from ..loading import LoadedModel
 
 __all__ = ["ModelChoice", "EngineSettings", "InputSettings", "OutputSettings", "ReportSettings"]
@@ -42,8 +43,14 @@ class EngineSettings:
     """Tile side in input pixels; 0: automatic full-width stripes."""
     ensemble: bool = False
 
-    def restorer(self, loaded: LoadedModel) -> Restorer:
-        """The engine for ``loaded`` with these settings."""
+    def lite_blocker(self) -> str:
+        """Why these settings need the torch runtime; empty when the torch-free one may run."""
+        from ..lite.select import lite_blocker
+
+        return lite_blocker(backend=self.backend, device=self.device, ensemble=self.ensemble)
+
+    def restorer(self, loaded: LoadedModel | LiteModel) -> Restorer:
+        """The engine for ``loaded`` (a torch or a torch-free model) with these settings."""
         from ..engine.restore import Restorer
 
         return Restorer(loaded, backend=self.backend, device=self.device, threads=self.threads or None, tile=self.tile, ensemble=self.ensemble)

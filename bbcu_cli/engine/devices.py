@@ -1,4 +1,8 @@
-"""Device and thread selection, and the free-memory estimate used by ``--tile 0``."""
+"""Device and thread selection, and the free-memory estimate used by ``--tile 0``.
+
+Torch is imported only when a torch device is resolved or torch's threads are set: the
+torch-free runtime uses :data:`HOST_CPU` and :func:`free_memory_bytes` without it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,30 @@ import ctypes.util
 import os
 import re
 import sys
-
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError, option
 
-__all__ = ["resolve_device", "set_threads", "free_memory_bytes", "tune_allocator"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["resolve_device", "set_threads", "free_memory_bytes", "tune_allocator", "HOST_CPU", "check_device_name"]
+
+
+@dataclass(frozen=True)
+class _HostCpu:
+    """The CPU as the torch-free runtime names it (``.type == "cpu"``, prints as ``cpu``)."""
+
+    type: str = "cpu"
+    index: None = None
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+#: the device of the torch-free runtime
+HOST_CPU = _HostCpu()
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _tuned: list[bool] = []
@@ -43,15 +65,23 @@ def tune_allocator() -> bool:
 _DEVICE_RX = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
+def check_device_name(name: str | None) -> str:
+    """The normalised device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``); UsageError otherwise."""
+    name = (name or "auto").strip().lower()
+    if not _DEVICE_RX.match(name):
+        raise UsageError(f"unknown device '{name}'", f"use {option('device')} auto, cpu, cuda or cuda:N")
+    return name
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> ``cuda`` when available else ``cpu``; ``cpu``; ``cuda`` / ``cuda:N``.
 
     Raises:
         UsageError: malformed name, or CUDA asked for but not available / index out of range.
     """
-    name = (name or "auto").strip().lower()
-    if not _DEVICE_RX.match(name):
-        raise UsageError(f"unknown device '{name}'", f"use {option('device')} auto, cpu, cuda or cuda:N")
+    import torch
+
+    name = check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
@@ -68,14 +98,21 @@ def set_threads(threads: int | None) -> int:
     """Set torch's intra-op CPU threads (``None``/0 keeps the default); returns the count in use."""
     if threads is not None and threads < 0:
         raise UsageError(f"{option('threads')} must be >= 0, got {threads}", "0 means one per core")
+    import torch
+
     if threads:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
 
 
-def free_memory_bytes(device: torch.device) -> int:
-    """Memory the engine may use: free GPU memory, or available RAM (Linux), else 2 GiB."""
+def free_memory_bytes(device: Any) -> int:
+    """Memory the engine may use: free GPU memory, or available RAM (Linux), else 2 GiB.
+
+    ``device``: a ``torch.device`` or :data:`HOST_CPU` (anything with ``.type``).
+    """
     if device.type == "cuda":
+        import torch
+
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
     try:

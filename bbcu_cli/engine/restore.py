@@ -5,25 +5,34 @@ its output written straight into the output buffer (float32, uint8 or uint16), s
 bounded by the tile, not the image. Gray images through an RGB model go in as R=G=B and come
 out gray (mean of the three outputs); a gray (1-channel) model restores each channel of a
 colour image separately.
+
+A :class:`~bbcu_cli.lite.LiteModel` runs on the torch-free packed runtime (CPU; torch is never
+imported); a :class:`~bbcu_cli.loading.LoadedModel` on the torch backends, as before. Tiling,
+channel handling and the output store are the same code for both.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Union
 
 import numpy as np
-import torch
 
-from ..loading import LoadedModel
-from .backends import BackendChoice, select_backend
-from .devices import free_memory_bytes, resolve_device, set_threads, tune_allocator
+from ..lite.model import LiteModel
+from .backends import BackendChoice, lite_backend, select_backend
+from .devices import HOST_CPU, check_device_name, free_memory_bytes, resolve_device, set_threads, tune_allocator
 from .ensemble import self_ensemble
 from .finish import Window
 from .tiling import Tile, align_for, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
 
-__all__ = ["Restorer", "TileProgress"]
+if TYPE_CHECKING:
+    from ..loading import LoadedModel
+
+__all__ = ["Restorer", "TileProgress", "AnyModel"]
+
+AnyModel = Union["LoadedModel", LiteModel]
+"""A torch model (:func:`bbcu_cli.loading.load_model`) or a torch-free one (:func:`bbcu_cli.lite.load_lite`)."""
 
 TileProgress = Callable[[int, int], None]
 _MAX_AUTO_BUDGET = 768 << 20
@@ -73,18 +82,37 @@ class Restorer:
         UsageError, KernelUnavailable: see :func:`select_backend` / :func:`resolve_device`.
     """
 
-    def __init__(self, loaded: LoadedModel, *, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
+    def __init__(self, loaded: AnyModel, *, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
-        self.device = resolve_device(device)
-        self.threads = set_threads(threads)
-        if self.device.type == "cpu":
-            tune_allocator()
-        self.choice: BackendChoice = select_backend(loaded, backend, device=self.device, threads=threads)
+        if isinstance(loaded, LiteModel):
+            self._init_lite(loaded, backend, device, threads, ensemble)
+        else:
+            self.device = resolve_device(device)
+            self.threads = set_threads(threads)
+            if self.device.type == "cpu":
+                tune_allocator()
+            self.choice: BackendChoice = select_backend(loaded, backend, device=self.device, threads=threads)
         self.tile = tile or 0
         self.halo = halo_for(self.spec)
         self.align = align_for(self.spec)
         self.ensemble = ensemble
+
+    def _init_lite(self, model: LiteModel, backend: str, device: str, threads: int | None, ensemble: bool) -> None:
+        """The torch-free runtime: CPU only, ``auto``/``packed`` backend, no ensemble."""
+        from ..errors import UsageError, option
+        from ..lite import default_threads
+
+        if check_device_name(device) not in ("auto", "cpu"):
+            raise UsageError(f"device '{device}' needs the torch runtime", f"use {option('device', 'cpu')}, or load the model with bbcu_cli.loading.load_model")
+        if ensemble:
+            raise UsageError("the self-ensemble needs the torch runtime", "load the model with bbcu_cli.loading.load_model")
+        if threads is not None and threads < 0:
+            set_threads(threads)  # the same UsageError as the torch path
+        self.device = HOST_CPU
+        self.threads = int(threads) if threads else default_threads()
+        tune_allocator()
+        self.choice = lite_backend(model, backend, threads=self.threads)
 
     @property
     def backend_name(self) -> str:
@@ -159,6 +187,13 @@ class Restorer:
         return self._forward_once(block, sigma)
 
     def _forward_once(self, block: np.ndarray, sigma: float | None) -> np.ndarray:
+        if self.choice.into is not None:  # the packed runtimes: numpy in and out, no torch
+            out = np.empty((block.shape[0] * self.scale, block.shape[1] * self.scale, block.shape[2]), dtype=np.float32)
+            self.choice.into(block, sigma, out, Window(0, out.shape[0], 0, out.shape[1]))
+            return out
+        import torch
+
+        assert self.choice.run is not None
         x = torch.from_numpy(np.ascontiguousarray(block.transpose(2, 0, 1)))[None]
         with torch.inference_mode():
             y = self.choice.run(x, sigma)

@@ -13,5 +13,19 @@ from __future__ import annotations
 from .backend import HeadKernel, LiteBackend, default_threads, to_planes
 from .families import LITE_FAMILIES, lite_family
 from .model import LiteModel, LiteUnsupported, load_lite
+from .select import NO_LITE_ENV, lite_blocker, try_lite
 
-__all__ = ["LITE_FAMILIES", "HeadKernel", "LiteBackend", "LiteModel", "LiteUnsupported", "default_threads", "lite_family", "load_lite", "to_planes"]
+__all__ = [
+    "LITE_FAMILIES",
+    "NO_LITE_ENV",
+    "HeadKernel",
+    "LiteBackend",
+    "LiteModel",
+    "LiteUnsupported",
+    "default_threads",
+    "lite_blocker",
+    "lite_family",
+    "load_lite",
+    "to_planes",
+    "try_lite",
+]
