@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from bbcu_cli.loading import build_model, save_model
 from bbcu_cli.train import TrainConfig, train
-from bbcu_cli.train import config as train_config
+from bbcu_cli.train import paths as train_paths
 from bbcu_cli.train.checkpoint import portable_metadata
 from bbcu_cli.train.config import datasets_root, locate_data, portable_path, portable_text
 
@@ -168,7 +168,7 @@ def _digest(paths: list[Path]) -> str:
 
 def test_tiny_run_exports_no_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shared = tmp_path / "shared" / "datasets"
-    monkeypatch.setattr(train_config, "datasets_root", lambda: shared)
+    monkeypatch.setattr(train_paths, "datasets_root", lambda: shared)
     inside, outside, val = _images(shared / "train" / "A", 2, 0), _images(tmp_path / "more", 1, 1), _images(tmp_path / "my val", 2, 2)
     init = tmp_path / "init-latent.safetensors"
     probe = TrainConfig(task="denoise", num_feat=8, depth=3, iters=1).resolved()
