@@ -82,7 +82,7 @@ class Restorer:
         UsageError, KernelUnavailable: see :func:`select_backend` / :func:`resolve_device`.
     """
 
-    def __init__(self, loaded: AnyModel, *, backend: str = "auto", device: str = "auto", threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
+    def __init__(self, loaded: AnyModel, backend: str = "auto", device: str = "auto", *, threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
         if isinstance(loaded, LiteModel):

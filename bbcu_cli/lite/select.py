@@ -2,7 +2,8 @@
 
 The lite runtime runs a model when the settings allow it (:func:`lite_blocker`: backend
 ``auto``/``packed``, device ``auto``/``cpu``, no self-ensemble, the packed kernels available,
-``BBCU_NO_LITE`` unset) and the file is one it reads (:func:`try_lite`: a project
+``BBCU_NO_LITE`` unset, and with device ``auto`` no GPU visible: torch then chooses between CUDA
+and the CPU as it always has) and the file is one it reads (:func:`try_lite`: a project
 ``.safetensors`` file of a family with a lite plan, no zero binary weight). Otherwise the torch
 runtime runs it, exactly as before.
 """
@@ -16,7 +17,7 @@ from .. import kernels
 from ..errors import BbcuError
 from .model import LiteModel, LiteUnsupported, load_lite
 
-__all__ = ["NO_LITE_ENV", "lite_blocker", "try_lite"]
+__all__ = ["NO_LITE_ENV", "gpu_visible", "lite_blocker", "try_lite"]
 
 NO_LITE_ENV = "BBCU_NO_LITE"
 """Set (not empty, not 0) to run every model on the torch runtime."""
@@ -33,10 +34,26 @@ def lite_blocker(*, backend: str, device: str, ensemble: bool) -> str:
         return f"device {device} runs on torch"
     if ensemble:
         return "the self-ensemble runs on torch"
+    if (device or "auto").strip().lower() == "auto" and gpu_visible():
+        return "a GPU is visible and device auto lets torch choose it (device cpu keeps the torch-free runtime)"
     state = kernels.backend_status()
     if not state.available:
         return f"packed kernels unavailable: {state.reason}"
     return ""
+
+
+def gpu_visible() -> bool:
+    """Whether a GPU driver with a device is present (NVIDIA or ROCm), checked without torch.
+
+    ``CUDA_VISIBLE_DEVICES`` set to empty or ``-1`` hides the GPUs, as it does for torch.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    nvidia = Path("/proc/driver/nvidia/gpus")
+    try:
+        return (nvidia.is_dir() and any(nvidia.iterdir())) or Path("/dev/kfd").exists()
+    except OSError:
+        return False
 
 
 def try_lite(path: str | Path, k: float | None = None, task: str | None = None) -> tuple[LiteModel | None, str]:

@@ -99,7 +99,7 @@ def test_option_objects_are_frozen(cls: type) -> None:
 
 #: entry point -> how many positional parameters it takes (``self`` counted)
 KEYWORD_ONLY: list[tuple[Callable[..., Any], int]] = [
-    (restore.Restorer.__init__, 2),
+    (restore.Restorer.__init__, 4),  # (loaded, backend, device) stay positional: the public API before #15
     (restore.Restorer.restore, 2),
     (backends.select_backend, 2),
     (item.restore_image, 2),
