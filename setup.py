@@ -17,8 +17,17 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNEL_DIR = "bbcu_cli/kernels"
-HEADERS = ["bitconv.h", "bitconv_tmpl.h", "bitconv_scalar.h", "bitconv_avx2.h", "bitconv_avx512.h", "bitconv_neon.h",
-           "bitconv_pool.h", "fptail.h", "fphead.h"]
+HEADERS = [
+    "bitconv.h",
+    "bitconv_tmpl.h",
+    "bitconv_scalar.h",
+    "bitconv_avx2.h",
+    "bitconv_avx512.h",
+    "bitconv_neon.h",
+    "bitconv_pool.h",
+    "fptail.h",
+    "fphead.h",
+]
 
 
 class OptionalBuildExt(build_ext):
@@ -28,7 +37,14 @@ class OptionalBuildExt(build_ext):
         if self.compiler.compiler_type == "msvc":
             ext.extra_compile_args = ["/O2", "/fp:precise", "/DBC_PYTHON_MODULE"]
         else:
-            ext.extra_compile_args = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-fno-strict-aliasing", "-DBC_PYTHON_MODULE"]
+            ext.extra_compile_args = [
+                "-O3",
+                "-std=c11",
+                "-ffp-contract=off",
+                "-fno-trapping-math",
+                "-fno-strict-aliasing",
+                "-DBC_PYTHON_MODULE",
+            ]
             ext.extra_link_args = ["-pthread", "-lm"]
         try:
             super().build_extension(ext)

@@ -16,16 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .batch.item import RestoreOptions, process_file
 from .engine.restore import Restorer
 from .errors import BbcuError
 from .factory import create_model
 from .loading import LoadedModel
-from .batch.item import RestoreOptions, process_file
 
 __all__ = ["get_model", "restore_array", "restore_file"]
 
 
-def get_model(name_or_path: str | None = None, *, task: str = "sr", scale: int | None = None, k: float | None = None, offline: bool = False) -> LoadedModel:
+def get_model(
+    name_or_path: str | None = None,
+    *,
+    task: str = "sr",
+    scale: int | None = None,
+    k: float | None = None,
+    offline: bool = False,
+) -> LoadedModel:
     """Resolve a manifest name, a checkpoint path, or the default for (task, scale), and load it.
 
     A thin alias of :func:`bbcu_cli.factory.create_model`: ``scale=None`` takes a named model's
@@ -38,7 +45,16 @@ def get_model(name_or_path: str | None = None, *, task: str = "sr", scale: int |
     return create_model(name_or_path, task=task, scale=scale, k=k, offline=offline)
 
 
-def restore_array(model: LoadedModel | Restorer, pixels: np.ndarray, *, sigma: float | None = None, tile: int = 0, backend: str = "auto", device: str = "cpu", ensemble: bool = False) -> np.ndarray:
+def restore_array(
+    model: LoadedModel | Restorer,
+    pixels: np.ndarray,
+    *,
+    sigma: float | None = None,
+    tile: int = 0,
+    backend: str = "auto",
+    device: str = "cpu",
+    ensemble: bool = False,
+) -> np.ndarray:
     """Restore an (H, W[, C]) image (uint8, uint16 or float32 in [0, 1]).
 
     Returns (sH, sW, C) float32, the unclamped network output. ``sigma`` (0-255) is required
@@ -46,17 +62,36 @@ def restore_array(model: LoadedModel | Restorer, pixels: np.ndarray, *, sigma: f
     outputs for the 8 flips/rotations (8x slower). A given :class:`Restorer` keeps its own
     tile/backend/device/ensemble settings.
     """
-    restorer = model if isinstance(model, Restorer) else Restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
+    restorer = (
+        model
+        if isinstance(model, Restorer)
+        else Restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
+    )
     return restorer.restore(pixels, sigma=sigma if restorer.spec.noise_channel else None)
 
 
-def restore_file(model: LoadedModel | Restorer, src: str | Path, dst: str | Path, *, sigma: float | None = None, overwrite: bool = False, tile: int = 0, backend: str = "auto", device: str = "cpu", ensemble: bool = False) -> None:
+def restore_file(
+    model: LoadedModel | Restorer,
+    src: str | Path,
+    dst: str | Path,
+    *,
+    sigma: float | None = None,
+    overwrite: bool = False,
+    tile: int = 0,
+    backend: str = "auto",
+    device: str = "cpu",
+    ensemble: bool = False,
+) -> None:
     """Restore the image file ``src`` into ``dst`` (atomic write; keeps bit depth, gray, alpha).
 
     Raises:
         BbcuError: the input cannot be read or the output cannot be written.
     """
-    restorer = model if isinstance(model, Restorer) else Restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
+    restorer = (
+        model
+        if isinstance(model, Restorer)
+        else Restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
+    )
     result = process_file(restorer, Path(src), Path(dst), opts=RestoreOptions(sigma=sigma, overwrite=overwrite))
     if result.status == "failed":
         raise BbcuError(result.error or f"{src}: failed")

@@ -31,7 +31,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-__all__ = ["NEW_FILE_MODE", "make_temp", "publish", "replacing", "writing", "write_bytes", "sweep_stale", "STALE_SECONDS"]
+__all__ = [
+    "NEW_FILE_MODE",
+    "make_temp",
+    "publish",
+    "replacing",
+    "writing",
+    "write_bytes",
+    "sweep_stale",
+    "STALE_SECONDS",
+]
 
 log = logging.getLogger("bbcu_cli.atomicfile")
 STALE_SECONDS = 24 * 3600

@@ -54,7 +54,10 @@ class BenchResult:
             "model": self.model,
             "size": f"{self.size[0]}x{self.size[1]}",
             "threads": self.threads,
-            "backends": {k: {"median_s": v.median_s, "mpix_s": v.mpix_s, "peak_rss_mb": v.peak_rss_mb} for k, v in self.backends.items()},
+            "backends": {
+                k: {"median_s": v.median_s, "mpix_s": v.mpix_s, "peak_rss_mb": v.peak_rss_mb}
+                for k, v in self.backends.items()
+            },
             "speedup": self.speedup(),
             "max_abs_diff": max(diffs) if diffs else 0.0,
             "skipped": self.skipped,
@@ -115,7 +118,9 @@ def _time(fn: Callable[[], np.ndarray], repeat: int) -> tuple[list[float], np.nd
     return times, out, (sampler.peak - sampler.base) / 2**20
 
 
-def run_bench(restorers: dict[str, Restorer], size: tuple[int, int], repeat: int, threads: int, model_name: str, seed: int = 0) -> BenchResult:
+def run_bench(
+    restorers: dict[str, Restorer], size: tuple[int, int], repeat: int, threads: int, model_name: str, seed: int = 0
+) -> BenchResult:
     """Time each restorer on the same random ``size`` (W, H) image; compare with ``float``."""
     width, height = size
     channels = next(iter(restorers.values())).spec.in_channels

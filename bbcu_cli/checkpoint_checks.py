@@ -66,12 +66,16 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-def check_k(k: float | None, what: str = "k", error: type[BbcuError] = ModelFormatError, hint: str = "") -> float | None:
+def check_k(
+    k: float | None, what: str = "k", error: type[BbcuError] = ModelFormatError, hint: str = ""
+) -> float | None:
     """``k`` itself when it is ``None`` or a finite number > 0, else ``error``."""
     if k is None:
         return None
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
-        raise error(f"{what} must be a finite number > 0 (got {k!r})", hint or "omit it to use the default 130 * features / 64")
+        raise error(
+            f"{what} must be a finite number > 0 (got {k!r})", hint or "omit it to use the default 130 * features / 64"
+        )
     return float(k)
 
 
@@ -84,9 +88,17 @@ def check_zip(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise _fail(path, f"not a readable PyTorch checkpoint (damaged or truncated zip: {exc})", "the file is incomplete; download or copy it again") from None
+        raise _fail(
+            path,
+            f"not a readable PyTorch checkpoint (damaged or truncated zip: {exc})",
+            "the file is incomplete; download or copy it again",
+        ) from None
     if len(members) > MAX_ZIP_MEMBERS:
-        raise _fail(path, f"the zip holds {len(members)} members (at most {MAX_ZIP_MEMBERS})", "this is not a checkpoint written by torch.save")
+        raise _fail(
+            path,
+            f"the zip holds {len(members)} members (at most {MAX_ZIP_MEMBERS})",
+            "this is not a checkpoint written by torch.save",
+        )
     total = sum(m.file_size for m in members)
     if total > MAX_TENSOR_BYTES:
         packed = sum(m.compress_size for m in members)
@@ -104,7 +116,11 @@ def _header_bytes(path: Path, size: int) -> bytes:
             raise _fail(path, "not a safetensors file (shorter than its 8-byte header length)")
         (length,) = struct.unpack("<Q", raw)
         if length > MAX_HEADER_BYTES or 8 + length > size:
-            raise _fail(path, f"safetensors header declares {length} bytes but the file has {size}", "the file is truncated or not a safetensors file")
+            raise _fail(
+                path,
+                f"safetensors header declares {length} bytes but the file has {size}",
+                "the file is truncated or not a safetensors file",
+            )
         return fh.read(length)
 
 
@@ -112,7 +128,9 @@ def _parse_header(path: Path, blob: bytes) -> dict[str, Any]:
     try:
         header = json.loads(blob.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _fail(path, f"safetensors header is not valid JSON ({type(exc).__name__})", "the file is damaged") from None
+        raise _fail(
+            path, f"safetensors header is not valid JSON ({type(exc).__name__})", "the file is damaged"
+        ) from None
     if not isinstance(header, dict):
         raise _fail(path, "safetensors header is not a JSON object", "the file is damaged")
     return header
@@ -122,7 +140,9 @@ def _expanded_bytes(path: Path, name: str, info: Any, data_size: int) -> int:
     """Bytes one header entry takes once read and unpacked (sign bits: 32x), after checking it."""
     if not isinstance(info, dict) or info.get("dtype") not in _ST_DTYPES:
         dtype = info.get("dtype") if isinstance(info, dict) else info
-        raise _fail(path, f"tensor {name!r} has unsupported dtype {dtype!r}", "weights are float tensors (plus uint8 sign bits)")
+        raise _fail(
+            path, f"tensor {name!r} has unsupported dtype {dtype!r}", "weights are float tensors (plus uint8 sign bits)"
+        )
     shape, offsets = info.get("shape"), info.get("data_offsets")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise _fail(path, f"tensor {name!r} has an invalid shape {shape!r}")
@@ -146,7 +166,11 @@ def read_safetensors_header(path: Path) -> dict[str, str]:
         raise _fail(path, "safetensors metadata is not a string-to-string map", "the file is damaged")
     expanded = sum(_expanded_bytes(path, name, info, size - 8 - len(blob)) for name, info in header.items())
     if expanded > MAX_TENSOR_BYTES:
-        raise _fail(path, f"the tensors would take {_mib(expanded)} once unpacked, over the {_mib(MAX_TENSOR_BYTES)} limit", _CRAFTED)
+        raise _fail(
+            path,
+            f"the tensors would take {_mib(expanded)} once unpacked, over the {_mib(MAX_TENSOR_BYTES)} limit",
+            _CRAFTED,
+        )
     return meta
 
 
@@ -155,7 +179,11 @@ def read_safetensors_header(path: Path) -> dict[str, str]:
 
 def _field(data: Mapping[str, Any], key: str, kind: type, source: object) -> Any:
     if key not in data:
-        raise _fail(source, f"the spec in the file's metadata has no {key!r}", "re-export the model with bbcu (save_model writes a complete spec)")
+        raise _fail(
+            source,
+            f"the spec in the file's metadata has no {key!r}",
+            "re-export the model with bbcu (save_model writes a complete spec)",
+        )
     value = data[key]
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float:
@@ -196,17 +224,26 @@ def check_spec(spec: ModelSpec, source: object) -> None:
     if fam is None:
         raise _fail(source, f"unknown architecture {spec.arch!r}", f"supported: {', '.join(archs.names())}")
     if spec.task not in fam.tasks:
-        raise _fail(source, f"a {spec.arch} model cannot be a {spec.task!r} model", f"{spec.arch} is for {' or '.join(fam.tasks)}")
+        raise _fail(
+            source,
+            f"a {spec.arch} model cannot be a {spec.task!r} model",
+            f"{spec.arch} is for {' or '.join(fam.tasks)}",
+        )
     if spec.scale not in fam.scales:
         raise _fail(source, f"scale {spec.scale} is not supported by {spec.arch}", f"expected one of {fam.scales}")
     for key, (low, high) in SPEC_BOUNDS.items():
         value = getattr(spec, key)
         if not low <= value <= high:
-            raise _fail(source, f"{key} = {value} is outside {low}..{high}", "the file is damaged or not a BBCU checkpoint")
+            raise _fail(
+                source, f"{key} = {value} is outside {low}..{high}", "the file is damaged or not a BBCU checkpoint"
+            )
     if spec.depth < fam.min_depth:
         raise _fail(source, f"a {fam.title} needs at least {fam.min_depth} {fam.depth_unit} (spec says {spec.depth})")
     if spec.unshuffle != 1 and not fam.unshuffle:
-        raise _fail(source, f"unshuffle = {spec.unshuffle} is only valid for {' or '.join(f.name for f in archs.families() if f.unshuffle)}")
+        raise _fail(
+            source,
+            f"unshuffle = {spec.unshuffle} is only valid for {' or '.join(f.name for f in archs.families() if f.unshuffle)}",
+        )
     check_k(spec.k, f"{source}: the spec's k", hint=_REIMPORT)
 
 
@@ -219,12 +256,18 @@ def check_tensors(sd: Mapping[Any, Any], source: object) -> None:
 
     for key, value in sd.items():
         if not isinstance(key, str):
-            raise _fail(source, f"state dict key {key!r} is not a string", "expected parameter names such as 'model.0.weight'")
+            raise _fail(
+                source, f"state dict key {key!r} is not a string", "expected parameter names such as 'model.0.weight'"
+            )
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             kind = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
             raise _fail(source, f"{key!r} is {kind}, not a floating-point tensor")
         if value.numel() and not bool(torch.isfinite(value).all()):
-            raise _fail(source, f"{key!r} holds NaN or infinite values", "the weights are corrupt (training diverged?); use an earlier checkpoint")
+            raise _fail(
+                source,
+                f"{key!r} holds NaN or infinite values",
+                "the weights are corrupt (training diverged?); use an earlier checkpoint",
+            )
 
 
 def _expected_shapes(spec: ModelSpec, source: object) -> dict[str, tuple[int, ...]]:
@@ -249,7 +292,9 @@ def check_fits(spec: ModelSpec, sd: Mapping[str, "Tensor"], source: object) -> N
     want = _expected_shapes(spec, source)
     missing = [k for k in want if k not in sd]
     extra = [k for k in sd if k not in want]
-    wrong = [f"{k} {tuple(sd[k].shape)} (expected {want[k]})" for k in want if k in sd and tuple(sd[k].shape) != want[k]]
+    wrong = [
+        f"{k} {tuple(sd[k].shape)} (expected {want[k]})" for k in want if k in sd and tuple(sd[k].shape) != want[k]
+    ]
     hint = "the file is damaged, or its spec does not describe its tensors"
     if missing or extra:
         what = f"missing {_first(missing)}" if missing else f"unexpected {_first(extra)}"

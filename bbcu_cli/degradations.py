@@ -35,8 +35,12 @@ __all__ = ["SR_DEGRADATIONS", "EVAL_DEGRADATIONS", "downscale", "degrade_sr", "M
 
 Downscaler = Callable[[np.ndarray, int], np.ndarray]
 
-_CV2_FLAGS = {"cv2-cubic": cv2.INTER_CUBIC, "cv2-linear": cv2.INTER_LINEAR, "cv2-area": cv2.INTER_AREA,
-              "cv2-lanczos": cv2.INTER_LANCZOS4}
+_CV2_FLAGS = {
+    "cv2-cubic": cv2.INTER_CUBIC,
+    "cv2-linear": cv2.INTER_LINEAR,
+    "cv2-area": cv2.INTER_AREA,
+    "cv2-lanczos": cv2.INTER_LANCZOS4,
+}
 
 
 def _cv2_down(flag: int) -> Downscaler:
@@ -50,7 +54,9 @@ def _cv2_down(flag: int) -> Downscaler:
 
 def _pil_down(hr: np.ndarray, scale: int) -> np.ndarray:
     h, w, c = hr.shape[0] // scale, hr.shape[1] // scale, hr.shape[2]
-    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(hr[:, :, i])).resize((w, h), Image.BICUBIC)) for i in range(c)]
+    planes = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(hr[:, :, i])).resize((w, h), Image.BICUBIC)) for i in range(c)
+    ]
     return np.stack(planes, axis=2)
 
 
@@ -86,7 +92,9 @@ def _then_jpeg(quality: int) -> Callable[[np.ndarray, int, int], np.ndarray]:
 
 
 def _then_noise(sigma: float) -> Callable[[np.ndarray, int, int], np.ndarray]:
-    return lambda hr, scale, seed: add_noise_uint8(bicubic_downscale_uint8(hr, scale), sigma, np.random.default_rng(seed))
+    return lambda hr, scale, seed: add_noise_uint8(
+        bicubic_downscale_uint8(hr, scale), sigma, np.random.default_rng(seed)
+    )
 
 
 #: every named SR degradation: ``fn(hr_uint8, scale, seed) -> lr_uint8`` (seed used by noise5 only)
@@ -149,7 +157,9 @@ class MixedDegradation:
         img = hr_uint8
         if rng.random() < self.blur_p:
             sigma = float(rng.uniform(*self.blur_sigma)) * scale
-            img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), sigma, borderType=cv2.BORDER_REFLECT).reshape(img.shape)
+            img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), sigma, borderType=cv2.BORDER_REFLECT).reshape(
+                img.shape
+            )
             steps.append(f"blur{sigma:.2f}")
         names = list(self.weights)
         probs = np.array([self.weights[n] for n in names], dtype=np.float64)

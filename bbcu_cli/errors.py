@@ -106,7 +106,13 @@ def printable(text: str) -> str:
 
 def _unsafe(ch: str) -> bool:
     code = ord(ch)
-    return code < 0x20 or 0x7F <= code < 0xA0 or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069 or 0xDC80 <= code <= 0xDCFF
+    return (
+        code < 0x20
+        or 0x7F <= code < 0xA0
+        or 0x202A <= code <= 0x202E
+        or 0x2066 <= code <= 0x2069
+        or 0xDC80 <= code <= 0xDCFF
+    )
 
 
 def _escape(ch: str) -> str:

@@ -19,23 +19,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import imagefiles
-from .degrade import add_gaussian_noise, bicubic_downscale_uint8, bicubic_upscale, image_seed
-from .degrade import jpeg_compress, modcrop
-from .degradations import SR_DEGRADATIONS, degrade_sr
-from .errors import InputError, OutputError, UsageError, option
 from .archs.spec import TASKS, Task
+from .degradations import SR_DEGRADATIONS, degrade_sr
+from .degrade import add_gaussian_noise, bicubic_downscale_uint8, bicubic_upscale, image_seed, jpeg_compress, modcrop
+from .errors import InputError, OutputError, UsageError, option
 from .metrics import image_metrics
 
 __all__ = [
-    "Task", "Restore", "EvalConfig", "ImageResult", "EvalResult", "list_dataset", "load_clean",
-    "make_degraded", "quantize", "bicubic_baseline", "identity_baseline", "default_baseline",
-    "comparison_sheet", "evaluate", "SHEET_CROP", "SHEET_ZOOM", "SHEET_LABEL", "SHEET_GAP",
+    "Task",
+    "Restore",
+    "EvalConfig",
+    "ImageResult",
+    "EvalResult",
+    "list_dataset",
+    "load_clean",
+    "make_degraded",
+    "quantize",
+    "bicubic_baseline",
+    "identity_baseline",
+    "default_baseline",
+    "comparison_sheet",
+    "evaluate",
+    "SHEET_CROP",
+    "SHEET_ZOOM",
+    "SHEET_LABEL",
+    "SHEET_GAP",
 ]
 
 Restore = Callable[[np.ndarray], np.ndarray]
@@ -60,13 +74,21 @@ class EvalConfig:
     degradation: str = "matlab"
 
     def __post_init__(self) -> None:
-        checks = [(self.task in TASKS, f"unknown task {self.task!r}"),
-                  (self.scale >= 1, f"scale must be >= 1, got {self.scale}"),
-                  (self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}"),
-                  (0 <= self.quality <= 100, f"quality must be in 0..100, got {self.quality}"),
-                  (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
-                  (self.degradation in SR_DEGRADATIONS, f"unknown degradation {self.degradation!r} (known: {', '.join(SR_DEGRADATIONS)})"),
-                  (self.task == "sr" or self.degradation == "matlab", f"{option('degradation')} applies to {option('task', 'sr')}")]
+        checks = [
+            (self.task in TASKS, f"unknown task {self.task!r}"),
+            (self.scale >= 1, f"scale must be >= 1, got {self.scale}"),
+            (self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}"),
+            (0 <= self.quality <= 100, f"quality must be in 0..100, got {self.quality}"),
+            (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
+            (
+                self.degradation in SR_DEGRADATIONS,
+                f"unknown degradation {self.degradation!r} (known: {', '.join(SR_DEGRADATIONS)})",
+            ),
+            (
+                self.task == "sr" or self.degradation == "matlab",
+                f"{option('degradation')} applies to {option('task', 'sr')}",
+            ),
+        ]
         for ok, message in checks:
             if not ok:
                 raise UsageError(message, "fix the evaluation options")
@@ -123,8 +145,13 @@ def list_dataset(folder: Path, limit: int | None = None) -> list[Path]:
     skipped), sorted by name, truncated to ``limit``. Raises InputError if not a folder."""
     if not folder.is_dir():
         raise InputError(f"dataset folder not found: {folder}", "pass a folder of images")
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.suffix.lower().lstrip(".") in imagefiles.SUPPORTED_EXTENSIONS)
+    paths = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.suffix.lower().lstrip(".") in imagefiles.SUPPORTED_EXTENSIONS
+    )
     return paths if limit is None else paths[:limit]
 
 
@@ -148,7 +175,9 @@ def make_degraded(clean_uint8: np.ndarray, cfg: EvalConfig, index: int) -> np.nd
     ``image_seed(seed, index)``, unclipped; ``deblock``: ``jpeg_compress(clean, quality) / 255``.
     """
     if cfg.task == "sr" and cfg.degradation != "matlab":
-        out = degrade_sr(modcrop(clean_uint8, cfg.scale), cfg.scale, cfg.degradation, image_seed(cfg.seed, index)) / 255.0
+        out = (
+            degrade_sr(modcrop(clean_uint8, cfg.scale), cfg.scale, cfg.degradation, image_seed(cfg.seed, index)) / 255.0
+        )
     elif cfg.task == "sr":
         out = bicubic_downscale_uint8(clean_uint8, cfg.scale) / 255.0
     elif cfg.task == "denoise":
@@ -193,8 +222,10 @@ def _run(restore: Restore, degraded: np.ndarray, ref: np.ndarray, who: str) -> n
     out = np.asarray(restore(degraded))
     out = out[..., None] if out.ndim == 2 else out
     if out.shape != ref.shape:
-        raise InputError(f"{who} returned shape {out.shape}, expected {ref.shape}",
-                         "check that the task, scale and channel count match the model")
+        raise InputError(
+            f"{who} returned shape {out.shape}, expected {ref.shape}",
+            "check that the task, scale and channel count match the model",
+        )
     return quantize(out)
 
 
@@ -250,8 +281,13 @@ def _input_panel(degraded: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def _evaluate_image(
-    path: Path, index: int, restore: Restore, cfg: EvalConfig, model_name: str,
-    baseline: tuple[str, Restore] | None, save_dir: Path | None,
+    path: Path,
+    index: int,
+    restore: Restore,
+    cfg: EvalConfig,
+    model_name: str,
+    baseline: tuple[str, Restore] | None,
+    save_dir: Path | None,
 ) -> ImageResult:
     clean = load_clean(path, cfg)
     ref = modcrop(clean, cfg.scale) if cfg.task == "sr" else clean
@@ -265,17 +301,24 @@ def _evaluate_image(
     base_out = _run(baseline[1], degraded, ref, baseline[0])
     res.baseline_psnr, res.baseline_ssim = _score(base_out, ref, cfg)
     if save_dir is not None:
-        panels = [(_label("input", res.input_psnr), _input_panel(degraded, ref)),
-                  (_label(baseline[0], res.baseline_psnr), base_out),
-                  (_label(model_name, res.psnr), out), ("reference", ref)]
+        panels = [
+            (_label("input", res.input_psnr), _input_panel(degraded, ref)),
+            (_label(baseline[0], res.baseline_psnr), base_out),
+            (_label(model_name, res.psnr), out),
+            ("reference", ref),
+        ]
         _save(save_dir / f"{path.stem}.png", out)
         _save(save_dir / f"{path.stem}_compare.png", comparison_sheet(panels, ref))
     return res
 
 
 def evaluate(
-    folder: Path, restore: Restore, cfg: EvalConfig, model_name: str,
-    save_dir: Path | None = None, baseline: Restore | None = None,
+    folder: Path,
+    restore: Restore,
+    cfg: EvalConfig,
+    model_name: str,
+    save_dir: Path | None = None,
+    baseline: Restore | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
     """Degrade, restore and score every image of ``folder`` (protocol in the module docstring).
@@ -301,8 +344,9 @@ def evaluate(
         results.append(_evaluate_image(path, index, restore, cfg, model_name, run_base, save_dir))
         if progress is not None:
             progress(index + 1, len(paths))
-    used = {"sr": (cfg.scale, None, None), "denoise": (None, cfg.sigma, None),
-            "deblock": (None, None, cfg.quality)}[cfg.task]
+    used = {"sr": (cfg.scale, None, None), "denoise": (None, cfg.sigma, None), "deblock": (None, None, cfg.quality)}[
+        cfg.task
+    ]
     psnr, ssim = (float(np.mean([getattr(r, k) for r in results])) for k in ("psnr", "ssim"))
     degradation = cfg.degradation if cfg.task == "sr" else None
     return EvalResult(cfg.task, model_name, folder.name, *used, psnr, ssim, results, degradation)

@@ -64,7 +64,9 @@ def wanted_scale(name_or_path: str | None, task: str | None, scale: int | None) 
     return scale
 
 
-def _resolve_weights(name_or_path: str | None, task: str | None, scale: int | None, offline: bool) -> tuple[ResolvedWeights, str | None]:
+def _resolve_weights(
+    name_or_path: str | None, task: str | None, scale: int | None, offline: bool
+) -> tuple[ResolvedWeights, str | None]:
     """The local weights file and the task to load it as (``task=None``: the manifest's, if any)."""
     from .weights.cache import get_manifest
     from .weights.resolve import resolve

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from . import archs
 from . import checkpoint_checks as checks
 from .archs.spec import ModelSpec, Task
-from .errors import ModelFormatError, UsageError, option
 from .atomicfile import replacing
+from .errors import ModelFormatError, UsageError, option
 from .signbits import FORMAT_VERSION, pack_state_dict, unpack_state_dict
 
 __all__ = [
@@ -87,7 +87,10 @@ def _torch_load(path: Path, kind: str) -> Any:
     if kind == "torch":
         checks.check_zip(path)
     elif path.stat().st_size > checks.MAX_TENSOR_BYTES:
-        raise ModelFormatError(f"{path}: legacy checkpoint of {path.stat().st_size} bytes is over the limit", "re-save it with a current torch.save")
+        raise ModelFormatError(
+            f"{path}: legacy checkpoint of {path.stat().st_size} bytes is over the limit",
+            "re-save it with a current torch.save",
+        )
     try:
         with path.open("rb") as fh:
             return torch.load(fh, map_location="cpu", weights_only=True)
@@ -97,9 +100,22 @@ def _torch_load(path: Path, kind: str) -> Any:
             f"{path}: refused to load: the checkpoint holds Python objects other than tensors ({first[:160]})",
             "only plain tensor checkpoints are accepted; re-save the state dict with torch.save(model.state_dict())",
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, MemoryError, IndexError, KeyError, TypeError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        MemoryError,
+        IndexError,
+        KeyError,
+        TypeError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({first})", "check the file is complete; download or copy it again") from None
+        raise ModelFormatError(
+            f"{path}: not a readable PyTorch checkpoint ({first})",
+            "check the file is complete; download or copy it again",
+        ) from None
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -110,7 +126,9 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
         with safe_open(str(path), framework="pt") as fh:
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})", "check the file is complete") from None
+        raise ModelFormatError(
+            f"{path}: not a readable safetensors file ({exc})", "check the file is complete"
+        ) from None
     return tensors, meta
 
 
@@ -120,7 +138,10 @@ def _unwrap(obj: Any, path: Path) -> dict[str, Tensor]:
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ModelFormatError(f"{path}: no state dict of tensors found", "expected a dict of tensors, possibly under 'params', 'params_ema' or 'state_dict'")
+        raise ModelFormatError(
+            f"{path}: no state dict of tensors found",
+            "expected a dict of tensors, possibly under 'params', 'params_ema' or 'state_dict'",
+        )
     checks.check_tensors(obj, path)  # string keys before the prefix is stripped
     return {re.sub(r"^module\.", "", k): v for k, v in obj.items()}
 
@@ -146,14 +167,18 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]
     """
     p = Path(path)
     if not p.is_file():
-        raise ModelFormatError(f"{p}: no such weights file", "pass a .pth/.pt/.safetensors file or a model name (bbcu models)")
+        raise ModelFormatError(
+            f"{p}: no such weights file", "pass a .pth/.pt/.safetensors file or a model name (bbcu models)"
+        )
     kind = _sniff(p)
     if kind == "safetensors":
         tensors, meta = _read_safetensors(p)
         return _unpacked(tensors, p), meta
     if kind in ("torch", "pickle"):
         return _unwrap(_torch_load(p, kind), p), {}
-    raise ModelFormatError(f"{p}: not a PyTorch or safetensors checkpoint", "expected a .pth/.pt (torch.save) or .safetensors file")
+    raise ModelFormatError(
+        f"{p}: not a PyTorch or safetensors checkpoint", "expected a .pth/.pt (torch.save) or .safetensors file"
+    )
 
 
 # ---------------------------------------------------------------- recognition
@@ -176,10 +201,15 @@ def _load_strict(model: nn.Module, sd: dict[str, Tensor], source: str) -> None:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise ModelFormatError(f"{source}: weights do not fit the recognised architecture ({first})", "the file may be damaged or of another architecture") from None
+        raise ModelFormatError(
+            f"{source}: weights do not fit the recognised architecture ({first})",
+            "the file may be damaged or of another architecture",
+        ) from None
 
 
-def _spec(sd: dict[str, Tensor], meta: dict[str, str], k: float | None, task: Task | None, path: str | Path) -> ModelSpec:
+def _spec(
+    sd: dict[str, Tensor], meta: dict[str, str], k: float | None, task: Task | None, path: str | Path
+) -> ModelSpec:
     """The file's declared spec (with ``k``/``task`` overrides) or the one recognised from ``sd``."""
     if "spec" in meta:
         spec = checks.declared_spec(meta, k, task, path)
@@ -216,7 +246,9 @@ def load_model(path: str | Path, k: float | None = None, task: Task | None = Non
     return LoadedModel(model.eval(), spec, str(path), meta)
 
 
-def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, metadata: dict[str, str] | None = None, latent: bool = False) -> None:
+def save_model(
+    path: str | Path, model: nn.Module, spec: ModelSpec, metadata: dict[str, str] | None = None, latent: bool = False
+) -> None:
     """Write ``model`` as project safetensors (packed signs unless ``latent``), atomically."""
     from safetensors.torch import save_file
 

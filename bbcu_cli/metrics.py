@@ -88,14 +88,15 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """
     x, y = _pair(a, b)
     if x.shape[0] < _WIN or x.shape[1] < _WIN:
-        raise MetricsError(f"SSIM needs images of at least {_WIN}x{_WIN}, got {x.shape[1]}x{x.shape[0]}", "measure larger images")
+        raise MetricsError(
+            f"SSIM needs images of at least {_WIN}x{_WIN}, got {x.shape[1]}x{x.shape[0]}", "measure larger images"
+        )
     if x.ndim == 2:
         return _ssim_2d(x, y)
     return float(np.mean([_ssim_2d(x[..., c], y[..., c]) for c in range(x.shape[2])]))
 
 
-def image_metrics(output: np.ndarray, reference: np.ndarray, *, crop: int = 0,
-                  space: Space) -> tuple[float, float]:
+def image_metrics(output: np.ndarray, reference: np.ndarray, *, crop: int = 0, space: Space) -> tuple[float, float]:
     """PSNR (dB) and SSIM of ``output`` against ``reference`` under the benchmark protocol.
 
     Args:
@@ -128,9 +129,11 @@ def _check_crop(crop: int, width: int, height: int) -> None:
     left_w, left_h = width - 2 * crop, height - 2 * crop
     if min(left_w, left_h) < _WIN:
         most = max(0, (min(width, height) - _WIN) // 2)
-        raise MetricsError(f"a crop of {crop} pixels per border leaves {max(left_w, 0)}x{max(left_h, 0)} of a "
-                           f"{width}x{height} image; SSIM needs at least {_WIN}x{_WIN}",
-                           f"use {option('crop', most)} or less" if min(width, height) >= _WIN else "measure larger images")
+        raise MetricsError(
+            f"a crop of {crop} pixels per border leaves {max(left_w, 0)}x{max(left_h, 0)} of a "
+            f"{width}x{height} image; SSIM needs at least {_WIN}x{_WIN}",
+            f"use {option('crop', most)} or less" if min(width, height) >= _WIN else "measure larger images",
+        )
 
 
 def metrics_for_task(task: str, scale: int) -> tuple[Space, int]:
@@ -185,8 +188,8 @@ _G = _gaussian_1d()
 def _filter_valid(x: np.ndarray) -> np.ndarray:
     """Separable 11x11 Gaussian correlation, valid part only: ``(H, W) -> (H-10, W-10)``."""
     h, w = x.shape
-    rows = sum(_G[k] * x[k:h - _WIN + 1 + k] for k in range(_WIN))
-    return sum(_G[k] * rows[:, k:w - _WIN + 1 + k] for k in range(_WIN))
+    rows = sum(_G[k] * x[k : h - _WIN + 1 + k] for k in range(_WIN))
+    return sum(_G[k] * rows[:, k : w - _WIN + 1 + k] for k in range(_WIN))
 
 
 def _ssim_2d(x: np.ndarray, y: np.ndarray) -> float:

@@ -115,7 +115,9 @@ def estimate_noise(pixels: np.ndarray) -> NoiseEstimate:
     step = max(1, calm.shape[0] // (4 * _MAX_PATCHES))
     sigma = _pca_sigma(calm[::step])
     if spread > max(_SPREAD * low, _CLEAN):
-        return NoiseEstimate(sigma, False, f"regions disagree ({low:.1f} to {low + spread:.1f}): texture may be taken for noise")
+        return NoiseEstimate(
+            sigma, False, f"regions disagree ({low:.1f} to {low + spread:.1f}): texture may be taken for noise"
+        )
     return NoiseEstimate(sigma, True)
 
 

@@ -23,7 +23,15 @@ from .errors import ModelFormatError
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["FORMAT_VERSION", "SIGN_SUFFIX", "ALPHA_SUFFIX", "pack_state_dict", "unpack_state_dict", "packed_parts", "unpack_signs"]
+__all__ = [
+    "FORMAT_VERSION",
+    "SIGN_SUFFIX",
+    "ALPHA_SUFFIX",
+    "pack_state_dict",
+    "unpack_state_dict",
+    "packed_parts",
+    "unpack_signs",
+]
 
 FORMAT_VERSION = "1"
 """``bbcu_format`` in a project file's metadata."""
@@ -87,7 +95,9 @@ def unpack_state_dict(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
     import torch
 
     out = {k: v for k, v in tensors.items() if not k.endswith((_SIGN_SUFFIX, _ALPHA_SUFFIX))}
-    orphans = [k for k in tensors if k.endswith(_ALPHA_SUFFIX) and k[: -len(_ALPHA_SUFFIX)] + _SIGN_SUFFIX not in tensors]
+    orphans = [
+        k for k in tensors if k.endswith(_ALPHA_SUFFIX) and k[: -len(_ALPHA_SUFFIX)] + _SIGN_SUFFIX not in tensors
+    ]
     if orphans:
         raise ModelFormatError(f"{orphans[0]} has no matching sign bits", _DAMAGED)
     for key in tensors:

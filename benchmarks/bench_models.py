@@ -23,7 +23,21 @@ def bundled_models() -> list[str]:
 
 
 def bench(name: str, size: str, repeat: int, threads: int) -> dict:
-    cmd = [sys.executable, "-m", "bbcu_cli", "bench", "-m", name, "--size", size, "--repeat", str(repeat), "--threads", str(threads), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bbcu_cli",
+        "bench",
+        "-m",
+        name,
+        "--size",
+        size,
+        "--repeat",
+        str(repeat),
+        "--threads",
+        str(threads),
+        "--json",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]

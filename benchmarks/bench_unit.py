@@ -24,8 +24,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bbcu_cli import kernels  # noqa: E402
-from bbcu_cli.engine.packed_plan import InferencePlan, fold_unit  # noqa: E402
 from bbcu_cli.engine.packed import PackedBackend, PackedProgram, packed_status  # noqa: E402
+from bbcu_cli.engine.packed_plan import InferencePlan, fold_unit  # noqa: E402
 from bbcu_cli.loading import LoadedModel, ModelSpec, build_model  # noqa: E402
 from bbcu_cli.models.binary import BinaryUnit  # noqa: E402
 
@@ -116,8 +116,10 @@ def main() -> None:
         e2e = bench_e2e(args.threads, max(3, args.repeat // 5))
         (fm, fl), (pm, pl) = e2e["float model"], e2e["packed model"]
         print("BBCU-M x4, 64 ch, 16 blocks, 320x180 -> 1280x720 (median / min):")
-        print(f"  float {fm:.0f} / {fl:.0f} ms, packed {pm:.0f} / {pl:.0f} ms, "
-              f"ratio x{fm / pm:.1f} / x{fl / pl:.1f}, max abs diff {e2e['max abs diff'][0]:.1e}")
+        print(
+            f"  float {fm:.0f} / {fl:.0f} ms, packed {pm:.0f} / {pl:.0f} ms, "
+            f"ratio x{fm / pm:.1f} / x{fl / pl:.1f}, max abs diff {e2e['max abs diff'][0]:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ def commands(python: Path, bbcu: list[str], lr: Path, out: Path) -> dict[str, li
     }
 
 
-def measure(python: Path, bbcu: list[str], folder: Path, hr: np.ndarray, how: str, repeat: int) -> list[tuple[str, float, float]]:
+def measure(
+    python: Path, bbcu: list[str], folder: Path, hr: np.ndarray, how: str, repeat: int
+) -> list[tuple[str, float, float]]:
     """``(label, seconds, Y-PSNR)`` of every command on ``hr`` made small by ``how``."""
     lr = folder / f"lr_{how}.png"
     Image.fromarray(degrade_sr(hr, 4, how)).save(lr)

@@ -47,7 +47,9 @@ class Case:
 
 CASES = {
     "sr": Case("x4 upscale 2000x1500", "upscale", ModelSpec("bbcu-m", "sr", 4, 3, 64, 16, 130.0), (2000, 1500), 1500.0),
-    "denoise": Case("denoise 12000x8000", "denoise", ModelSpec("dncnn", "denoise", 1, 3, 32, 17, 65.0), (12000, 8000), 2000.0),
+    "denoise": Case(
+        "denoise 12000x8000", "denoise", ModelSpec("dncnn", "denoise", 1, 3, 32, 17, 65.0), (12000, 8000), 2000.0
+    ),
 }
 
 
@@ -103,8 +105,23 @@ def measure(key: str, backend: str, work: Path, crop: tuple[int, int], threads: 
     model = make_model(case.spec, work / f"{key}.safetensors")
     image = make_image(work / f"{key}_{width}x{height}.png", width, height)
     out = work / f"{key}_{backend}_out.png"
-    cmd = [sys.executable, "-m", "bbcu_cli", case.command, str(image), "-m", str(model), "-o", str(out),
-           "--backend", backend, "--overwrite", "-q", "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bbcu_cli",
+        case.command,
+        str(image),
+        "-m",
+        str(model),
+        "-o",
+        str(out),
+        "--backend",
+        backend,
+        "--overwrite",
+        "-q",
+        "--threads",
+        str(threads),
+    ]
     cropped = (width, height) != case.size
     label = f"{case.name} (crop {width}x{height})" if cropped else case.name
     code, peak, wall, tail = run_measured(cmd)

@@ -68,11 +68,16 @@ def grain_check(images: list[tuple[str, np.ndarray]]) -> None:
     """
     if not images:
         return
-    print("\n| clean image above 5 | estimate | at half size | ratio (noise: 0.5) | with sigma 8 added | sqrt(est^2 + 64) |\n|---|---|---|---|---|---|")
+    print(
+        "\n| clean image above 5 | estimate | at half size | ratio (noise: 0.5) | with sigma 8 added | sqrt(est^2 + 64) |\n|---|---|---|---|---|---|"
+    )
     for label, img in images:
         full, half = estimate_noise(img).sigma, estimate_noise(_half(img)).sigma
         added = estimate_noise(img + np.random.default_rng(0).normal(0, 8 / 255, img.shape)).sigma
-        print(f"| {label} | {full:.2f} | {half:.2f} | {half / full:.2f} | {added:.2f} | {np.hypot(full, 8):.2f} |", flush=True)
+        print(
+            f"| {label} | {full:.2f} | {half:.2f} | {half / full:.2f} | {added:.2f} | {np.hypot(full, 8):.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

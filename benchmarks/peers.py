@@ -176,8 +176,14 @@ class PeerWorker:
     def __init__(self, python: Path, threads: int, scratch: Path) -> None:
         self.scratch = scratch
         self._stderr: TextIO = open(scratch / "worker-stderr.txt", "w+", encoding="utf-8")
-        self.proc = subprocess.Popen([str(python), "-c", WORKER_SOURCE, str(threads)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [str(python), "-c", WORKER_SOURCE, str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1,
+        )
         self.hello = self._read()
         self._count = 0
 
@@ -267,7 +273,9 @@ class PeerMethod:
         outputs = [self.worker.scratch_file("sr") for _ in lrs]
         for path, lr in zip(inputs, lrs):
             np.save(path, np.ascontiguousarray(lr[:, :, ::-1]))
-        self.worker.request(op="upsample", inputs=[str(p) for p in inputs], outputs=[str(p) for p in outputs], **self.spec)
+        self.worker.request(
+            op="upsample", inputs=[str(p) for p in inputs], outputs=[str(p) for p in outputs], **self.spec
+        )
         results = [np.load(p)[:, :, ::-1] for p in outputs]
         for path in inputs + outputs:
             path.unlink(missing_ok=True)
@@ -465,7 +473,9 @@ def run_speed(methods: list[Method], rows: dict[str, Row], items: list[TimingInp
             runs = attempt(row, item.label, lambda: method.time(item, repeat))
             if runs:
                 row.runs[item.label] = [float(t) for t in runs]
-            print(f"  {item.label} {method.name}: {fmt_seconds(row.seconds(item.label))} s", file=sys.stderr, flush=True)
+            print(
+                f"  {item.label} {method.name}: {fmt_seconds(row.seconds(item.label))} s", file=sys.stderr, flush=True
+            )
 
 
 def run_quality(methods: list[Method], rows: dict[str, Row], sets: list[str], bench_dir: Path, scale: int) -> list[str]:
@@ -478,7 +488,9 @@ def run_quality(methods: list[Method], rows: dict[str, Row], sets: list[str], be
             notes.append(f"{set_name}: {' '.join(str(exc).split())}")
             continue
         for method in methods:
-            value = attempt(rows[method.name], set_name, lambda: mean_y_psnr(checked(method.upsample(lrs), hrs), hrs, scale))
+            value = attempt(
+                rows[method.name], set_name, lambda: mean_y_psnr(checked(method.upsample(lrs), hrs), hrs, scale)
+            )
             if value is not None:
                 rows[method.name].psnr[set_name] = value
     return notes
@@ -503,7 +515,9 @@ def prepare(method: Method, row: Row) -> bool:
     return True
 
 
-def run_scale(scale: int, worker: PeerWorker | None, args: argparse.Namespace, items: list[TimingInput]) -> tuple[dict[str, Row], list[str]]:
+def run_scale(
+    scale: int, worker: PeerWorker | None, args: argparse.Namespace, items: list[TimingInput]
+) -> tuple[dict[str, Row], list[str]]:
     """Load every method of ``scale``, time them, then score them; returns rows and notes."""
     methods = methods_for(scale, worker, args.peers_dir, args.threads)
     rows = {m.name: Row(m.name) for m in methods}
@@ -541,14 +555,23 @@ def machine_info(threads: int, worker: PeerWorker | None) -> dict[str, Any]:
     from bbcu_cli import kernels
 
     status = kernels.status()
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "kernel_isa": status.isa if status.available else f"none ({status.reason})",
-            "threads": threads, "torch": torch.__version__, "numpy": np.__version__,
-            "opencv": worker.hello.get("opencv") if worker else None, "python": platform.python_version()}
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "kernel_isa": status.isa if status.available else f"none ({status.reason})",
+        "threads": threads,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "opencv": worker.hello.get("opencv") if worker else None,
+        "python": platform.python_version(),
+    }
 
 
 def machine_line(info: dict[str, Any]) -> str:
-    return (f"machine: {info['cpu']} ({info['cores']} logical cores) | bbcu packed kernel ISA: {info['kernel_isa']} | "
-            f"threads: {info['threads']} | torch {info['torch']} | OpenCV {info['opencv'] or 'unavailable'} (contrib, peers venv)")
+    return (
+        f"machine: {info['cpu']} ({info['cores']} logical cores) | bbcu packed kernel ISA: {info['kernel_isa']} | "
+        f"threads: {info['threads']} | torch {info['torch']} | OpenCV {info['opencv'] or 'unavailable'} (contrib, peers venv)"
+    )
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -566,16 +589,22 @@ def size_cells(row: Row, ref: Row | None, item: TimingInput) -> list[str]:
     return [fmt_seconds(secs), mps, ratio]
 
 
-def table(scale: int, rows: dict[str, Row], items: list[TimingInput], sets: list[str], args: argparse.Namespace) -> list[str]:
+def table(
+    scale: int, rows: dict[str, Row], items: list[TimingInput], sets: list[str], args: argparse.Namespace
+) -> list[str]:
     """The markdown table of ``scale`` (a title line, a blank line, then the table)."""
     head = ["method", "backend"]
     for item in items:
         head += [f"{item.label} s", "MP/s", f"vs {REFERENCE}"]
     head += [f"{s} Y-PSNR" for s in sets]
     ref = rows.get(REFERENCE)
-    lines = [f"### x{scale}: median of {args.repeat} runs after one warm-up, {args.threads} threads; "
-             f"MP/s = input megapixels per second; vs {REFERENCE} = time / {REFERENCE}'s time", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        f"### x{scale}: median of {args.repeat} runs after one warm-up, {args.threads} threads; "
+        f"MP/s = input megapixels per second; vs {REFERENCE} = time / {REFERENCE}'s time",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for row in rows.values():
         cells = [row.method, row.backend or "-"]
         for item in items:
@@ -595,19 +624,39 @@ def size_json(row: Row, ref: Row | None, item: TimingInput) -> dict[str, Any]:
     """Seconds (median and every run), megapixels/s and time ratio to the reference, one size."""
     secs = row.seconds(item.label)
     ref_secs = ref.seconds(item.label) if ref else None
-    return {"seconds": secs, "runs": row.runs.get(item.label), "megapixels_per_s": item.megapixels / secs if secs else None,
-            f"time_vs_{REFERENCE}": secs / ref_secs if secs and ref_secs else None}
+    return {
+        "seconds": secs,
+        "runs": row.runs.get(item.label),
+        "megapixels_per_s": item.megapixels / secs if secs else None,
+        f"time_vs_{REFERENCE}": secs / ref_secs if secs and ref_secs else None,
+    }
 
 
-def to_json(info: dict[str, Any], args: argparse.Namespace, results: dict[int, tuple[dict[str, Row], list[str]]],
-            items: list[TimingInput]) -> dict[str, Any]:
+def to_json(
+    info: dict[str, Any],
+    args: argparse.Namespace,
+    results: dict[int, tuple[dict[str, Row], list[str]]],
+    items: list[TimingInput],
+) -> dict[str, Any]:
     """Every number of the run, JSON-ready."""
-    out: dict[str, Any] = {"machine": info, "repeat": args.repeat, "sizes": [i.label for i in items],
-                           "sets": [] if args.no_quality else args.sets, "scales": {}}
+    out: dict[str, Any] = {
+        "machine": info,
+        "repeat": args.repeat,
+        "sizes": [i.label for i in items],
+        "sets": [] if args.no_quality else args.sets,
+        "scales": {},
+    }
     for scale, (rows, notes) in results.items():
         ref = rows.get(REFERENCE)
-        methods = {name: {"backend": row.backend, "sizes": {i.label: size_json(row, ref, i) for i in items},
-                          "y_psnr": row.psnr, "errors": row.errors} for name, row in rows.items()}
+        methods = {
+            name: {
+                "backend": row.backend,
+                "sizes": {i.label: size_json(row, ref, i) for i in items},
+                "y_psnr": row.psnr,
+                "errors": row.errors,
+            }
+            for name, row in rows.items()
+        }
         out["scales"][str(scale)] = {"methods": methods, "notes": notes}
     return out
 
@@ -617,19 +666,52 @@ def to_json(info: dict[str, Any], args: argparse.Namespace, results: dict[int, t
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (argparse exits with an error on bad ones)."""
-    ap = argparse.ArgumentParser(description="Time and score bbcu's shipped SR models against FSRCNN, FSRCNN-small, ESPCN and bicubic.")
+    ap = argparse.ArgumentParser(
+        description="Time and score bbcu's shipped SR models against FSRCNN, FSRCNN-small, ESPCN and bicubic."
+    )
     ap.add_argument("--scales", nargs="+", type=int, choices=(2, 3, 4), default=[4, 2], help="SR scales (default: 4 2)")
-    ap.add_argument("--sizes", nargs="+", type=parse_size, default=[parse_size(s) for s in DEFAULT_SIZES],
-                    metavar="WxH", help="input sizes (default: %s)" % " ".join(DEFAULT_SIZES))
-    ap.add_argument("--repeat", type=positive_int, default=5, help="timed runs per measurement, after one warm-up (default 5)")
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        default=[parse_size(s) for s in DEFAULT_SIZES],
+        metavar="WxH",
+        help="input sizes (default: %s)" % " ".join(DEFAULT_SIZES),
+    )
+    ap.add_argument(
+        "--repeat", type=positive_int, default=5, help="timed runs per measurement, after one warm-up (default 5)"
+    )
     ap.add_argument("--threads", type=positive_int, default=2, help="CPU threads for every method (default 2)")
-    ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"], metavar="SET", help="benchmark sets for Y-PSNR (default: Set5 Set14)")
+    ap.add_argument(
+        "--sets",
+        nargs="+",
+        default=["Set5", "Set14"],
+        metavar="SET",
+        help="benchmark sets for Y-PSNR (default: Set5 Set14)",
+    )
     ap.add_argument("--no-quality", action="store_true", help="skip the Y-PSNR columns")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write every number as JSON")
-    ap.add_argument("--venv", type=Path, default=None, metavar="PATH", help=f"peers venv, built there once (default: {default_venv()})")
-    ap.add_argument("--peers-dir", type=Path, default=SHARED / "peers", metavar="DIR", help="folder of the peer .pb graphs (default: ../shared/peers)")
-    ap.add_argument("--bench-dir", type=Path, default=SHARED / "datasets" / "bench", metavar="DIR",
-                    help="benchmark image folders: Set5, Set14, B100 (default: ../shared/datasets/bench)")
+    ap.add_argument(
+        "--venv",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"peers venv, built there once (default: {default_venv()})",
+    )
+    ap.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=SHARED / "peers",
+        metavar="DIR",
+        help="folder of the peer .pb graphs (default: ../shared/peers)",
+    )
+    ap.add_argument(
+        "--bench-dir",
+        type=Path,
+        default=SHARED / "datasets" / "bench",
+        metavar="DIR",
+        help="benchmark image folders: Set5, Set14, B100 (default: ../shared/datasets/bench)",
+    )
     args = ap.parse_args(argv)
     args.venv = args.venv or default_venv()
     args.scales = list(dict.fromkeys(args.scales))

@@ -86,8 +86,11 @@ def main() -> int:
                     result[name][f"x{scale}"] = per_set
         finally:
             worker.close()
-    result["_how"] = {"command": "python benchmarks/peers_quality.py " + " ".join(sys.argv[1:]),
-                      "protocol": "bbcu eval inputs (seed 0), Y-PSNR, crop = scale", "degradations": list(EVAL_DEGRADATIONS)}
+    result["_how"] = {
+        "command": "python benchmarks/peers_quality.py " + " ".join(sys.argv[1:]),
+        "protocol": "bbcu eval inputs (seed 0), Y-PSNR, crop = scale",
+        "degradations": list(EVAL_DEGRADATIONS),
+    }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

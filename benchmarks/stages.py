@@ -80,8 +80,13 @@ def layouts(size: tuple[int, int]) -> list[str]:
     """NCHW vs channels-last time of the float convs the packed path leaves to torch."""
     w, h = size
     rows = ["| conv (3x3, at the input size) | NCHW ms | channels-last ms |", "|---|---|---|"]
-    cases = [("head 3 -> 64", 3, 64), ("sub-pixel tail 64 -> 48 (x4)", 64, 48), ("sub-pixel tail 32 -> 48 (x4)", 32, 48),
-             ("sub-pixel tail 64 -> 12 (x2)", 64, 12), ("conv_last 64 -> 3 at 4x the size", 64, 3)]
+    cases = [
+        ("head 3 -> 64", 3, 64),
+        ("sub-pixel tail 64 -> 48 (x4)", 64, 48),
+        ("sub-pixel tail 32 -> 48 (x4)", 32, 48),
+        ("sub-pixel tail 64 -> 12 (x2)", 64, 12),
+        ("conv_last 64 -> 3 at 4x the size", 64, 3),
+    ]
     with torch.inference_mode():
         for name, cin, cout in cases:
             scale = 4 if "4x the size" in name else 1

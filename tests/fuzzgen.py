@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image as PILImage
-
 from filehelp import huge_png, huge_tiff
+from PIL import Image as PILImage
 
 SEED = 20240606
 Mutation = Callable[[bytes, np.random.Generator], bytes]
@@ -92,7 +91,16 @@ def _trailing_junk(data: bytes, rng: np.random.Generator) -> bytes:
     return data + rng.integers(0, 256, int(rng.integers(1, 3000)), dtype=np.uint8).tobytes()
 
 
-MUTATIONS: list[Mutation] = [_truncate, _flip_bits, _flip_header, _random_body, _random_bytes, _zero_run, _duplicate, _trailing_junk]
+MUTATIONS: list[Mutation] = [
+    _truncate,
+    _flip_bits,
+    _flip_header,
+    _random_body,
+    _random_bytes,
+    _zero_run,
+    _duplicate,
+    _trailing_junk,
+]
 
 
 def expected(seed_name: str, mutation: str, original: bytes, mutated: bytes) -> str:

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from clihelp import run_cli
 from PIL import Image
 
-from bbcu_cli.degrade import bicubic_downscale_uint8, jpeg_compress
 from bbcu_cli.degradations import EVAL_DEGRADATIONS, SR_DEGRADATIONS, MixedDegradation, degrade_sr, downscale
+from bbcu_cli.degrade import bicubic_downscale_uint8, jpeg_compress
 from bbcu_cli.errors import UsageError
 from bbcu_cli.evaluate import EvalConfig, make_degraded
-from clihelp import run_cli
 
 
 def _image(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -91,8 +91,9 @@ def test_mixed_training_patches(tmp_path: Path) -> None:
         coarse = np.random.default_rng(i).random((12, 14, 1)).repeat(3, axis=2).astype(np.float32)  # gray: JPEG chroma
         smooth = np.clip(cv2.resize(coarse, (112, 96), interpolation=cv2.INTER_CUBIC), 0, 1)
         Image.fromarray((smooth * 255).astype(np.uint8)).save(data / f"{i}.png")
-    cfg = TrainConfig(task="sr", arch="bbcu-p", scale=4, patch=8, batch=6, iters=1, data=[str(data)], val="none",
-                      degradation="mixed").resolved()
+    cfg = TrainConfig(
+        task="sr", arch="bbcu-p", scale=4, patch=8, batch=6, iters=1, data=[str(data)], val="none", degradation="mixed"
+    ).resolved()
     batch = PatchSampler(cfg, torch.Generator().manual_seed(0)).next_batch()
     assert batch.inp.shape == (6, 3, 8, 8) and batch.target.shape == (6, 3, 32, 32)
     # the LR patch is a degraded version of its HR patch: close to the HR patch's box average
@@ -129,7 +130,9 @@ def test_downscaler_weights_are_configurable(tmp_path: Path) -> None:
     for bad in ("matlab", "matlab:x"):
         with pytest.raises(UsageError, match="NAME:WEIGHT"):
             _weights(bad)
-    cfg = TrainConfig(task="sr", iters=1, degradation="mixed", downscalers={"cv2-cubic": 1.0}, data=[str(tmp_path)]).resolved()
+    cfg = TrainConfig(
+        task="sr", iters=1, degradation="mixed", downscalers={"cv2-cubic": 1.0}, data=[str(tmp_path)]
+    ).resolved()
     assert cfg.mixed_degradation().weights == {"cv2-cubic": 1.0}
     assert '"cv2-cubic":1.0' in describe_data(cfg, 3)
     with pytest.raises(UsageError, match="downscaler weights"):

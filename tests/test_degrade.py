@@ -38,9 +38,7 @@ def test_cubic_kernel_values() -> None:
 
 
 def test_mirror_indices_matches_symmetric_padding() -> None:
-    np.testing.assert_array_equal(
-        mirror_indices(np.arange(-4, 8), 3), [2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0, 1]
-    )
+    np.testing.assert_array_equal(mirror_indices(np.arange(-4, 8), 3), [2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0, 1])
     n, pad = 5, 7
     padded = np.pad(np.arange(n), pad, mode="symmetric")
     np.testing.assert_array_equal(mirror_indices(np.arange(-pad, n + pad), n), padded)
@@ -60,12 +58,14 @@ def test_contribution_weights_are_normalised(n_in: int, n_out: int, scale: float
 
 @pytest.mark.parametrize(
     ("shape", "scale", "expected"),
-    [((37, 53), 0.5, (19, 27)), ((37, 53, 3), 1 / 3, (13, 18, 3)), ((31, 9), 0.25, (8, 3)),
-     ((7, 5, 3), 3.0, (21, 15, 3))],
+    [
+        ((37, 53), 0.5, (19, 27)),
+        ((37, 53, 3), 1 / 3, (13, 18, 3)),
+        ((31, 9), 0.25, (8, 3)),
+        ((7, 5, 3), 3.0, (21, 15, 3)),
+    ],
 )
-def test_output_size_is_ceil(
-    shape: tuple[int, ...], scale: float, expected: tuple[int, ...]
-) -> None:
+def test_output_size_is_ceil(shape: tuple[int, ...], scale: float, expected: tuple[int, ...]) -> None:
     assert imresize(_rng_image(shape), scale).shape == expected
 
 
@@ -111,9 +111,16 @@ def test_top_left_alignment_when_size_not_divisible() -> None:
 
 # Shrinks use inputs divisible by the factor (odd output sizes); grows use odd input sizes.
 _RESIZE_RIGHT_CASES = [
-    ((26, 34), 0.5), ((26, 34, 3), 0.5), ((33, 45), 1 / 3), ((33, 45, 3), 1 / 3),
-    ((36, 44), 0.25), ((36, 44, 3), 0.25), ((13, 17), 2.0), ((13, 17, 3), 2.0),
-    ((11, 9), 4.0), ((11, 9, 3), 4.0),
+    ((26, 34), 0.5),
+    ((26, 34, 3), 0.5),
+    ((33, 45), 1 / 3),
+    ((33, 45, 3), 1 / 3),
+    ((36, 44), 0.25),
+    ((36, 44, 3), 0.25),
+    ((13, 17), 2.0),
+    ((13, 17, 3), 2.0),
+    ((11, 9), 4.0),
+    ((11, 9, 3), 4.0),
 ]
 
 
@@ -123,8 +130,11 @@ def test_matches_resize_right(shape: tuple[int, ...], scale: float) -> None:
     img = _rng_image(shape, seed=len(shape) + int(scale * 12))
     factors = [scale, scale] + [1.0] * (img.ndim - 2)
     ref = resize_right.resize(
-        img, scale_factors=factors, interp_method=resize_right.interp_methods.cubic,
-        pad_mode="symmetric", antialiasing=True,
+        img,
+        scale_factors=factors,
+        interp_method=resize_right.interp_methods.cubic,
+        pad_mode="symmetric",
+        antialiasing=True,
     )
     out = imresize(img, scale)
     assert out.shape == ref.shape

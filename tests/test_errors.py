@@ -6,17 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelp import run_cli
 from PIL import Image as PILImage
 
 from bbcu_cli.batch.item import ItemResult, RestoreOptions, load_item
 from bbcu_cli.cli import app as cli_app
 from bbcu_cli.cli.report import item_line
 from bbcu_cli.errors import BbcuError, OutputError, UsageError, command, option, render
-from clihelp import run_cli
 
 
 def _overwrite_error() -> OutputError:
-    return OutputError("out.png already exists", f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it")
+    return OutputError(
+        "out.png already exists",
+        f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it",
+    )
 
 
 def test_option_renders_both_ways() -> None:
@@ -46,7 +49,10 @@ def test_messages_render_too() -> None:
     assert err.message == "threads must be >= 0, got -1"
     assert err.message_for_cli() == "--threads must be >= 0, got -1"
     assert err.raw_message != err.message  # the markers are kept to build another error
-    assert BbcuError(f"x: {err.raw_message}", err.raw_hint).for_cli() == "x: --threads must be >= 0, got -1 (0 means one per core)"
+    assert (
+        BbcuError(f"x: {err.raw_message}", err.raw_hint).for_cli()
+        == "x: --threads must be >= 0, got -1 (0 means one per core)"
+    )
 
 
 def test_printable_applied_after_rendering() -> None:
@@ -69,7 +75,10 @@ def test_cli_boundary_shows_flags(capsys: pytest.CaptureFixture[str], monkeypatc
     monkeypatch.setattr(cli_app, "app", failing_app)
     res = run_cli(capsys, "models")
     assert res.code == 1
-    assert res.err.strip() == "error: out.png already exists (pass --overwrite to replace it or --skip-existing to keep it)"
+    assert (
+        res.err.strip()
+        == "error: out.png already exists (pass --overwrite to replace it or --skip-existing to keep it)"
+    )
 
 
 def test_failed_batch_item_shows_flags_in_the_cli_and_keywords_in_python(tmp_path: Path) -> None:
@@ -80,7 +89,9 @@ def test_failed_batch_item_shows_flags_in_the_cli_and_keywords_in_python(tmp_pat
     assert isinstance(result, ItemResult) and result.status == "failed"
     assert result.error is not None and "overwrite=True" in result.error and "--" not in result.error
     assert "--overwrite" in (result.error_for_cli() or "") and "--skip-existing" in (result.error_for_cli() or "")
-    assert "--overwrite" in str(result.to_json(for_cli=True)["error"]) and "overwrite=True" in str(result.to_json()["error"])
+    assert "--overwrite" in str(result.to_json(for_cli=True)["error"]) and "overwrite=True" in str(
+        result.to_json()["error"]
+    )
     assert "error_cli" not in result.to_json()
     assert "--overwrite" in item_line(result).plain
 

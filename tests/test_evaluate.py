@@ -13,8 +13,18 @@ from PIL import Image
 from bbcu_cli.degrade import bicubic_downscale_uint8, image_seed, jpeg_compress
 from bbcu_cli.errors import InputError, UsageError
 from bbcu_cli.evaluate import (
-    SHEET_CROP, SHEET_GAP, SHEET_LABEL, SHEET_ZOOM, EvalConfig, bicubic_baseline,
-    comparison_sheet, evaluate, identity_baseline, list_dataset, load_clean, make_degraded,
+    SHEET_CROP,
+    SHEET_GAP,
+    SHEET_LABEL,
+    SHEET_ZOOM,
+    EvalConfig,
+    bicubic_baseline,
+    comparison_sheet,
+    evaluate,
+    identity_baseline,
+    list_dataset,
+    load_clean,
+    make_degraded,
     quantize,
 )
 
@@ -48,8 +58,13 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"task": "inpaint"}, {"task": "sr", "scale": 0}, {"task": "denoise", "sigma": -1},
-     {"task": "deblock", "quality": 101}, {"task": "sr", "limit": 0}],
+    [
+        {"task": "inpaint"},
+        {"task": "sr", "scale": 0},
+        {"task": "denoise", "sigma": -1},
+        {"task": "deblock", "quality": 101},
+        {"task": "sr", "limit": 0},
+    ],
 )
 def test_config_validation(kwargs: dict) -> None:
     with pytest.raises(UsageError):
@@ -104,8 +119,9 @@ def test_identity_denoise_matches_noisy_input_psnr(tmp_path: Path) -> None:
     images = _write_folder(tmp_path / "set", [(32, 40, 3), (36, 28, 3), (30, 30, 3)])
     cfg = EvalConfig("denoise", sigma=25, seed=11)
     calls: list[tuple[int, int]] = []
-    result = evaluate(tmp_path / "set", identity_baseline(), cfg, "identity",
-                      progress=lambda done, total: calls.append((done, total)))
+    result = evaluate(
+        tmp_path / "set", identity_baseline(), cfg, "identity", progress=lambda done, total: calls.append((done, total))
+    )
     expected = []
     for i, clean in enumerate(images):
         rng = np.random.default_rng(11 + i)
@@ -138,8 +154,7 @@ def test_result_json_and_task_parameters(tmp_path: Path) -> None:
     _write_folder(tmp_path / "tiny", [(32, 32, 3)])
     res = evaluate(tmp_path / "tiny", identity_baseline(), EvalConfig("denoise", sigma=15), "m")
     data = json.loads(json.dumps(res.to_json()))
-    assert list(data) == ["task", "model", "dataset", "scale", "sigma", "quality", "psnr",
-                          "ssim", "images"]
+    assert list(data) == ["task", "model", "dataset", "scale", "sigma", "quality", "psnr", "ssim", "images"]
     assert (data["task"], data["model"], data["dataset"]) == ("denoise", "m", "tiny")
     assert (data["scale"], data["sigma"], data["quality"]) == (None, 15, None)
     assert list(data["images"][0]) == ["name", "psnr", "ssim"]
@@ -149,8 +164,7 @@ def test_result_json_and_task_parameters(tmp_path: Path) -> None:
 def test_sr_gray_image_and_baseline_scores(tmp_path: Path) -> None:
     _write_folder(tmp_path / "sr", [(50, 45, 1), (44, 60, 3)])
     cfg = EvalConfig("sr", scale=2, limit=2)
-    res = evaluate(tmp_path / "sr", bicubic_baseline(2), cfg, "bicubic",
-                   baseline=bicubic_baseline(2))
+    res = evaluate(tmp_path / "sr", bicubic_baseline(2), cfg, "bicubic", baseline=bicubic_baseline(2))
     assert [r.psnr for r in res.images] == [r.baseline_psnr for r in res.images]
     assert res.mean_of("baseline_psnr") == pytest.approx(res.psnr)
     assert all(r.input_psnr is None for r in res.images)
@@ -187,9 +201,7 @@ def _sheet_size(h: int, w: int) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(("task", "shape"), [("sr", (128, 112, 3)), ("denoise", (40, 52, 1))])
-def test_save_writes_outputs_and_sheets(
-    tmp_path: Path, task: str, shape: tuple[int, int, int]
-) -> None:
+def test_save_writes_outputs_and_sheets(tmp_path: Path, task: str, shape: tuple[int, int, int]) -> None:
     _write_folder(tmp_path / "in", [shape])
     cfg = EvalConfig(task, scale=4)  # type: ignore[arg-type]
     restore = bicubic_baseline(4) if task == "sr" else identity_baseline()

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelp import run_cli
+from modelhelp import random_loaded
 from PIL import Image
+from test_weights_support import WeightsServer, entry_dict, online, register, server  # noqa: F401
 
 from bbcu_cli import create_model, get_model
 from bbcu_cli.errors import UsageError, WeightsError
@@ -14,9 +17,6 @@ from bbcu_cli.factory import DEFAULT_SR_SCALE, resolve_model, wanted_scale
 from bbcu_cli.loading import ModelSpec, save_model
 from bbcu_cli.weights import get_manifest
 from bbcu_cli.weights.download import is_offline
-from clihelp import run_cli
-from modelhelp import random_loaded
-from test_weights_support import WeightsServer, entry_dict, online, register, server  # noqa: F401
 
 TINY_X4 = ModelSpec("bbcu-m", "sr", 4, 3, 16, 1, 32.5)  # matches test_weights_support.entry_dict
 
@@ -55,9 +55,17 @@ def test_other_values_are_refused(monkeypatch: pytest.MonkeyPatch, value: str) -
     assert is_offline(True) is True
 
 
-@pytest.mark.parametrize(("value", "online_ok"), [("false", True), ("off", True), ("0", True), ("yes", False), ("1", False)])
+@pytest.mark.parametrize(
+    ("value", "online_ok"), [("false", True), ("off", True), ("0", True), ("yes", False), ("1", False)]
+)
 def test_upscale_and_weights_download_read_bbcu_offline_alike(
-    online: Path, server: WeightsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, value: str, online_ok: bool  # noqa: F811
+    online: Path,
+    server: WeightsServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    online_ok: bool,  # noqa: F811
 ) -> None:
     data = _tiny_x4(tmp_path).read_bytes()
     register(online, entry_dict("net-x4", data, [server.add("net-x4.safetensors", data)]))

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_input
 
 from bbcu_cli import load_model, restore_array
 from bbcu_cli.errors import ModelFormatError
 from bbcu_cli.loading import ModelSpec, build_model, read_state_dict, recognise, save_model
-from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_input
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)

@@ -64,8 +64,11 @@ def _ssim_basicsr_style(a: np.ndarray, b: np.ndarray) -> float:
 
 def _skimage_ssim(a: np.ndarray, b: np.ndarray) -> float:
     axis = None if a.ndim == 2 else 2
-    return float(structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                       data_range=255, channel_axis=axis))
+    return float(
+        structural_similarity(
+            a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=axis
+        )
+    )
 
 
 def _y_reference(img: np.ndarray) -> np.ndarray:

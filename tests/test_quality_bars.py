@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from clihelp import run_cli
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bench"
@@ -31,9 +30,7 @@ def _eval(capsys: pytest.CaptureFixture[str], dataset: str, *args: object) -> di
     return report
 
 
-@pytest.mark.parametrize(
-    ("scale", "dataset", "bar"), [(4, "Set5", 30.7), (4, "B100", 27.0), (2, "Set5", 36.3)]
-)
+@pytest.mark.parametrize(("scale", "dataset", "bar"), [(4, "Set5", 30.7), (4, "B100", 27.0), (2, "Set5", 36.3)])
 def test_bicubic_trained_sr_models_meet_bar(
     capsys: pytest.CaptureFixture[str], scale: int, dataset: str, bar: float
 ) -> None:
@@ -63,9 +60,7 @@ def _denoise(capsys: pytest.CaptureFixture[str], noisy: Path, clean: Path, *args
     return json.loads(res.out)["items"][0]
 
 
-def test_sigma_steers_the_default_denoiser_on_cbsd68(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_sigma_steers_the_default_denoiser_on_cbsd68(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     from PIL import Image
 
     from bbcu_cli.degrade import add_gaussian_noise

@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from clihelp import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +30,9 @@ pytestmark = [
 
 def _scores(capsys: pytest.CaptureFixture[str], dataset: str, scale: int, *args: object) -> dict[str, float]:
     """Y-PSNR per degradation of ``bbcu eval DATASET -s SCALE --degradation all``."""
-    res = run_cli(capsys, "eval", BENCH / dataset, "-s", scale, "--degradation", "all", *args, "--threads", 2, "--json", "-q")
+    res = run_cli(
+        capsys, "eval", BENCH / dataset, "-s", scale, "--degradation", "all", *args, "--threads", 2, "--json", "-q"
+    )
     assert res.code == 0, res.err
     results = json.loads(res.out)["results"]
     assert [r["degradation"] for r in results] == list(DEGRADATIONS)
@@ -50,7 +51,9 @@ def _protocol(capsys: pytest.CaptureFixture[str], dataset: str, scale: int, *arg
 
 
 @pytest.mark.parametrize("dataset", ["Set5", "Set14", "B100"])
-def test_x4_default_beats_bicubic_and_peers_under_every_degradation(capsys: pytest.CaptureFixture[str], dataset: str) -> None:
+def test_x4_default_beats_bicubic_and_peers_under_every_degradation(
+    capsys: pytest.CaptureFixture[str], dataset: str
+) -> None:
     ours = _scores(capsys, dataset, 4)
     bicubic = _scores(capsys, dataset, 4, "-m", "bicubic")
     peers = _peers(4, dataset)
@@ -60,8 +63,12 @@ def test_x4_default_beats_bicubic_and_peers_under_every_degradation(capsys: pyte
             assert ours[d] >= scores[d], f"{dataset} {d}: {ours[d]:.2f} < {peer} {scores[d]:.2f}"
 
 
-@pytest.mark.parametrize(("scale", "dataset", "bar"), [(4, "Set5", 30.9), (4, "B100", 27.1), (2, "Set5", 36.9), (3, "Set5", 32.9)])
-def test_defaults_meet_the_protocol_bars(capsys: pytest.CaptureFixture[str], scale: int, dataset: str, bar: float) -> None:
+@pytest.mark.parametrize(
+    ("scale", "dataset", "bar"), [(4, "Set5", 30.9), (4, "B100", 27.1), (2, "Set5", 36.9), (3, "Set5", 32.9)]
+)
+def test_defaults_meet_the_protocol_bars(
+    capsys: pytest.CaptureFixture[str], scale: int, dataset: str, bar: float
+) -> None:
     psnr = _protocol(capsys, dataset, scale)
     assert psnr >= bar, f"x{scale} {dataset}: {psnr:.2f} dB < {bar}"
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from modelhelp import random_loaded
 
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.engine.tiling import align_for, halo_for, plan_tiles
+from bbcu_cli.errors import WeightsError
 from bbcu_cli.loading import LoadedModel, ModelSpec, load_model, recognise, save_model
 from bbcu_cli.models import BinaryDnCNN
-from bbcu_cli.errors import WeightsError
 from bbcu_cli.weights.manifest import SCHEMA_VERSION, load_manifest
-from modelhelp import random_loaded
 
 
 def _model(channels: int = 3, r: int = 2, noise: bool = True, seed: int = 0) -> LoadedModel:
@@ -87,8 +87,15 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 
 
 def test_manifest_field() -> None:
-    base = {"name": "u2", "task": "denoise", "scale": 1, "file": "u2.safetensors", "sha256": "0" * 64, "size": 1,
-            "arch": {"name": "dncnn", "num_feat": 64, "depth": 12, "k": 130.0, "noise_channel": True, "unshuffle": 2}}
+    base = {
+        "name": "u2",
+        "task": "denoise",
+        "scale": 1,
+        "file": "u2.safetensors",
+        "sha256": "0" * 64,
+        "size": 1,
+        "arch": {"name": "dncnn", "num_feat": 64, "depth": 12, "k": 130.0, "noise_channel": True, "unshuffle": 2},
+    }
     entry = load_manifest({"schema_version": SCHEMA_VERSION, "models": [base]}).get("u2")
     assert entry.arch.unshuffle == 2 and "unshuffle 2" in entry.arch.describe()
     sr = {**base, "task": "sr", "scale": 4, "arch": {**base["arch"], "name": "bbcu-m", "noise_channel": False}}

@@ -52,7 +52,6 @@ class WeightsServer:
             time.sleep(0.02)
         assert len(self.requests) >= n, f"server saw {self.requests}"
 
-
     def wait_completed(self, path: str, n: int = 1, timeout: float = 10.0) -> int:
         """Full responses served for ``path``, once ``n`` have been counted (or the timeout passed).
 
@@ -156,12 +155,29 @@ def payload(n: int = 100_000, seed: int = 1) -> bytes:
 def entry_dict(name: str, data: bytes, urls: list[str], **extra: Any) -> dict[str, Any]:
     """A valid manifest entry for ``data`` (a tiny sr x4 model)."""
     entry = {
-        "name": name, "task": "sr", "scale": 4,
-        "arch": {"name": "bbcu-m", "num_feat": 16, "depth": 1, "k": 32.5, "in_channels": 3, "bias": False, "noise_channel": False},
-        "file": f"{name}.safetensors", "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "urls": urls,
-        "bundled": False, "default": False, "format": "bbcu-safetensors",
-        "provenance": {"data": "test", "iterations": None, "command": "", "notes": ""}, "metrics": {},
-        "source_page": None, "description": "test model",
+        "name": name,
+        "task": "sr",
+        "scale": 4,
+        "arch": {
+            "name": "bbcu-m",
+            "num_feat": 16,
+            "depth": 1,
+            "k": 32.5,
+            "in_channels": 3,
+            "bias": False,
+            "noise_channel": False,
+        },
+        "file": f"{name}.safetensors",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "urls": urls,
+        "bundled": False,
+        "default": False,
+        "format": "bbcu-safetensors",
+        "provenance": {"data": "test", "iterations": None, "command": "", "notes": ""},
+        "metrics": {},
+        "source_page": None,
+        "description": "test model",
     }
     entry.update(extra)
     return entry

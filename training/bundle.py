@@ -37,10 +37,19 @@ def eval_metrics(name: str) -> dict:
         d = json.loads(path.read_text())
         for r in d.get("results", []):  # --degradation all: one entry per degradation
             if r.get("model") == name and r["degradation"] != "matlab":
-                out[f"{r['dataset']}_x{r['scale']}_{r['degradation']}"] = {"psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 4)}
+                out[f"{r['dataset']}_x{r['scale']}_{r['degradation']}"] = {
+                    "psnr": round(r["psnr"], 4),
+                    "ssim": round(r["ssim"], 4),
+                }
         if d.get("model") != name:
             continue
-        cond = f"x{d['scale']}" if d["task"] == "sr" else f"q{d['quality']}" if d["task"] == "deblock" else f"sigma{d['sigma']:g}"
+        cond = (
+            f"x{d['scale']}"
+            if d["task"] == "sr"
+            else f"q{d['quality']}"
+            if d["task"] == "deblock"
+            else f"sigma{d['sigma']:g}"
+        )
         key = f"{d['dataset']}_{cond}" + ("_blind" if path.stem.endswith("blind-s25-CBSD68") else "")
         out[key] = {"psnr": round(d["psnr"], 4), "ssim": round(d["ssim"], 4)}
     return out
@@ -105,7 +114,9 @@ def main() -> int:
     ap.add_argument("--metrics", type=Path)
     ap.add_argument("--eval", action="store_true", help="add the training/eval/NAME-*.json results")
     ap.add_argument("--notes", default="")
-    ap.add_argument("--continues", metavar="NAME", help="the run continued manifest model NAME: count its iterations and time")
+    ap.add_argument(
+        "--continues", metavar="NAME", help="the run continued manifest model NAME: count its iterations and time"
+    )
     args = ap.parse_args()
     if args.refresh_eval:
         _refresh_eval(args.refresh_eval)
@@ -117,7 +128,9 @@ def main() -> int:
     target = REPO / "bbcu_cli" / "weights" / "bundled" / entry["file"]
     shutil.copyfile(args.run / entry["file"], target)
     target.chmod(0o644)
-    shutil.copyfile(args.run / f"{name}-latent.safetensors", REPO / "training" / "weights" / f"{name}-latent.safetensors")
+    shutil.copyfile(
+        args.run / f"{name}-latent.safetensors", REPO / "training" / "weights" / f"{name}-latent.safetensors"
+    )
     _register(entry)
     sys.stdout.write(f"bundled {name}: {target.relative_to(REPO)} ({entry['size']} bytes)\n")
     return 0

@@ -31,8 +31,10 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 DEGRADATIONS = ("matlab", "cv2-cubic", "cv2-area", "cv2-linear", "pil", "jpeg75", "noise5")
 PEERS = ("FSRCNN", "FSRCNN-small", "ESPCN")
 # Paper Y-PSNR on Set5 / Set14 / B100 (ICLR 2023); "-": not quoted in our sources.
-PAPER = {2: {"BBCU-M": ("37.44", "-", "-")},
-         4: {"BBCU-L": ("31.79", "28.38", "27.41"), "BBCU-M": ("31.54", "28.20", "27.31")}}
+PAPER = {
+    2: {"BBCU-M": ("37.44", "-", "-")},
+    4: {"BBCU-L": ("31.79", "28.38", "27.41"), "BBCU-M": ("31.54", "28.20", "27.31")},
+}
 
 
 def count_macs(model: nn.Module, channels: int, noise: bool) -> tuple[int, int]:
@@ -80,8 +82,10 @@ def card_row(entry) -> str:  # type: ignore[no-untyped-def]
     ops = fm + bm / 64
     prov = entry.provenance
     wall = f"{prov.wall_time_s / 60:.0f} min" if prov.wall_time_s else "-"
-    return (f"| {entry.name} | {loaded.spec.describe()} | {fp / 1e3:.1f} K | {bp / 1e3:.1f} K | {entry.size / 1024:.1f} KiB | "
-            f"{ops / 1e9:.2f} G ({fm / 1e9:.2f} G float + {bm / 1e9:.1f} G binary) | {prov.iterations} | {wall} |")
+    return (
+        f"| {entry.name} | {loaded.spec.describe()} | {fp / 1e3:.1f} K | {bp / 1e3:.1f} K | {entry.size / 1024:.1f} KiB | "
+        f"{ops / 1e9:.2f} G ({fm / 1e9:.2f} G float + {bm / 1e9:.1f} G binary) | {prov.iterations} | {wall} |"
+    )
 
 
 def _robust(tag: str) -> dict[str, float]:
@@ -111,9 +115,13 @@ def robust_table(scale: int) -> list[str]:
     """Set5 / Set14 / B100 Y-PSNR under every degradation: bicubic, the peers, every shipped model."""
     peers, speed = _json(BENCHMARKS / "peers_quality.json"), _json(BENCHMARKS / "peers.json")
     sets = ("Set5", "Set14", "B100")
-    out = [f"| x{scale}, Y-PSNR (crop {scale}) | set | s at 320x180 | " + " | ".join(DEGRADATIONS) + " |",
-           "|---" * (3 + len(DEGRADATIONS)) + "|"]
-    rows: list[tuple[str, dict[str, dict[str, float]]]] = [("bicubic", {s: _robust(f"bicubic-robust-x{scale}-{s}") for s in sets})]
+    out = [
+        f"| x{scale}, Y-PSNR (crop {scale}) | set | s at 320x180 | " + " | ".join(DEGRADATIONS) + " |",
+        "|---" * (3 + len(DEGRADATIONS)) + "|",
+    ]
+    rows: list[tuple[str, dict[str, dict[str, float]]]] = [
+        ("bicubic", {s: _robust(f"bicubic-robust-x{scale}-{s}") for s in sets})
+    ]
     rows += [(p, peers.get(p, {}).get(f"x{scale}", {})) for p in PEERS]
     ours = [e.name for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == scale]
     rows += [(n, {s: _robust(f"{n}-robust-x{scale}-{s}") for s in sets}) for n in ours]
@@ -127,16 +135,26 @@ def robust_table(scale: int) -> list[str]:
 
 
 def main() -> int:
-    out = ["| model | architecture | float params | binary params | on disk | OPs at 320x180 | iterations | wall time |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| model | architecture | float params | binary params | on disk | OPs at 320x180 | iterations | wall time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     out += [card_row(e) for e in get_manifest().models if e.bundled]
     out += ["", "| x{s} (PSNR / SSIM, Y) | Set5 | Set14 | B100 |".format(s="S"), "|---|---|---|---|"]
     for s in (2, 3, 4):
         ours = [e.name for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == s]
         for who in ["bicubic", *with_ensemble(ours)]:
-            out.append(f"| {who} x{s} | " + " | ".join(_score(f"{who}-x{s}-{d}" if who == "bicubic" else f"{who}-{d}")
-                                                       for d in ("Set5", "Set14", "B100")) + " |")
-        out += [f"| paper {arch} x{s} (PSNR, 300k GPU steps on DIV2K) | " + " | ".join(vals) + " |"
-                for arch, vals in PAPER.get(s, {}).items()]
+            out.append(
+                f"| {who} x{s} | "
+                + " | ".join(
+                    _score(f"{who}-x{s}-{d}" if who == "bicubic" else f"{who}-{d}") for d in ("Set5", "Set14", "B100")
+                )
+                + " |"
+            )
+        out += [
+            f"| paper {arch} x{s} (PSNR, 300k GPU steps on DIV2K) | " + " | ".join(vals) + " |"
+            for arch, vals in PAPER.get(s, {}).items()
+        ]
     for s in (4, 3, 2):
         out += ["", *robust_table(s)]
     out += ["", "| denoise CBSD68 (PSNR / SSIM, RGB) | sigma 15 | sigma 25 | sigma 50 |", "|---|---|---|---|"]

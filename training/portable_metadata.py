@@ -35,8 +35,14 @@ from safetensors.torch import save_file
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bbcu_cli.train.checkpoint import (dataset_records, metadata_absolute_paths, portable_metadata,  # noqa: E402
-                                       portable_value, sha256_file, value_absolute_paths)
+from bbcu_cli.train.checkpoint import (  # noqa: E402
+    dataset_records,
+    metadata_absolute_paths,
+    portable_metadata,
+    portable_value,
+    sha256_file,
+    value_absolute_paths,
+)
 from bbcu_cli.train.config import locate_data  # noqa: E402
 from bbcu_cli.train.data import list_images  # noqa: E402
 
@@ -79,7 +85,11 @@ def _with_datasets(meta: dict[str, str]) -> dict[str, str]:
     folders = [_here(d) for d in config["data"]]
     records = dataset_records(folders, None if val in (None, "none") else _here(val))
     named = _IMAGE_COUNT.search(json.loads(meta.get("provenance", "{}")).get("data", ""))
-    if named is None or int(named.group(1)) != _usable_images(folders, config) or not all("sha256" in r for r in records):
+    if (
+        named is None
+        or int(named.group(1)) != _usable_images(folders, config)
+        or not all("sha256" in r for r in records)
+    ):
         return meta
     return {**meta, "train_config": json.dumps({**config, "datasets": records})}
 

@@ -34,6 +34,8 @@ from .registry import (
 from .spec import TASKS, ModelSpec, Task
 
 __all__ = [
+    "TASKS",
+    "Task",
     "ArchFamily",
     "FinishLayout",
     "ModelSpec",

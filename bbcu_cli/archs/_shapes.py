@@ -14,7 +14,10 @@ def conv_shape(sd: StateDict, key: str) -> tuple[int, int, int, int]:
     """The (C_out, C_in, kH, kW) shape of convolution weight ``key``, or a clear error."""
     shape = tuple(int(d) for d in sd[key].shape)
     if len(shape) != 4 or min(shape) < 1:
-        raise ModelFormatError(f"{key} has shape {shape}, expected a 4-d convolution weight (C_out, C_in, 3, 3)", "the file is damaged or not a BBCU checkpoint")
+        raise ModelFormatError(
+            f"{key} has shape {shape}, expected a 4-d convolution weight (C_out, C_in, 3, 3)",
+            "the file is damaged or not a BBCU checkpoint",
+        )
     return shape  # type: ignore[return-value]
 
 

@@ -67,7 +67,9 @@ def recognise_upsampler(sd: StateDict, k: float | None, arch: Arch, up1_key: str
     elif ratio in (4, 9):
         scale = int(round(ratio**0.5))
     else:
-        raise ModelFormatError(f"upconv1 has {up1[0]} outputs for {num_feat} features", "expected 4x (x2, x4) or 9x (x3) num_feat")
+        raise ModelFormatError(
+            f"upconv1 has {up1[0]} outputs for {num_feat} features", "expected 4x (x2, x4) or 9x (x3) num_feat"
+        )
     return ModelSpec(arch, "sr", scale, int(in_ch), int(num_feat), body_depth(sd), k_or_default(k, num_feat))
 
 

@@ -31,7 +31,9 @@ def _recognise(sd: StateDict, k: float | None, task: str | None) -> ModelSpec:
     outs = conv_shape(sd, "conv_tail.weight")[0]
     scale = round((outs / int(in_ch)) ** 0.5)
     if scale < 1 or scale * scale * int(in_ch) != outs:
-        raise ModelFormatError(f"conv_tail has {outs} outputs for {in_ch} image channels", "expected channels * scale^2")
+        raise ModelFormatError(
+            f"conv_tail has {outs} outputs for {in_ch} image channels", "expected channels * scale^2"
+        )
     return ModelSpec("bbcu-p", "sr", scale, int(in_ch), int(num_feat), _sr.body_depth(sd), k_or_default(k, num_feat))
 
 

@@ -54,7 +54,9 @@ def _recognise(sd: StateDict, k: float | None, task: str | None) -> ModelSpec:
 def _build(spec: ModelSpec) -> nn.Module:
     from ..models import BinaryDnCNN
 
-    return BinaryDnCNN(spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k, spec.unshuffle)
+    return BinaryDnCNN(
+        spec.in_channels, spec.num_feat, spec.depth, spec.bias, spec.noise_channel, spec.k, spec.unshuffle
+    )
 
 
 def _describe(spec: ModelSpec) -> str:

@@ -37,17 +37,35 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Literal
 import numpy as np
 
 from ..errors import BbcuError, InputError, OutputError, option, printable
-from ..imagefiles import Image, ImageSequence, format_for_path, from_uint, read_file, read_image, resize_alpha, write_image
+from ..imagefiles import (
+    Image,
+    ImageSequence,
+    format_for_path,
+    from_uint,
+    read_file,
+    read_image,
+    resize_alpha,
+    write_image,
+)
 from ..imagefiles._core import MULTI_FRAME_FORMATS
 from ..imagefiles._write import special_target
-from .alpha import fill_transparent
 from ..metrics import image_metrics, metrics_for_task
 from ..noise_estimate import estimate_noise
+from .alpha import fill_transparent
 
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
     from ..engine.restore import Restorer, TileProgress
 
-__all__ = ["RestoreOptions", "ItemResult", "Staged", "restore_image", "process_file", "load_item", "compute_item", "save_item"]
+__all__ = [
+    "RestoreOptions",
+    "ItemResult",
+    "Staged",
+    "restore_image",
+    "process_file",
+    "load_item",
+    "compute_item",
+    "save_item",
+]
 
 log = logging.getLogger(__name__)
 Status = Literal["ok", "skipped", "failed"]
@@ -136,7 +154,11 @@ def _sigma_for(restorer: Restorer, image: Image, sigma: float | None) -> float |
         return sigma
     found = estimate_noise(_sigma_sample(image.pixels))
     if not found.reliable:
-        log.warning("noise level estimated as %.1f, but unreliably (%s); pass --sigma if it looks wrong", found.sigma, found.reason)
+        log.warning(
+            "noise level estimated as %.1f, but unreliably (%s); pass --sigma if it looks wrong",
+            found.sigma,
+            found.reason,
+        )
     return found.sigma
 
 
@@ -146,7 +168,9 @@ def _out_dtype(image: Image) -> type:
     return np.uint8 if image.bit_depth == 8 else np.uint16
 
 
-def restore_image(restorer: Restorer, image: Image, *, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[Image, float | None]:
+def restore_image(
+    restorer: Restorer, image: Image, *, sigma: float | None = None, progress: TileProgress | None = None
+) -> tuple[Image, float | None]:
     """Restore ``image``; returns the new image (same kind and bit depth) and the sigma used.
 
     Float pixels give float32 output (unclamped); uint8/uint16 pixels (``read_image(raw=True)``)
@@ -164,7 +188,9 @@ def restore_image(restorer: Restorer, image: Image, *, sigma: float | None = Non
     return replace(image, pixels=pixels, alpha=alpha), used
 
 
-def restore_frames(restorer: Restorer, seq: ImageSequence, *, sigma: float | None = None, progress: TileProgress | None = None) -> tuple[ImageSequence, float | None]:
+def restore_frames(
+    restorer: Restorer, seq: ImageSequence, *, sigma: float | None = None, progress: TileProgress | None = None
+) -> tuple[ImageSequence, float | None]:
     """Restore every frame on its own (tiles and progress per frame, each frame exactly as it
     would be alone); returns the new sequence and the first frame's sigma."""
     frames: list[Image] = []
@@ -191,7 +217,10 @@ def _measure(restorer: Restorer, output: Image | ImageSequence, ref_path: Path) 
     ref = read_image(ref_path)
     h, w = output.pixels.shape[:2]
     if ref.pixels.shape[0] < h or ref.pixels.shape[1] < w:
-        raise InputError(f"reference {ref_path} is {ref.pixels.shape[1]}x{ref.pixels.shape[0]}, smaller than the output {w}x{h}", "pass the matching high-quality image")
+        raise InputError(
+            f"reference {ref_path} is {ref.pixels.shape[1]}x{ref.pixels.shape[0]}, smaller than the output {w}x{h}",
+            "pass the matching high-quality image",
+        )
     quant = _as_unit_float(output.pixels)
     space, crop = metrics_for_task(restorer.spec.task, math.ceil(restorer.scale))  # --outscale 1.5: crop 2
     reference = ref.pixels[:h, :w]
@@ -205,7 +234,10 @@ def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | 
         return None
     if opts.skip_existing:
         return ItemResult(str(src), str(dst), "skipped")
-    raise OutputError(f"{dst} already exists", f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it")
+    raise OutputError(
+        f"{dst} already exists",
+        f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it",
+    )
 
 
 def _write(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> None:
@@ -216,7 +248,9 @@ def _write(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> Non
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder") from None
+        raise OutputError(
+            f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder"
+        ) from None
     write_image(dst, image, opts.out_format, quality=opts.quality, overwrite=opts.overwrite, keep_metadata=keep)
 
 
@@ -226,8 +260,10 @@ def _check_frames_fit(dst: Path, image: Image | ImageSequence, opts: RestoreOpti
         return
     written = format_for_path("x.png" if str(dst) == "-" else dst, opts.out_format)
     if written not in MULTI_FRAME_FORMATS:
-        raise OutputError(f"cannot write {dst}: {written.upper()} holds one frame, the input has {len(image.frames)}",
-                          f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}")
+        raise OutputError(
+            f"cannot write {dst}: {written.upper()} holds one frame, the input has {len(image.frames)}",
+            f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}",
+        )
 
 
 def _stdout() -> BinaryIO:
@@ -245,7 +281,9 @@ def _stdin_stream(stdin: Callable[[], object]) -> object:
     except (AttributeError, ValueError, OSError):
         stream = None
     if stream is None:
-        raise InputError("cannot read an image from stdin: stdin is closed", "pipe an image into bbcu, or pass a file name")
+        raise InputError(
+            "cannot read an image from stdin: stdin is closed", "pipe an image into bbcu, or pass a file name"
+        )
     return stream
 
 
@@ -256,10 +294,19 @@ def _failed(src: Path, dst: Path | None, start: float, exc: Exception) -> ItemRe
         log.debug("unexpected failure on %s", src, exc_info=True)
         text = str(exc).strip().splitlines()
         error = cli = printable(f"{src}: {type(exc).__name__}: {text[0] if text else 'failed'}")
-    return ItemResult(str(src), str(dst) if dst is not None else None, "failed", error=error, seconds=time.perf_counter() - start, error_cli=cli)
+    return ItemResult(
+        str(src),
+        str(dst) if dst is not None else None,
+        "failed",
+        error=error,
+        seconds=time.perf_counter() - start,
+        error_cli=cli,
+    )
 
 
-def load_item(src: Path, dst: Path, *, opts: RestoreOptions, ref: Path | None = None, stdin: Callable[[], object] | None = None) -> Staged | ItemResult:
+def load_item(
+    src: Path, dst: Path, *, opts: RestoreOptions, ref: Path | None = None, stdin: Callable[[], object] | None = None
+) -> Staged | ItemResult:
     """Stage 1: skip/refuse an existing output, then decode ``src`` at its own bit depth."""
     start = time.perf_counter()
     try:
@@ -267,14 +314,18 @@ def load_item(src: Path, dst: Path, *, opts: RestoreOptions, ref: Path | None = 
         if done is not None:
             return done
         source = _stdin_stream(stdin) if stdin else src
-        image = read_file(source, max_pixels=opts.max_output_pixels, raw=True, scale=opts.scale, first_frame=opts.first_frame)  # type: ignore[arg-type]
+        image = read_file(
+            source, max_pixels=opts.max_output_pixels, raw=True, scale=opts.scale, first_frame=opts.first_frame
+        )  # type: ignore[arg-type]
         _check_frames_fit(dst, image, opts)
     except Exception as exc:
         return _failed(src, dst, start, exc)
     return Staged(src, dst, ref, start, image)
 
 
-def compute_item(restorer: Restorer, staged: Staged, *, opts: RestoreOptions, progress: TileProgress | None = None) -> Staged | ItemResult:
+def compute_item(
+    restorer: Restorer, staged: Staged, *, opts: RestoreOptions, progress: TileProgress | None = None
+) -> Staged | ItemResult:
     """Stage 2: restore; ``staged.image`` becomes the output (the input is released)."""
     try:
         if isinstance(staged.image, ImageSequence):
@@ -304,7 +355,16 @@ def save_item(restorer: Restorer, staged: Staged, *, opts: RestoreOptions) -> It
     return result
 
 
-def process_file(restorer: Restorer, src: Path, dst: Path, *, opts: RestoreOptions, ref: Path | None = None, progress: TileProgress | None = None, stdin: Callable[[], object] | None = None) -> ItemResult:
+def process_file(
+    restorer: Restorer,
+    src: Path,
+    dst: Path,
+    *,
+    opts: RestoreOptions,
+    ref: Path | None = None,
+    progress: TileProgress | None = None,
+    stdin: Callable[[], object] | None = None,
+) -> ItemResult:
     """Read ``src``, restore, write ``dst`` atomically, measure against ``ref``; never raises
     for per-item problems (they come back as ``status="failed"`` with a one-line error)."""
     staged = load_item(src, dst, opts=opts, ref=ref, stdin=stdin)

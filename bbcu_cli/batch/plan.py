@@ -32,7 +32,22 @@ _STDIO = "-"
 #: the suffixes this tool appends (``_x4``, ``_x1.5``, ``_denoised``, ``_deblocked``), repeated
 _OWN_SUFFIX = re.compile(r"(?:_(?:x[1-9](?:\.\d+)?|denoised|deblocked))+$")
 #: extensions that name an image file (``-o x.png``): a file target, never a folder
-_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jp2", ".heic", ".avif", ".ppm", ".pgm", ".exr"}
+_IMAGE_EXTENSIONS = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".jp2",
+    ".heic",
+    ".avif",
+    ".ppm",
+    ".pgm",
+    ".exr",
+}
 
 
 @dataclass
@@ -78,7 +93,10 @@ def check_suffix(suffix: str) -> str:
     """
     seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
     if any(sep in suffix for sep in seps) or ".." in suffix or "\0" in suffix:
-        raise UsageError(f"{option('suffix')} {suffix!r} holds a path separator or '..'", f"a suffix is part of a file name, e.g. {option('suffix', '_clean')}; use -o to pick a folder")
+        raise UsageError(
+            f"{option('suffix')} {suffix!r} holds a path separator or '..'",
+            f"a suffix is part of a file name, e.g. {option('suffix', '_clean')}; use -o to pick a folder",
+        )
     return suffix
 
 
@@ -107,7 +125,13 @@ def expand_inputs(args: list[str], recursive: bool) -> list[BatchItem]:
     return list_inputs(args, recursive, leave_out_outputs=False).items
 
 
-def list_inputs(args: list[str], recursive: bool, leave_out_outputs: bool = True, suffix: str | None = None, output: str | None = None) -> Listing:
+def list_inputs(
+    args: list[str],
+    recursive: bool,
+    leave_out_outputs: bool = True,
+    suffix: str | None = None,
+    output: str | None = None,
+) -> Listing:
     """Like :func:`expand_inputs`, but folders and patterns skip what this tool wrote.
 
     A file found by listing a folder or matching a pattern is left out when its name carries
@@ -172,7 +196,10 @@ def _check_single_file_target(output: str, items: list[BatchItem]) -> None:
     count = sum(1 for i in items if i.error is None)
     if count > 1 or any(i.root is not None for i in items):
         what = f"{count} inputs" if count > 1 else "a folder input"
-        raise UsageError(f"-o {output} names one file but there are {what}", f"pass an output folder, e.g. -o {Path(output).with_suffix('')}/, or one input")
+        raise UsageError(
+            f"-o {output} names one file but there are {what}",
+            f"pass an output folder, e.g. -o {Path(output).with_suffix('')}/, or one input",
+        )
 
 
 def default_folder(root: Path, suffix: str) -> Path:
@@ -224,8 +251,11 @@ def _drop_earlier_outputs(items: list[BatchItem], suffix: str) -> list[BatchItem
     """Remove inputs that are the planned output of another input and are named like one."""
     targets = {str(i.output.resolve()): i for i in items if i.output is not None and str(i.output) != _STDIO}
     dropped = [
-        i for i in items
-        if i.error is None and str(i.source) != _STDIO and looks_like_output(i.source, suffix)
+        i
+        for i in items
+        if i.error is None
+        and str(i.source) != _STDIO
+        and looks_like_output(i.source, suffix)
         and targets.get(str(i.source.resolve())) not in (None, i)
     ]
     for item in dropped:
@@ -241,9 +271,15 @@ def _check_collisions(items: list[BatchItem]) -> None:
             continue
         key = str(item.output.resolve())
         if key in sources:
-            raise UsageError(f"output {item.output} is an input file", f"choose another -o, {option('suffix')} or {option('format')}; inputs are never overwritten")
+            raise UsageError(
+                f"output {item.output} is an input file",
+                f"choose another -o, {option('suffix')} or {option('format')}; inputs are never overwritten",
+            )
         if key in targets:
-            raise UsageError(f"{targets[key]} and {item.source} would both be written to {item.output}", "use an output folder or distinct names")
+            raise UsageError(
+                f"{targets[key]} and {item.source} would both be written to {item.output}",
+                "use an output folder or distinct names",
+            )
         targets[key] = item.source
 
 
@@ -258,7 +294,10 @@ def match_reference(items: list[BatchItem], ref: str | None) -> None:
     path = Path(ref)
     if path.is_file():
         if len(items) != 1:
-            raise UsageError(f"{option('ref', ref)} is one file but there are {len(items)} inputs", "pass a folder of references matched by file stem")
+            raise UsageError(
+                f"{option('ref', ref)} is one file but there are {len(items)} inputs",
+                "pass a folder of references matched by file stem",
+            )
         items[0].reference = path
         return
     if not path.is_dir():
@@ -281,6 +320,8 @@ def select_shard(items: list[BatchItem], shard: str | None) -> list[BatchItem]:
     except ValueError:
         raise UsageError(f"{option('shard')} '{shard}' is not I/N", f"for example {option('shard', '2/8')}") from None
     if count < 1 or not 1 <= index <= count:
-        raise UsageError(f"{option('shard', shard)}: need 1 <= I <= N", f"for example {option('shard', '1/3')}, 2/3, 3/3")
+        raise UsageError(
+            f"{option('shard', shard)}: need 1 <= I <= N", f"for example {option('shard', '1/3')}, 2/3, 3/3"
+        )
     ordered = sorted(items, key=lambda it: str(it.source))
     return ordered[index - 1 :: count]

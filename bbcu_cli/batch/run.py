@@ -43,7 +43,9 @@ class BatchRun:
     interrupted: bool = False
 
 
-def run_batch(restorer: Restorer, work: Sequence[Work], *, opts: RestoreOptions, jobs: int = 1, on_result: OnResult | None = None) -> BatchRun:
+def run_batch(
+    restorer: Restorer, work: Sequence[Work], *, opts: RestoreOptions, jobs: int = 1, on_result: OnResult | None = None
+) -> BatchRun:
     """Run every item; ``on_result`` is called for each result, in input order."""
     run = BatchRun()
 

@@ -68,8 +68,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version, the torch version and the packed kernel status.")] = None,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details and show tracebacks on errors.")] = False,
+    version: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version, the torch version and the packed kernel status.",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Log details and show tracebacks on errors.")
+    ] = False,
 ) -> None:
     """Image restoration with binarized BBCU networks: upscale, denoise, deblock."""
     _state["verbose"] = verbose or os.environ.get("BBCU_DEBUG", "") not in ("", "0")
@@ -167,7 +177,16 @@ def _flush_stdout(rc: int) -> int:
         sys.stdout.flush()
     except OSError as exc:
         _quiet_stdout()
-        return _fail(OutputError(f"cannot write to stdout: {exc.strerror or exc}", "keep the reading program running until bbcu ends"), 1) if rc == 0 else rc
+        return (
+            _fail(
+                OutputError(
+                    f"cannot write to stdout: {exc.strerror or exc}", "keep the reading program running until bbcu ends"
+                ),
+                1,
+            )
+            if rc == 0
+            else rc
+        )
     return rc
 
 
@@ -196,7 +215,13 @@ def _run(argv: list[str] | None) -> int:
         if exc.errno not in (errno.EPIPE, errno.EBADF):
             return _click_or_internal(exc)
         _quiet_stdout()
-        return _fail(OutputError(f"cannot write to stdout: {exc.strerror or exc}", "keep the reading program running until bbcu ends, or redirect to a file"), 1)
+        return _fail(
+            OutputError(
+                f"cannot write to stdout: {exc.strerror or exc}",
+                "keep the reading program running until bbcu ends, or redirect to a file",
+            ),
+            1,
+        )
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except SystemExit as exc:
@@ -215,7 +240,11 @@ def _click_or_internal(exc: Exception) -> int:
     if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
         show()
         return int(exc.exit_code)  # type: ignore[attr-defined]
-    return _fail(exc, 1) if _state["verbose"] or is_verbose() else _fail(RuntimeError(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)"), 1)
+    return (
+        _fail(exc, 1)
+        if _state["verbose"] or is_verbose()
+        else _fail(RuntimeError(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)"), 1)
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ def _size(text: str) -> tuple[int, int]:
     if w < 1 or h < 1:
         raise UsageError(f"--size {text} must be positive", "for example --size 320x180")
     if w * h > MAX_BENCH_INPUT_PIXELS:
-        raise UsageError(f"--size {text} is {w * h / 1e6:,.0f} MP; bench takes at most {MAX_BENCH_INPUT_PIXELS / 1e6:.0f} MP",
-                         "time a smaller input, e.g. --size 3840x2160 (speed is per pixel)")
+        raise UsageError(
+            f"--size {text} is {w * h / 1e6:,.0f} MP; bench takes at most {MAX_BENCH_INPUT_PIXELS / 1e6:.0f} MP",
+            "time a smaller input, e.g. --size 3840x2160 (speed is per pixel)",
+        )
     return w, h
 
 
@@ -70,8 +72,10 @@ def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
         try:
             return random_model(spec)
         except (ValueError, RuntimeError) as exc:  # the architecture's own limits
-            raise UsageError(f"cannot build a random {spec.arch} with --feat {spec.num_feat} --depth {spec.depth}: {exc}",
-                             "pick other --feat/--depth values") from None
+            raise UsageError(
+                f"cannot build a random {spec.arch} with --feat {spec.num_feat} --depth {spec.depth}: {exc}",
+                "pick other --feat/--depth values",
+            ) from None
     chosen = resolve_model(model, task=None)
     chosen.model.source = chosen.name
     return chosen.model
@@ -96,17 +100,28 @@ def _table(result: BenchResult) -> Table:
         table.add_column(col, justify="right")
     speed = result.speedup()
     for name, t in result.backends.items():
-        table.add_row(name, f"{t.median_s:.4f}", f"{t.mpix_s:.3f}", f"{speed.get(name, 1.0):.1f}x", f"{t.peak_rss_mb:.0f}", f"{t.max_abs_diff:.2e}")
+        table.add_row(
+            name,
+            f"{t.median_s:.4f}",
+            f"{t.mpix_s:.3f}",
+            f"{speed.get(name, 1.0):.1f}x",
+            f"{t.peak_rss_mb:.0f}",
+            f"{t.max_abs_diff:.2e}",
+        )
     return table
 
 
 def bench_command(
     model: opt.Model = None,
     size: Annotated[str, typer.Option("--size", help="Input size WxH.")] = "320x180",
-    backend: Annotated[Optional[list[str]], typer.Option("--backend", help="Backends to time (repeatable); default: float and packed.")] = None,
+    backend: Annotated[
+        Optional[list[str]], typer.Option("--backend", help="Backends to time (repeatable); default: float and packed.")
+    ] = None,
     threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: torch default).")] = 0,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per backend (after one warm-up).")] = 5,
-    arch: Annotated[str, typer.Option("--arch", help=f"Without -m: random model of this architecture ({', '.join(arch_names())}).")] = default_arch("sr"),
+    arch: Annotated[
+        str, typer.Option("--arch", help=f"Without -m: random model of this architecture ({', '.join(arch_names())}).")
+    ] = default_arch("sr"),
     scale: Annotated[int, typer.Option("-s", "--scale", help="Without -m: SR scale of the random model.")] = 4,
     feat: Annotated[int, typer.Option("--feat", help="Without -m: feature channels.")] = 64,
     depth: Annotated[int, typer.Option("--depth", help="Without -m: blocks (SR) or layers (dncnn).")] = 16,

@@ -49,7 +49,9 @@ def _restore_for(choice: ModelChoice, cfg: EvalConfig, engine: EngineSettings, *
     """A baseline, or the model from the factory on ``engine``; with its report name."""
     if choice.model in _BASELINES:
         if engine.ensemble:
-            raise UsageError(f"--ensemble needs a model, not the {choice.model} baseline", "drop --ensemble or pass -m MODEL")
+            raise UsageError(
+                f"--ensemble needs a model, not the {choice.model} baseline", "drop --ensemble or pass -m MODEL"
+            )
         return _baseline(choice.model, cfg), choice.model
     from ..factory import resolve_model
 
@@ -59,7 +61,9 @@ def _restore_for(choice: ModelChoice, cfg: EvalConfig, engine: EngineSettings, *
 
 
 def _table(result: EvalResult) -> Table:
-    title = f"{result.model} on {result.dataset} ({result.task}{', ' + result.degradation if result.degradation else ''})"
+    title = (
+        f"{result.model} on {result.dataset} ({result.task}{', ' + result.degradation if result.degradation else ''})"
+    )
     table = Table(title=title)
     for col in ("image", "PSNR (dB)", "SSIM"):
         table.add_column(col, justify="right" if col != "image" else "left")
@@ -72,7 +76,9 @@ def _table(result: EvalResult) -> Table:
 
 def _degradation_table(results: list[EvalResult]) -> Table:
     first = results[0]
-    table = Table(title=f"{first.model} on {first.dataset} (x{first.scale}, Y, crop {first.scale}): one column per degradation")
+    table = Table(
+        title=f"{first.model} on {first.dataset} (x{first.scale}, Y, crop {first.scale}): one column per degradation"
+    )
     table.add_column("metric", justify="left")
     for r in results:
         table.add_column(str(r.degradation), justify="right")
@@ -91,8 +97,9 @@ def _degradations(name: str, task: str) -> list[str]:
     return [name]
 
 
-def _evaluate_all(dataset: Path, restore: Restore, configs: list[EvalConfig], name: str, save: Path | None,
-                  show: bool) -> list[EvalResult]:
+def _evaluate_all(
+    dataset: Path, restore: Restore, configs: list[EvalConfig], name: str, save: Path | None, show: bool
+) -> list[EvalResult]:
     from ..evaluate import evaluate
 
     results = []
@@ -100,7 +107,11 @@ def _evaluate_all(dataset: Path, restore: Restore, configs: list[EvalConfig], na
         for cfg in configs:
             label = f"evaluating ({cfg.degradation})" if len(configs) > 1 else "evaluating"
             tid = bar.add_task(label, total=None) if bar else None
-            hook = (lambda done, total, t=tid: bar.update(t, completed=done, total=total)) if bar and tid is not None else None
+            hook = (
+                (lambda done, total, t=tid: bar.update(t, completed=done, total=total))
+                if bar and tid is not None
+                else None
+            )
             where = save / cfg.degradation if save is not None and len(configs) > 1 else save
             results.append(evaluate(dataset, restore, cfg, name, save_dir=where, progress=hook))
     return results
@@ -120,18 +131,38 @@ def _report(results: list[EvalResult], json_out: bool, quiet: bool) -> None:
 
 
 def eval_command(
-    dataset: Annotated[Path, typer.Argument(help="Folder of clean benchmark images (e.g. ../shared/datasets/bench/Set5).")],
+    dataset: Annotated[
+        Path, typer.Argument(help="Folder of clean benchmark images (e.g. ../shared/datasets/bench/Set5).")
+    ],
     task: Annotated[str, typer.Option("--task", help=opt.TASK_HELP)] = "sr",
     scale: Annotated[int, typer.Option("-s", "--scale", help="SR factor.")] = 4,
     sigma: Annotated[float, typer.Option("--sigma", help="Denoise: Gaussian noise level (0-255 scale).")] = 25.0,
     quality: Annotated[int, typer.Option("--quality", help="Deblock: JPEG quality.")] = 10,
-    degradation: Annotated[str, typer.Option("--degradation", help="SR: how the LR input is made: matlab (the protocol), cv2-cubic, cv2-area, cv2-linear, cv2-lanczos, pil, jpeg75, noise5, or 'all' (one column each).")] = "matlab",
-    model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name or checkpoint, or the baselines 'bicubic' (sr) / 'identity'.")] = None,
+    degradation: Annotated[
+        str,
+        typer.Option(
+            "--degradation",
+            help="SR: how the LR input is made: matlab (the protocol), cv2-cubic, cv2-area, cv2-linear, cv2-lanczos, pil, jpeg75, noise5, or 'all' (one column each).",
+        ),
+    ] = "matlab",
+    model: Annotated[
+        Optional[str],
+        typer.Option("-m", "--model", help="Model name or checkpoint, or the baselines 'bicubic' (sr) / 'identity'."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed (image i uses seed + i).")] = 0,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N images (sorted by name).")] = None,
+    limit: Annotated[
+        Optional[int], typer.Option("--limit", min=1, help="Only the first N images (sorted by name).")
+    ] = None,
     gray: Annotated[bool, typer.Option("--gray", help="Denoise/deblock: convert colour images to gray first.")] = False,
-    blind: Annotated[bool, typer.Option("--blind", help="Denoise: estimate sigma from each noisy image instead of passing the true level.")] = False,
-    save: Annotated[Optional[Path], typer.Option("--save", help="Write restored images and comparison sheets here.")] = None,
+    blind: Annotated[
+        bool,
+        typer.Option(
+            "--blind", help="Denoise: estimate sigma from each noisy image instead of passing the true level."
+        ),
+    ] = False,
+    save: Annotated[
+        Optional[Path], typer.Option("--save", help="Write restored images and comparison sheets here.")
+    ] = None,
     tile: opt.Tile = 0,
     device: opt.Device = "auto",
     threads: opt.Threads = 0,

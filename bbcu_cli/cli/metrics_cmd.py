@@ -25,11 +25,17 @@ def _pairs(output: Path, ref: Path) -> list[tuple[Path, Path]]:
     if output.is_file() and ref.is_file():
         return [(output, ref)]
     if not (output.is_dir() and ref.is_dir()):
-        raise UsageError(f"{output} and {ref} must both be files or both folders", "compare a file with a file, or a folder with a folder")
+        raise UsageError(
+            f"{output} and {ref} must both be files or both folders",
+            "compare a file with a file, or a folder with a folder",
+        )
     refs = {p.stem: p for p in list_images([str(ref)], True)}
     pairs = [(p, found) for p in list_images([str(output)], True) if (found := _reference_for(p, refs)) is not None]
     if not pairs:
-        raise InputError(f"no file in {output} has a reference of the same stem in {ref} (after removing _x4, _denoised, ... suffixes)", "name outputs and references alike")
+        raise InputError(
+            f"no file in {output} has a reference of the same stem in {ref} (after removing _x4, _denoised, ... suffixes)",
+            "name outputs and references alike",
+        )
     return pairs
 
 
@@ -58,9 +64,19 @@ def _one(out_path: Path, ref_path: Path, crop: int, y: bool, rgb: bool) -> tuple
     out, ref = read_image(out_path), read_image(ref_path)
     a, b = out.pixels, ref.pixels
     if a.shape[2] != b.shape[2]:
-        a, b = (a, b) if y else (np.broadcast_to(a, b.shape[:2] + (3,)) if a.shape[2] == 1 else a, np.broadcast_to(b, a.shape[:2] + (3,)) if b.shape[2] == 1 else b)
+        a, b = (
+            (a, b)
+            if y
+            else (
+                np.broadcast_to(a, b.shape[:2] + (3,)) if a.shape[2] == 1 else a,
+                np.broadcast_to(b, a.shape[:2] + (3,)) if b.shape[2] == 1 else b,
+            )
+        )
     if a.shape[:2] != b.shape[:2]:
-        raise InputError(f"{out_path} is {a.shape[1]}x{a.shape[0]} but {ref_path} is {b.shape[1]}x{b.shape[0]}", "compare images of the same size")
+        raise InputError(
+            f"{out_path} is {a.shape[1]}x{a.shape[0]} but {ref_path} is {b.shape[1]}x{b.shape[0]}",
+            "compare images of the same size",
+        )
     space = _space(y, rgb, min(a.shape[2], b.shape[2]))
     try:
         psnr, ssim = image_metrics(np.ascontiguousarray(a), np.ascontiguousarray(b), crop=crop, space=space)  # type: ignore[arg-type]
@@ -73,9 +89,15 @@ def metrics(
     output: Annotated[Path, typer.Argument(help="Restored image or folder.")],
     ref: Annotated[Path, typer.Argument(help="Reference image or folder (matched by file stem).")],
     crop: Annotated[int, typer.Option("--crop", min=0, help="Pixels cropped from each border before measuring.")] = 0,
-    y: Annotated[bool, typer.Option("--y", help="Measure on the Y channel (16 + 65.481R + 128.553G + 24.966B), as in SR papers.")] = False,
-    rgb: Annotated[bool, typer.Option("--rgb", help="Measure on all RGB channels (default for colour images).")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (the schema of the restore commands' --json).")] = False,
+    y: Annotated[
+        bool, typer.Option("--y", help="Measure on the Y channel (16 + 65.481R + 128.553G + 24.966B), as in SR papers.")
+    ] = False,
+    rgb: Annotated[
+        bool, typer.Option("--rgb", help="Measure on all RGB channels (default for colour images).")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON on stdout (the schema of the restore commands' --json).")
+    ] = False,
     verbose: opt.Verbose = False,
 ) -> None:
     """PSNR (dB) and SSIM (Gaussian 11x11, sigma 1.5) between restored images and references.
@@ -111,4 +133,6 @@ def _print(results: list[Any], references: dict[str, str | None], protocol: str)
         typer.echo(f"{r.output}: PSNR {r.psnr:.4f} dB  SSIM {r.ssim:.6f}  (ref {references.get(r.output)})")
     if len(results) > 1:
         mean_psnr, mean_ssim = float(np.mean([r.psnr for r in results])), float(np.mean([r.ssim for r in results]))
-        stderr_console.print(f"mean over {len(results)}: PSNR {mean_psnr:.4f} dB  SSIM {mean_ssim:.6f} ({protocol})", markup=False)
+        stderr_console.print(
+            f"mean over {len(results)}: PSNR {mean_psnr:.4f} dB  SSIM {mean_ssim:.6f} ({protocol})", markup=False
+        )

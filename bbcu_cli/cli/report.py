@@ -90,14 +90,25 @@ def _item_json(item: ItemResult, references: dict[str, str | None] | None) -> di
     return data
 
 
-def emit_json(command: str, model: str | None, items: Sequence[ItemResult], extra: dict[str, object] | None = None, references: dict[str, str | None] | None = None) -> None:
+def emit_json(
+    command: str,
+    model: str | None,
+    items: Sequence[ItemResult],
+    extra: dict[str, object] | None = None,
+    references: dict[str, str | None] | None = None,
+) -> None:
     """Print the ``--json`` object on stdout (one schema for the restore commands and ``metrics``).
 
     ``{"command", "model", "items": [{"input", "output", "status", "error", "psnr", "ssim",
     "seconds", "sigma", "reference", "reason"}], "summary": {...}}`` plus ``extra`` keys
     (``protocol``, ``backend``, ...).
     """
-    payload: dict[str, object] = {"command": command, "model": model, "items": [_item_json(i, references) for i in items], "summary": summary_of(items)}
+    payload: dict[str, object] = {
+        "command": command,
+        "model": model,
+        "items": [_item_json(i, references) for i in items],
+        "summary": summary_of(items),
+    }
     payload.update(extra or {})
     sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     sys.stdout.flush()
@@ -153,24 +164,34 @@ def _totals_text(totals: RunTotals | None) -> str:
     return text
 
 
-def print_summary(items: Sequence[ItemResult], console: Console = stderr_console, totals: RunTotals | None = None) -> None:
+def print_summary(
+    items: Sequence[ItemResult], console: Console = stderr_console, totals: RunTotals | None = None
+) -> None:
     """One line per failure, then the totals, time, speed, output location and mean metrics."""
     summary = summary_of(items)
     for item in items:
         if item.status == "failed":
-            console.print(Text.assemble(("failed", "red"), f": {item.error_for_cli()}"), soft_wrap=True)  # no markup: names may hold [ ]
+            console.print(
+                Text.assemble(("failed", "red"), f": {item.error_for_cli()}"), soft_wrap=True
+            )  # no markup: names may hold [ ]
     line = f"{summary['ok']} ok, {summary['skipped']} skipped, {summary['failed']} failed{_totals_text(totals)}"
     if summary["psnr_mean"] is not None:
         protocol = f" ({totals.protocol})" if totals is not None and totals.protocol else ""
         line += f"; mean PSNR {summary['psnr_mean']:.4f} dB, SSIM {summary['ssim_mean']:.4f}{protocol}"
     console.print(line, markup=False, soft_wrap=True)
     if summary["skipped"]:
-        console.print(f"{summary['skipped']} output(s) already existed and were kept; pass --overwrite to replace them", markup=False)
+        console.print(
+            f"{summary['skipped']} output(s) already existed and were kept; pass --overwrite to replace them",
+            markup=False,
+        )
 
 
 def print_interrupted(done: int, total: int, console: Console = stderr_console) -> None:
     """The Ctrl-C notice: how far the batch got and how to resume."""
-    console.print(f"interrupted after {done} of {total} items; rerun the same command to resume: finished outputs are skipped (--skip-existing is the default)", markup=False)
+    console.print(
+        f"interrupted after {done} of {total} items; rerun the same command to resume: finished outputs are skipped (--skip-existing is the default)",
+        markup=False,
+    )
 
 
 class TileBar:
@@ -221,6 +242,12 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=stderr_console, transient=True) as progress:
         yield progress

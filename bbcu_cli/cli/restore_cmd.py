@@ -58,15 +58,27 @@ def upscale(
     Existing outputs are skipped (rerun to finish a batch); --overwrite replaces them.
     """
     if scale is not None and scale not in (2, 3, 4):
-        raise UsageError(f"-s {scale}: scale must be 2, 3 or 4", f"pass -s 2, -s 3 or -s 4, or --outscale {scale} for another factor")
+        raise UsageError(
+            f"-s {scale}: scale must be 2, 3 or 4", f"pass -s 2, -s 3 or -s 4, or --outscale {scale} for another factor"
+        )
     run(
         RunArgs(
             task="sr",
-            inputs=InputSettings(tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels),
+            inputs=InputSettings(
+                tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels
+            ),
             model=ModelChoice(model, scale, k=k, offline=offline),
             engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
-            output=OutputSettings(output, suffix, out_format, quality, first_frame=first_frame, strip_metadata=strip_metadata,
-                                  skip_existing=skip_existing, overwrite=overwrite),
+            output=OutputSettings(
+                output,
+                suffix,
+                out_format,
+                quality,
+                first_frame=first_frame,
+                strip_metadata=strip_metadata,
+                skip_existing=skip_existing,
+                overwrite=overwrite,
+            ),
             report=ReportSettings(json_out=json_out, quiet=quiet, verbose=verbose),
             outscale=outscale,
         )
@@ -108,11 +120,21 @@ def denoise(
     run(
         RunArgs(
             task="denoise",
-            inputs=InputSettings(tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels),
+            inputs=InputSettings(
+                tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels
+            ),
             model=ModelChoice(model, k=k, offline=offline),
             engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
-            output=OutputSettings(output, suffix, out_format, quality, first_frame=first_frame, strip_metadata=strip_metadata,
-                                  skip_existing=skip_existing, overwrite=overwrite),
+            output=OutputSettings(
+                output,
+                suffix,
+                out_format,
+                quality,
+                first_frame=first_frame,
+                strip_metadata=strip_metadata,
+                skip_existing=skip_existing,
+                overwrite=overwrite,
+            ),
             report=ReportSettings(json_out=json_out, quiet=quiet, verbose=verbose),
             sigma=sigma,
         )
@@ -153,11 +175,21 @@ def deblock(
     run(
         RunArgs(
             task="deblock",
-            inputs=InputSettings(tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels),
+            inputs=InputSettings(
+                tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels
+            ),
             model=ModelChoice(model, k=k, offline=offline),
             engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
-            output=OutputSettings(output, suffix, out_format, quality, first_frame=first_frame, strip_metadata=strip_metadata,
-                                  skip_existing=skip_existing, overwrite=overwrite),
+            output=OutputSettings(
+                output,
+                suffix,
+                out_format,
+                quality,
+                first_frame=first_frame,
+                strip_metadata=strip_metadata,
+                skip_existing=skip_existing,
+                overwrite=overwrite,
+            ),
             report=ReportSettings(json_out=json_out, quiet=quiet, verbose=verbose),
         )
     )

@@ -12,7 +12,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..batch.plan import BatchItem, check_suffix, default_suffix, list_inputs, match_reference, outscale_suffix, plan_outputs, select_shard
+from ..batch.plan import (
+    BatchItem,
+    check_suffix,
+    default_suffix,
+    list_inputs,
+    match_reference,
+    outscale_suffix,
+    plan_outputs,
+    select_shard,
+)
 from ..errors import UsageError
 from .helptext import default_sr_scales
 from .settings import EngineSettings, InputSettings, ModelChoice, OutputSettings, ReportSettings
@@ -77,17 +86,25 @@ def _check_output_format(output: str | None, out_format: str | None) -> None:
         return
     named = SUPPORTED_EXTENSIONS.get(ext.lstrip("."))
     if named is None:
-        raise UsageError(f"-o {output}: cannot write {ext} files", "name the output .png, .jpg, .webp, .bmp, .tif or .gif")
+        raise UsageError(
+            f"-o {output}: cannot write {ext} files", "name the output .png, .jpg, .webp, .bmp, .tif or .gif"
+        )
     if out_format is not None and _format_name(out_format) != named:
         want = format_ext(out_format)
-        raise UsageError(f"-o {output} is a {named.upper()} name but --format is {out_format}", f"pass -o {Path(output).with_suffix(want or '')}, or drop --format")
+        raise UsageError(
+            f"-o {output} is a {named.upper()} name but --format is {out_format}",
+            f"pass -o {Path(output).with_suffix(want or '')}, or drop --format",
+        )
 
 
 def _check_usage(args: RunArgs) -> None:
     """Conflicts found from the arguments alone (before any file is read)."""
     out = args.output
     if out.skip_existing and out.overwrite:
-        raise UsageError("--skip-existing and --overwrite exclude each other", "existing outputs are skipped by default; pass --overwrite alone to replace them")
+        raise UsageError(
+            "--skip-existing and --overwrite exclude each other",
+            "existing outputs are skipped by default; pass --overwrite alone to replace them",
+        )
     if args.report.json_out and out.output == "-":
         raise UsageError("--json and '-o -' would both write to stdout", "write the image to a file, or drop --json")
     if out.suffix is not None:
@@ -149,7 +166,11 @@ def model_scale(args: RunArgs) -> int | None:
         return _scale_for_outscale(args.outscale, scale, shipped, named)
     if scale is not None and not named and shipped and scale not in shipped:
         above = [s for s in shipped if s > scale]
-        hint = f"pass --outscale {scale} (runs the x{above[0]} model, then resizes to exactly {scale}x)" if above else f"shipped scales: {', '.join(map(str, shipped))}"
+        hint = (
+            f"pass --outscale {scale} (runs the x{above[0]} model, then resizes to exactly {scale}x)"
+            if above
+            else f"shipped scales: {', '.join(map(str, shipped))}"
+        )
         raise UsageError(f"-s {scale}: no x{scale} model is shipped (bbcu models)", hint)
     return scale
 
@@ -158,15 +179,22 @@ def _scale_for_outscale(outscale: float, scale: int | None, shipped: list[int], 
     """The model scale for ``--outscale``: ``-s`` if it covers it, the model's own with ``-m``,
     else the smallest shipped scale of at least ``outscale``."""
     if outscale < 1:
-        raise UsageError(f"--outscale {outscale:g}: must be at least 1", "downscale with an image editor; bbcu only enlarges")
+        raise UsageError(
+            f"--outscale {outscale:g}: must be at least 1", "downscale with an image editor; bbcu only enlarges"
+        )
     if scale is not None:
         if scale < outscale:
-            raise UsageError(f"--outscale {outscale:g} is larger than the model scale -s {scale}", f"drop -s, or pass -s {min([s for s in shipped if s >= outscale] or [4])}")
+            raise UsageError(
+                f"--outscale {outscale:g} is larger than the model scale -s {scale}",
+                f"drop -s, or pass -s {min([s for s in shipped if s >= outscale] or [4])}",
+            )
         return scale
     if has_model:
         return None
     fits = [s for s in shipped if s >= outscale]
     if not fits:
-        raise UsageError(f"--outscale {outscale:g}: the largest shipped model is x{max(shipped or [4])}", "run twice (e.g. --outscale 2.5, then again), or pick a smaller --outscale")
+        raise UsageError(
+            f"--outscale {outscale:g}: the largest shipped model is x{max(shipped or [4])}",
+            "run twice (e.g. --outscale 2.5, then again), or pick a smaller --outscale",
+        )
     return fits[0]
-

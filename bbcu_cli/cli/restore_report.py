@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Callable
 from .report import RunTotals, emit_json, is_verbose, item_line, print_summary, protocol_label, stderr_console
 
 if TYPE_CHECKING:  # these import torch and numpy: only when a command runs
+    from ..batch.item import ItemResult
     from ..batch.plan import BatchItem
     from ..batch.run import BatchRun
-    from ..batch.item import ItemResult
     from .restore_plan import Plan, RunArgs
     from .runview import RunView
 
@@ -76,7 +76,11 @@ def note_left_out(left_out: list[Path], quiet: bool) -> None:
     if not left_out or quiet:
         return
     names = ", ".join(p.name for p in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
-    stderr_console.print(f"note: left out {len(left_out)} file(s) named like outputs of bbcu ({names}); name them explicitly to process them", markup=False, soft_wrap=True)
+    stderr_console.print(
+        f"note: left out {len(left_out)} file(s) named like outputs of bbcu ({names}); name them explicitly to process them",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def location(items: list[BatchItem]) -> str | None:
@@ -91,7 +95,12 @@ def location(items: list[BatchItem]) -> str | None:
 
 def _json_extra(view: RunView, batch: BatchRun, totals: RunTotals) -> dict[str, object]:
     """The run's fields of the ``--json`` object beyond the shared schema."""
-    extra: dict[str, object] = {"backend": view.backend_name, "ensemble": view.ensemble, "interrupted": batch.interrupted, "protocol": totals.protocol}
+    extra: dict[str, object] = {
+        "backend": view.backend_name,
+        "ensemble": view.ensemble,
+        "interrupted": batch.interrupted,
+        "protocol": totals.protocol,
+    }
     if view.spec.task == "sr":
         extra.update({"model_scale": view.inner.scale, "outscale": view.scale})
     return extra

@@ -23,10 +23,10 @@ from .restore_report import header, isa_label, location, note_left_out, per_file
 if TYPE_CHECKING:  # torch, numpy and the codecs are imported when a command runs (fast --help)
     from rich.progress import Progress
 
+    from ..batch.item import ItemResult, RestoreOptions
     from ..batch.run import BatchRun, Work
     from ..lite import LiteModel
     from ..loading import LoadedModel
-    from ..batch.item import ItemResult, RestoreOptions
     from .runview import RunView
 
 __all__ = ["run"]
@@ -45,7 +45,9 @@ def run(args: RunArgs) -> None:
     if args.task == "sr" and loaded.spec.scale != (want or 4):
         plan = plan_items(args, loaded.spec.scale)
     if args.sigma is not None and not loaded.spec.noise_channel:
-        stderr_console.print(f"warning: model {name} has no noise-level input; --sigma {args.sigma:g} is ignored", markup=False)
+        stderr_console.print(
+            f"warning: model {name} has no noise-level input; --sigma {args.sigma:g} is ignored", markup=False
+        )
     view = _start_view(name, loaded, args, len(plan.items))
     totals.batch_start = time.perf_counter()
     batch = _run_items(view, plan.items, _options(args, view.inner.scale), args)
@@ -64,7 +66,12 @@ def _start_view(name: str, loaded: LoadedModel | LiteModel, args: RunArgs, count
     view = _view(loaded, args, count == 1)
     if view.choice.reason:
         log.info("packed backend off: %s", view.choice.reason)
-    log.debug("backend %s chosen (kernel %s)%s", view.backend_name, isa_label(view.backend_name, view.choice.torch_free), f": {view.choice.reason}" if view.choice.reason else "")
+    log.debug(
+        "backend %s chosen (kernel %s)%s",
+        view.backend_name,
+        isa_label(view.backend_name, view.choice.torch_free),
+        f": {view.choice.reason}" if view.choice.reason else "",
+    )
     if args.report.shows_progress:
         stderr_console.print(header(args.task, name, view, count), markup=False, soft_wrap=True)
     return view
@@ -78,12 +85,17 @@ def _load(args: RunArgs, scale: int | None) -> tuple[LoadedModel | LiteModel, st
 
     choice = args.model
     blocker = args.engine.lite_blocker()
-    chosen = resolve_model(choice.model, task=args.task, scale=scale, k=choice.k, offline=choice.offline, lite=not blocker)
+    chosen = resolve_model(
+        choice.model, task=args.task, scale=scale, k=choice.k, offline=choice.offline, lite=not blocker
+    )
     why = blocker or chosen.lite_reason
     log.debug("runtime: %s", f"torch ({why})" if why else "torch-free packed kernels (bbcu_cli.lite)")
     loaded = chosen.model
     if args.task == "sr" and args.outscale is not None and loaded.spec.scale < args.outscale:
-        raise UsageError(f"--outscale {args.outscale:g} is larger than model {chosen.name}'s scale x{loaded.spec.scale}", "pick a model of a larger scale, or a smaller --outscale")
+        raise UsageError(
+            f"--outscale {args.outscale:g} is larger than model {chosen.name}'s scale x{loaded.spec.scale}",
+            "pick a model of a larger scale, or a smaller --outscale",
+        )
     return loaded, chosen.name
 
 
@@ -102,8 +114,8 @@ def _exists(path: Path) -> bool:
 def _work(items: list[BatchItem], overwrite: bool) -> tuple[list[Work], dict[int, ItemResult]]:
     """Runnable items, and results known before running (by position in ``items``): failures,
     and outputs that exist already (skipped unless ``overwrite``)."""
-    from ..batch.run import Work
     from ..batch.item import ItemResult
+    from ..batch.run import Work
 
     work: list[Work] = []
     known: dict[int, ItemResult] = {}
@@ -118,7 +130,9 @@ def _work(items: list[BatchItem], overwrite: bool) -> tuple[list[Work], dict[int
     return work, known
 
 
-def _ticker(bar: Progress | None, total: int, already: int, line: Callable[[ItemResult], None] | None) -> Callable[[ItemResult], None] | None:
+def _ticker(
+    bar: Progress | None, total: int, already: int, line: Callable[[ItemResult], None] | None
+) -> Callable[[ItemResult], None] | None:
     """The per-result hook: advance the progress bar (if any), then print the file's line."""
     if bar is None:
         return line

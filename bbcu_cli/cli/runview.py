@@ -45,7 +45,9 @@ class RunView:
         tile_progress: called as ``(done, total)`` after each tile when the caller passes none.
     """
 
-    def __init__(self, inner: Restorer, *, outscale: float | None = None, tile_progress: TileProgress | None = None) -> None:
+    def __init__(
+        self, inner: Restorer, *, outscale: float | None = None, tile_progress: TileProgress | None = None
+    ) -> None:
         self.inner = inner
         self.outscale = outscale
         self.tile_progress = tile_progress
@@ -64,17 +66,40 @@ class RunView:
         """Whether outputs are resized after the model (``--outscale`` below the model scale)."""
         return self.outscale is not None and self.outscale != self.inner.scale
 
-    def restore(self, pixels: np.ndarray, *, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
+    def restore(
+        self,
+        pixels: np.ndarray,
+        *,
+        sigma: float | None = None,
+        out_dtype: type = np.float32,
+        progress: TileProgress | None = None,
+    ) -> np.ndarray:
         """The wrapped restore, then the resize to ``outscale``; counts and logs the work."""
         h, w = pixels.shape[:2]
         tiles = self.inner.tiles_for(h, w)
-        log.debug("%dx%d input: %d tile(s) of up to %dx%d px, halo %d, backend %s", w, h, len(tiles), *_largest(tiles), self.inner.halo, self.inner.backend_name)
+        log.debug(
+            "%dx%d input: %d tile(s) of up to %dx%d px, halo %d, backend %s",
+            w,
+            h,
+            len(tiles),
+            *_largest(tiles),
+            self.inner.halo,
+            self.inner.backend_name,
+        )
         hook = progress or self.tile_progress
         if hook is not None:
             hook(0, len(tiles))
         start = time.perf_counter()
         out = self.inner.restore(pixels, sigma=sigma, out_dtype=out_dtype, progress=hook)
-        log.debug("model x%d: %dx%d -> %dx%d in %.2f s", self.inner.scale, w, h, out.shape[1], out.shape[0], time.perf_counter() - start)
+        log.debug(
+            "model x%d: %dx%d -> %dx%d in %.2f s",
+            self.inner.scale,
+            w,
+            h,
+            out.shape[1],
+            out.shape[0],
+            time.perf_counter() - start,
+        )
         if self.resizes:
             out = resize_to(out, max(1, round(h * self.scale)), max(1, round(w * self.scale)))
             log.debug("resized to x%g: %dx%d (area filter)", self.scale, out.shape[1], out.shape[0])

@@ -53,7 +53,14 @@ class EngineSettings:
         """The engine for ``loaded`` (a torch or a torch-free model) with these settings."""
         from ..engine.restore import Restorer
 
-        return Restorer(loaded, backend=self.backend, device=self.device, threads=self.threads or None, tile=self.tile, ensemble=self.ensemble)
+        return Restorer(
+            loaded,
+            backend=self.backend,
+            device=self.device,
+            threads=self.threads or None,
+            tile=self.tile,
+            ensemble=self.ensemble,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,17 @@ class OutputSettings:
         ``--overwrite`` (also when another process writes one while the run works)."""
         from ..batch.item import RestoreOptions
 
-        return RestoreOptions(sigma=sigma, out_format=self.out_format, overwrite=self.overwrite, skip_existing=not self.overwrite,
-                              max_output_pixels=max_output_pixels, scale=scale, quality=self.quality,
-                              first_frame=self.first_frame, strip_metadata=self.strip_metadata)
+        return RestoreOptions(
+            sigma=sigma,
+            out_format=self.out_format,
+            overwrite=self.overwrite,
+            skip_existing=not self.overwrite,
+            max_output_pixels=max_output_pixels,
+            scale=scale,
+            quality=self.quality,
+            first_frame=self.first_frame,
+            strip_metadata=self.strip_metadata,
+        )
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,33 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from ..archs.spec import TASKS
 from ..atomicfile import writing
-from . import options as opt
 from ..errors import IntegrityError, UsageError, WeightsError
 from ..weights.cache import (
-    bundled_path, cache_dir, cache_io, cached_path, forget_user_entry, get_manifest, load_user_manifest, local_path,
-    sha256_file, status, verify, write_atomic,
+    bundled_path,
+    cache_dir,
+    cache_io,
+    cached_path,
+    forget_user_entry,
+    get_manifest,
+    load_user_manifest,
+    local_path,
+    sha256_file,
+    status,
+    verify,
+    write_atomic,
 )
 from ..weights.download import DownloadSettings, ProgressCallback, candidate_urls, fetch
-from ..archs.spec import TASKS
 from ..weights.manifest import Manifest, ManifestEntry
 from ..weights.resolve import lookup
+from . import options as opt
 
 __all__ = ["weights_app", "models_command"]
 
-weights_app = typer.Typer(help="Download, verify, import and mirror model weights.", no_args_is_help=True, add_completion=False)
+weights_app = typer.Typer(
+    help="Download, verify, import and mirror model weights.", no_args_is_help=True, add_completion=False
+)
 
 Names = Annotated[Optional[list[str]], typer.Argument(help="Model names (see 'bbcu models').", show_default=False)]
 Offline = Annotated[bool, typer.Option("--offline", help="Never use the network (same as BBCU_OFFLINE=1).")]
@@ -66,7 +78,13 @@ def _download_progress(quiet: bool) -> Iterator[Callable[[str], ProgressCallback
     if quiet or not console.is_terminal:
         yield lambda name: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
 
         def make(name: str) -> ProgressCallback:
@@ -90,7 +108,9 @@ def download(
     if bool(names) == all_models:
         raise UsageError("name the models to download, or pass --all (not both)", "see bbcu models")
     manifest = get_manifest()
-    entries = [m for m in manifest.models if _has_source(m)] if all_models else [lookup(n, manifest) for n in names or []]
+    entries = (
+        [m for m in manifest.models if _has_source(m)] if all_models else [lookup(n, manifest) for n in names or []]
+    )
     with _download_progress(quiet) as make:
         for entry in entries:
             typer.echo(f"{entry.name}\t{fetch(entry, offline=offline, progress=make(entry.name))}")
@@ -108,7 +128,9 @@ def _has_source(entry: ManifestEntry) -> bool:
     files on Google Drive are fetched only when named (Drive limits downloads per file)."""
     if entry.drive is not None:
         return local_path(entry) is not None
-    return not entry.manual and (local_path(entry) is not None or bool(candidate_urls(entry, DownloadSettings.from_env())))
+    return not entry.manual and (
+        local_path(entry) is not None or bool(candidate_urls(entry, DownloadSettings.from_env()))
+    )
 
 
 @weights_app.command("verify")
@@ -130,9 +152,15 @@ def verify_cmd(names: Names = None) -> None:
         table.add_row(entry.name, where, result, (entry.sha256 or "-")[:16], (actual or "-")[:16])
     _stdout().print(table if entries else "no local weights files to verify")
     if bad:
-        raise IntegrityError(f"{len(bad)} file(s) failed verification: {', '.join(bad)}", "re-fetch with: bbcu weights rm NAME && bbcu weights download NAME")
+        raise IntegrityError(
+            f"{len(bad)} file(s) failed verification: {', '.join(bad)}",
+            "re-fetch with: bbcu weights rm NAME && bbcu weights download NAME",
+        )
     if missing:
-        raise WeightsError(f"not available locally: {', '.join(missing)}", "bbcu weights download NAME (or import it for a manual model)")
+        raise WeightsError(
+            f"not available locally: {', '.join(missing)}",
+            "bbcu weights download NAME (or import it for a manual model)",
+        )
 
 
 @weights_app.command("path")
@@ -149,7 +177,9 @@ def path_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
 @weights_app.command("rm")
 def rm(
     names: Annotated[list[str], typer.Argument(help="Model names.", show_default=False)],
-    unpin: Annotated[bool, typer.Option("--unpin", help="Also forget the sha256 recorded on a Google Drive model's first download.")] = False,
+    unpin: Annotated[
+        bool, typer.Option("--unpin", help="Also forget the sha256 recorded on a Google Drive model's first download.")
+    ] = False,
 ) -> None:
     """Remove cached files (bundled files cannot be removed); imported models are unregistered.
 
@@ -159,7 +189,10 @@ def rm(
     entries = [lookup(n, manifest) for n in names]
     bundled = [e.name for e in entries if bundled_path(e) is not None]
     if bundled:
-        raise WeightsError(f"bundled with bbcu, not removable: {', '.join(bundled)}", "only cached downloads and imports can be removed")
+        raise WeightsError(
+            f"bundled with bbcu, not removable: {', '.join(bundled)}",
+            "only cached downloads and imports can be removed",
+        )
     user = load_user_manifest()
     for entry in entries:
         path = cached_path(entry)
@@ -169,15 +202,30 @@ def rm(
         pinned = entry.drive is not None and entry.drive.sha256 is not None and not unpin
         forgot = not pinned and not entry.urls and user.find(entry.name) is not None and forget_user_entry(entry.name)
         what = " and ".join(w for w, done in (("removed", existed), ("unregistered", forgot)) if done) or "not cached"
-        typer.echo(f"{entry.name}: {what}" + (f" (sha256 of {entry.drive.file} kept; --unpin forgets it)" if pinned and entry.drive else ""))
+        typer.echo(
+            f"{entry.name}: {what}"
+            + (f" (sha256 of {entry.drive.file} kept; --unpin forgets it)" if pinned and entry.drive else "")
+        )
 
 
 @weights_app.command("import")
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="Checkpoint: official .pth or project .safetensors.", show_default=False)],
-    name: Annotated[Optional[str], typer.Option("--name", help="Register under this name (default: imported-<arch>-<sha>). Use an official name, e.g. bbcu-l-x4-official, to fill in that entry.")] = None,
-    k: Annotated[Optional[float], typer.Option("--k", help="Residual-alignment factor (default 130 * features / 64).")] = None,
-    task: Annotated[Optional[str], typer.Option("--task", help=f"{opt.TASK_HELP[:-1]} (DnCNN-style files carry no task).")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="Checkpoint: official .pth or project .safetensors.", show_default=False)
+    ],
+    name: Annotated[
+        Optional[str],
+        typer.Option(
+            "--name",
+            help="Register under this name (default: imported-<arch>-<sha>). Use an official name, e.g. bbcu-l-x4-official, to fill in that entry.",
+        ),
+    ] = None,
+    k: Annotated[
+        Optional[float], typer.Option("--k", help="Residual-alignment factor (default 130 * features / 64).")
+    ] = None,
+    task: Annotated[
+        Optional[str], typer.Option("--task", help=f"{opt.TASK_HELP[:-1]} (DnCNN-style files carry no task).")
+    ] = None,
 ) -> None:
     """Convert a checkpoint to the packed project format in the cache and register it."""
     if task is not None and task not in TASKS:
@@ -185,12 +233,16 @@ def import_cmd(
     from ..weights.importer import import_checkpoint
 
     entry = import_checkpoint(file, name, k, task)
-    typer.echo(f"imported {file} as '{entry.name}' ({entry.task} x{entry.scale}, {entry.arch.describe()}, {_human(entry.size)})")
+    typer.echo(
+        f"imported {file} as '{entry.name}' ({entry.task} x{entry.scale}, {entry.arch.describe()}, {_human(entry.size)})"
+    )
     typer.echo(str(cached_path(entry)))
 
 
 @weights_app.command("mirror")
-def mirror(directory: Annotated[Path, typer.Argument(help="Folder to fill (created if needed).", show_default=False)]) -> None:
+def mirror(
+    directory: Annotated[Path, typer.Argument(help="Folder to fill (created if needed).", show_default=False)],
+) -> None:
     """Copy every local weights file and a weights_manifest.json into DIRECTORY."""
     manifest = get_manifest()
     with cache_io(f"write the mirror {directory}"):
@@ -216,7 +268,10 @@ def _mirror_one(entry: ManifestEntry, directory: Path) -> ManifestEntry:
             shutil.copyfileobj(src, out)
     actual = sha256_file(dest)
     if actual != entry.sha256:
-        raise IntegrityError(f"{source}: sha256 mismatch for '{entry.name}': expected {entry.sha256}, got {actual}", "bbcu weights verify, then re-download it")
+        raise IntegrityError(
+            f"{source}: sha256 mismatch for '{entry.name}': expected {entry.sha256}, got {actual}",
+            "bbcu weights verify, then re-download it",
+        )
     return replace(entry, bundled=False)
 
 
@@ -235,9 +290,17 @@ def _metrics_text(metrics: dict[str, Any]) -> str:
 
 def _model_row(entry: ManifestEntry) -> dict[str, Any]:
     return {
-        "name": entry.name, "task": entry.task, "scale": entry.scale, "arch": entry.arch.describe(),
-        "size": entry.size, "status": status(entry), "default": entry.default, "format": entry.format,
-        "metrics": entry.metrics, "description": entry.description, "source_page": entry.source_page,
+        "name": entry.name,
+        "task": entry.task,
+        "scale": entry.scale,
+        "arch": entry.arch.describe(),
+        "size": entry.size,
+        "status": status(entry),
+        "default": entry.default,
+        "format": entry.format,
+        "metrics": entry.metrics,
+        "description": entry.description,
+        "source_page": entry.source_page,
     }
 
 
@@ -250,10 +313,18 @@ def models_command(json_out: JsonOut = False) -> None:
     table = Table("name", "task", "scale", "arch", "size", "status", "default", "metrics")
     for row in rows:
         table.add_row(
-            row["name"], row["task"], f"x{row['scale']}", row["arch"], _human(row["size"]), row["status"],
-            "yes" if row["default"] else "", _metrics_text(row["metrics"]),
+            row["name"],
+            row["task"],
+            f"x{row['scale']}",
+            row["arch"],
+            _human(row["size"]),
+            row["status"],
+            "yes" if row["default"] else "",
+            _metrics_text(row["metrics"]),
         )
     out = _stdout()
     out.print(table)
     if any(r["status"] == "manual" for r in rows):
-        out.print("manual: download the file from the source page, then 'bbcu weights import FILE --name NAME'", markup=False)
+        out.print(
+            "manual: download the file from the source page, then 'bbcu weights import FILE --name NAME'", markup=False
+        )

@@ -78,7 +78,9 @@ def _packed(loaded: LoadedModel, threads: int | None) -> tuple["PackedBackend | 
     return PackedBackend(loaded, threads=threads), ""
 
 
-def select_backend(loaded: LoadedModel, name: str, *, device: torch.device, threads: int | None = None) -> BackendChoice:
+def select_backend(
+    loaded: LoadedModel, name: str, *, device: torch.device, threads: int | None = None
+) -> BackendChoice:
     """Pick the backend for ``name`` (auto|packed|float).
 
     ``folded`` (and ``auto`` on CUDA) is the folded float path of :mod:`.folded`.
@@ -94,9 +96,16 @@ def select_backend(loaded: LoadedModel, name: str, *, device: torch.device, thre
     if name == "folded" or (name == "auto" and device.type == "cuda"):
         from .folded import FoldedBackend
 
-        return BackendChoice(FoldedBackend(loaded, device), "folded", "" if name == "folded" else f"packed kernel is CPU-only (device {device})")
+        return BackendChoice(
+            FoldedBackend(loaded, device),
+            "folded",
+            "" if name == "folded" else f"packed kernel is CPU-only (device {device})",
+        )
     if device.type != "cpu":
-        raise UsageError("the packed backend runs on the CPU only", f"use {option('device', 'cpu')}, or {option('backend')} auto/folded on a GPU")
+        raise UsageError(
+            "the packed backend runs on the CPU only",
+            f"use {option('device', 'cpu')}, or {option('backend')} auto/folded on a GPU",
+        )
     run, why = _packed(loaded, threads)
     if run is not None:
         return BackendChoice(run, "packed", into=run.restore_into, bytes_per_pixel=run.bytes_per_pixel())
@@ -113,7 +122,10 @@ def lite_backend(model: LiteModel, name: str, *, threads: int | None = None) -> 
         KernelUnavailable: the kernels are not available here.
     """
     if name not in ("auto", "packed"):
-        raise UsageError(f"backend '{name}' needs the torch runtime", f"load the model with bbcu_cli.loading.load_model for {option('backend')} {name}")
+        raise UsageError(
+            f"backend '{name}' needs the torch runtime",
+            f"load the model with bbcu_cli.loading.load_model for {option('backend')} {name}",
+        )
     from ..lite import LiteBackend
 
     run = LiteBackend(model, threads=threads)

@@ -72,8 +72,16 @@ class UnitChain:
         keep: objects the kernel arguments point into (kept alive with the chain).
     """
 
-    def __init__(self, units: list[PackedUnit], h: int, w: int, head_act: int | None, tail_act: int,
-                 following: PackedUnit | None = None, keep: object = None) -> None:
+    def __init__(
+        self,
+        units: list[PackedUnit],
+        h: int,
+        w: int,
+        head_act: int | None,
+        tail_act: int,
+        following: PackedUnit | None = None,
+        keep: object = None,
+    ) -> None:
         self.keep = keep
         self._grids: dict[tuple[int, int], list[Grid]] = {}
         first = units[0]
@@ -105,8 +113,9 @@ class UnitChain:
         pool.append(Grid(h, w, c))
         return pool[-1]
 
-    def _add_step(self, u: PackedUnit, nxt: PackedUnit | None, tail_act: int, x: np.ndarray | None, grid: Grid,
-                  h: int, w: int) -> tuple[np.ndarray, Grid, int, int]:
+    def _add_step(
+        self, u: PackedUnit, nxt: PackedUnit | None, tail_act: int, x: np.ndarray | None, grid: Grid, h: int, w: int
+    ) -> tuple[np.ndarray, Grid, int, int]:
         ho, wo = h * u.factor, w * u.factor
         if x is None or u.factor != 1:  # a new buffer (r > 1, or the chain's external input)
             y = np.empty(ho * wo * u.cin, dtype=np.float32)
@@ -125,7 +134,11 @@ class UnitChain:
     def run(self, head_out: np.ndarray, threads: int) -> np.ndarray:
         """(C, H, W) float32 C-contiguous head conv output -> :attr:`feature` (sH, sW, C)."""
         assert self.entry is not None, "chain without entry: use run_loaded"
-        if head_out.dtype != np.float32 or not head_out.flags.c_contiguous or head_out.size != self.h * self.w * self.steps[0].cin:
+        if (
+            head_out.dtype != np.float32
+            or not head_out.flags.c_contiguous
+            or head_out.size != self.h * self.w * self.steps[0].cin
+        ):
             raise ValueError("the head output must be a C-contiguous float32 (C, H, W) array of the chain's size")
         self.entry.src = ptr(head_out)
         kernels.run_entry(self.entry, threads)

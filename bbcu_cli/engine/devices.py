@@ -62,6 +62,7 @@ def tune_allocator() -> bool:
     _tuned.append(ok)
     return ok
 
+
 _DEVICE_RX = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -86,10 +87,16 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"device '{name}' requested but CUDA is not available", f"use {option('device', 'cpu')}, or install a CUDA build of PyTorch")
+            raise UsageError(
+                f"device '{name}' requested but CUDA is not available",
+                f"use {option('device', 'cpu')}, or install a CUDA build of PyTorch",
+            )
         dev = torch.device(name)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"device '{name}' does not exist ({torch.cuda.device_count()} GPU(s))", "pick an index below the GPU count")
+            raise UsageError(
+                f"device '{name}' does not exist ({torch.cuda.device_count()} GPU(s))",
+                "pick an index below the GPU count",
+            )
         return dev
     return torch.device("cpu")
 

@@ -37,7 +37,9 @@ def inverse(a: np.ndarray, i: int) -> np.ndarray:
     return np.rot90(out, -(i % 4), axes=(0, 1))
 
 
-def self_ensemble(forward: Callable[[np.ndarray], np.ndarray], block: np.ndarray, scale: int = 1, align: int = 1) -> np.ndarray:
+def self_ensemble(
+    forward: Callable[[np.ndarray], np.ndarray], block: np.ndarray, scale: int = 1, align: int = 1
+) -> np.ndarray:
     """Mean of ``inverse(forward(transform(padded block, i)), i)`` over the 8 transforms.
 
     Args:

@@ -51,8 +51,17 @@ class Finisher:
         self.mode, self.k, self.channels, self.r, self.sb = mode, float(k), channels, r, sb
         self.wt, self.bias = conv_weights(conv) if conv is not None else (None, None)
 
-    def run(self, x: np.ndarray, dst: np.ndarray, window: Window, threads: int, *, feat: np.ndarray | None = None,
-            z: np.ndarray | None = None, origin: tuple[int, int] = (0, 0)) -> None:
+    def run(
+        self,
+        x: np.ndarray,
+        dst: np.ndarray,
+        window: Window,
+        threads: int,
+        *,
+        feat: np.ndarray | None = None,
+        z: np.ndarray | None = None,
+        origin: tuple[int, int] = (0, 0),
+    ) -> None:
         """Write the window of the output into ``dst`` (shape ``(y1 - y0, x1 - x0, C)``).
 
         Args:

@@ -98,7 +98,9 @@ class PackedBackend(PackedRunner):
         assert plan.layout is not None
         tail = plan.layout.finish(self.model, loaded.spec)
         mode = kernels.FIN_DN if tail.kind == "denoise" else kernels.FIN_SR
-        finisher = Finisher(mode, self.model.k, loaded.spec.in_channels, tail.shuffle, tail.base_scale, conv_arrays(tail.conv))  # type: ignore[arg-type]
+        finisher = Finisher(
+            mode, self.model.k, loaded.spec.in_channels, tail.shuffle, tail.base_scale, conv_arrays(tail.conv)
+        )  # type: ignore[arg-type]
         super().__init__(plan, loaded.spec, finisher, int(threads) if threads else torch.get_num_threads())
 
     def band_rows(self, h: int, w: int) -> int:
@@ -162,6 +164,8 @@ class PackedBackend(PackedRunner):
             block = x[i].detach().to("cpu", torch.float32).permute(1, 2, 0).numpy()
             level = sigma[i].item() if isinstance(sigma, Tensor) and sigma.numel() > 1 else sigma
             out = np.empty((block.shape[0] * s, block.shape[1] * s, block.shape[2]), dtype=np.float32)
-            self.restore_into(block, float(level) if level is not None else None, out, Window(0, out.shape[0], 0, out.shape[1]))
+            self.restore_into(
+                block, float(level) if level is not None else None, out, Window(0, out.shape[0], 0, out.shape[1])
+            )
             outs.append(torch.from_numpy(out).permute(2, 0, 1)[None])
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)

@@ -82,7 +82,16 @@ class Restorer:
         UsageError, KernelUnavailable: see :func:`select_backend` / :func:`resolve_device`.
     """
 
-    def __init__(self, loaded: AnyModel, backend: str = "auto", device: str = "auto", *, threads: int | None = None, tile: int | None = 0, ensemble: bool = False) -> None:
+    def __init__(
+        self,
+        loaded: AnyModel,
+        backend: str = "auto",
+        device: str = "auto",
+        *,
+        threads: int | None = None,
+        tile: int | None = 0,
+        ensemble: bool = False,
+    ) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
         if isinstance(loaded, LiteModel):
@@ -104,9 +113,14 @@ class Restorer:
         from ..lite import default_threads
 
         if check_device_name(device) not in ("auto", "cpu"):
-            raise UsageError(f"device '{device}' needs the torch runtime", f"use {option('device', 'cpu')}, or load the model with bbcu_cli.loading.load_model")
+            raise UsageError(
+                f"device '{device}' needs the torch runtime",
+                f"use {option('device', 'cpu')}, or load the model with bbcu_cli.loading.load_model",
+            )
         if ensemble:
-            raise UsageError("the self-ensemble needs the torch runtime", "load the model with bbcu_cli.loading.load_model")
+            raise UsageError(
+                "the self-ensemble needs the torch runtime", "load the model with bbcu_cli.loading.load_model"
+            )
         if threads is not None and threads < 0:
             set_threads(threads)  # the same UsageError as the torch path
         self.device = HOST_CPU
@@ -141,7 +155,14 @@ class Restorer:
         side = max(32, math.isqrt(budget // per_px) - 2 * self.halo)
         return plan_tiles(height, width, side, side, self.halo, self.align)
 
-    def restore(self, pixels: np.ndarray, *, sigma: float | None = None, out_dtype: type = np.float32, progress: TileProgress | None = None) -> np.ndarray:
+    def restore(
+        self,
+        pixels: np.ndarray,
+        *,
+        sigma: float | None = None,
+        out_dtype: type = np.float32,
+        progress: TileProgress | None = None,
+    ) -> np.ndarray:
         """Restore an (H, W, C) image (C = 1 or 3; uint8, uint16 or float32 in [0, 1]).
 
         Returns (sH, sW, C) in ``out_dtype`` (float32 values are unclamped network output;

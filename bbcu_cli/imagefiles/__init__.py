@@ -29,8 +29,21 @@ from bbcu_cli.imagefiles._read import DEFAULT_MAX_PIXELS, read_file, read_image
 from bbcu_cli.imagefiles._write import write_image
 
 __all__ = [
-    "Image", "ImageSequence", "Metadata", "SUPPORTED_EXTENSIONS", "DEFAULT_MAX_PIXELS", "format_for_path",
-    "read_image", "read_file",
-    "write_image", "to_uint", "from_uint", "list_images", "gray_to_rgb", "rgb_to_gray",
-    "collapse_to_gray", "resize_alpha", "as_depth",
+    "Image",
+    "ImageSequence",
+    "Metadata",
+    "SUPPORTED_EXTENSIONS",
+    "DEFAULT_MAX_PIXELS",
+    "format_for_path",
+    "read_image",
+    "read_file",
+    "write_image",
+    "to_uint",
+    "from_uint",
+    "list_images",
+    "gray_to_rgb",
+    "rgb_to_gray",
+    "collapse_to_gray",
+    "resize_alpha",
+    "as_depth",
 ]

@@ -13,8 +13,14 @@ from bbcu_cli.errors import OutputError
 from bbcu_cli.imagefiles._meta import Metadata
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
-    "png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "bmp": "bmp",
-    "tif": "tiff", "tiff": "tiff", "gif": "gif",
+    "png": "png",
+    "jpg": "jpeg",
+    "jpeg": "jpeg",
+    "webp": "webp",
+    "bmp": "bmp",
+    "tif": "tiff",
+    "tiff": "tiff",
+    "gif": "gif",
 }
 EXT_LIST = "png, jpg, jpeg, webp, bmp, tif, tiff, gif"
 #: formats whose files hold several frames (animation) or pages, as this package writes them

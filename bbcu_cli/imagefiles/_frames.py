@@ -112,9 +112,11 @@ def _check_uniform(frames: list[Image], name: str) -> None:
     first = frames[0]
     for i, frame in enumerate(frames[1:], start=2):
         if frame.pixels.shape != first.pixels.shape or (frame.alpha is None) != (first.alpha is None):
-            raise InputError(f"{name}: page {i} is {frame.pixels.shape[1]}x{frame.pixels.shape[0]} "
-                             f"({frame.mode}), page 1 {first.pixels.shape[1]}x{first.pixels.shape[0]} ({first.mode})",
-                             f"pass {option('first_frame', True)}, or split the pages into separate files")
+            raise InputError(
+                f"{name}: page {i} is {frame.pixels.shape[1]}x{frame.pixels.shape[0]} "
+                f"({frame.mode}), page 1 {first.pixels.shape[1]}x{first.pixels.shape[0]} ({first.mode})",
+                f"pass {option('first_frame', True)}, or split the pages into separate files",
+            )
 
 
 def encode_frames(stack: np.ndarray, seq: ImageSequence, fmt: str, options: dict[str, object], fh: BinaryIO) -> None:

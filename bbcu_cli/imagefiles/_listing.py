@@ -113,7 +113,9 @@ def _recursive_glob(pattern: str) -> list[str]:
         return []
     prefix = "" if fixed == 0 else str(root)
     found = [path.relative_to(root).parts for path in walk(root)]
-    return [os.path.join(prefix, *rel) for rel in found if _matches(rel, rest)] + ([prefix] if prefix and rest == ("**",) else [])
+    return [os.path.join(prefix, *rel) for rel in found if _matches(rel, rest)] + (
+        [prefix] if prefix and rest == ("**",) else []
+    )
 
 
 @lru_cache(maxsize=4096)

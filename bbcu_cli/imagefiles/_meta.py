@@ -165,6 +165,7 @@ def add_png_chunks(png: bytes, chunks: list[tuple[bytes, bytes]]) -> bytes:
     if not chunks:
         return png
     end = 8 + 12 + struct.unpack(">I", png[8:12])[0]  # signature + IHDR
-    body = b"".join(struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-                    for tag, data in chunks)
+    body = b"".join(
+        struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data)) for tag, data in chunks
+    )
     return png[:end] + body + png[end:]

@@ -30,16 +30,41 @@ from bbcu_cli.imagefiles._core import Image, ImageSequence, display_name, from_u
 from bbcu_cli.imagefiles._frames import decode_frames, frame_count
 from bbcu_cli.imagefiles._guard import decode_guard
 from bbcu_cli.imagefiles._meta import read_metadata
-from bbcu_cli.imagefiles._source import Source, check_frames, check_size, is_lossless, open_lazy, open_source, read_bytes
+from bbcu_cli.imagefiles._source import (
+    Source,
+    check_frames,
+    check_size,
+    is_lossless,
+    open_lazy,
+    open_source,
+    read_bytes,
+)
 
 T = TypeVar("T")
 DEFAULT_MAX_PIXELS = 1 << 28  # ~268 MP, used when ``max_pixels`` is None
 PILImage.MAX_IMAGE_PIXELS = None  # our own ``max_pixels`` check replaces Pillow's bomb error
 
-_PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "BMP": "bmp",
-                "DIB": "bmp", "TIFF": "tiff", "GIF": "gif"}
-_MODE_MAP = {"1": "L", "La": "LA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB",
-             "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+_PIL_FORMATS = {
+    "PNG": "png",
+    "JPEG": "jpeg",
+    "MPO": "jpeg",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "DIB": "bmp",
+    "TIFF": "tiff",
+    "GIF": "gif",
+}
+_MODE_MAP = {
+    "1": "L",
+    "La": "LA",
+    "PA": "RGBA",
+    "RGBa": "RGBA",
+    "RGBX": "RGB",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "LAB": "RGB",
+    "HSV": "RGB",
+}
 
 
 def read_image(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: bool = False, scale: int = 1) -> Image:
@@ -62,8 +87,13 @@ def read_image(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: 
     return image
 
 
-def read_file(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: bool = False, scale: int = 1,
-              first_frame: bool = False) -> Image | ImageSequence:
+def read_file(
+    path: str | Path | BinaryIO,
+    max_pixels: int | None = None,
+    raw: bool = False,
+    scale: int = 1,
+    first_frame: bool = False,
+) -> Image | ImageSequence:
     """As :func:`read_image`, but every frame of an animated GIF / APNG / WebP or multi-page TIFF.
 
     Such a file comes back as an :class:`ImageSequence` (``first_frame=True``: its first frame
@@ -81,7 +111,9 @@ def read_file(path: str | Path | BinaryIO, max_pixels: int | None = None, raw: b
             return _decode_source(src, head, name, (limit, scale), raw, first_frame)
 
 
-def _decode_source(src: Source, head: bytes, name: str, limits: tuple[int, int], raw: bool, first_frame: bool) -> Image | ImageSequence:
+def _decode_source(
+    src: Source, head: bytes, name: str, limits: tuple[int, int], raw: bool, first_frame: bool
+) -> Image | ImageSequence:
     """Header checks, then the decode (inside the caller's decode guard); metadata last."""
     pil, fmt = _checked_header(src, head, name, *limits)
     if not first_frame and frame_count(pil) > 1:
@@ -112,8 +144,7 @@ def _checked_header(src: Source, head: bytes, name: str, limit: int, scale: int)
     check_size(pil.size, limit, scale, name)
     fmt = _PIL_FORMATS.get(pil.format or "")
     if fmt is None:
-        raise InputError(f"{name} is a {pil.format} image, which is not supported",
-                         f"convert it to one of {_EXT_LIST}")
+        raise InputError(f"{name} is a {pil.format} image, which is not supported", f"convert it to one of {_EXT_LIST}")
     _check_plausible(fmt, pil, head, src, name)
     return pil, fmt
 
@@ -138,8 +169,11 @@ def _check_plausible(fmt: str, pil: PILImage.Image, head: bytes, src: Source, na
     tags = dict(getattr(pil, "tag_v2", {}) or {})
     need = min_encoded_bytes(fmt, w, h, head, tags)
     if src.size < need:
-        raise InputError(f"{name} declares {w}x{h} pixels but holds only {src.size} bytes, fewer than "
-                         f"any {fmt.upper()} of that size needs ({need})", "the file is truncated or forged; re-export it")
+        raise InputError(
+            f"{name} declares {w}x{h} pixels but holds only {src.size} bytes, fewer than "
+            f"any {fmt.upper()} of that size needs ({need})",
+            "the file is truncated or forged; re-export it",
+        )
     if fmt == "png":
         check_png(src.fh, name)
         src.fh.seek(0)
@@ -162,11 +196,11 @@ def _decode(name: str, pil: PILImage.Image, step: Callable[..., T], *args: objec
         raise
     except MemoryError as exc:
         w, h = pil.size
-        raise InputError(f"{name}: not enough memory to decode {w}x{h} pixels",
-                         f"lower {option('max_pixels')} or free memory") from exc
+        raise InputError(
+            f"{name}: not enough memory to decode {w}x{h} pixels", f"lower {option('max_pixels')} or free memory"
+        ) from exc
     except Exception as exc:  # decoders of untrusted bytes raise many kinds of errors
-        raise InputError(f"{name} is truncated or corrupt: {_reason(exc)}",
-                         "re-export or re-download it") from exc
+        raise InputError(f"{name} is truncated or corrupt: {_reason(exc)}", "re-export or re-download it") from exc
 
 
 def _reason(exc: BaseException) -> str:
@@ -256,9 +290,15 @@ def _deep_samples(arr: np.ndarray) -> np.ndarray:
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1..8) to an ``(H, W[, C])`` array, as Pillow's exif_transpose."""
-    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
-           7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
     return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
 
 

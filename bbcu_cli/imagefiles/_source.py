@@ -74,8 +74,9 @@ def _stream_source(stream: BinaryIO, name: str, limit: int, scale: int) -> Sourc
         buf.seek(0, io.SEEK_END)
         buf.write(_read_piece(stream, name, cap + 1 - _STREAM_HEAD))
         if buf.tell() > cap:
-            raise InputError(f"{name} holds more than {cap} bytes, more than any {w}x{h} image needs",
-                             "pass a single image file")
+            raise InputError(
+                f"{name} holds more than {cap} bytes, more than any {w}x{h} image needs", "pass a single image file"
+            )
     size = buf.tell()
     buf.seek(0)
     return Source(buf, size)
@@ -110,10 +111,14 @@ def open_lazy(fh: BinaryIO, name: str) -> PILImage.Image:
     except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error, ...
         fh.seek(0)
         if fh.read(4) in (b"II*\0", b"MM\0*"):
-            raise InputError(f"{name} is a TIFF of a kind that cannot be read (float or 32-bit colour samples, "
-                             "an unusual layout, or a damaged header)", "save it as 8/16-bit RGB or as float gray") from exc
-        raise InputError(f"{name} is not a readable image (unknown or damaged header)",
-                         f"pass a {_EXT_LIST} file") from exc
+            raise InputError(
+                f"{name} is a TIFF of a kind that cannot be read (float or 32-bit colour samples, "
+                "an unusual layout, or a damaged header)",
+                "save it as 8/16-bit RGB or as float gray",
+            ) from exc
+        raise InputError(
+            f"{name} is not a readable image (unknown or damaged header)", f"pass a {_EXT_LIST} file"
+        ) from exc
 
 
 def check_size(size: tuple[int, int], limit: int, scale: int, name: str) -> None:
@@ -124,8 +129,10 @@ def check_size(size: tuple[int, int], limit: int, scale: int, name: str) -> None
     out = w * h * scale * scale
     if limit > 0 and out > limit:
         what = f"{w}x{h} = {_count(out)}" if scale == 1 else f"{w}x{h}, {_count(out)} of output at x{scale}"
-        raise InputError(f"{name} is {what}, over the {option('max_pixels')} limit of {_count(limit)}",
-                         f"raise {option('max_pixels')} (0: no limit) or downscale the image")
+        raise InputError(
+            f"{name} is {what}, over the {option('max_pixels')} limit of {_count(limit)}",
+            f"raise {option('max_pixels')} (0: no limit) or downscale the image",
+        )
 
 
 def _count(pixels: int) -> str:
@@ -139,8 +146,11 @@ def check_frames(size: tuple[int, int], frames: int, limit: int, scale: int, nam
     w, h = size
     out = w * h * scale * scale * frames
     if limit > 0 and out > limit:
-        raise InputError(f"{name} holds {frames} frames of {w}x{h}, {_count(out)} of output in all, over the "
-                         f"{option('max_pixels')} limit of {_count(limit)}", f"pass {option('first_frame', True)}, or raise {option('max_pixels')} (0: no limit)")
+        raise InputError(
+            f"{name} holds {frames} frames of {w}x{h}, {_count(out)} of output in all, over the "
+            f"{option('max_pixels')} limit of {_count(limit)}",
+            f"pass {option('first_frame', True)}, or raise {option('max_pixels')} (0: no limit)",
+        )
 
 
 def is_lossless(fmt: str, pil: PILImage.Image, fh: BinaryIO) -> bool:

@@ -26,7 +26,15 @@ import numpy as np
 
 from bbcu_cli.atomicfile import writing
 from bbcu_cli.errors import OutputError, option
-from bbcu_cli.imagefiles._core import MULTI_FRAME_FORMATS, Image, ImageSequence, as_depth, display_name, format_for_path, gray_to_rgb
+from bbcu_cli.imagefiles._core import (
+    MULTI_FRAME_FORMATS,
+    Image,
+    ImageSequence,
+    as_depth,
+    display_name,
+    format_for_path,
+    gray_to_rgb,
+)
 from bbcu_cli.imagefiles._frames import encode_frames
 from bbcu_cli.imagefiles._meta import Metadata, add_png_chunks, pillow_options, png_chunks
 
@@ -37,8 +45,14 @@ _DEEP_FORMATS = frozenset({"png", "tiff"})
 Encoder = Callable[[BinaryIO], None]
 
 
-def write_image(path: str | Path | BinaryIO, image: Image | ImageSequence, fmt: str | None = None,
-                quality: int | None = None, overwrite: bool = True, keep_metadata: bool = True) -> None:
+def write_image(
+    path: str | Path | BinaryIO,
+    image: Image | ImageSequence,
+    fmt: str | None = None,
+    quality: int | None = None,
+    overwrite: bool = True,
+    keep_metadata: bool = True,
+) -> None:
     """Encode ``image`` and write it atomically (temp file in the same folder, fsync, rename).
 
     An :class:`ImageSequence` becomes an animated GIF / APNG / WebP or a multi-page TIFF with
@@ -58,15 +72,18 @@ def write_image(path: str | Path | BinaryIO, image: Image | ImageSequence, fmt: 
     """
     target = path if isinstance(path, (str, Path)) else display_name(path)
     if not isinstance(path, (str, Path)) and fmt is None:
-        raise OutputError(f"cannot write {target}: no file name to take the format from",
-                          "pass an explicit output format")
+        raise OutputError(
+            f"cannot write {target}: no file name to take the format from", "pass an explicit output format"
+        )
     fmt = format_for_path(target, fmt)
     frames = image.frames if isinstance(image, ImageSequence) else [image]
     for frame in frames:
         _validate(frame)
     if isinstance(image, ImageSequence) and fmt not in MULTI_FRAME_FORMATS:
-        raise OutputError(f"cannot write {target}: {fmt.upper()} holds one frame, the image has {len(frames)}",
-                          f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}")
+        raise OutputError(
+            f"cannot write {target}: {fmt.upper()} holds one frame, the image has {len(frames)}",
+            f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}",
+        )
     meta = frames[0].metadata if keep_metadata else Metadata()
     encode = _encoder(image, fmt, _options(frames[0], fmt, quality, meta), str(target))
     if isinstance(path, (str, Path)):
@@ -103,7 +120,9 @@ PNG_COMPRESS_LEVEL = 3
 
 def _options(image: Image, fmt: str, quality: int | None, meta: Metadata) -> dict[str, object]:
     """Pillow encoder options: quality, ICC, EXIF/XMP (PNG's go in as chunks: ``pnginfo`` is not used)."""
-    opts: dict[str, object] = {"icc_profile": image.icc_profile} if image.icc_profile and fmt not in ("bmp", "gif") else {}
+    opts: dict[str, object] = (
+        {"icc_profile": image.icc_profile} if image.icc_profile and fmt not in ("bmp", "gif") else {}
+    )
     q = DEFAULT_QUALITY if quality is None else quality
     if fmt == "jpeg":
         opts.update(quality=q, subsampling=0 if q >= 90 else 2)
@@ -213,8 +232,6 @@ def _encode_pil(arr: np.ndarray, fmt: str, opts: dict[str, object], fh: BinaryIO
     iio.imwrite(_Sink(fh), frame, plugin="pillow", extension=_EXTENSION[fmt], is_batch=False, **opts)
 
 
-
-
 def special_target(target: Path) -> bool:
     """Whether ``target`` (symlinks followed) exists and is not a regular file: a device, FIFO or
     socket the user named (``-o /dev/null``, ``-o /dev/stdout``). Such a target is written into
@@ -265,7 +282,10 @@ def _write_atomic(target: Path, encode: Encoder, overwrite: bool = True) -> None
 
 
 def _exists_error(target: Path) -> OutputError:
-    return OutputError(f"{target} already exists", f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it")
+    return OutputError(
+        f"{target} already exists",
+        f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it",
+    )
 
 
 def _output_error(target: str | Path, exc: OSError) -> OutputError:
@@ -288,8 +308,10 @@ def _write_stream(stream: BinaryIO, encode: Encoder, name: str) -> None:
         stream.flush()
     except OSError as exc:
         if exc.errno == errno.EPIPE:
-            raise OutputError(f"cannot write {name}: the reading program closed the pipe after {sent[0]} of {len(data)} bytes",
-                              "keep the reader running until bbcu ends, or write to a file with -o") from exc
+            raise OutputError(
+                f"cannot write {name}: the reading program closed the pipe after {sent[0]} of {len(data)} bytes",
+                "keep the reader running until bbcu ends, or write to a file with -o",
+            ) from exc
         raise _output_error(name, exc) from exc
 
 
@@ -299,7 +321,7 @@ def _write_all(stream: BinaryIO, data: memoryview, sent: list[int]) -> None:
     which then raises the pipe's error."""
     view = memoryview(data).cast("B")
     while sent[0] < len(view):
-        n = stream.write(view[sent[0]:])
+        n = stream.write(view[sent[0] :])
         if n is None or n <= 0:
             raise OSError(errno.EIO, "the stream accepted no more data")
         sent[0] += n

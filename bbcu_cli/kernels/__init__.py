@@ -62,25 +62,72 @@ _I = ctypes.c_int32
 class UnitArgs(ctypes.Structure):
     """Mirror of ``bc_unit`` in bitconv.h (field order matters)."""
 
-    _fields_ = [(n, _I) for n in ("H", "W", "cin", "nw_in", "cout", "co8", "r", "chr", "nw_out", "post_act", "has_bias")] + [
+    _fields_ = [
+        (n, _I) for n in ("H", "W", "cin", "nw_in", "cout", "co8", "r", "chr", "nw_out", "post_act", "has_bias")
+    ] + [
         (n, _P)
-        for n in ("pin", "min", "zin", "wt", "ecorr", "alpha", "bias", "b0", "pa", "b1", "xres", "yout", "bnext", "pout", "mout", "zout", "counts")
+        for n in (
+            "pin",
+            "min",
+            "zin",
+            "wt",
+            "ecorr",
+            "alpha",
+            "bias",
+            "b0",
+            "pa",
+            "b1",
+            "xres",
+            "yout",
+            "bnext",
+            "pout",
+            "mout",
+            "zout",
+            "counts",
+        )
     ]
 
 
 class EntryArgs(ctypes.Structure):
     """Mirror of ``bc_entry`` in bitconv.h."""
 
-    _fields_ = [(n, _I) for n in ("H", "W", "C", "nw", "act")] + [(n, _P) for n in ("src", "dst", "bnext", "pout", "mout", "zout")]
+    _fields_ = [(n, _I) for n in ("H", "W", "C", "nw", "act")] + [
+        (n, _P) for n in ("src", "dst", "bnext", "pout", "mout", "zout")
+    ]
 
 
 class FinishArgs(ctypes.Structure):
     """Mirror of ``bc_finish`` in bitconv.h (the fused full-precision tail and output)."""
 
-    _fields_ = [(n, _I) for n in ("Hc", "Wc", "cin", "cz", "r", "C", "Hx", "Wx", "sb", "mode", "y0", "y1", "x0", "x1", "dtype", "gy0", "gx0")] + [
-        ("k", ctypes.c_float),
-        ("dst_row", ctypes.c_int64),
-    ] + [(n, _P) for n in ("feat", "wt", "bias", "zin", "x", "dst")]
+    _fields_ = (
+        [
+            (n, _I)
+            for n in (
+                "Hc",
+                "Wc",
+                "cin",
+                "cz",
+                "r",
+                "C",
+                "Hx",
+                "Wx",
+                "sb",
+                "mode",
+                "y0",
+                "y1",
+                "x0",
+                "x1",
+                "dtype",
+                "gy0",
+                "gx0",
+            )
+        ]
+        + [
+            ("k", ctypes.c_float),
+            ("dst_row", ctypes.c_int64),
+        ]
+        + [(n, _P) for n in ("feat", "wt", "bias", "zin", "x", "dst")]
+    )
 
 
 class HeadArgs(ctypes.Structure):
@@ -133,7 +180,10 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
         lib = ctypes.CDLL(_library_path())
         _declare(lib)
     except (ImportError, OSError, AttributeError) as exc:
-        return None, f"extension not built: {exc} (build it with: pip install -e . or python setup.py build_ext --inplace)"
+        return (
+            None,
+            f"extension not built: {exc} (build it with: pip install -e . or python setup.py build_ext --inplace)",
+        )
     if lib.bc_abi_version() != _ABI_VERSION:
         return None, f"extension ABI {lib.bc_abi_version()} does not match {_ABI_VERSION}: rebuild it"
     return lib, ""

@@ -56,7 +56,9 @@ def _read(path: Path) -> tuple[Arrays, dict[str, str]]:
     try:
         return load_file(str(path)), meta
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
-        raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})", "check the file is complete") from None
+        raise ModelFormatError(
+            f"{path}: not a readable safetensors file ({exc})", "check the file is complete"
+        ) from None
 
 
 def _logical(tensors: Arrays, path: Path) -> dict[str, tuple[int, ...]]:
@@ -64,7 +66,9 @@ def _logical(tensors: Arrays, path: Path) -> dict[str, tuple[int, ...]]:
     shapes = {k: tuple(v.shape) for k, v in tensors.items() if not k.endswith((SIGN_SUFFIX, ALPHA_SUFFIX))}
     for key in tensors:
         if key.endswith(ALPHA_SUFFIX) and key[: -len(ALPHA_SUFFIX)] + SIGN_SUFFIX not in tensors:
-            raise ModelFormatError(f"{path}: {key} has no matching sign bits", "the weights file is damaged; re-download it")
+            raise ModelFormatError(
+                f"{path}: {key} has no matching sign bits", "the weights file is damaged; re-download it"
+            )
         if key.endswith(SIGN_SUFFIX):
             prefix = key[: -len(SIGN_SUFFIX)]
             try:
@@ -82,15 +86,20 @@ def _check_values(tensors: Arrays, path: Path) -> None:
         if value.dtype != np.float32:
             raise LiteUnsupported(f"{key} is {value.dtype}, not float32")
         if value.size and not bool(np.isfinite(value).all()):
-            raise ModelFormatError(f"{path}: {key!r} holds NaN or infinite values", "the weights are corrupt (training diverged?); use an earlier checkpoint")
+            raise ModelFormatError(
+                f"{path}: {key!r} holds NaN or infinite values",
+                "the weights are corrupt (training diverged?); use an earlier checkpoint",
+            )
 
 
 def _check_fits(fam: LiteFamily, spec: ModelSpec, tensors: Arrays, path: Path) -> None:
     want, got = expected_shapes(fam, spec), _logical(tensors, path)
     if want != got:
         bad = sorted(set(want) ^ set(got)) or sorted(k for k in want if want[k] != got[k])
-        raise ModelFormatError(f"{path}: the tensors do not match {spec.describe()}: {', '.join(bad[:3])}",
-                               "the file is damaged, or its spec does not describe its tensors")
+        raise ModelFormatError(
+            f"{path}: the tensors do not match {spec.describe()}: {', '.join(bad[:3])}",
+            "the file is damaged, or its spec does not describe its tensors",
+        )
 
 
 def _unit(tensors: Arrays, prefix: str) -> PackedUnit:
@@ -106,9 +115,17 @@ def _unit(tensors: Arrays, prefix: str) -> PackedUnit:
     if zero:
         raise LiteUnsupported("a binary weight is exactly 0 (sign 0): the float path runs this model")
     get = tensors.get
-    return pack_unit(UnitParams(positive, alpha, get(conv + ".bias"), tensors[prefix + ".relu.pr_bias0.bias"],
-                                tensors[prefix + ".relu.pr_prelu.weight"], tensors[prefix + ".relu.pr_bias1.bias"],
-                                tensors[prefix + ".move0.bias"]))
+    return pack_unit(
+        UnitParams(
+            positive,
+            alpha,
+            get(conv + ".bias"),
+            tensors[prefix + ".relu.pr_bias0.bias"],
+            tensors[prefix + ".relu.pr_prelu.weight"],
+            tensors[prefix + ".relu.pr_bias1.bias"],
+            tensors[prefix + ".move0.bias"],
+        )
+    )
 
 
 def _conv(tensors: Arrays, prefix: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -147,5 +164,7 @@ def load_lite(path: str | Path, k: float | None = None, task: str | None = None)
     _check_fits(fam, spec, tensors, p)
     _check_values(tensors, p)
     units = [_unit(tensors, prefix) for prefix in fam.units(spec)]
-    plan = InferencePlan(spec.arch, units, kernel_activation(layout.head_act), kernel_activation(layout.tail_act), None, layout)
+    plan = InferencePlan(
+        spec.arch, units, kernel_activation(layout.head_act), kernel_activation(layout.tail_act), None, layout
+    )
     return LiteModel(spec, plan, _conv(tensors, fam.head(spec)), _conv(tensors, fam.tail(spec)), str(p), meta)

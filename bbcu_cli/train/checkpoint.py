@@ -32,9 +32,23 @@ from ..loading import ModelSpec, read_state_dict, save_model
 from .config import TrainConfig, absolute_paths_in, portable_path, portable_text
 from .data import list_images
 
-__all__ = ["CKPT_FORMAT", "Export", "save_checkpoint", "load_checkpoint", "init_from", "export_run", "sha256_file", "make_run_dir",
-           "resume_dir", "dataset_records", "files_digest", "portable_value", "portable_metadata",
-           "value_absolute_paths", "metadata_absolute_paths"]
+__all__ = [
+    "CKPT_FORMAT",
+    "Export",
+    "save_checkpoint",
+    "load_checkpoint",
+    "init_from",
+    "export_run",
+    "sha256_file",
+    "make_run_dir",
+    "resume_dir",
+    "dataset_records",
+    "files_digest",
+    "portable_value",
+    "portable_metadata",
+    "value_absolute_paths",
+    "metadata_absolute_paths",
+]
 
 CKPT_FORMAT = "bbcu-train-checkpoint-1"
 
@@ -47,7 +61,9 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         torch.save({"format": CKPT_FORMAT, **payload}, tmp)
         tmp.replace(path)
     except OSError as exc:
-        raise OutputError(f"cannot write checkpoint {path}: {exc}", "check the run folder is writable and the disk not full") from None
+        raise OutputError(
+            f"cannot write checkpoint {path}: {exc}", "check the run folder is writable and the disk not full"
+        ) from None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -57,13 +73,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ModelFormatError: missing, unreadable, or not a training checkpoint.
     """
     if not path.is_file():
-        raise ModelFormatError(f"{path}: no checkpoint to resume from", f"run without {option('resume')} first, or pass the right {option('run_dir')}")
+        raise ModelFormatError(
+            f"{path}: no checkpoint to resume from",
+            f"run without {option('resume')} first, or pass the right {option('run_dir')}",
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         raise ModelFormatError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:160]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
-        raise ModelFormatError(f"{path}: not a bbcu training checkpoint", "resume needs the last.pt written by bbcu train")
+        raise ModelFormatError(
+            f"{path}: not a bbcu training checkpoint", "resume needs the last.pt written by bbcu train"
+        )
     return ckpt
 
 
@@ -220,25 +241,50 @@ def describe_data(cfg: TrainConfig, num_images: int) -> str:
 
 
 def _arch_entry(spec: ModelSpec) -> dict[str, Any]:
-    return {"name": spec.arch, "num_feat": spec.num_feat, "depth": spec.depth, "k": spec.k,
-            "in_channels": spec.in_channels, "bias": spec.bias, "noise_channel": spec.noise_channel, "unshuffle": spec.unshuffle}
+    return {
+        "name": spec.arch,
+        "num_feat": spec.num_feat,
+        "depth": spec.depth,
+        "k": spec.k,
+        "in_channels": spec.in_channels,
+        "bias": spec.bias,
+        "noise_channel": spec.noise_channel,
+        "unshuffle": spec.unshuffle,
+    }
 
 
-def export_run(run_dir: Path, model: nn.Module, cfg: TrainConfig, provenance: dict[str, Any], metrics: dict[str, Any]) -> Export:
+def export_run(
+    run_dir: Path, model: nn.Module, cfg: TrainConfig, provenance: dict[str, Any], metrics: dict[str, Any]
+) -> Export:
     """Write ``<name>.safetensors`` (packed), ``<name>-latent.safetensors`` and
     ``manifest_entry.json`` into ``run_dir``, with portable paths only (see module doc)."""
     spec, name = cfg.model_spec(), str(cfg.name)
     weights, latent = run_dir / f"{name}.safetensors", run_dir / f"{name}-latent.safetensors"
     provenance = portable_value(provenance)
-    meta = portable_metadata({"name": name, "provenance": json.dumps(provenance), "metrics": json.dumps(metrics),
-                              "train_config": json.dumps(_exported_config(cfg))})
+    meta = portable_metadata(
+        {
+            "name": name,
+            "provenance": json.dumps(provenance),
+            "metrics": json.dumps(metrics),
+            "train_config": json.dumps(_exported_config(cfg)),
+        }
+    )
     save_model(weights, model, spec, meta)
     save_model(latent, model, spec, meta, latent=True)
     entry = {
-        "name": name, "task": spec.task, "scale": spec.scale, "arch": _arch_entry(spec),
-        "file": weights.name, "sha256": sha256_file(weights), "size": weights.stat().st_size,
-        "urls": [], "bundled": True, "default": False, "format": "bbcu-safetensors",
-        "provenance": provenance, "metrics": metrics,
+        "name": name,
+        "task": spec.task,
+        "scale": spec.scale,
+        "arch": _arch_entry(spec),
+        "file": weights.name,
+        "sha256": sha256_file(weights),
+        "size": weights.stat().st_size,
+        "urls": [],
+        "bundled": True,
+        "default": False,
+        "format": "bbcu-safetensors",
+        "provenance": provenance,
+        "metrics": metrics,
         "description": f"{spec.describe()}, trained with bbcu train",
     }
     entry = portable_value(entry)

@@ -37,14 +37,29 @@ from .paths import (  # noqa: F401 - re-exported (the config API before the spli
 )
 from .schedule import cosine_position
 
-__all__ = ["TrainConfig", "lr_at", "parse_duration", "fast_low_precision", "default_data_dirs", "datasets_root", "JPEG_QUALITIES",
-           "ABS_MARKER", "DATASETS_REF", "portable_path", "portable_text", "absolute_paths_in", "locate_data"]
+__all__ = [
+    "TrainConfig",
+    "lr_at",
+    "parse_duration",
+    "fast_low_precision",
+    "default_data_dirs",
+    "datasets_root",
+    "JPEG_QUALITIES",
+    "ABS_MARKER",
+    "DATASETS_REF",
+    "portable_path",
+    "portable_text",
+    "absolute_paths_in",
+    "locate_data",
+]
 
 JPEG_QUALITIES = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
 #: fields that describe this process, not the run: a resumed run takes them from the command line
 RUNTIME_FIELDS = ("threads", "device", "run_dir")
 #: config fields that hold one path each (made portable as a whole, spaces and all)
 PATH_FIELDS = ("val", "run_dir", "init_from")
+
+
 def _default_val(task: str, in_channels: int) -> str:
     bench = datasets_root() / "bench"
     if task == "sr":
@@ -176,11 +191,15 @@ class TrainConfig:
         if self.task == "sr" and self.in_channels != 3:
             raise UsageError("SR models are trained on colour images", f"drop {option('in_channels')}")
         if self.gray_fraction and (self.task != "deblock" or self.in_channels != 3 or not 0 < self.gray_fraction <= 1):
-            raise UsageError(f"gray fraction {self.gray_fraction} needs a colour deblocker and a value in (0, 1]",
-                             f"use it with {option('task', 'deblock')}, e.g. {option('gray_fraction', 0.5)}")
+            raise UsageError(
+                f"gray fraction {self.gray_fraction} needs a colour deblocker and a value in (0, 1]",
+                f"use it with {option('task', 'deblock')}, e.g. {option('gray_fraction', 0.5)}",
+            )
         if self.degradation not in ("classic", "mixed") or self.degradation == "mixed" and self.task != "sr":
-            raise UsageError(f"degradation {self.degradation!r} is not available for {self.task}",
-                             f"use {option('degradation', 'classic')}, or mixed with {option('task', 'sr')}")
+            raise UsageError(
+                f"degradation {self.degradation!r} is not available for {self.task}",
+                f"use {option('degradation', 'classic')}, or mixed with {option('task', 'sr')}",
+            )
         if self.downscalers is not None:
             self._check_downscalers()
         if self.noise_channel and self.task != "denoise":
@@ -189,11 +208,15 @@ class TrainConfig:
             raise UsageError("batch, patch, feat and depth must be positive")
         fam = archs.family(str(self.arch))
         if self.unshuffle < 1 or self.unshuffle > 1 and (not fam.unshuffle or (self.patch or 0) % self.unshuffle):
-            raise UsageError(f"unshuffle {self.unshuffle} needs a DnCNN and a patch size it divides",
-                             f"use {option('unshuffle', 2)} with {option('task')} denoise/deblock and an even {option('patch')}")
+            raise UsageError(
+                f"unshuffle {self.unshuffle} needs a DnCNN and a patch size it divides",
+                f"use {option('unshuffle', 2)} with {option('task')} denoise/deblock and an even {option('patch')}",
+            )
         if self.task == "deblock" and self.unshuffle > 1 and (self.patch or 0) % 8:
-            raise UsageError(f"an unshuffled deblocker trains on crops aligned to the 8x8 JPEG grid: patch {self.patch} is not a multiple of 8",
-                             f"use e.g. {option('patch', 64)}")
+            raise UsageError(
+                f"an unshuffled deblocker trains on crops aligned to the 8x8 JPEG grid: patch {self.patch} is not a multiple of 8",
+                f"use e.g. {option('patch', 64)}",
+            )
         if (self.depth or 0) < fam.min_depth:
             raise UsageError(f"a {fam.title} needs at least {fam.min_depth} {fam.depth_unit}, got {self.depth}")
         self._check_ranges()
@@ -208,11 +231,16 @@ class TrainConfig:
         from ..degradations import MixedDegradation
 
         if self.degradation != "mixed":
-            raise UsageError(f"{option('downscalers')} only applies with {option('degradation', 'mixed')}", f"add {option('degradation', 'mixed')}")
+            raise UsageError(
+                f"{option('downscalers')} only applies with {option('degradation', 'mixed')}",
+                f"add {option('degradation', 'mixed')}",
+            )
         try:
             MixedDegradation(weights=dict(self.downscalers or {}))
         except ValueError as exc:
-            raise UsageError(str(exc), f"e.g. {option('downscalers', 'matlab:0.2,cv2-cubic:0.3,cv2-linear:0.2,pil:0.3')}") from None
+            raise UsageError(
+                str(exc), f"e.g. {option('downscalers', 'matlab:0.2,cv2-cubic:0.3,cv2-linear:0.2,pil:0.3')}"
+            ) from None
 
     def mixed_degradation(self) -> "MixedDegradation":
         """The :class:`MixedDegradation` of a ``mixed`` run (defaults unless ``downscalers``)."""

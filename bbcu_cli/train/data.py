@@ -140,7 +140,10 @@ class PatchSampler:
         clean = [read_image(f, cfg.in_channels) for f in files]
         keep = [i for i, im in enumerate(clean) if min(im.shape[:2]) // self.scale >= self.patch]
         if not keep:
-            raise InputError(f"no training image is large enough for {self.patch * self.scale}-pixel patches", f"use a smaller {option('patch')}")
+            raise InputError(
+                f"no training image is large enough for {self.patch * self.scale}-pixel patches",
+                f"use a smaller {option('patch')}",
+            )
         self.skipped = len(files) - len(keep)
         files, clean = [files[i] for i in keep], [clean[i] for i in keep]
         self.num_images = len(clean)
@@ -153,7 +156,9 @@ class PatchSampler:
         if cfg.gray_fraction > 0:
             gray = [luma_uint8(im) for im in clean]
             self.gray_targets = [_to_chw(im) for im in gray]
-            self.gray_inputs = [[_to_chw(jpeg_compress(im, q).reshape(im.shape)) for q in self.qualities] for im in gray]
+            self.gray_inputs = [
+                [_to_chw(jpeg_compress(im, q).reshape(im.shape)) for q in self.qualities] for im in gray
+            ]
 
     def _prepare_inputs(self, files: list[Path], clean: list[np.ndarray], cache_dir: Path | None) -> list[list[Tensor]]:
         """Per image, the degraded versions to sample from (LR image, or one JPEG per quality)."""
@@ -169,7 +174,10 @@ class PatchSampler:
         path = cache_dir / f"data-cache-{tag}.npz" if cache and cache_dir else None
         flat = _cached(path, _cache_key(files, tag), fn)
         per = max(1, len(self.qualities))
-        return [[_to_chw(a.reshape(a.shape[0], a.shape[1], -1)) for a in flat[i * per : (i + 1) * per]] for i in range(len(clean))]
+        return [
+            [_to_chw(a.reshape(a.shape[0], a.shape[1], -1)) for a in flat[i * per : (i + 1) * per]]
+            for i in range(len(clean))
+        ]
 
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.gen))
@@ -190,7 +198,10 @@ class PatchSampler:
             inp, sigma = tgt, self._sigma()
         else:
             versions = inputs[i]
-            inp, sigma = versions[self._randint(len(versions))][:, y : y + p, x : x + p].expand(target.shape[0], -1, -1), 0.0
+            inp, sigma = (
+                versions[self._randint(len(versions))][:, y : y + p, x : x + p].expand(target.shape[0], -1, -1),
+                0.0,
+            )
         k = self._randint(8)
         return dihedral(inp, k), dihedral(tgt, k), sigma
 

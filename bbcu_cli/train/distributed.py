@@ -73,7 +73,9 @@ def _device(name: str, local_rank: int) -> torch.device:
         if not torch.cuda.is_available():
             from ..errors import UsageError, option
 
-            raise UsageError(f"{option('device', 'cuda')} asked for, but no CUDA GPU is available", f"use {option('device', 'cpu')}")
+            raise UsageError(
+                f"{option('device', 'cuda')} asked for, but no CUDA GPU is available", f"use {option('device', 'cpu')}"
+            )
         index = local_rank if name == "cuda" else torch.device(name).index or 0
         torch.cuda.set_device(index)
         return torch.device("cuda", index)

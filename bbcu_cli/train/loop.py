@@ -22,8 +22,17 @@ import torch.nn.functional as F
 
 from ..errors import UsageError, option
 from ..loading import build_model
-from .checkpoint import (Export, describe_data, export_run, init_from, load_checkpoint, make_run_dir, resume_dir,
-                         save_checkpoint, state_dict_of)
+from .checkpoint import (
+    Export,
+    describe_data,
+    export_run,
+    init_from,
+    load_checkpoint,
+    make_run_dir,
+    resume_dir,
+    save_checkpoint,
+    state_dict_of,
+)
 from .config import TrainConfig, lr_at
 from .data import Batch, PatchSampler
 from .distributed import DistContext, setup, teardown
@@ -128,14 +137,25 @@ class _Trainer:
         if not self.ctx.is_main:
             return
         sched = {**self.plan.state(), "val_time": self.val_time}
-        payload = {"model": state_dict_of(self.net), "optimizer": self.opt.state_dict(), "scheduler": sched,
-                   "step": self.step, "elapsed": self.elapsed(), "config": self.cfg.to_dict(),
-                   "rng": {"data": states, "torch": torch.get_rng_state()}, "best": self.best,
-                   "metrics": self.metrics, "last_val_step": self.last_val_step, "done": done}
+        payload = {
+            "model": state_dict_of(self.net),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": sched,
+            "step": self.step,
+            "elapsed": self.elapsed(),
+            "config": self.cfg.to_dict(),
+            "rng": {"data": states, "torch": torch.get_rng_state()},
+            "best": self.best,
+            "metrics": self.metrics,
+            "last_val_step": self.last_val_step,
+            "done": done,
+        }
         if self.scaler.is_enabled():
             payload["scaler"] = self.scaler.state_dict()
         save_checkpoint(self.run_dir / "last.pt", payload)
-        self.emit(TrainEvent("ckpt", self.step, self.planned, elapsed=self.elapsed(), message=str(self.run_dir / "last.pt")))
+        self.emit(
+            TrainEvent("ckpt", self.step, self.planned, elapsed=self.elapsed(), message=str(self.run_dir / "last.pt"))
+        )
 
     def log(self, record: dict[str, Any]) -> None:
         if self.ctx.is_main:
@@ -205,7 +225,9 @@ class _Trainer:
         if self.ctx.is_main:
             self.emit(TrainEvent("step", self.step, self.planned, loss, lr, its, elapsed=self.elapsed(), eta=eta))
         if self.step % max(1, self.cfg.log_every) == 0:
-            self.log({"step": self.step, "loss": w[2] / w[0], "lr": lr, "it_s": its, "elapsed": round(self.elapsed(), 2)})
+            self.log(
+                {"step": self.step, "loss": w[2] / w[0], "lr": lr, "it_s": its, "elapsed": round(self.elapsed(), 2)}
+            )
             self._window = [0, 0.0, 0.0]
 
     # ---------------------------------------------------------------- validation
@@ -227,8 +249,25 @@ class _Trainer:
         self.metrics = metrics_entry(res, self.step)
         if self.best["psnr"] is None or res.psnr > self.best["psnr"]:
             self.best = {"psnr": res.psnr, "step": self.step}
-        self.log({"step": self.step, "val_psnr": res.psnr, "val_ssim": res.ssim, "val_set": res.dataset, "val_s": round(self.val_time, 2)})
-        self.emit(TrainEvent("val", self.step, self.planned, val_psnr=res.psnr, elapsed=self.elapsed(), message=f"{res.dataset} {res.psnr:.2f} dB"))
+        self.log(
+            {
+                "step": self.step,
+                "val_psnr": res.psnr,
+                "val_ssim": res.ssim,
+                "val_set": res.dataset,
+                "val_s": round(self.val_time, 2),
+            }
+        )
+        self.emit(
+            TrainEvent(
+                "val",
+                self.step,
+                self.planned,
+                val_psnr=res.psnr,
+                elapsed=self.elapsed(),
+                message=f"{res.dataset} {res.psnr:.2f} dB",
+            )
+        )
 
     # ---------------------------------------------------------------- run
 
@@ -259,19 +298,39 @@ class _Trainer:
         self.ctx.barrier()
         if export is not None:
             self.emit(TrainEvent("done", self.step, self.planned, elapsed=self.elapsed(), message=str(export.weights)))
-        return TrainResult(self.run_dir, self.step, self.planned, self.elapsed(), self.losses, self.metrics, interrupted, export, self.net.eval())
+        return TrainResult(
+            self.run_dir,
+            self.step,
+            self.planned,
+            self.elapsed(),
+            self.losses,
+            self.metrics,
+            interrupted,
+            export,
+            self.net.eval(),
+        )
 
     def export(self) -> Export:
         cfg = self.cfg
         hw = f"{self.ctx.world} x {self.ctx.device.type}, {torch.get_num_threads()} threads, amp {'on' if cfg.amp else 'off'}"
         extra = [cfg.notes, f"trained on {hw}", f"initialised from {cfg.init_from}" if cfg.init_from else ""]
-        prov = {"data": describe_data(cfg, self.sampler.num_images), "iterations": self.step,
-                "wall_time_s": max(round(self.elapsed(), 1), 0.1), "command": cfg.command, "notes": "; ".join(e for e in extra if e)}
+        prov = {
+            "data": describe_data(cfg, self.sampler.num_images),
+            "iterations": self.step,
+            "wall_time_s": max(round(self.elapsed(), 1), 0.1),
+            "command": cfg.command,
+            "notes": "; ".join(e for e in extra if e),
+        }
         return export_run(self.run_dir, self.net, cfg, prov, self.metrics)
 
 
-def train(cfg: TrainConfig, progress: Progress | None = None, *, resume: bool = False,
-          should_stop: Callable[[int], bool] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    progress: Progress | None = None,
+    *,
+    resume: bool = False,
+    should_stop: Callable[[int], bool] | None = None,
+) -> TrainResult:
     """Train (or, with ``resume``, continue) the run described by ``cfg``; see module doc.
 
     ``progress`` receives :class:`TrainEvent` objects (rank 0 only); ``should_stop(step)``
@@ -284,7 +343,10 @@ def train(cfg: TrainConfig, progress: Progress | None = None, *, resume: bool = 
     ckpt = load_checkpoint(resume_dir(cfg) / "last.pt") if resume else None
     cfg = (cfg.merged_for_resume(ckpt["config"]) if ckpt else cfg).resolved()
     if ckpt is None and (Path(str(cfg.run_dir)) / "last.pt").exists():
-        raise UsageError(f"{cfg.run_dir} already holds a run (last.pt)", f"continue it with {option('resume', True)}, or pick another {option('run_dir')}")
+        raise UsageError(
+            f"{cfg.run_dir} already holds a run (last.pt)",
+            f"continue it with {option('resume', True)}, or pick another {option('run_dir')}",
+        )
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ctx = setup(cfg.device)

@@ -14,8 +14,18 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "ABS_MARKER", "DATASETS_REF", "datasets_root", "is_absolute_path", "portable_path", "portable_text",
-           "absolute_paths_in", "locate_data", "default_data_dirs"]
+__all__ = [
+    "REPO_ROOT",
+    "ABS_MARKER",
+    "DATASETS_REF",
+    "datasets_root",
+    "is_absolute_path",
+    "portable_path",
+    "portable_text",
+    "absolute_paths_in",
+    "locate_data",
+    "default_data_dirs",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: prefix of a portable absolute path outside every known root: ``<abs>/NAME`` keeps the last component only
@@ -82,7 +92,7 @@ def _portable_match(match: re.Match[str]) -> str:
         return f"{quote}{portable_path(match.group('quoted'))}{quote}"
     token = match.group("bare")
     core = token.rstrip(".")  # a full stop after a path
-    return portable_path(core) + token[len(core):]
+    return portable_path(core) + token[len(core) :]
 
 
 def portable_text(text: str) -> str:

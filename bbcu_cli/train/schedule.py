@@ -85,12 +85,20 @@ class StepPlan:
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps (the timing window starts anew after a resume)."""
-        return {"planned": self.planned, "calibrated": self.calibrated,
-                "anchor": list(self.anchor) if self.anchor else None, "every": self.every}
+        return {
+            "planned": self.planned,
+            "calibrated": self.calibrated,
+            "anchor": list(self.anchor) if self.anchor else None,
+            "every": self.every,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "StepPlan":
         """Inverse of :meth:`state`; checkpoints written before re-planning load too."""
         anchor = state.get("anchor")
-        return cls(state["planned"], state["calibrated"], (int(anchor[0]), float(anchor[1])) if anchor else None,
-                   int(state.get("every") or 0))
+        return cls(
+            state["planned"],
+            state["calibrated"],
+            (int(anchor[0]), float(anchor[1])) if anchor else None,
+            int(state.get("every") or 0),
+        )

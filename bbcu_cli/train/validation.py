@@ -17,7 +17,9 @@ from .config import TrainConfig
 __all__ = ["make_restore", "validate_model", "metrics_entry"]
 
 
-def make_restore(net: nn.Module, spec: ModelSpec, device: torch.device, sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+def make_restore(
+    net: nn.Module, spec: ModelSpec, device: torch.device, sigma: float
+) -> Callable[[np.ndarray], np.ndarray]:
     """``restore`` callable for :func:`evaluate`: (H, W, C) float32 -> restored (H', W', C).
 
     A colour model given a gray image sees R = G = B and returns the channel mean.
@@ -49,7 +51,9 @@ def validate_model(net: nn.Module, cfg: TrainConfig, device: torch.device) -> Ev
     was_training = net.training
     net.eval()
     try:
-        return evaluate(Path(str(cfg.val)), make_restore(net, cfg.model_spec(), device, cfg.val_sigma), ecfg, str(cfg.name))
+        return evaluate(
+            Path(str(cfg.val)), make_restore(net, cfg.model_spec(), device, cfg.val_sigma), ecfg, str(cfg.name)
+        )
     finally:
         net.train(was_training)
 
@@ -57,4 +61,12 @@ def validate_model(net: nn.Module, cfg: TrainConfig, device: torch.device) -> Ev
 def metrics_entry(res: EvalResult, step: int) -> dict[str, Any]:
     """``{dataset: {scale|sigma|quality, psnr, ssim, images, step}}`` for logs and manifests."""
     cond = {"sr": {"scale": res.scale}, "denoise": {"sigma": res.sigma}, "deblock": {"quality": res.quality}}[res.task]
-    return {res.dataset: {**cond, "psnr": round(res.psnr, 4), "ssim": round(res.ssim, 5), "images": len(res.images), "step": step}}
+    return {
+        res.dataset: {
+            **cond,
+            "psnr": round(res.psnr, 4),
+            "ssim": round(res.ssim, 5),
+            "images": len(res.images),
+            "step": step,
+        }
+    }

@@ -101,7 +101,9 @@ def cache_io(what: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise WeightsError(f"cannot {what}: {exc}", "check free space and permissions, or set BBCU_CACHE_DIR to a writable folder") from None
+        raise WeightsError(
+            f"cannot {what}: {exc}", "check free space and permissions, or set BBCU_CACHE_DIR to a writable folder"
+        ) from None
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -127,7 +129,9 @@ def register_user_entry(entry: ManifestEntry) -> None:
     def edit(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
         others = [m for m in models if m["name"] != entry.name]
         if entry.default:
-            others = [dict(m, default=False) if (m["task"], m["scale"]) == (entry.task, entry.scale) else m for m in others]
+            others = [
+                dict(m, default=False) if (m["task"], m["scale"]) == (entry.task, entry.scale) else m for m in others
+            ]
         return others + [entry.to_dict()]
 
     _edit_user_manifest(edit)

@@ -54,16 +54,26 @@ def is_number(v: Any) -> bool:
 bool_ = rule(lambda v: isinstance(v, bool), "must be true or false")
 str_ = rule(lambda v: isinstance(v, str), "must be a string")
 dict_ = rule(lambda v: isinstance(v, dict), "must be an object")
-positive_int = rule(lambda v: isinstance(v, int) and is_number(v) and v > 0, "must be a positive integer (got {value!r})")
+positive_int = rule(
+    lambda v: isinstance(v, int) and is_number(v) and v > 0, "must be a positive integer (got {value!r})"
+)
 positive_number = rule(lambda v: is_number(v) and v > 0, "must be a positive number (got {value!r})", float)
-name = rule(lambda v: isinstance(v, str) and bool(_NAME_RX.match(v)), "must be lower-case letters, digits, '.', '_' or '-' (at most 80)")
+name = rule(
+    lambda v: isinstance(v, str) and bool(_NAME_RX.match(v)),
+    "must be lower-case letters, digits, '.', '_' or '-' (at most 80)",
+)
 sha256 = rule(lambda v: isinstance(v, str) and bool(_SHA_RX.match(v)), "must be 64 hex characters")
-drive_id = rule(lambda v: isinstance(v, str) and bool(_DRIVE_ID_RX.match(v)), "must be a Google Drive id (letters, digits, '-', '_'; got {value!r})")
+drive_id = rule(
+    lambda v: isinstance(v, str) and bool(_DRIVE_ID_RX.match(v)),
+    "must be a Google Drive id (letters, digits, '-', '_'; got {value!r})",
+)
 file_name = rule(
-    lambda v: isinstance(v, str) and bool(v) and not re.search(r"[/\\]|^\.", v), "must be a plain file name (no folders, not hidden)"
+    lambda v: isinstance(v, str) and bool(v) and not re.search(r"[/\\]|^\.", v),
+    "must be a plain file name (no folders, not hidden)",
 )
 urls = rule(
-    lambda v: isinstance(v, list) and all(isinstance(u, str) and u.startswith(("https://", "http://", "file://")) for u in v),
+    lambda v: isinstance(v, list)
+    and all(isinstance(u, str) and u.startswith(("https://", "http://", "file://")) for u in v),
     "must be a list of http(s):// or file:// URLs (got {value!r})",
     tuple,
 )

@@ -46,7 +46,16 @@ from .settings import (  # noqa: F401 - re-exported: the download API
     make_opener,
 )
 
-__all__ = ["ProgressCallback", "DownloadSettings", "fetch", "candidate_urls", "is_offline", "make_opener", "backoff_delays", "quarantine"]
+__all__ = [
+    "ProgressCallback",
+    "DownloadSettings",
+    "fetch",
+    "candidate_urls",
+    "is_offline",
+    "make_opener",
+    "backoff_delays",
+    "quarantine",
+]
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(bytes_done, bytes_total)`` while a file downloads."""
@@ -115,7 +124,9 @@ def quarantine(path: Path) -> Path:
             return aside
         path.unlink()
         return aside
-    raise WeightsError(f"cannot move {path} aside: too many earlier .corrupt copies", f"delete old {path.name}.corrupt-* files")
+    raise WeightsError(
+        f"cannot move {path} aside: too many earlier .corrupt copies", f"delete old {path.name}.corrupt-* files"
+    )
 
 
 def _corrupt_error(entry: ManifestEntry, path: Path, found: str, aside: Path | None) -> IntegrityError:
@@ -128,7 +139,9 @@ def _corrupt_error(entry: ManifestEntry, path: Path, found: str, aside: Path | N
     return IntegrityError(f"{path} (model '{entry.name}') is damaged: found {found}; it was {where}", how)
 
 
-def _replace_damaged(entry: ManifestEntry, urls: list[str], settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+def _replace_damaged(
+    entry: ManifestEntry, urls: list[str], settings: DownloadSettings, progress: ProgressCallback | None
+) -> Path:
     """Under the download lock: the cached file if valid, else download, first moving a
     damaged cached file aside (:func:`quarantine`); a failed download says where it went."""
     path, found = _cached_state(entry)
@@ -186,10 +199,15 @@ def _download_locked(entry: ManifestEntry, settings: DownloadSettings, progress:
         with lock:  # another process may have finished the download while we waited
             return _replace_damaged(entry, urls, settings, progress)
     except Timeout:
-        raise DownloadError(f"timed out waiting for another download of {entry.file}", f"remove {lock.lock_file} if no bbcu process is running") from None
+        raise DownloadError(
+            f"timed out waiting for another download of {entry.file}",
+            f"remove {lock.lock_file} if no bbcu process is running",
+        ) from None
 
 
-def _download_any(entry: ManifestEntry, urls: list[str], settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+def _download_any(
+    entry: ManifestEntry, urls: list[str], settings: DownloadSettings, progress: ProgressCallback | None
+) -> Path:
     failures: list[str] = []
     integrity: IntegrityError | None = None
     for url in urls:
@@ -208,7 +226,9 @@ def _download_any(entry: ManifestEntry, urls: list[str], settings: DownloadSetti
     )
 
 
-def _download_with_retries(url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+def _download_with_retries(
+    url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None
+) -> Path:
     last: Exception | None = None
     delays = backoff_delays(settings)
     for attempt in range(len(delays) + 1):
@@ -221,7 +241,9 @@ def _download_with_retries(url: str, entry: ManifestEntry, settings: DownloadSet
     raise DownloadError(f"{url}: {last} (gave up after {len(delays) + 1} attempts)")
 
 
-def _download_once(url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
+def _download_once(
+    url: str, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None
+) -> Path:
     weights_dir(create=True)
     target = cached_path(entry)
     with writing(target) as fh:
@@ -258,13 +280,18 @@ def _read(resp: http.client.HTTPResponse, done: int, size: int) -> bytes:
         raise _Transient(f"{type(exc).__name__} after {done} of {size} bytes") from None
 
 
-def _stream(url: str, fh: BinaryIO, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> str:
+def _stream(
+    url: str, fh: BinaryIO, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None
+) -> str:
     """Copy ``url`` into ``fh``; returns the sha256. Checks the size against the manifest."""
     digest, done, size = hashlib.sha256(), 0, entry.size or 0
     with _open(url, settings) as resp:
         announced = resp.headers.get("Content-Length")
         if announced and announced.isdigit() and int(announced) != size:
-            raise IntegrityError(f"{url}: {entry.file} is {announced} bytes on the server, the manifest says {size}", "the mirror holds another version of the file; update it")
+            raise IntegrityError(
+                f"{url}: {entry.file} is {announced} bytes on the server, the manifest says {size}",
+                "the mirror holds another version of the file; update it",
+            )
         if progress:
             progress(0, size)
         while done <= size and (block := _read(resp, done, size)):
@@ -276,5 +303,8 @@ def _stream(url: str, fh: BinaryIO, entry: ManifestEntry, settings: DownloadSett
     if done < size:
         raise _Transient(f"connection closed after {done} of {size} bytes")
     if done > size:
-        raise IntegrityError(f"{url}: {entry.file} is larger than the {size} bytes the manifest says", "the mirror holds another version of the file; update it")
+        raise IntegrityError(
+            f"{url}: {entry.file} is larger than the {size} bytes the manifest says",
+            "the mirror holds another version of the file; update it",
+        )
     return digest.hexdigest()

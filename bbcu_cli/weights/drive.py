@@ -36,7 +36,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _QUOTA_MARKERS = ("too many users", "quota", "rate limit", "too many requests")
-_NETWORK_ERRORS = {"ConnectionError", "Timeout", "TimeoutError", "ConnectTimeout", "ReadTimeout", "ProxyError", "SSLError", "ChunkedEncodingError"}
+_NETWORK_ERRORS = {
+    "ConnectionError",
+    "Timeout",
+    "TimeoutError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "ProxyError",
+    "SSLError",
+    "ChunkedEncodingError",
+}
 _ACCESS_MARKERS = ("permission", "access", "anyone with the link", "sign in", "sign-in", "forbidden", "not found")
 _STATUS_KIND = {429: "quota", 401: "access", 403: "access", 404: "access"}
 
@@ -78,13 +87,20 @@ class GdownClient:
         try:
             import gdown
         except ImportError:
-            raise DownloadError("the gdown package is not installed, so Google Drive cannot be used", "pip install 'gdown>=5.1'") from None
+            raise DownloadError(
+                "the gdown package is not installed, so Google Drive cannot be used", "pip install 'gdown>=5.1'"
+            ) from None
         return gdown
 
     def list_folder(self, folder_id: str) -> dict[str, str]:
         gdown = self._gdown()
         func = gdown.download_folder
-        files = func(id=folder_id, **_supported(func, skip_download=True, quiet=True, use_cookies=False, remaining_ok=True, timeout=self.timeout))
+        files = func(
+            id=folder_id,
+            **_supported(
+                func, skip_download=True, quiet=True, use_cookies=False, remaining_ok=True, timeout=self.timeout
+            ),
+        )
         if files is None:  # gdown 5 returns None when it cannot read the folder page
             raise PermissionError("cannot retrieve the folder contents (permission)")
         return {PurePosixPath(f.path).name: f.id for f in files}
@@ -92,7 +108,10 @@ class GdownClient:
     def download(self, file_id: str, out: BinaryIO) -> None:
         gdown = self._gdown()
         func = gdown.download
-        if func(id=file_id, output=out, **_supported(func, quiet=True, use_cookies=False, timeout=self.timeout)) is None:
+        if (
+            func(id=file_id, output=out, **_supported(func, quiet=True, use_cookies=False, timeout=self.timeout))
+            is None
+        ):
             raise PermissionError("cannot retrieve the file (permission)")
 
 
@@ -144,10 +163,17 @@ def _typed(kind: str, entry: ManifestEntry, detail: str) -> DownloadError:
     assert entry.drive is not None
     name, hint = entry.drive.file, manual_fallback(entry)
     if kind == "quota":
-        return DriveQuotaError(f"Google Drive refuses {name} for now: download quota exceeded (too many users); try again later", hint)
+        return DriveQuotaError(
+            f"Google Drive refuses {name} for now: download quota exceeded (too many users); try again later", hint
+        )
     if kind == "access":
-        return DriveAccessError(f"Google Drive denied access to {name} in folder {entry.drive.folder} (permission or sign-in page)", hint)
-    return DownloadError(f"cannot fetch {name} from Google Drive: {detail}", f"check the network and proxy settings (https_proxy), or {hint}")
+        return DriveAccessError(
+            f"Google Drive denied access to {name} in folder {entry.drive.folder} (permission or sign-in page)", hint
+        )
+    return DownloadError(
+        f"cannot fetch {name} from Google Drive: {detail}",
+        f"check the network and proxy settings (https_proxy), or {hint}",
+    )
 
 
 def drive_error(exc: BaseException, entry: ManifestEntry) -> DownloadError:
@@ -156,7 +182,9 @@ def drive_error(exc: BaseException, entry: ManifestEntry) -> DownloadError:
         return exc
     log.debug("Google Drive error for %s: %s: %s", entry.name, type(exc).__name__, exc)
     network = any(cls.__name__ in _NETWORK_ERRORS for cls in type(exc).__mro__)
-    kind = _STATUS_KIND.get(_status_code(exc) or 0) or ("other" if network else _classify(f"{type(exc).__name__} {exc}"))
+    kind = _STATUS_KIND.get(_status_code(exc) or 0) or (
+        "other" if network else _classify(f"{type(exc).__name__} {exc}")
+    )
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
     return _typed(kind, entry, first[:160])
 

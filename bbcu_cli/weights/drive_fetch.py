@@ -30,7 +30,16 @@ from filelock import FileLock, Timeout
 from ..atomicfile import make_temp
 from ..checkpoint_checks import MAX_TENSOR_BYTES
 from ..errors import BbcuError, DownloadError, IntegrityError, ModelFormatError, OfflineError, WeightsError, command
-from .cache import cache_io, cached_path, get_manifest, is_cached, register_user_entry, user_manifest_path, verify, weights_dir
+from .cache import (
+    cache_io,
+    cached_path,
+    get_manifest,
+    is_cached,
+    register_user_entry,
+    user_manifest_path,
+    verify,
+    weights_dir,
+)
 from .download import DownloadSettings, ProgressCallback, fetch, make_opener
 from .drive import drive_error, get_client, html_error, manual_fallback
 from .manifest import ManifestEntry
@@ -53,7 +62,10 @@ class _Sink:
     def write(self, data: bytes) -> int:
         self.done += len(data)
         if self.done > MAX_TENSOR_BYTES:
-            raise IntegrityError(f"{self.label} is larger than {MAX_TENSOR_BYTES >> 20} MiB: not a BBCU checkpoint", "report it; the file on the server is not the expected one")
+            raise IntegrityError(
+                f"{self.label} is larger than {MAX_TENSOR_BYTES >> 20} MiB: not a BBCU checkpoint",
+                "report it; the file on the server is not the expected one",
+            )
         self.digest.update(data)
         if len(self.head) < _HEAD:
             self.head += bytes(data[: _HEAD - len(self.head)])
@@ -179,13 +191,18 @@ def fetch_from_drive(entry: ManifestEntry, *, offline: bool = False, progress: P
             return hit
         if not _sources(entry, settings):
             raise _offline_error(entry)
-        lock = FileLock(str(weights_dir(create=True) / f"{converted_path(entry).name}.lock"), timeout=settings.lock_timeout)
+        lock = FileLock(
+            str(weights_dir(create=True) / f"{converted_path(entry).name}.lock"), timeout=settings.lock_timeout
+        )
         try:
             with lock:  # another process may have fetched it while we waited
                 current = get_manifest().find(entry.name) or entry
                 return _cache_hit(current) or _fetch_new(current, settings, progress)
         except Timeout:
-            raise DownloadError(f"timed out waiting for another download of {entry.name}", f"remove {lock.lock_file} if no bbcu process is running") from None
+            raise DownloadError(
+                f"timed out waiting for another download of {entry.name}",
+                f"remove {lock.lock_file} if no bbcu process is running",
+            ) from None
 
 
 def _fetch_new(entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None) -> Path:
@@ -200,7 +217,9 @@ def _fetch_new(entry: ManifestEntry, settings: DownloadSettings, progress: Progr
         raw.unlink(missing_ok=True)
 
 
-def _download_any(entry: ManifestEntry, sources: list[Source], fh: BinaryIO, progress: ProgressCallback | None) -> tuple[str, str]:
+def _download_any(
+    entry: ManifestEntry, sources: list[Source], fh: BinaryIO, progress: ProgressCallback | None
+) -> tuple[str, str]:
     """Copy the first source that works into ``fh``; returns (where from, sha256)."""
     failures: list[str] = []
     for i, (where, copy) in enumerate(sources):
@@ -224,8 +243,8 @@ def _download_any(entry: ManifestEntry, sources: list[Source], fh: BinaryIO, pro
 
 def _convert(entry: ManifestEntry, raw: Path, where: str, sha: str) -> Path:
     """Check the downloaded ``raw`` file against the pin and the entry, convert and register it."""
-    from .importer import check_matches, convert_into_cache
     from ..loading import load_model
+    from .importer import check_matches, convert_into_cache
 
     drive = entry.drive
     assert drive is not None
@@ -239,13 +258,25 @@ def _convert(entry: ManifestEntry, raw: Path, where: str, sha: str) -> Path:
     try:
         loaded = load_model(raw, task=entry.task)  # type: ignore[arg-type]
     except ModelFormatError as exc:
-        raise ModelFormatError(exc.message.replace(str(raw), label), f"the server did not send a usable checkpoint; {manual_fallback(entry)}") from None
-    check_matches(entry, loaded.spec, label, f"the file on the server is not the model '{entry.name}' describes; report it, or {manual_fallback(entry)}")
+        raise ModelFormatError(
+            exc.message.replace(str(raw), label),
+            f"the server did not send a usable checkpoint; {manual_fallback(entry)}",
+        ) from None
+    check_matches(
+        entry,
+        loaded.spec,
+        label,
+        f"the file on the server is not the model '{entry.name}' describes; report it, or {manual_fallback(entry)}",
+    )
     note = f"Downloaded {drive.file} from {where} (sha256 {sha})."
     new = convert_into_cache(raw, loaded, entry.name, entry, source_name=drive.file, note=note)
     register_user_entry(new)
     if drive.sha256 is None:
         log.warning(
-            "trust on first use: %s for '%s' has sha256 %s; recorded in %s, later downloads must match it", label, entry.name, sha, user_manifest_path()
+            "trust on first use: %s for '%s' has sha256 %s; recorded in %s, later downloads must match it",
+            label,
+            entry.name,
+            sha,
+            user_manifest_path(),
         )
     return cached_path(new)

@@ -14,19 +14,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..atomicfile import make_temp, publish
 from .. import archs
+from ..atomicfile import make_temp, publish
 from ..errors import WeightsError, option
 from ..loading import LoadedModel, ModelSpec, load_model, save_model
 from .cache import cache_io, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
 from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
 
-__all__ = ["import_checkpoint", "manifest_entry_for", "arch_from_spec", "default_import_name", "check_matches", "load_checked", "convert_into_cache"]
+__all__ = [
+    "import_checkpoint",
+    "manifest_entry_for",
+    "arch_from_spec",
+    "default_import_name",
+    "check_matches",
+    "load_checked",
+    "convert_into_cache",
+]
 
 
 def arch_from_spec(spec: ModelSpec) -> ArchInfo:
     """Manifest ``arch`` block for a loaded model's spec."""
-    return ArchInfo(spec.arch, spec.num_feat, spec.depth, float(spec.k), spec.in_channels, spec.bias, spec.noise_channel, spec.unshuffle)
+    return ArchInfo(
+        spec.arch,
+        spec.num_feat,
+        spec.depth,
+        float(spec.k),
+        spec.in_channels,
+        spec.bias,
+        spec.noise_channel,
+        spec.unshuffle,
+    )
 
 
 def default_import_name(spec: ModelSpec, sha256: str) -> str:
@@ -43,7 +60,10 @@ def _official_base(name: str | None) -> ManifestEntry | None:
     """The shipped entry ``name`` replaces: only checksum-less official entries may be filled in."""
     shipped = load_shipped_manifest().find(name) if name else None
     if shipped is not None and shipped.sha256 is not None:
-        raise WeightsError(f"'{name}' is a model shipped with bbcu and cannot be replaced by an import", f"choose another {option('name')}")
+        raise WeightsError(
+            f"'{name}' is a model shipped with bbcu and cannot be replaced by an import",
+            f"choose another {option('name')}",
+        )
     return shipped
 
 
@@ -60,14 +80,25 @@ def check_matches(base: ManifestEntry, spec: ModelSpec, label: str, hint: str | 
     if got != want:
         raise WeightsError(
             f"{label} holds a {got} model, but '{base.name}' is {want}",
-            hint or f"is it the right file? {base.name} expects {base.file}; to keep this one, import it with another {option('name')}",
+            hint
+            or f"is it the right file? {base.name} expects {base.file}; to keep this one, import it with another {option('name')}",
         )
 
 
-def _new_entry(name: str, spec: ModelSpec, sha: str, size: int, base: ManifestEntry | None, note: str, src_sha: str) -> ManifestEntry:
+def _new_entry(
+    name: str, spec: ModelSpec, sha: str, size: int, base: ManifestEntry | None, note: str, src_sha: str
+) -> ManifestEntry:
     fields: dict[str, Any] = dict(
-        name=name, task=spec.task, scale=spec.scale, arch=arch_from_spec(spec), file=f"{name}.safetensors",
-        sha256=sha, size=size, urls=(), bundled=False, format="bbcu-safetensors",
+        name=name,
+        task=spec.task,
+        scale=spec.scale,
+        arch=arch_from_spec(spec),
+        file=f"{name}.safetensors",
+        sha256=sha,
+        size=size,
+        urls=(),
+        bundled=False,
+        format="bbcu-safetensors",
     )
     if base is not None:
         notes = base.provenance.notes if note in base.provenance.notes else f"{base.provenance.notes} {note}".strip()
@@ -85,7 +116,9 @@ def _task_hint(spec: ModelSpec) -> str:
     return f"drop {option('task')} or pass {option('task', spec.task)}"
 
 
-def load_checked(src: Path, base: ManifestEntry | None, k: float | None = None, task: str | None = None, label: str | None = None) -> LoadedModel:
+def load_checked(
+    src: Path, base: ManifestEntry | None, k: float | None = None, task: str | None = None, label: str | None = None
+) -> LoadedModel:
     """Load ``src`` (strict, ``weights_only``) and check it is a ``task`` model and, under an
     official entry ``base``, that model (:func:`check_matches`)."""
     loaded = load_model(src, k=k, task=task or (base.task if base else None))  # type: ignore[arg-type]
@@ -100,7 +133,13 @@ def load_checked(src: Path, base: ManifestEntry | None, k: float | None = None, 
 
 
 def convert_into_cache(
-    src: Path, loaded: LoadedModel, name: str | None, base: ManifestEntry | None, *, source_name: str | None = None, note: str = ""
+    src: Path,
+    loaded: LoadedModel,
+    name: str | None,
+    base: ManifestEntry | None,
+    *,
+    source_name: str | None = None,
+    note: str = "",
 ) -> ManifestEntry:
     """Re-save ``loaded`` in the project format as ``<cache>/weights/<name>.safetensors`` (atomic
     rename) and return its validated entry, not yet registered. ``src`` is the original file
@@ -115,7 +154,9 @@ def convert_into_cache(
         sha, size = sha256_file(tmp), tmp.stat().st_size
         final = name or default_import_name(loaded.spec, sha)
         note = note or f"Imported from {source_name} (sha256 {src_sha})."
-        entry = _validated(_new_entry(final, loaded.spec, sha, size, base, note, src_sha).to_dict(), source=f"import of {source_name}")
+        entry = _validated(
+            _new_entry(final, loaded.spec, sha, size, base, note, src_sha).to_dict(), source=f"import of {source_name}"
+        )
         with cache_io(f"write {entry.file} into {weights_dir()}"):
             publish(tmp, weights_dir() / entry.file)
     finally:
@@ -123,7 +164,9 @@ def convert_into_cache(
     return entry
 
 
-def import_checkpoint(file: str | Path, name: str | None = None, k: float | None = None, task: str | None = None) -> ManifestEntry:
+def import_checkpoint(
+    file: str | Path, name: str | None = None, k: float | None = None, task: str | None = None
+) -> ManifestEntry:
     """Convert ``file`` to the project format in the cache and register it; returns the entry.
 
     Raises:
@@ -161,9 +204,18 @@ def manifest_entry_for(
     p = Path(path)
     spec = load_model(p, task=task).spec  # type: ignore[arg-type]
     entry = ManifestEntry(
-        name=name, task=spec.task, scale=spec.scale, arch=arch_from_spec(spec), file=p.name,
-        sha256=sha256_file(p), size=p.stat().st_size, urls=tuple(urls), bundled=bundled, default=default,
-        metrics=dict(metrics), description=description or spec.describe(),
+        name=name,
+        task=spec.task,
+        scale=spec.scale,
+        arch=arch_from_spec(spec),
+        file=p.name,
+        sha256=sha256_file(p),
+        size=p.stat().st_size,
+        urls=tuple(urls),
+        bundled=bundled,
+        default=default,
+        metrics=dict(metrics),
+        description=description or spec.describe(),
     ).to_dict()
     entry["provenance"] = dict(provenance)
     return _validated(entry, source=str(p)).to_dict()

@@ -22,7 +22,16 @@ from .checks import Checker, FieldError
 if TYPE_CHECKING:
     from ..archs import ArchFamily
 
-__all__ = ["SCHEMA_VERSION", "TASKS", "ArchInfo", "Provenance", "DriveSource", "ManifestEntry", "Manifest", "load_manifest"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TASKS",
+    "ArchInfo",
+    "Provenance",
+    "DriveSource",
+    "ManifestEntry",
+    "Manifest",
+    "load_manifest",
+]
 
 SCHEMA_VERSION = 1
 ARCHS = arch_names()  # the registered architecture families (bbcu_cli.archs)
@@ -139,7 +148,9 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "name": ck.name,
     "task": ck.one_of(TASKS),
     "scale": ck.positive_int,
-    "arch": ck.nested(ArchInfo, _ARCH_CHECKS, {"in_channels": 3, "bias": False, "noise_channel": False, "unshuffle": 1}),
+    "arch": ck.nested(
+        ArchInfo, _ARCH_CHECKS, {"in_channels": 3, "bias": False, "noise_channel": False, "unshuffle": 1}
+    ),
     "file": ck.file_name,
     "sha256": ck.optional(ck.sha256),
     "size": ck.optional(ck.positive_int),
@@ -147,14 +158,30 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "bundled": ck.bool_,
     "default": ck.bool_,
     "format": ck.one_of(FORMATS),
-    "provenance": ck.nested(Provenance, _PROVENANCE_CHECKS, {"data": "", "iterations": None, "command": "", "notes": "", "wall_time_s": None}),
+    "provenance": ck.nested(
+        Provenance,
+        _PROVENANCE_CHECKS,
+        {"data": "", "iterations": None, "command": "", "notes": "", "wall_time_s": None},
+    ),
     "metrics": ck.dict_,
     "source_page": ck.optional(ck.str_),
     "description": ck.str_,
     "drive": ck.optional(ck.nested(DriveSource, _DRIVE_CHECKS, {"sha256": None})),
 }
-_ENTRY_DEFAULTS = {"urls": (), "bundled": False, "default": False, "format": "bbcu-safetensors", "provenance": Provenance(),
-                   "metrics": {}, "source_page": None, "description": "", "sha256": None, "size": None, "drive": None}
+_ENTRY_DEFAULTS = {
+    "urls": (),
+    "bundled": False,
+    "default": False,
+    "format": "bbcu-safetensors",
+    "provenance": Provenance(),
+    "metrics": {},
+    "source_page": None,
+    "description": "",
+    "sha256": None,
+    "size": None,
+    "drive": None,
+}
+
 
 def _family_of(entry: ManifestEntry) -> ArchFamily:
     """The registered family of ``entry`` (its name was checked against the registry)."""
@@ -176,13 +203,33 @@ def _families_by_task() -> str:
 
 # (field, message, rule that must hold)
 _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
-    ("scale", "must be 1 for denoise/deblock and 2, 3 or 4 for sr", lambda e: e.scale in ((2, 3, 4) if e.task == "sr" else (1,))),
+    (
+        "scale",
+        "must be 1 for denoise/deblock and 2, 3 or 4 for sr",
+        lambda e: e.scale in ((2, 3, 4) if e.task == "sr" else (1,)),
+    ),
     ("arch.name", f"must be {_families_by_task()}", lambda e: e.task in _family_of(e).tasks),
-    ("arch.unshuffle", f"must be 1 except for {'/'.join(f.name for f in families() if f.unshuffle)}", lambda e: e.arch.unshuffle == 1 or _family_of(e).unshuffle),
-    ("sha256", "may be null only for a manual official-pth entry without urls", lambda e: e.sha256 is not None or (e.format == "official-pth" and not e.urls and not e.bundled)),
+    (
+        "arch.unshuffle",
+        f"must be 1 except for {'/'.join(f.name for f in families() if f.unshuffle)}",
+        lambda e: e.arch.unshuffle == 1 or _family_of(e).unshuffle,
+    ),
+    (
+        "sha256",
+        "may be null only for a manual official-pth entry without urls",
+        lambda e: e.sha256 is not None or (e.format == "official-pth" and not e.urls and not e.bundled),
+    ),
     ("size", "must be given exactly when sha256 is", lambda e: (e.size is None) == (e.sha256 is None)),
-    ("format", "must be bbcu-safetensors for a bundled file", lambda e: not e.bundled or e.format == "bbcu-safetensors"),
-    ("drive", "is only for a downloadable official entry (not bundled, no urls)", lambda e: e.drive is None or not (e.bundled or e.urls)),
+    (
+        "format",
+        "must be bbcu-safetensors for a bundled file",
+        lambda e: not e.bundled or e.format == "bbcu-safetensors",
+    ),
+    (
+        "drive",
+        "is only for a downloadable official entry (not bundled, no urls)",
+        lambda e: e.drive is None or not (e.bundled or e.urls),
+    ),
 ]
 
 
@@ -230,7 +277,12 @@ class Manifest:
         """
         taken = {(m.task, m.scale) for m in override.models if m.default}
         new = {m.name: m for m in override.models}
-        kept = [_over(m, new.pop(m.name)) if m.name in new else replace(m, default=m.default and (m.task, m.scale) not in taken) for m in self.models]
+        kept = [
+            _over(m, new.pop(m.name))
+            if m.name in new
+            else replace(m, default=m.default and (m.task, m.scale) not in taken)
+            for m in self.models
+        ]
         return Manifest(tuple(kept) + tuple(new.values()), self.schema_version)
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,7 +300,10 @@ def _over(base: ManifestEntry, override: ManifestEntry) -> ManifestEntry:
 
 
 def _raise(source: str, where: str, exc: FieldError) -> NoReturn:
-    raise WeightsError(f"{source}: {where}: field '{exc.field}' {exc.message}", "fix the manifest entry (see weights_manifest.json for the schema)") from None
+    raise WeightsError(
+        f"{source}: {where}: field '{exc.field}' {exc.message}",
+        "fix the manifest entry (see weights_manifest.json for the schema)",
+    ) from None
 
 
 def _entries(raw: list[Any], source: str) -> tuple[ManifestEntry, ...]:
@@ -256,7 +311,9 @@ def _entries(raw: list[Any], source: str) -> tuple[ManifestEntry, ...]:
     defaults: set[tuple[str, int]] = set()
     out = []
     for i, item in enumerate(raw):
-        label = f"models[{i}]" + (f" '{item['name']}'" if isinstance(item, dict) and isinstance(item.get("name"), str) else "")
+        label = f"models[{i}]" + (
+            f" '{item['name']}'" if isinstance(item, dict) and isinstance(item.get("name"), str) else ""
+        )
         try:
             entry = _entry(item)
             if entry.name in seen:
@@ -281,11 +338,18 @@ def load_manifest(path_or_dict: str | Path | Mapping[str, Any], source: str | No
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WeightsError(f"{path}: cannot read the weights manifest ({exc})", "restore the file or delete it") from None
+            raise WeightsError(
+                f"{path}: cannot read the weights manifest ({exc})", "restore the file or delete it"
+            ) from None
         except RecursionError:
-            raise WeightsError(f"{path}: the weights manifest is nested too deeply to be a manifest", "restore the file or delete it") from None
+            raise WeightsError(
+                f"{path}: the weights manifest is nested too deeply to be a manifest", "restore the file or delete it"
+            ) from None
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise WeightsError(f"{label}: 'schema_version' must be {SCHEMA_VERSION}", "this manifest was written for another version of bbcu")
+        raise WeightsError(
+            f"{label}: 'schema_version' must be {SCHEMA_VERSION}",
+            "this manifest was written for another version of bbcu",
+        )
     if not isinstance(data.get("models"), list):
         raise WeightsError(f"{label}: 'models' must be a list", "see weights_manifest.json for the schema")
     return Manifest(_entries(data["models"], label))

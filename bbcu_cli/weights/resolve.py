@@ -53,7 +53,9 @@ def _unknown(model: str, manifest: Manifest) -> WeightsError:
         return WeightsError(f"{model}: no such weights file", "check the path, or pass a model name (bbcu models)")
     close = difflib.get_close_matches(model, manifest.names(), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    return WeightsError(f"'{model}' is neither a weights file nor a known model name", f"{hint}see bbcu models for the list")
+    return WeightsError(
+        f"'{model}' is neither a weights file nor a known model name", f"{hint}see bbcu models for the list"
+    )
 
 
 def lookup(name: str, manifest: Manifest | None = None) -> ManifestEntry:

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from ..errors import WeightsError
 from .manifest import ManifestEntry
 
-__all__ = ["DownloadSettings", "is_offline", "make_opener", "backoff_delays", "candidate_urls", "MAX_RETRIES", "MAX_DELAY_S", "MAX_TOTAL_BACKOFF_S"]
+__all__ = [
+    "DownloadSettings",
+    "is_offline",
+    "make_opener",
+    "backoff_delays",
+    "candidate_urls",
+    "MAX_RETRIES",
+    "MAX_DELAY_S",
+    "MAX_TOTAL_BACKOFF_S",
+]
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -43,7 +52,10 @@ def is_offline(offline: bool = False) -> bool:
     value = raw.strip().lower()
     if value in _TRUE or value in _FALSE:
         return value in _TRUE
-    raise WeightsError(f"BBCU_OFFLINE={raw!r} is neither on nor off", "set BBCU_OFFLINE=1 to never use the network, or 0 (or unset it) to allow downloads")
+    raise WeightsError(
+        f"BBCU_OFFLINE={raw!r} is neither on nor off",
+        "set BBCU_OFFLINE=1 to never use the network, or 0 (or unset it) to allow downloads",
+    )
 
 
 def _env_number(name: str, default: float, minimum: float, maximum: float, integer: bool = False) -> float:
@@ -56,7 +68,10 @@ def _env_number(name: str, default: float, minimum: float, maximum: float, integ
     whole = not integer or (math.isfinite(value) and value == int(value))
     if not (whole and math.isfinite(value) and minimum <= value <= maximum):
         kind = "an integer" if integer else "a number"
-        raise WeightsError(f"{name}={raw!r} is not {kind} from {minimum:g} to {maximum:g}", f"unset {name} (default {default:g}) or give it a value in that range")
+        raise WeightsError(
+            f"{name}={raw!r} is not {kind} from {minimum:g} to {maximum:g}",
+            f"unset {name} (default {default:g}) or give it a value in that range",
+        )
     return value
 
 

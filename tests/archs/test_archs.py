@@ -176,5 +176,7 @@ def test_registry_imports_without_torch() -> None:
         "assert archs.family('dncnn').halo(archs.ModelSpec('dncnn', 'denoise', 1, 3, 8, 4, 1.0)) == 5\n"
         "assert 'torch' not in sys.modules, 'the registry imported torch'\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
     assert res.returncode == 0, res.stderr[-2000:]

@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from clihelp import run_cli
 from PIL import Image as PILImage
 
 from bbcu_cli.batch.alpha import fill_transparent
-from clihelp import run_cli
 
 
 def _red_square(size: int = 20, inner: tuple[int, int] = (6, 14)) -> np.ndarray:
@@ -41,7 +41,9 @@ def _premultiplied_bicubic(rgba: np.ndarray, scale: int) -> np.ndarray:
 def test_upscaled_red_square_has_no_dark_fringe(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     rgba = _red_square()
     PILImage.fromarray(rgba, "RGBA").save(tmp_path / "square.png")
-    res = run_cli(capsys, "upscale", tmp_path / "square.png", "-s", 4, "-m", "bbcu-fast-x4", "-o", tmp_path / "up.png", "-q")
+    res = run_cli(
+        capsys, "upscale", tmp_path / "square.png", "-s", 4, "-m", "bbcu-fast-x4", "-o", tmp_path / "up.png", "-q"
+    )
     assert res.code == 0, res.err
     out = np.asarray(PILImage.open(tmp_path / "up.png").convert("RGBA")).astype(np.float32)
     ours = np.clip(_on_white(out[..., :3], out[..., 3] / 255), 0, 255)
@@ -68,4 +70,6 @@ def test_fill_leaves_visible_pixels_alone() -> None:
     assert np.array_equal(filled[visible], rgba[..., :3][visible])
     assert (filled[~visible] == (255, 0, 0)).all()  # the only colour around is red
     opaque = np.full((4, 4), 255, np.uint8)
-    assert fill_transparent(rgba[:4, :4, :3], opaque) is rgba[:4, :4, :3] or np.array_equal(fill_transparent(rgba[:4, :4, :3], opaque), rgba[:4, :4, :3])
+    assert fill_transparent(rgba[:4, :4, :3], opaque) is rgba[:4, :4, :3] or np.array_equal(
+        fill_transparent(rgba[:4, :4, :3], opaque), rgba[:4, :4, :3]
+    )

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelp import run_cli
+from conftest import FIXTURES
 from PIL import Image
 from rich.console import Console
 
 from bbcu_cli.cli.helptext import ENVIRONMENT, default_models
 from bbcu_cli.cli.report import TileBar
-from clihelp import run_cli
-from conftest import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
 DENOISER = FIXTURES / "denoise_f16_l6.pth"
@@ -59,13 +59,23 @@ def _bbcu(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m bbcu_cli ARGS`` in a fresh interpreter (logging is set up per process)."""
     env = {**os.environ, "BBCU_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     env.pop("BBCU_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "bbcu_cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bbcu_cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 # ---------------------------------------------------------------- 1. reruns
 
 
-def test_denoise_folder_three_runs_then_upscale_touch_only_originals(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_denoise_folder_three_runs_then_upscale_touch_only_originals(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     folder = tmp_path / "folder"
     originals = sorted(p.name for p in _images(folder, 5))
     counts = []
@@ -108,7 +118,9 @@ def test_shell_expanded_glob_drops_earlier_outputs(capsys: pytest.CaptureFixture
     assert earlier.read_bytes() == before and not (tmp_path / "img0_denoised_denoised.png").exists()
 
 
-def test_existing_output_skipped_by_default_overwrite_replaces(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_existing_output_skipped_by_default_overwrite_replaces(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     src = _images(tmp_path, 1)[0]
     out = tmp_path / "o.png"
     out.write_bytes(b"keep me")
@@ -171,7 +183,9 @@ def test_scale_3_runs_or_points_to_outscale(capsys: pytest.CaptureFixture[str], 
 
 
 @pytest.mark.parametrize("extra", [["--outscale", "9"], ["--outscale", "0.5"], ["--outscale", "3", "-s", "2"]])
-def test_outscale_out_of_reach_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str]) -> None:
+def test_outscale_out_of_reach_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str]
+) -> None:
     src = _images(tmp_path, 1)[0]
     res = run_cli(capsys, "upscale", src, *extra)
     assert res.code == 2
@@ -189,7 +203,9 @@ def test_header_per_file_lines_and_summary(capsys: pytest.CaptureFixture[str], t
     header = next(line for line in res.err.splitlines() if line.startswith("denoise:"))
     for word in ("denoise_f16_l6.pth", "backend", "device cpu", "1 thread(s)", "tiles auto"):
         assert word in header
-    assert len(re.findall(r"^ok .*img\d\.png -> .*img\d_denoised\.png", res.err, re.M)) == 2  # stderr is not a terminal here
+    assert (
+        len(re.findall(r"^ok .*img\d\.png -> .*img\d_denoised\.png", res.err, re.M)) == 2
+    )  # stderr is not a terminal here
     assert re.search(r"2 ok, 0 skipped, 0 failed in [\d.]+ s, [\d.]+ MP/s .*outputs in .*in_denoised", res.err)
 
 
@@ -230,7 +246,9 @@ def test_tile_bar_appears_after_the_delay_only_on_a_terminal() -> None:
 # ---------------------------------------------------------------- 4. metrics
 
 
-def test_metrics_pairs_by_stem_without_own_suffixes_and_prints_protocol(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_metrics_pairs_by_stem_without_own_suffixes_and_prints_protocol(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     refs, outs = tmp_path / "refs", tmp_path / "out"
     ref = _images(refs, 1)[0].rename(refs / "ARMS.png")
     outs.mkdir()
@@ -277,7 +295,9 @@ def test_ref_prints_per_file_metrics_and_protocol(capsys: pytest.CaptureFixture[
         (["--suffix", "..\\x"], "path separator"),
     ],
 )
-def test_conflicts_are_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], words: str) -> None:
+def test_conflicts_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], words: str
+) -> None:
     src = _images(tmp_path / "in", 1)[0]
     before = _tree(tmp_path)
     res = run_cli(capsys, "denoise", src, "-m", DENOISER, *extra)
@@ -285,7 +305,9 @@ def test_conflicts_are_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path
     assert _tree(tmp_path) == before and not (tmp_path.parent / "x.png").exists()
 
 
-def test_single_file_output_with_several_inputs_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_single_file_output_with_several_inputs_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     a, b = _images(tmp_path, 2)
     res = run_cli(capsys, "denoise", a, b, "-m", DENOISER, "-o", tmp_path / "single.png")
     assert res.code == 2 and "names one file but there are 2 inputs" in res.err
@@ -340,7 +362,9 @@ def test_quality_sets_jpeg_and_webp_compression(capsys: pytest.CaptureFixture[st
         sizes[q] = out.stat().st_size
     assert sizes[30] < sizes[95]
     lossless = tmp_path / "l.webp"
-    assert run_cli(capsys, "denoise", src, "--sigma", 25, "-m", DENOISER, "-o", lossless, "--quality", 100, "-q").code == 0
+    assert (
+        run_cli(capsys, "denoise", src, "--sigma", 25, "-m", DENOISER, "-o", lossless, "--quality", 100, "-q").code == 0
+    )
     png = tmp_path / "l.png"
     assert run_cli(capsys, "denoise", src, "--sigma", 25, "-m", DENOISER, "-o", png, "-q").code == 0
     with Image.open(lossless) as a, Image.open(png) as b:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelp import run_cli
+from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, TASK_COMMAND, fixture_expected_png
 from PIL import Image
 
 from bbcu_cli.imagefiles import read_image
-from clihelp import run_cli
-from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, TASK_COMMAND, fixture_expected_png
 
 
 def _copy_input(name: str, folder: Path) -> Path:
@@ -123,7 +123,9 @@ def test_existing_output_needs_overwrite(capsys: pytest.CaptureFixture[str], tmp
 def test_ref_reports_metrics(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     src = _copy_input("deblock_f16_l6", tmp_path)
     ref = FIXTURES / FIXTURE_INFO["deblock_f16_l6"]["expected_png"]
-    res = run_cli(capsys, "deblock", src, "-m", FIXTURES / "deblock_f16_l6.pth", "--ref", ref, "--json", "-o", tmp_path / "o.png")
+    res = run_cli(
+        capsys, "deblock", src, "-m", FIXTURES / "deblock_f16_l6.pth", "--ref", ref, "--json", "-o", tmp_path / "o.png"
+    )
     assert res.code == 0, res.err
     item = json.loads(res.out)["items"][0]
     assert item["psnr"] is not None and item["psnr"] > 50

@@ -13,11 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image as PILImage
-
 from clihelp import run_cli
 from conftest import FIXTURES
 from fuzzgen import corpus
+from PIL import Image as PILImage
 
 DENOISE = ["denoise", "-m", FIXTURES / "denoise_f16_l6.pth", "--sigma", "10"]
 UPSCALE = ["upscale", "-m", FIXTURES / "bbcum_x2_f16_b2.pth", "-s", "2"]
@@ -48,7 +47,9 @@ def _no_leftovers(out: Path) -> None:
     assert left == []
 
 
-def _folder_run(capsys: pytest.CaptureFixture[str], command: list[object], folder: Path, out: Path, labels: dict[str, str]) -> Counter[str]:
+def _folder_run(
+    capsys: pytest.CaptureFixture[str], command: list[object], folder: Path, out: Path, labels: dict[str, str]
+) -> Counter[str]:
     res = run_cli(capsys, *command[:1], folder, *command[1:], "-o", out, "--json", *LIMIT)
     assert res.code == 1, res.err
     assert "Traceback" not in res.err and "internal error" not in res.err
@@ -58,7 +59,9 @@ def _folder_run(capsys: pytest.CaptureFixture[str], command: list[object], folde
     return _check_items(items, labels)
 
 
-def _single_runs(capsys: pytest.CaptureFixture[str], command: list[object], folder: Path, out: Path, labels: dict[str, str]) -> Counter[str]:
+def _single_runs(
+    capsys: pytest.CaptureFixture[str], command: list[object], folder: Path, out: Path, labels: dict[str, str]
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     out.mkdir()
     for name in sorted(labels):
@@ -82,7 +85,13 @@ def test_fuzz_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert len(labels) >= 30
     counts = _folder_run(capsys, DENOISE, folder, tmp_path / "out", labels)
     assert counts["valid:ok"] == sum(v == "valid" for v in labels.values())
-    counts = _single_runs(capsys, UPSCALE, folder, tmp_path / "single", {k: v for k, v in labels.items() if k.startswith(("bomb_", "photo", "deep", "float"))})
+    counts = _single_runs(
+        capsys,
+        UPSCALE,
+        folder,
+        tmp_path / "single",
+        {k: v for k, v in labels.items() if k.startswith(("bomb_", "photo", "deep", "float"))},
+    )
     assert counts["corrupt:failed"] >= 9
 
 

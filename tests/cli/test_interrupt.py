@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from PIL import Image as PILImage
 
 from bbcu_cli.cli.app import main
-from conftest import FIXTURES
 
 MODEL = FIXTURES / "denoise_f16_l6.pth"
 REPO = Path(__file__).resolve().parents[2]

@@ -48,13 +48,19 @@ def _inputs(tmp: Path) -> list[Path]:
     return [rgb, rgba, deep]
 
 
-@pytest.mark.parametrize("command", [["upscale", "-s", "4"], ["denoise", "--sigma", "25"], ["deblock"]], ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "command", [["upscale", "-s", "4"], ["denoise", "--sigma", "25"], ["deblock"]], ids=lambda c: c[0]
+)
 def test_restore_without_torch_same_bytes(command: list[str], tmp_path: Path) -> None:
     inputs = _inputs(tmp_path)
     outs = {}
     for runtime in ("lite", "torch"):
         folder = tmp_path / runtime
-        res = _bbcu([*command, *map(str, inputs), "-o", str(folder), "--threads", "2"], tmp_path, torch_runtime=runtime == "torch")
+        res = _bbcu(
+            [*command, *map(str, inputs), "-o", str(folder), "--threads", "2"],
+            tmp_path,
+            torch_runtime=runtime == "torch",
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         assert ("no torch" in res.stderr) == (runtime == "lite"), res.stderr[-1000:]
         outs[runtime] = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
@@ -63,6 +69,10 @@ def test_restore_without_torch_same_bytes(command: list[str], tmp_path: Path) ->
 
 def test_verbose_says_why_not(tmp_path: Path) -> None:
     rgb = _inputs(tmp_path)[0]
-    res = _bbcu(["-v", "upscale", str(rgb), "-s", "2", "-m", "bbcu-m-x2", "-o", str(tmp_path / "o.png")], tmp_path, torch_runtime=False)
+    res = _bbcu(
+        ["-v", "upscale", str(rgb), "-s", "2", "-m", "bbcu-m-x2", "-o", str(tmp_path / "o.png")],
+        tmp_path,
+        torch_runtime=False,
+    )
     assert res.returncode != 0 and "imported torch" in res.stderr  # BBCU-M runs on torch
     assert "runtime: torch (architecture bbcu-m has no torch-free plan)" in res.stderr

@@ -22,12 +22,29 @@ RESTORE_COMMANDS = ("upscale", "denoise", "deblock")
 
 #: parameter name -> its alias in options.py; every restore command has each of these
 SHARED = {
-    "inputs": opt.Inputs, "output": opt.Output, "model": opt.Model, "ref": opt.Ref, "tile": opt.Tile,
-    "device": opt.Device, "threads": opt.Threads, "backend": opt.Backend, "out_format": opt.OutFormat,
-    "quality": opt.Quality, "first_frame": opt.FirstFrame, "strip_metadata": opt.StripMetadata,
-    "skip_existing": opt.SkipExisting, "overwrite": opt.Overwrite, "recursive": opt.Recursive,
-    "json_out": opt.JsonOut, "quiet": opt.Quiet, "verbose": opt.Verbose, "offline": opt.Offline, "k": opt.K,
-    "max_output_pixels": opt.MaxOutputPixels, "shard": opt.Shard, "jobs": opt.Jobs,
+    "inputs": opt.Inputs,
+    "output": opt.Output,
+    "model": opt.Model,
+    "ref": opt.Ref,
+    "tile": opt.Tile,
+    "device": opt.Device,
+    "threads": opt.Threads,
+    "backend": opt.Backend,
+    "out_format": opt.OutFormat,
+    "quality": opt.Quality,
+    "first_frame": opt.FirstFrame,
+    "strip_metadata": opt.StripMetadata,
+    "skip_existing": opt.SkipExisting,
+    "overwrite": opt.Overwrite,
+    "recursive": opt.Recursive,
+    "json_out": opt.JsonOut,
+    "quiet": opt.Quiet,
+    "verbose": opt.Verbose,
+    "offline": opt.Offline,
+    "k": opt.K,
+    "max_output_pixels": opt.MaxOutputPixels,
+    "shard": opt.Shard,
+    "jobs": opt.Jobs,
 }
 
 
@@ -88,8 +105,17 @@ def test_one_name_per_concept() -> None:
     assert {"out_format", "max_output_pixels"} <= fields and not {"fmt", "max_pixels"} & fields
 
 
-@pytest.mark.parametrize("cls", [settings.ModelChoice, settings.EngineSettings, settings.InputSettings,
-                                 settings.OutputSettings, settings.ReportSettings, item.RestoreOptions])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        settings.ModelChoice,
+        settings.EngineSettings,
+        settings.InputSettings,
+        settings.OutputSettings,
+        settings.ReportSettings,
+        item.RestoreOptions,
+    ],
+)
 def test_option_objects_are_frozen(cls: type) -> None:
     obj = cls()
     field = dataclasses.fields(cls)[0].name

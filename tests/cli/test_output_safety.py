@@ -19,16 +19,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image as PILImage
-
-from bbcu_cli.errors import InputError, OutputError, printable
-from bbcu_cli.imagefiles import list_images, read_image, write_image
-from bbcu_cli.imagefiles._core import Image
-from bbcu_cli.atomicfile import STALE_SECONDS, sweep_stale
 from clihelp import run_cli
 from conftest import FIXTURES
 from filehelp import huge_png
+from PIL import Image as PILImage
 from test_interrupt import _check_partial, _inputs, _start, _wait_for_first_output
+
+from bbcu_cli.atomicfile import STALE_SECONDS, sweep_stale
+from bbcu_cli.errors import InputError, OutputError, printable
+from bbcu_cli.imagefiles import list_images, read_image, write_image
+from bbcu_cli.imagefiles._core import Image
 
 MODEL = FIXTURES / "denoise_f16_l6.pth"
 SR_MODEL = FIXTURES / "bbcum_x2_f16_b2.pth"
@@ -60,7 +60,9 @@ def jpeg_bomb(width: int = 20000, height: int = 20000) -> bytes:
 
 def _run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "bbcu_cli", *args], capture_output=True, text=True, env=env, timeout=120, **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "bbcu_cli", *args], capture_output=True, text=True, env=env, timeout=120, **kw
+    )  # type: ignore[call-overload]
 
 
 def _one_line_errors(text: str) -> None:
@@ -187,7 +189,14 @@ def test_cli_stdout_reader_quits_early(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     PILImage.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(tmp_path / "big.png")
     cmd = f"{sys.executable} -m bbcu_cli denoise big.png -m {MODEL} -o - --sigma 5 | head -c 10 > /dev/null; exit ${{PIPESTATUS[0]}}"
-    res = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    res = subprocess.run(
+        ["bash", "-c", cmd],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert res.returncode == 1, res.stderr
     assert "closed the pipe" in res.stderr and "1 ok" not in res.stderr
     _one_line_errors(res.stderr)
@@ -212,9 +221,25 @@ def test_max_pixels_zero_is_no_limit(tmp_path: Path) -> None:
 
 def test_cli_max_pixels_below_scale_squared(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     PILImage.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "one.png")
-    res = run_cli(capsys, "upscale", tmp_path / "one.png", "-m", SR_MODEL, "-s", "2", "-o", tmp_path / "o.png", "--max-pixels", "3", "--json")
+    res = run_cli(
+        capsys,
+        "upscale",
+        tmp_path / "one.png",
+        "-m",
+        SR_MODEL,
+        "-s",
+        "2",
+        "-o",
+        tmp_path / "o.png",
+        "--max-pixels",
+        "3",
+        "--json",
+    )
     assert res.code == 1
-    assert "1x1, 4 pixels of output at x2, over the --max-pixels limit of 3 pixels" in json.loads(res.out)["items"][0]["error"]
+    assert (
+        "1x1, 4 pixels of output at x2, over the --max-pixels limit of 3 pixels"
+        in json.loads(res.out)["items"][0]["error"]
+    )
 
 
 # --- 10: memory bounded on every read path ------------------------------------------------
@@ -224,7 +249,9 @@ def _peak_rss_mb(code: str) -> float:
     """Peak RSS (MB) of a fresh interpreter running ``code``, as it reports itself."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     tail = "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    res = subprocess.run([sys.executable, "-c", code + tail], check=True, env=env, timeout=120, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code + tail], check=True, env=env, timeout=120, capture_output=True, text=True
+    )
     return int(res.stdout.split()[-1]) / 1024
 
 
@@ -252,7 +279,11 @@ class _Endless(io.RawIOBase):
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
         assert self.served < 64 << 20, "read without bound"
         n = len(b)
-        chunk = (self.head[self.served :] + b"y\n" * (n // 2 + 1))[:n] if self.served < len(self.head) else b"y\n" * (n // 2 + 1)
+        chunk = (
+            (self.head[self.served :] + b"y\n" * (n // 2 + 1))[:n]
+            if self.served < len(self.head)
+            else b"y\n" * (n // 2 + 1)
+        )
         b[:n] = chunk[:n]
         self.served += n
         return n
@@ -337,9 +368,12 @@ def test_ctrl_c_during_import_is_quiet(tmp_path: Path) -> None:
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'typer':\n"
         "            raise KeyboardInterrupt\n"
-        "sys.meta_path.insert(0, _Interrupt())\n")
+        "sys.meta_path.insert(0, _Interrupt())\n"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(REPO)]))
-    res = subprocess.run([sys.executable, "-m", "bbcu_cli", "--version"], capture_output=True, text=True, env=env, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "bbcu_cli", "--version"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert res.returncode == 130
     assert res.stderr.strip() == "interrupted"
 
@@ -351,9 +385,11 @@ def test_closed_stdin_and_stdout(tmp_path: Path) -> None:
     PILImage.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "i.png")
     base = f"{sys.executable} -m bbcu_cli denoise"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    for cmd, needle in [(f"{base} - -m {MODEL} -o o.png <&-", "stdin is closed"),
-                        (f"{base} i.png -m {MODEL} -o - >&-", "is closed"),
-                        (f"{base} i.png -m {MODEL} -o j.png --json >&-", "cannot write to stdout")]:
+    for cmd, needle in [
+        (f"{base} - -m {MODEL} -o o.png <&-", "stdin is closed"),
+        (f"{base} i.png -m {MODEL} -o - >&-", "is closed"),
+        (f"{base} i.png -m {MODEL} -o j.png --json >&-", "cannot write to stdout"),
+    ]:
         res = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
         assert res.returncode == 1, (cmd, res.stderr)
         assert needle in res.stderr, (cmd, res.stderr)
@@ -368,7 +404,9 @@ def test_metrics_crop_larger_than_image(capsys: pytest.CaptureFixture[str], tmp_
     _one_line_errors(res.err)
 
 
-@pytest.mark.parametrize("args", [["--size", "100000x100000"], ["--feat", "0"], ["--depth", "0"], ["--arch", "dncnn", "--depth", "1"]])
+@pytest.mark.parametrize(
+    "args", [["--size", "100000x100000"], ["--feat", "0"], ["--depth", "0"], ["--arch", "dncnn", "--depth", "1"]]
+)
 def test_bench_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     res = run_cli(capsys, "bench", "--repeat", "1", "--size", "16x16", *args)
     assert res.code == 2, res.err

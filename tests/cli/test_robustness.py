@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelp import run_cli
+from conftest import FIXTURES
+from filehelp import huge_png, huge_tiff
 from PIL import Image as PILImage
 
 from bbcu_cli import imagefiles
@@ -24,9 +27,6 @@ from bbcu_cli.errors import OutputError
 from bbcu_cli.imagefiles import read_image, to_uint, write_image
 from bbcu_cli.loading import ModelSpec
 from bbcu_cli.noise_estimate import estimate_sigma
-from clihelp import run_cli
-from filehelp import huge_png, huge_tiff
-from conftest import FIXTURES
 
 MODEL = FIXTURES / "denoise_f16_l6.pth"
 REPO = Path(__file__).resolve().parents[2]
@@ -61,9 +61,17 @@ def _bad_inputs(tmp_path: Path) -> tuple[Path, list[str], dict[str, str]]:
     PILImage.new("RGB", (8, 8)).save(gif)
     (tmp_path / "noimages").mkdir()
     args = [str(folder), str(gif), str(tmp_path / "noimages"), str(tmp_path / "missing.png")]
-    causes = {"empty.png": "empty", "truncated.png": "truncated or corrupt", "corrupt.jpg": "corrupt",
-              "text.tif": "not a readable image", "huge.png": "max-pixels", "huge.tif": "max-pixels",
-              "pic.ppm": "not supported", "noimages": "holds no images", "missing.png": "does not exist"}
+    causes = {
+        "empty.png": "empty",
+        "truncated.png": "truncated or corrupt",
+        "corrupt.jpg": "corrupt",
+        "text.tif": "not a readable image",
+        "huge.png": "max-pixels",
+        "huge.tif": "max-pixels",
+        "pic.ppm": "not supported",
+        "noimages": "holds no images",
+        "missing.png": "does not exist",
+    }
     return folder, args, causes
 
 
@@ -102,6 +110,7 @@ def test_unreadable_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, mon
             if self.name == locked.name:
                 raise PermissionError(errno.EACCES, "Permission denied", str(self))
             return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
         monkeypatch.setattr(Path, "open", guarded_open)
     else:
         locked.chmod(0)
@@ -125,12 +134,15 @@ def test_output_folder_not_creatable(capsys: pytest.CaptureFixture[str], tmp_pat
     assert "Traceback" not in res.err
 
 
-def test_output_folder_not_writable(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_output_folder_not_writable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _images(tmp_path / "in", 2)
     out = tmp_path / "out"
 
     def denied(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, "Permission denied")
+
     monkeypatch.setattr(tempfile, "mkstemp", denied)
     res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", out, "--json")
     assert res.code == 1
@@ -140,7 +152,9 @@ def test_output_folder_not_writable(capsys: pytest.CaptureFixture[str], tmp_path
     assert list(out.iterdir()) == []
 
 
-def test_disk_full_fails_one_item_and_goes_on(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_fails_one_item_and_goes_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _images(tmp_path / "in", 3)
     out = tmp_path / "out"
     calls = {"n": 0}
@@ -151,6 +165,7 @@ def test_disk_full_fails_one_item_and_goes_on(capsys: pytest.CaptureFixture[str]
         if calls["n"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd)
+
     monkeypatch.setattr(os, "fsync", fsync)
     res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", out, "--json")
     assert res.code == 1
@@ -193,6 +208,7 @@ def test_interrupt_during_write_leaves_no_temp(tmp_path: Path, monkeypatch: pyte
 
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt
+
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out.png", img)
@@ -217,7 +233,9 @@ def test_raw_read_and_integer_write(tmp_path: Path, depth: int, alpha: bool) -> 
         assert (tmp_path / f"raw.{fmt}").read_bytes() == (tmp_path / f"flt.{fmt}").read_bytes(), fmt
 
 
-def test_pipeline_output_matches_float_path_with_tiny_tile_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pipeline_output_matches_float_path_with_tiny_tile_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import bbcu_cli.engine.restore as engine_restore
 
     loaded = random_model(ModelSpec("bbcu-m", "sr", 2, 3, 8, 1, 16.0))
@@ -255,7 +273,9 @@ def test_shards_cover_every_input_once(capsys: pytest.CaptureFixture[str], tmp_p
     _images(tmp_path / "in", 7)
     seen: list[set[str]] = []
     for i in (1, 2, 3):
-        res = run_cli(capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", tmp_path / "out", "--json", "--shard", f"{i}/3")
+        res = run_cli(
+            capsys, "denoise", tmp_path / "in", "-m", MODEL, "-o", tmp_path / "out", "--json", "--shard", f"{i}/3"
+        )
         assert res.code == 0, res.err
         seen.append(set(_items(res.out)))
     assert set.union(*seen) == {f"img{i:02d}.png" for i in range(7)}
@@ -297,7 +317,9 @@ def test_stdin_stdout_round_trip(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert res.code == 2 and "stdout" in res.err
 
 
-def test_overwrite_never_renames_over_a_device_fifo_or_symlink(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_overwrite_never_renames_over_a_device_fifo_or_symlink(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """#20.1: a special target is written into; a symlink's target file is replaced, not the link."""
     import os
     import stat as st
@@ -306,7 +328,9 @@ def test_overwrite_never_renames_over_a_device_fifo_or_symlink(capsys: pytest.Ca
 
     src = tmp_path / "in.png"
     PILImage.fromarray((np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)).save(src)
-    res = run_cli(capsys, "denoise", src, "--sigma", 10, "-o", os.devnull, "--format", "png", "-q")  # no --overwrite needed
+    res = run_cli(
+        capsys, "denoise", src, "--sigma", 10, "-o", os.devnull, "--format", "png", "-q"
+    )  # no --overwrite needed
     assert res.code == 0, res.err
     assert st.S_ISCHR(os.stat(os.devnull).st_mode)
     res = run_cli(capsys, "denoise", src, "--sigma", 10, "-o", os.devnull, "--format", "png", "--overwrite", "-q")

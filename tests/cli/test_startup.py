@@ -22,7 +22,9 @@ TORCH_LINE = re.compile(r"^import time:.*\|\s*torch(\.\S+)?\s*$")
 def _run(args: list[str], cache: Path, importtime: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BBCU_CACHE_DIR": str(cache), "BBCU_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     flags = ["-X", "importtime"] if importtime else []
-    return subprocess.run([sys.executable, *flags, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, *flags, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def _torch_imports(stderr: str) -> list[str]:
@@ -81,7 +83,9 @@ def test_version_output(tmp_path: Path) -> None:
     assert re.search(r"^torch: ", res.stdout, re.M), res.stdout
 
 
-@pytest.mark.parametrize(("args", "expected"), [(["models", "--json"], "PASSIVE"), (["-v", "train", "--help"], "unset")])
+@pytest.mark.parametrize(
+    ("args", "expected"), [(["models", "--json"], "PASSIVE"), (["-v", "train", "--help"], "unset")]
+)
 def test_omp_wait_policy(args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inference commands let OpenMP threads sleep; ``train`` keeps the OpenMP default."""
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)

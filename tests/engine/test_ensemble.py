@@ -8,16 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelp import run_cli
+from conftest import FIXTURE_INFO, FIXTURES
+from modelhelp import random_loaded
+
 from bbcu_cli.engine.ensemble import COPIES, inverse, self_ensemble, transform
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.loading import LoadedModel, ModelSpec, load_model
-from clihelp import run_cli
-from modelhelp import random_loaded
-from conftest import FIXTURE_INFO, FIXTURES
 
 
 def _dncnn(r: int = 2, noise: bool = True) -> LoadedModel:
-    return random_loaded(ModelSpec("dncnn", "denoise" if noise else "deblock", 1, 3, 16, 5, 32.5, False, noise, r), seed=r)
+    return random_loaded(
+        ModelSpec("dncnn", "denoise" if noise else "deblock", 1, 3, 16, 5, 32.5, False, noise, r), seed=r
+    )
 
 
 def test_transforms_are_the_eight_symmetries() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_input
 
 from bbcu_cli import Restorer, load_model
 from bbcu_cli.bench import random_model
 from bbcu_cli.engine.folded import exact_conv_dtype
 from bbcu_cli.loading import ModelSpec
-from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_input
 
 SPECS = [
     ModelSpec("bbcu-m", "sr", 4, 3, 24, 3, 48.75),

@@ -12,16 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from modelhelp import random_loaded
 
 from bbcu_cli import kernels
 from bbcu_cli.archs.spec import ModelSpec
 from bbcu_cli.engine.packed_plan import build_plan
 from bbcu_cli.engine.restore import Restorer
+from bbcu_cli.errors import UsageError
 from bbcu_cli.lite import LITE_FAMILIES, LiteBackend, load_lite
 from bbcu_cli.lite.families import expected_shapes
 from bbcu_cli.loading import build_model, load_model, save_model
 from bbcu_cli.weights.cache import bundled_dir
-from modelhelp import random_loaded
 
 pytestmark = pytest.mark.skipif(not kernels.backend_status().available, reason="packed kernels not available")
 
@@ -68,7 +69,20 @@ def test_bundled_plan_equals_fold_unit(path: Path) -> None:
     want, got = build_plan(load_model(path)), load_lite(path).plan
     assert (want.head_act, want.tail_act) == (got.head_act, got.tail_act) and len(want.units) == len(got.units)
     for a, b in zip(want.units, got.units):
-        for field in ("cin", "cout", "factor", "co8", "weights", "ecorr", "alpha", "bias", "b0", "slope", "b1", "threshold"):
+        for field in (
+            "cin",
+            "cout",
+            "factor",
+            "co8",
+            "weights",
+            "ecorr",
+            "alpha",
+            "bias",
+            "b0",
+            "slope",
+            "b1",
+            "threshold",
+        ):
             x, y = getattr(a, field), getattr(b, field)
             assert (x is None and y is None) or np.array_equal(x, y), field
             assert x is None or getattr(x, "dtype", None) == getattr(y, "dtype", None), field
@@ -140,5 +154,5 @@ def test_lite_refuses_what_it_does_not_run(tmp_path: Path) -> None:
     with pytest.raises(LiteUnsupported):
         load_lite(tmp_path / "m.safetensors")
     p = _random_file("bbcup-x3-16", tmp_path)
-    with pytest.raises(Exception):
+    with pytest.raises(UsageError, match="needs the torch runtime"):
         Restorer(load_lite(p), backend="float")

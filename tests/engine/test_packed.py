@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_expected_png, fixture_input
 
 from bbcu_cli import kernels
 from bbcu_cli.errors import KernelUnavailable
 from bbcu_cli.loading import LoadedModel, ModelSpec, build_model, load_model
-from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_expected_png, fixture_input
 
 pytestmark = pytest.mark.skipif(not kernels.built(), reason=f"packed kernels not built: {kernels.status().reason}")
 
@@ -26,8 +26,18 @@ SIZES = [(1, 1), (1, 9), (9, 1), (7, 5), (33, 17)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def random_model(arch: str, feat: int, depth: int, scale: int = 1, *, noise: bool = False, bias: bool = False,
-                 zero_move: bool = False, seed: int = 0, unshuffle: int = 1) -> LoadedModel:
+def random_model(
+    arch: str,
+    feat: int,
+    depth: int,
+    scale: int = 1,
+    *,
+    noise: bool = False,
+    bias: bool = False,
+    zero_move: bool = False,
+    seed: int = 0,
+    unshuffle: int = 1,
+) -> LoadedModel:
     """Random weights, including move0 / RPReLU biases so that the signs are non-trivial."""
     task = "denoise" if arch == "dncnn" else "sr"
     spec = ModelSpec(arch, task, scale, 3, feat, depth, 130.0 * feat / 64, bias, noise, unshuffle)  # type: ignore[arg-type]
@@ -165,7 +175,9 @@ def test_isa_env_override(monkeypatch: pytest.MonkeyPatch, restore_isa: None) ->
 def test_missing_extension_imports_and_reports() -> None:
     code = "import json; from bbcu_cli.engine.packed import packed_status as s; print(json.dumps(s().__dict__))"
     env = {**os.environ, "BBCU_KERNEL_LIB": "/nonexistent/_bitconv.so", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     st = json.loads(done.stdout.strip().splitlines()[-1])
     assert not st["available"] and st["reason"].startswith("extension not built")
 
@@ -194,8 +206,8 @@ def test_program_keeps_its_plan_alive() -> None:
     import gc
     import weakref
 
-    from bbcu_cli.engine.packed_plan import build_plan
     from bbcu_cli.engine.packed import PackedProgram
+    from bbcu_cli.engine.packed_plan import build_plan
 
     loaded = random_model("dncnn", 16, 3)
     plan = build_plan(loaded)
@@ -264,7 +276,9 @@ def test_programs_are_reused_per_size() -> None:
 
 # the BBCU-P tails (48, 27 and 12 outputs; cin 70 is no multiple of 8) take the AVX2 conv
 # vectorised over outputs, whose blocks of 4 / 6 pixels start anywhere relative to a tile
-@pytest.mark.parametrize("case", ["bbcup-x3-16", "bbcup-x4-32", "bbcup-x2-70-zeros", "bbcum-x4-16-deep", "dncnn-unshuffle2-noise-32"])
+@pytest.mark.parametrize(
+    "case", ["bbcup-x3-16", "bbcup-x4-32", "bbcup-x2-70-zeros", "bbcum-x4-16-deep", "dncnn-unshuffle2-noise-32"]
+)
 @pytest.mark.parametrize("tile", [5, 16])
 def test_tiled_equals_whole_through_the_restorer(case: str, tile: int) -> None:
     """Tiles (halo = receptive field) written straight into the output equal the whole image."""
@@ -273,8 +287,12 @@ def test_tiled_equals_whole_through_the_restorer(case: str, tile: int) -> None:
     loaded = random_model(**CASES[case])  # type: ignore[arg-type]
     sigma = 25.0 if loaded.spec.noise_channel else None
     pixels = (np.random.default_rng(2).random((29, 23, 3)) * 255).astype(np.uint8)
-    whole = Restorer(loaded, backend="packed", device="cpu", threads=2, tile=0).restore(pixels, sigma=sigma, out_dtype=np.uint8)
-    tiled = Restorer(loaded, backend="packed", device="cpu", threads=2, tile=tile).restore(pixels, sigma=sigma, out_dtype=np.uint8)
+    whole = Restorer(loaded, backend="packed", device="cpu", threads=2, tile=0).restore(
+        pixels, sigma=sigma, out_dtype=np.uint8
+    )
+    tiled = Restorer(loaded, backend="packed", device="cpu", threads=2, tile=tile).restore(
+        pixels, sigma=sigma, out_dtype=np.uint8
+    )
     assert np.array_equal(whole, tiled)
 
 

@@ -38,6 +38,7 @@ def _smooth_rgb(h: int = 32, w: int = 48) -> Image:
 def _png_header_only(w: int, h: int) -> bytes:
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
     ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
     return b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IDAT", zlib.compress(b"\0" * 10))
 
@@ -173,9 +174,15 @@ def _bad_files() -> dict[str, bytes]:
     PILImage.fromarray(RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(png, "PNG")
     PILImage.fromarray(RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(jpg, "JPEG")
     deep = cv2.imencode(".png", RNG.integers(0, 65535, (64, 64, 3), dtype=np.uint16))[1].tobytes()
-    return {"empty.png": b"", "trunc.png": png.getvalue()[:3000], "trunc.jpg": jpg.getvalue()[:2000],
-            "trunc16.png": deep[: len(deep) // 2], "noise.png": bytes(RNG.integers(0, 256, 500, np.uint8)),
-            "notes.jpg": b"hello, this is text\n" * 20, "pic.ppm": ppm.getvalue()}
+    return {
+        "empty.png": b"",
+        "trunc.png": png.getvalue()[:3000],
+        "trunc.jpg": jpg.getvalue()[:2000],
+        "trunc16.png": deep[: len(deep) // 2],
+        "noise.png": bytes(RNG.integers(0, 256, 500, np.uint8)),
+        "notes.jpg": b"hello, this is text\n" * 20,
+        "pic.ppm": ppm.getvalue(),
+    }
 
 
 def test_bad_files_raise_input_error_naming_file(tmp_path: Path) -> None:
@@ -213,6 +220,7 @@ def test_atomic_write_success_leaves_no_temp(tmp_path: Path) -> None:
 def test_encode_failure_creates_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("encoder exploded")
+
     monkeypatch.setattr(PILImage.Image, "save", broken)
     with pytest.raises(OutputError, match=r"out\.png.*encoder exploded"):
         write_image(tmp_path / "out.png", _rand_image(3))
@@ -228,6 +236,7 @@ def test_disk_full_removes_temp_and_keeps_old(tmp_path: Path, monkeypatch: pytes
 
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OutputError, match=r"out\.png.*disk is full"):
         write_image(target, _rand_image(3))

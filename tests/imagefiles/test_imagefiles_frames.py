@@ -12,9 +12,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from PIL import Image as PILImage
-
 from clihelp import run_cli
+from PIL import Image as PILImage
 
 MODEL = "bbcu-fast-x2"
 DURATIONS = [100, 120, 140, 160, 180]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelp import run_cli
 from PIL import Image as PILImage
 from PIL import PngImagePlugin
 
 from bbcu_cli.imagefiles import read_image
-from clihelp import run_cli
 
 MODEL = "bbcu-denoise-u2"
 MAKE, DATE = "TestCam", "2024:01:02 03:04:05"

@@ -9,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from modelhelp import random_loaded
 from safetensors.torch import load_file, save_file
 
-from bbcu_cli.loading import ModelSpec, build_model, load_model
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.errors import KernelUnavailable
-from bbcu_cli.loading import LoadedModel
+from bbcu_cli.loading import LoadedModel, ModelSpec, build_model, load_model
 from bbcu_cli.models.sr import default_k
 from bbcu_cli.train.grow import deepen_dncnn, placement, unit_indices, widen_dncnn
-from modelhelp import random_loaded
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -53,7 +53,7 @@ def test_speed_change_replans_and_the_cosine_still_ends_at_the_budget(factor: fl
     assert abs(plans[-1] - expected) < 0.03 * expected, plans[-3:]
     assert len(lrs) == pytest.approx(expected, rel=0.03)
     assert lrs[-1] < 0.03 * CFG.lr  # finished the cosine: not cut at a high LR, nor ended early
-    jumps = [abs(a - b) for a, b in zip(lrs[CFG.warmup + 1:], lrs[CFG.warmup + 2:])]
+    jumps = [abs(a - b) for a, b in zip(lrs[CFG.warmup + 1 :], lrs[CFG.warmup + 2 :])]
     assert max(jumps) < 0.01 * CFG.lr  # no step in the LR where the plan changed
 
 
@@ -87,9 +87,23 @@ def test_trainer_replans_when_steps_slow_down(tmp_path: Path, monkeypatch: pytes
         return real_step(self, model)
 
     monkeypatch.setattr(_Trainer, "train_step", slower_after_60)
-    cfg = TrainConfig(task="denoise", num_feat=8, depth=3, batch=2, patch=8, time_budget=6.0, lr=1e-3,
-                      data=[str(data)], val="none", val_every=0, ckpt_every=0, log_every=5,
-                      run_dir=str(tmp_path / "run"), amp=False, threads=1)
+    cfg = TrainConfig(
+        task="denoise",
+        num_feat=8,
+        depth=3,
+        batch=2,
+        patch=8,
+        time_budget=6.0,
+        lr=1e-3,
+        data=[str(data)],
+        val="none",
+        val_every=0,
+        ckpt_every=0,
+        log_every=5,
+        run_dir=str(tmp_path / "run"),
+        amp=False,
+        threads=1,
+    )
     res = train(cfg)
     records = [json.loads(x) for x in (res.run_dir / "log.jsonl").read_text().splitlines()]
     plans = [r["planned"] for r in records if "planned" in r]

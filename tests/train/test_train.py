@@ -45,9 +45,23 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _cfg(folders: dict[str, Path], tmp_path: Path, task: str, **kw: object) -> TrainConfig:
-    base = dict(task=task, scale=2, num_feat=8, depth=2 if task == "sr" else 4, batch=4, iters=8, data=[str(folders["train"])],
-                val=str(folders["val"]), val_every=0, ckpt_every=0, log_every=2, lr=2e-3,
-                run_dir=str(tmp_path / f"run-{task}"), amp=False, patch=16)
+    base = dict(
+        task=task,
+        scale=2,
+        num_feat=8,
+        depth=2 if task == "sr" else 4,
+        batch=4,
+        iters=8,
+        data=[str(folders["train"])],
+        val=str(folders["val"]),
+        val_every=0,
+        ckpt_every=0,
+        log_every=2,
+        lr=2e-3,
+        run_dir=str(tmp_path / f"run-{task}"),
+        amp=False,
+        patch=16,
+    )
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -58,7 +72,9 @@ TASKS = [("sr", {"arch": "bbcu-m"}), ("denoise", {}), ("deblock", {})]
 
 
 @pytest.mark.parametrize("task,extra", TASKS, ids=[t for t, _ in TASKS])
-def test_overfits_one_batch(folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str, extra: dict) -> None:
+def test_overfits_one_batch(
+    folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str, extra: dict
+) -> None:
     """The real loop on one fixed batch (same crops, noise, JPEG): the loss must drop fast."""
     draw = PatchSampler.next_batch
 
@@ -87,7 +103,10 @@ def test_export_matches_trained_model(folders: dict[str, Path], tmp_path: Path, 
     assert entry["metrics"]["val"]["images"] == 2 and entry["format"] == "bbcu-safetensors"
     known = set(Provenance.__dataclass_fields__)  # wall_time_s is checked once the schema has it
     checked = {**entry, "provenance": {k: v for k, v in entry["provenance"].items() if k in known}}
-    assert load_manifest({"schema_version": SCHEMA_VERSION, "models": [checked]}).get(entry["name"]).sha256 == entry["sha256"]
+    assert (
+        load_manifest({"schema_version": SCHEMA_VERSION, "models": [checked]}).get(entry["name"]).sha256
+        == entry["sha256"]
+    )
     assert entry["provenance"]["wall_time_s"] > 0
     packed, latent = load_model(res.export.weights), load_model(res.export.latent)
     assert packed.spec == latent.spec == replace(packed.spec, task=task)  # type: ignore[arg-type]
@@ -114,8 +133,10 @@ def test_checkpoint_reads_with_weights_only(folders: dict[str, Path], tmp_path: 
 
 def test_resume_continues_identically(folders: dict[str, Path], tmp_path: Path) -> None:
     full = train(_cfg(folders, tmp_path, "denoise", iters=10, run_dir=str(tmp_path / "full"), val="none"))
-    part = train(_cfg(folders, tmp_path, "denoise", iters=10, run_dir=str(tmp_path / "part"), val="none"),
-                 should_stop=lambda step: step >= 4)
+    part = train(
+        _cfg(folders, tmp_path, "denoise", iters=10, run_dir=str(tmp_path / "part"), val="none"),
+        should_stop=lambda step: step >= 4,
+    )
     assert part.interrupted and part.step == 4 and part.export is None
     ckpt = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
     assert ckpt["step"] == 4 and ckpt["optimizer"]["state"][0]["step"].item() == 4
@@ -124,7 +145,9 @@ def test_resume_continues_identically(folders: dict[str, Path], tmp_path: Path) 
     a, b = (torch.load(tmp_path / d / "last.pt", weights_only=True) for d in ("full", "part"))
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    lrs = [[json.loads(x)["lr"] for x in (tmp_path / d / "log.jsonl").read_text().splitlines()] for d in ("full", "part")]
+    lrs = [
+        [json.loads(x)["lr"] for x in (tmp_path / d / "log.jsonl").read_text().splitlines()] for d in ("full", "part")
+    ]
     assert lrs[0] == lrs[1]
 
 
@@ -195,10 +218,16 @@ def test_config_checks_and_parsers() -> None:
     for bad in (lambda: parse_duration("soon"), lambda: parse_range("a,b", "sigma")):
         with pytest.raises(UsageError):
             bad()
-    for kw in ({"task": "sr", "arch": "dncnn"}, {"task": "sr"}, {"task": "deblock", "noise_channel": True},
-               {"task": "denoise", "sigma_range": (50, 10)}, {"task": "sr", "scale": 5},
-               {"task": "sr", "unshuffle": 2}, {"task": "denoise", "unshuffle": 2, "patch": 33},
-               {"task": "deblock", "unshuffle": 2, "patch": 36}):
+    for kw in (
+        {"task": "sr", "arch": "dncnn"},
+        {"task": "sr"},
+        {"task": "deblock", "noise_channel": True},
+        {"task": "denoise", "sigma_range": (50, 10)},
+        {"task": "sr", "scale": 5},
+        {"task": "sr", "unshuffle": 2},
+        {"task": "denoise", "unshuffle": 2, "patch": 33},
+        {"task": "deblock", "unshuffle": 2, "patch": 36},
+    ):
         with pytest.raises(UsageError):
             TrainConfig(**{"iters": 1, **kw} if kw != {"task": "sr"} else kw).resolved()  # type: ignore[arg-type]
     d = TrainConfig(task="denoise", iters=1).resolved()
@@ -210,9 +239,34 @@ def test_cli_trains_and_prints_manifest(folders: dict[str, Path], tmp_path: Path
     app = typer.Typer()
     app.command("train")(train_command)
     app.command("other")(lambda: None)
-    args = ["train", "--task", "deblock", "--feat", "8", "--depth", "3", "--data", str(folders["train"]),
-            "--val", str(folders["val"]), "--patch", "16", "--batch", "2", "--iters", "4", "--quality-range", "10,30",
-            "--run-dir", str(tmp_path / "cli"), "--name", "tiny-deblock", "--no-amp", "-q", "--json"]
+    args = [
+        "train",
+        "--task",
+        "deblock",
+        "--feat",
+        "8",
+        "--depth",
+        "3",
+        "--data",
+        str(folders["train"]),
+        "--val",
+        str(folders["val"]),
+        "--patch",
+        "16",
+        "--batch",
+        "2",
+        "--iters",
+        "4",
+        "--quality-range",
+        "10,30",
+        "--run-dir",
+        str(tmp_path / "cli"),
+        "--name",
+        "tiny-deblock",
+        "--no-amp",
+        "-q",
+        "--json",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     entry = json.loads(result.stdout)
@@ -220,7 +274,9 @@ def test_cli_trains_and_prints_manifest(folders: dict[str, Path], tmp_path: Path
     assert "quality" in entry["provenance"]["data"] and entry["metrics"]["val"]["quality"] == 10
 
 
-def test_unshuffled_deblock_crops_sit_on_the_jpeg_grid(folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unshuffled_deblock_crops_sit_on_the_jpeg_grid(
+    folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import bbcu_cli.train.data as data
 
     monkeypatch.setattr(data, "dihedral", lambda t, k: t)  # keep crops where they were taken

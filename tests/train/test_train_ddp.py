@@ -39,7 +39,15 @@ def _torchrun(tmp_path: Path, script_text: str, *args: Path) -> None:
     script = tmp_path / "ddp_script.py"
     script.write_text(script_text)
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), *map(str, args)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(script),
+        *map(str, args),
+    ]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=80)
     if proc.returncode != 0 and _GLOO_SHUTDOWN_ABORT in proc.stderr:
         for arg in args:  # start from scratch: the run folder must not hold the aborted run
@@ -62,7 +70,9 @@ def test_two_process_ddp_run(tmp_path: Path) -> None:
     entry = json.loads((run / "manifest_entry.json").read_text())
     assert (run / entry["file"]).is_file() and entry["provenance"]["iterations"] == 6
     assert "2 x cpu" in entry["provenance"]["notes"]
-    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines() if "loss" in json.loads(line)]
+    steps = [
+        json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines() if "loss" in json.loads(line)
+    ]
     assert steps == [1, 2, 3, 4, 5, 6]  # rank 0 alone logs
     ckpt = torch.load(run / "last.pt", weights_only=True)
     states = ckpt["rng"]["data"]

@@ -37,7 +37,9 @@ SHIPPED = sorted(BUNDLED.glob("*.safetensors")) + sorted(KEPT.glob("*.safetensor
 MANIFESTS = [ROOT / "bbcu_cli" / "weights_manifest.json"]  # the top-level file is a link to it
 # Starts like an absolute path: "/" + a name character at the start of a token (not "15/25",
 # "~/x", "https://x", "<abs>/x"), "file:///x", a Windows drive ("C:\x", "d:/x") or a UNC share.
-ABSOLUTE = re.compile(r"""(?:^|(?<=[\s=:'"(\[{,;]))/[\w.~+@%-]|file:///[\w.~-]|(?<![\w])[A-Za-z]:[\\/][\w.~-]|(?<![\w\\])\\\\[\w.-]""")
+ABSOLUTE = re.compile(
+    r"""(?:^|(?<=[\s=:'"(\[{,;]))/[\w.~+@%-]|file:///[\w.~-]|(?<![\w])[A-Za-z]:[\\/][\w.~-]|(?<![\w\\])\\\\[\w.-]"""
+)
 
 
 def header_bytes(path: Path) -> bytes:
@@ -82,10 +84,30 @@ def machine_strings() -> list[bytes]:
 
 
 def test_absolute_path_scan_is_strict_but_precise() -> None:
-    flagged = ["/work/x", "--data /tmp/a", "--val=/srv/b", "(/opt/c)", "'/home/me/my data'", "file:///work/x",
-               "C:\\Users\\x", "d:/x", "\\\\host\\share", "PATH=/a:/b"]
-    clean = ["datasets/train/T91", "sigma 15/25/50", "and/or", "~/data", "$HOME/x", "https://github.com/Zj-BinXia/BBCU",
-             "<abs>/x4_snapshot.pt", "training/runs/x", "a / b", "split on '/'"]
+    flagged = [
+        "/work/x",
+        "--data /tmp/a",
+        "--val=/srv/b",
+        "(/opt/c)",
+        "'/home/me/my data'",
+        "file:///work/x",
+        "C:\\Users\\x",
+        "d:/x",
+        "\\\\host\\share",
+        "PATH=/a:/b",
+    ]
+    clean = [
+        "datasets/train/T91",
+        "sigma 15/25/50",
+        "and/or",
+        "~/data",
+        "$HOME/x",
+        "https://github.com/Zj-BinXia/BBCU",
+        "<abs>/x4_snapshot.pt",
+        "training/runs/x",
+        "a / b",
+        "split on '/'",
+    ]
     assert [s for s in flagged if not ABSOLUTE.search(s)] == []
     assert [s for s in clean if ABSOLUTE.search(s)] == []
     assert [s for s in flagged if ABSOLUTE.search(portable_text(s))] == []  # the rewriting catches them all
@@ -98,9 +120,17 @@ def test_portable_paths() -> None:
     assert portable_path("/somewhere/else/x4_snapshot.pt") == "<abs>/x4_snapshot.pt"
     assert portable_path("C:\\Users\\me\\T91") == "<abs>/T91" and portable_path("runs/x") == "runs/x"
     text = f"bbcu train --data {datasets_root()}/train/T91 --init-from '/tmp/my run/last.pt' (see https://x.org/a/b, 15/25)."
-    assert portable_text(text) == "bbcu train --data datasets/train/T91 --init-from '<abs>/last.pt' (see https://x.org/a/b, 15/25)."
+    assert (
+        portable_text(text)
+        == "bbcu train --data datasets/train/T91 --init-from '<abs>/last.pt' (see https://x.org/a/b, 15/25)."
+    )
     assert locate_data("datasets/train/T91") == str(datasets_root() / "train" / "T91")
-    meta = {"a": json.dumps({"cmd": "--val /x/y", "n": [1, "/p/q"]}), "b": "from /tmp/z.pt", "c": "1", "d": json.dumps({"k": "v"})}
+    meta = {
+        "a": json.dumps({"cmd": "--val /x/y", "n": [1, "/p/q"]}),
+        "b": "from /tmp/z.pt",
+        "c": "1",
+        "d": json.dumps({"k": "v"}),
+    }
     once = portable_metadata(meta)
     assert portable_metadata(once) == once and absolute_paths(once) == [] and once["d"] == meta["d"]
 
@@ -125,7 +155,9 @@ def test_shipped_weights_identify_their_data() -> None:
             continue
         records = config["datasets"]
         assert [r["path"] for r in records if r["role"] == "train"] == config["data"], path.name
-        assert all(r["path"].startswith("datasets/") and r["images"] > 0 and len(r["sha256"]) == 64 for r in records), path.name
+        assert all(
+            r["path"].startswith("datasets/") and r["images"] > 0 and len(r["sha256"]) == 64 for r in records
+        ), path.name
 
 
 def test_manifests_name_no_machine_folder() -> None:
@@ -139,9 +171,13 @@ def test_portable_metadata_script_finds_nothing_to_do(tmp_path: Path) -> None:
     assert subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True).returncode == 0
     f = tmp_path / "x.safetensors"
     tensors = {"w": torch.randn(3, 4), "b": torch.arange(5, dtype=torch.uint8)}
-    save_file(tensors, str(f), metadata={"train_config": json.dumps({"data": ["/mnt/x/T91"]}), "notes": "from /tmp/a.pt"})
-    runs = [subprocess.run([sys.executable, str(script), *flags, str(f)], capture_output=True, text=True)
-            for flags in (["--check"], [], ["--check"])]
+    save_file(
+        tensors, str(f), metadata={"train_config": json.dumps({"data": ["/mnt/x/T91"]}), "notes": "from /tmp/a.pt"}
+    )
+    runs = [
+        subprocess.run([sys.executable, str(script), *flags, str(f)], capture_output=True, text=True)
+        for flags in (["--check"], [], ["--check"])
+    ]
     assert [r.returncode for r in runs] == [1, 0, 0], runs[1].stderr
     assert metadata(f) == {"train_config": json.dumps({"data": ["<abs>/T91"]}), "notes": "from <abs>/a.pt"}
     with safe_open(str(f), framework="pt") as fh:
@@ -169,16 +205,36 @@ def _digest(paths: list[Path]) -> str:
 def test_tiny_run_exports_no_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shared = tmp_path / "shared" / "datasets"
     monkeypatch.setattr(train_paths, "datasets_root", lambda: shared)
-    inside, outside, val = _images(shared / "train" / "A", 2, 0), _images(tmp_path / "more", 1, 1), _images(tmp_path / "my val", 2, 2)
+    inside, outside, val = (
+        _images(shared / "train" / "A", 2, 0),
+        _images(tmp_path / "more", 1, 1),
+        _images(tmp_path / "my val", 2, 2),
+    )
     init = tmp_path / "init-latent.safetensors"
     probe = TrainConfig(task="denoise", num_feat=8, depth=3, iters=1).resolved()
     save_model(init, build_model(probe.model_spec()), probe.model_spec(), latent=True)
-    command = (f"bbcu train --data {shared}/train/A --data {tmp_path}/more --val '{tmp_path}/my val' "
-               f"--init-from {init} --run-dir {tmp_path}/run")
+    command = (
+        f"bbcu train --data {shared}/train/A --data {tmp_path}/more --val '{tmp_path}/my val' "
+        f"--init-from {init} --run-dir {tmp_path}/run"
+    )
     notes = f"copied from {MACHINE_ROOT}/elsewhere/x.pt and {Path.home()}/y.pt; see {ROOT}/README.md"
-    cfg = TrainConfig(task="denoise", num_feat=8, depth=3, batch=2, patch=16, iters=3, amp=False, val_every=0, ckpt_every=0,
-                      data=[str(shared / "train" / "A"), str(tmp_path / "more")], val=str(tmp_path / "my val"),
-                      run_dir=str(tmp_path / "run"), init_from=str(init), command=command, notes=notes)
+    cfg = TrainConfig(
+        task="denoise",
+        num_feat=8,
+        depth=3,
+        batch=2,
+        patch=16,
+        iters=3,
+        amp=False,
+        val_every=0,
+        ckpt_every=0,
+        data=[str(shared / "train" / "A"), str(tmp_path / "more")],
+        val=str(tmp_path / "my val"),
+        run_dir=str(tmp_path / "run"),
+        init_from=str(init),
+        command=command,
+        notes=notes,
+    )
     res = train(cfg)
     assert res.export is not None
     files = [res.export.weights, res.export.latent, res.export.manifest]
@@ -191,8 +247,10 @@ def test_tiny_run_exports_no_absolute_path(tmp_path: Path, monkeypatch: pytest.M
     exported = json.loads(metadata(res.export.latent)["train_config"])
     assert exported["data"] == ["datasets/train/A", "<abs>/more"] and exported["val"] == "<abs>/my val"
     assert exported["init_from"] == "<abs>/init-latent.safetensors" and exported["run_dir"] == "<abs>/run"
-    assert exported["command"] == ("bbcu train --data datasets/train/A --data <abs>/more --val '<abs>/my val' "
-                                   "--init-from <abs>/init-latent.safetensors --run-dir <abs>/run")
+    assert exported["command"] == (
+        "bbcu train --data datasets/train/A --data <abs>/more --val '<abs>/my val' "
+        "--init-from <abs>/init-latent.safetensors --run-dir <abs>/run"
+    )
     assert exported["datasets"] == [
         {"role": "train", "path": "datasets/train/A", "images": 2, "sha256": _digest(inside)},
         {"role": "train", "path": "<abs>/more", "images": 1, "sha256": _digest(outside)},

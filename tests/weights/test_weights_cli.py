@@ -8,13 +8,21 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from bbcu_cli.weights.cache import get_manifest
-
-from bbcu_cli.weights import cache as cache_mod
 from clihelp import run_cli
 from test_weights_import import official_size_file
-from test_weights_support import NoDrive, WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
+from test_weights_support import (  # noqa: F401
+    NoDrive,
+    WeightsServer,
+    entry_dict,
+    leftovers,
+    online,
+    payload,
+    register,
+    server,
+)
+
+from bbcu_cli.weights import cache as cache_mod
+from bbcu_cli.weights.cache import get_manifest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 DATA = payload(50_000, seed=7)
@@ -48,7 +56,9 @@ def test_corrupt_download_exits_1(capsys: pytest.CaptureFixture[str], online: Pa
     assert leftovers(online) == []
 
 
-def test_verify_detects_a_changed_cached_file(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer) -> None:
+def test_verify_detects_a_changed_cached_file(
+    capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer
+) -> None:
     target = _setup(online, server)
     assert run_cli(capsys, "weights", "download", "tiny-x4", "-q").code == 0
     target.write_bytes(DATA[:-1] + b"\0")
@@ -56,24 +66,33 @@ def test_verify_detects_a_changed_cached_file(capsys: pytest.CaptureFixture[str]
     assert res.code == 1 and "MISMATCH" in res.out and "failed verification: tiny-x4" in res.err
 
 
-def test_offline_download_fails_without_requests(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer) -> None:
+def test_offline_download_fails_without_requests(
+    capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer
+) -> None:
     _setup(online, server)
     res = run_cli(capsys, "weights", "download", "tiny-x4", "--offline")
     assert res.code == 1 and "offline" in res.err and "bbcu weights download tiny-x4" in res.err
     assert server.requests == []
 
 
-def test_drive_entry_download_explains_the_manual_step(capsys: pytest.CaptureFixture[str], online: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drive_entry_download_explains_the_manual_step(
+    capsys: pytest.CaptureFixture[str], online: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Drive refusing the file (here a permission error) ends with the manual fallback."""
     from bbcu_cli.weights import drive
 
     monkeypatch.setattr(drive, "_client", NoDrive(PermissionError("403 Forbidden")))
     res = run_cli(capsys, "weights", "download", "bbcu-deblock-official")
     assert res.code == 1
-    assert "drive.google.com" in res.err and "bbcu weights import BBCU-deblocking.pth --name bbcu-deblock-official --task deblock" in res.err
+    assert (
+        "drive.google.com" in res.err
+        and "bbcu weights import BBCU-deblocking.pth --name bbcu-deblock-official --task deblock" in res.err
+    )
 
 
-def test_download_all_skips_manual_and_drive_entries(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer) -> None:
+def test_download_all_skips_manual_and_drive_entries(
+    capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer
+) -> None:
     target = _setup(online, server)
     res = run_cli(capsys, "weights", "download", "--all")
     assert res.code == 0 and f"tiny-x4\t{target}" in res.out.splitlines()  # plus the bundled models
@@ -81,7 +100,9 @@ def test_download_all_skips_manual_and_drive_entries(capsys: pytest.CaptureFixtu
     assert run_cli(capsys, "weights", "download").code == 2  # neither names nor --all
 
 
-def test_import_then_models_and_rm_unregisters(capsys: pytest.CaptureFixture[str], online: Path, tmp_path: Path) -> None:
+def test_import_then_models_and_rm_unregisters(
+    capsys: pytest.CaptureFixture[str], online: Path, tmp_path: Path
+) -> None:
     src = official_size_file(tmp_path, "bbcu-m", 4, "BBCUMx4.pth")
     res = run_cli(capsys, "weights", "import", src, "--name", "bbcu-m-x4-official")
     assert res.code == 0 and "as 'bbcu-m-x4-official'" in res.out
@@ -93,13 +114,18 @@ def test_import_then_models_and_rm_unregisters(capsys: pytest.CaptureFixture[str
     assert "bbcu-m-x4-official" in table and "cached" in table and "missing" in table
     rm = run_cli(capsys, "weights", "rm", "bbcu-m-x4-official").out.strip()
     assert rm == "bbcu-m-x4-official: removed (sha256 of BBCUMx4.pth kept; --unpin forgets it)"  # the import pinned it
-    assert run_cli(capsys, "weights", "rm", "--unpin", "bbcu-m-x4-official").out.strip() == "bbcu-m-x4-official: unregistered"
+    assert (
+        run_cli(capsys, "weights", "rm", "--unpin", "bbcu-m-x4-official").out.strip()
+        == "bbcu-m-x4-official: unregistered"
+    )
     rows = {r["name"]: r for r in json.loads(run_cli(capsys, "models", "--json").out)["models"]}
     assert rows["bbcu-m-x4-official"]["status"] == "missing"
     assert run_cli(capsys, "weights", "import", FIXTURES / "bbcum_x4_f16_b1.pth", "--task", "paint").code == 2
 
 
-def test_bundled_files_are_used_and_not_removable(capsys: pytest.CaptureFixture[str], online: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundled_files_are_used_and_not_removable(
+    capsys: pytest.CaptureFixture[str], online: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bundled = tmp_path / "bundled"
     bundled.mkdir()
     (bundled / "tiny-x4.safetensors").write_bytes(DATA)
@@ -112,7 +138,13 @@ def test_bundled_files_are_used_and_not_removable(capsys: pytest.CaptureFixture[
     assert res.code == 0 and "bundled" in res.out
 
 
-def test_mirror_serves_another_cache(capsys: pytest.CaptureFixture[str], online: Path, server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mirror_serves_another_cache(
+    capsys: pytest.CaptureFixture[str],
+    online: Path,
+    server: WeightsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _setup(online, server)
     assert run_cli(capsys, "weights", "download", "tiny-x4", "-q").code == 0
     assert run_cli(capsys, "weights", "import", FIXTURES / "denoise_f16_l6.pth", "--name", "tiny-denoise").code == 0
@@ -123,7 +155,9 @@ def test_mirror_serves_another_cache(capsys: pytest.CaptureFixture[str], online:
     listed = json.loads((mirror / "weights_manifest.json").read_text())["models"]
     assert sorted(m["name"] for m in listed) == sorted(["tiny-denoise", "tiny-x4"] + [e.name for e in bundled])
     files = sorted(p.name for p in mirror.iterdir())
-    assert files == sorted(["tiny-denoise.safetensors", "tiny-x4.safetensors", "weights_manifest.json"] + [e.file for e in bundled])
+    assert files == sorted(
+        ["tiny-denoise.safetensors", "tiny-x4.safetensors", "weights_manifest.json"] + [e.file for e in bundled]
+    )
     # another machine: empty cache, the mirror's manifest as its user manifest, no server
     other = tmp_path / "other-cache"
     other.mkdir()

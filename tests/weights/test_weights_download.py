@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_weights_support import WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
 
 from bbcu_cli.errors import DownloadError, IntegrityError, OfflineError, WeightsError
 from bbcu_cli.weights import fetch, get_manifest, resolve
 from bbcu_cli.weights.download import DownloadSettings, candidate_urls
-from test_weights_support import WeightsServer, entry_dict, leftovers, online, payload, register, server  # noqa: F401
 
 DATA = payload()
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -71,7 +71,9 @@ def test_retries_exhausted_then_next_url(online: Path, server: WeightsServer, mo
     assert server.requests == ["/broken/tiny-x4.safetensors"] * 2 + ["/tiny-x4.safetensors"]
 
 
-def test_all_urls_fail_gives_download_error(online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_urls_fail_gives_download_error(
+    online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BBCU_DOWNLOAD_RETRIES", "2")
     name = _setup(online, server, "drop", "drop", "drop", "drop")
     with pytest.raises(DownloadError) as info:
@@ -97,7 +99,9 @@ def test_stale_cached_file_is_replaced(online: Path, server: WeightsServer) -> N
     assert len(server.requests) == 1
 
 
-def test_offline_with_empty_cache_is_clear_and_silent(online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_with_empty_cache_is_clear_and_silent(
+    online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = _setup(online, server)
     monkeypatch.setenv("BBCU_OFFLINE", "1")
     with pytest.raises(OfflineError) as info:
@@ -112,7 +116,9 @@ def test_offline_with_empty_cache_is_clear_and_silent(online: Path, server: Weig
     assert server.requests == []
 
 
-def test_file_mirror_is_tried_first_and_works_offline(online: Path, server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_mirror_is_tried_first_and_works_offline(
+    online: Path, server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = _setup(online, server)
     mirror = tmp_path / "mirror dir"
     mirror.mkdir()
@@ -172,7 +178,13 @@ def test_two_processes_download_once(online: Path, server: WeightsServer) -> Non
 
     def start() -> subprocess.Popen[str]:
         package = str(Path(__file__).resolve().parents[2] / "bbcu_cli")
-        return subprocess.Popen([sys.executable, "-c", _CHILD, name, package], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", _CHILD, name, package],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     first = start()
     server.wait_requests(1)  # the first process is downloading (the server holds its response)
@@ -189,7 +201,9 @@ def test_two_processes_download_once(online: Path, server: WeightsServer) -> Non
     assert hashlib.sha256(Path(paths.pop()).read_bytes()).hexdigest() == SHA
 
 
-def test_unusable_cache_folder_is_a_typed_error(online: Path, server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unusable_cache_folder_is_a_typed_error(
+    online: Path, server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = _setup(online, server)
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")

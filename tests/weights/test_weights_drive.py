@@ -17,16 +17,16 @@ from typing import Any, BinaryIO
 import numpy as np
 import pytest
 import torch
+from clihelp import run_cli
+from conftest import FIXTURE_INFO, FIXTURES, fixture_expected_png
 from PIL import Image
+from test_weights_import import official_size_file
+from test_weights_support import leftovers, online, register  # noqa: F401
 
 from bbcu_cli.errors import WeightsError
 from bbcu_cli.weights import drive, fetch, get_manifest
 from bbcu_cli.weights.cache import load_user_manifest, sha256_file
 from bbcu_cli.weights.manifest import load_manifest
-from clihelp import run_cli
-from conftest import FIXTURE_INFO, FIXTURES, fixture_expected_png
-from test_weights_import import official_size_file
-from test_weights_support import leftovers, online, register  # noqa: F401
 
 FOLDER = "1MRZejm6JqnQKRXnLCxZmryRCatWnk31g"
 NAME = "bbcu-m-x4-official"
@@ -94,7 +94,11 @@ def _upscale(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[Any, P
 
 
 def test_download_then_upscale_reproduces_the_official_output(
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, online: Path, fake: FakeDrive, tmp_path: Path  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    online: Path,
+    fake: FakeDrive,
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     small_override(online)
     fake.serve(FIXTURES / FIXTURE_INFO[FIXTURE]["checkpoint"], "BBCUMx4.pth")
@@ -118,7 +122,9 @@ def test_download_then_upscale_reproduces_the_official_output(
     assert len(fake.calls) == 2
 
 
-def test_first_use_through_upscale_fetches_from_drive(capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path) -> None:  # noqa: F811
+def test_first_use_through_upscale_fetches_from_drive(
+    capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path
+) -> None:  # noqa: F811
     small_override(online)
     fake.serve(FIXTURES / FIXTURE_INFO[FIXTURE]["checkpoint"], "BBCUMx4.pth")
     up, out = _upscale(capsys, tmp_path)
@@ -126,7 +132,9 @@ def test_first_use_through_upscale_fetches_from_drive(capsys: pytest.CaptureFixt
     assert len(fake.calls) == 2 and out.is_file()
 
 
-def test_tampered_cached_file_is_caught(capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path) -> None:  # noqa: F811
+def test_tampered_cached_file_is_caught(
+    capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path
+) -> None:  # noqa: F811
     small_override(online)
     fake.serve(FIXTURES / FIXTURE_INFO[FIXTURE]["checkpoint"], "BBCUMx4.pth")
     assert _download(capsys).code == 0
@@ -141,7 +149,9 @@ def test_tampered_cached_file_is_caught(capsys: pytest.CaptureFixture[str], onli
     assert len(fake.calls) == 2
 
 
-def test_a_changed_drive_file_is_refused_until_unpinned(capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path) -> None:  # noqa: F811
+def test_a_changed_drive_file_is_refused_until_unpinned(
+    capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path
+) -> None:  # noqa: F811
     small_override(online)
     original = FIXTURES / FIXTURE_INFO[FIXTURE]["checkpoint"]
     fake.serve(original, "BBCUMx4.pth")
@@ -160,7 +170,9 @@ def test_a_changed_drive_file_is_refused_until_unpinned(capsys: pytest.CaptureFi
     assert load_user_manifest().get(NAME).drive.sha256 == sha256_file(fake.folder / "BBCUMx4.pth")  # type: ignore[union-attr]
 
 
-def test_wrong_architecture_is_refused_and_nothing_is_cached(capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive) -> None:  # noqa: F811
+def test_wrong_architecture_is_refused_and_nothing_is_cached(
+    capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive
+) -> None:  # noqa: F811
     small_override(online)
     fake.serve(FIXTURES / "bbcul_x4_f16_b2.pth", "BBCUMx4.pth")
     res = _download(capsys)
@@ -191,14 +203,27 @@ def _http_error(code: int) -> Exception:
         (lambda: _gdown_error(ACCESS_TEXT), None, "denied access"),
         (lambda: _http_error(429), None, "quota exceeded"),
         (lambda: _http_error(403), None, "denied access"),
-        (lambda: ConnectionError("HTTPSConnectionPool: Max retries exceeded with url: /uc"), None, "cannot fetch BBCUMx4.pth"),
-        (None, b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body>Too many users have viewed "
-               b"or downloaded this file recently.</body></html>", "quota exceeded"),
+        (
+            lambda: ConnectionError("HTTPSConnectionPool: Max retries exceeded with url: /uc"),
+            None,
+            "cannot fetch BBCUMx4.pth",
+        ),
+        (
+            None,
+            b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body>Too many users have viewed "
+            b"or downloaded this file recently.</body></html>",
+            "quota exceeded",
+        ),
         (None, b"<html><script>var x=429;</script><body>Sign in - Google Accounts</body></html>", "denied access"),
     ],
 )
 def test_drive_refusals_are_one_line_with_the_manual_fallback(
-    capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, error: Any, page: bytes | None, kind: str  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    online: Path,
+    fake: FakeDrive,
+    error: Any,
+    page: bytes | None,
+    kind: str,  # noqa: F811
 ) -> None:
     if error is not None:
         fake.error = error()
@@ -212,14 +237,18 @@ def test_drive_refusals_are_one_line_with_the_manual_fallback(
     assert leftovers(online) == []
 
 
-def test_offline_refuses_without_calling_drive(capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_offline_refuses_without_calling_drive(
+    capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: F811
     monkeypatch.setenv("BBCU_OFFLINE", "1")
     res = _download(capsys)
     assert res.code == 1 and "offline" in res.err and f"bbcu weights import BBCUMx4.pth --name {NAME}" in res.err
     assert fake.calls == []
 
 
-def test_mirror_is_tried_first(capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_mirror_is_tried_first(
+    capsys: pytest.CaptureFixture[str], online: Path, fake: FakeDrive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: F811
     small_override(online)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
@@ -230,7 +259,9 @@ def test_mirror_is_tried_first(capsys: pytest.CaptureFixture[str], online: Path,
     assert fake.calls == []
 
 
-def test_full_size_official_file_is_accepted_for_the_shipped_entry(online: Path, fake: FakeDrive, tmp_path: Path) -> None:  # noqa: F811
+def test_full_size_official_file_is_accepted_for_the_shipped_entry(
+    online: Path, fake: FakeDrive, tmp_path: Path
+) -> None:  # noqa: F811
     official_size_file(fake.folder, "bbcu-l", 4, "BBCULx4.pth")
     path = fetch(get_manifest().get("bbcu-l-x4-official"))
     entry = get_manifest().get("bbcu-l-x4-official")
@@ -268,11 +299,24 @@ def test_gdown_client_glue(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_manifest_checks_the_drive_field() -> None:
     entry = json.loads(json.dumps(get_manifest().get(NAME).to_dict()))
-    for bad, field in (({"folder": "no/slash", "file": "a.pth"}, "drive.folder"), ({"folder": FOLDER, "file": "../a.pth"}, "drive.file")):
+    for bad, field in (
+        ({"folder": "no/slash", "file": "a.pth"}, "drive.folder"),
+        ({"folder": FOLDER, "file": "../a.pth"}, "drive.file"),
+    ):
         with pytest.raises(WeightsError, match=field):
             load_manifest({"schema_version": 1, "models": [{**entry, "drive": bad}]})
     with pytest.raises(WeightsError, match="'drive'"):
-        load_manifest({"schema_version": 1, "models": [{**entry, "urls": ["https://x.invalid/a.pth"], "sha256": "0" * 64, "size": 1}]})
+        load_manifest(
+            {
+                "schema_version": 1,
+                "models": [{**entry, "urls": ["https://x.invalid/a.pth"], "sha256": "0" * 64, "size": 1}],
+            }
+        )
     digest = hashlib.sha256(b"x").hexdigest()
-    ok = load_manifest({"schema_version": 1, "models": [{**entry, "drive": {"folder": FOLDER, "file": "BBCUMx4.pth", "sha256": digest}}]})
+    ok = load_manifest(
+        {
+            "schema_version": 1,
+            "models": [{**entry, "drive": {"folder": FOLDER, "file": "BBCUMx4.pth", "sha256": digest}}],
+        }
+    )
     assert ok.models[0].drive.sha256 == digest  # type: ignore[union-attr]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_weights_support import entry_dict, online, payload, register  # noqa: F401
 
 from bbcu_cli.errors import ModelFormatError, WeightsError
 from bbcu_cli.loading import load_model
 from bbcu_cli.weights import get_manifest, import_checkpoint, manifest_entry_for, resolve
 from bbcu_cli.weights.cache import sha256_file, status
-from test_weights_support import entry_dict, online, payload, register  # noqa: F401
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 INFO: dict[str, dict] = json.loads((FIXTURES / "fixtures.json").read_text())
@@ -35,7 +35,12 @@ def test_imported_fixture_reproduces_official_output(online: Path, name: str) ->
     info = INFO[name]
     entry = import_checkpoint(FIXTURES / info["checkpoint"], task=info["task"])
     assert entry.name.startswith("imported-") and entry.name.endswith(entry.sha256[:8])  # type: ignore[index]
-    assert (entry.task, entry.scale, entry.arch.num_feat, entry.format) == (info["task"], info["scale"], info["num_feat"], "bbcu-safetensors")
+    assert (entry.task, entry.scale, entry.arch.num_feat, entry.format) == (
+        info["task"],
+        info["scale"],
+        info["num_feat"],
+        "bbcu-safetensors",
+    )
     resolved = resolve(entry.name, info["task"], info["scale"], offline=True)
     assert resolved.path == online / "weights" / entry.file
     assert sha256_file(resolved.path) == entry.sha256 and resolved.path.stat().st_size == entry.size
@@ -69,7 +74,9 @@ def test_import_fills_in_the_official_manual_entry(online: Path, tmp_path: Path)
     assert merged == entry and status(merged) == "cached" and not merged.manual
     assert merged.source_page and "drive.google.com" in merged.source_page  # metadata kept from the official entry
     assert "Imported from BBCULx4.pth" in merged.provenance.notes
-    assert merged.drive is not None and merged.drive.sha256 == sha256_file(src)  # pinned: a later Drive download must match
+    assert merged.drive is not None and merged.drive.sha256 == sha256_file(
+        src
+    )  # pinned: a later Drive download must match
     assert (merged.arch.num_feat, merged.arch.depth) == (64, 16)
     assert resolve("bbcu-l-x4-official", "sr", 4, offline=True).path.name == "bbcu-l-x4-official.safetensors"
     assert [m.name for m in get_manifest().models].count("bbcu-l-x4-official") == 1
@@ -116,9 +123,24 @@ def test_import_with_k_and_name(online: Path) -> None:
 def test_manifest_entry_for_describes_the_file(online: Path) -> None:
     entry = import_checkpoint(FIXTURES / "deblock_f16_l6.pth")
     path = online / "weights" / entry.file
-    data = manifest_entry_for(path, "bbcu-deblock-tiny", "deblock", {"data": "DIV2K", "iterations": 10, "command": "bbcu train", "notes": ""}, {"LIVE1_q10": {"psnr": 20.0}})
+    data = manifest_entry_for(
+        path,
+        "bbcu-deblock-tiny",
+        "deblock",
+        {"data": "DIV2K", "iterations": 10, "command": "bbcu train", "notes": ""},
+        {"LIVE1_q10": {"psnr": 20.0}},
+    )
     assert data["sha256"] == sha256_file(path) and data["size"] == path.stat().st_size and data["file"] == path.name
-    assert data["arch"] == {"name": "dncnn", "num_feat": 16, "depth": 6, "k": 32.5, "in_channels": 1, "bias": True, "noise_channel": False, "unshuffle": 1}
+    assert data["arch"] == {
+        "name": "dncnn",
+        "num_feat": 16,
+        "depth": 6,
+        "k": 32.5,
+        "in_channels": 1,
+        "bias": True,
+        "noise_channel": False,
+        "unshuffle": 1,
+    }
     assert (data["task"], data["scale"], data["bundled"], data["provenance"]["iterations"]) == ("deblock", 1, True, 10)
     with pytest.raises(WeightsError, match="provenance.colour"):
         manifest_entry_for(path, "x", "deblock", {"colour": 1}, {})

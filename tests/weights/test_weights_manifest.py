@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_weights_support import entry_dict, payload, register
 
 from bbcu_cli.errors import WeightsError
 from bbcu_cli.weights import get_manifest, load_manifest
 from bbcu_cli.weights.cache import load_shipped_manifest, status
-from test_weights_support import entry_dict, payload, register
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = entry_dict("bbcu-m-x4", payload(100), [])
@@ -43,14 +43,25 @@ def test_shipped_manifest_has_the_six_official_drive_entries(tmp_path: Path, mon
     manifest = load_shipped_manifest()
     official = {m.name: m for m in manifest.models if m.name.endswith("-official")}
     assert sorted(official) == sorted(
-        ["bbcu-l-x2-official", "bbcu-l-x4-official", "bbcu-m-x2-official", "bbcu-m-x4-official", "bbcu-denoise-official", "bbcu-deblock-official"]
+        [
+            "bbcu-l-x2-official",
+            "bbcu-l-x4-official",
+            "bbcu-m-x2-official",
+            "bbcu-m-x4-official",
+            "bbcu-denoise-official",
+            "bbcu-deblock-official",
+        ]
     )
     files = {m.name: m.file for m in official.values()}
     assert files["bbcu-l-x4-official"] == "BBCULx4.pth" and files["bbcu-deblock-official"] == "BBCU-deblocking.pth"
     for entry in official.values():
         assert not entry.manual and entry.sha256 is None and entry.urls == () and entry.format == "official-pth"
         assert "drive.google.com" in (entry.source_page or "") and "github.com/Zj-BinXia/BBCU" in entry.provenance.notes
-        assert entry.drive is not None and (entry.drive.folder, entry.drive.file, entry.drive.sha256) == ("1MRZejm6JqnQKRXnLCxZmryRCatWnk31g", entry.file, None)
+        assert entry.drive is not None and (entry.drive.folder, entry.drive.file, entry.drive.sha256) == (
+            "1MRZejm6JqnQKRXnLCxZmryRCatWnk31g",
+            entry.file,
+            None,
+        )
         assert status(entry) == "missing"  # fetched from Google Drive on first use
     assert official["bbcu-m-x4-official"].arch.k == 130.0 and official["bbcu-m-x4-official"].arch.depth == 16
     deblock, denoise = official["bbcu-deblock-official"], official["bbcu-denoise-official"]
@@ -66,7 +77,9 @@ def test_error_names_file_entry_and_field(tmp_path: Path) -> None:
     path.write_text(json.dumps(_manifest(*others, bad)))
     with pytest.raises(WeightsError) as info:
         load_manifest(path)
-    assert info.value.message == "weights_manifest.json: models[3] 'bbcu-m-x4': field 'sha256' must be 64 hex characters"
+    assert (
+        info.value.message == "weights_manifest.json: models[3] 'bbcu-m-x4': field 'sha256' must be 64 hex characters"
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,7 +113,9 @@ def test_duplicate_names_and_defaults_are_rejected() -> None:
     with pytest.raises(WeightsError, match=r"models\[1\] 'bbcu-m-x4': field 'name' is used by an earlier entry"):
         load_manifest(_manifest(GOOD, GOOD))
     a, b = _with(default=True), _with(name="other", file="other.safetensors", default=True)
-    with pytest.raises(WeightsError, match=r"models\[1\] 'other': field 'default' is already set for another sr x4 entry"):
+    with pytest.raises(
+        WeightsError, match=r"models\[1\] 'other': field 'default' is already set for another sr x4 entry"
+    ):
         load_manifest(_manifest(a, b))
     load_manifest(_manifest(a, _with(name="x2", file="x2.safetensors", scale=2, default=True)))
 
@@ -122,7 +137,12 @@ def test_lookups_and_user_manifest_override(tmp_path: Path, monkeypatch: pytest.
     assert manifest.default_for("sr", 2) is None
     with pytest.raises(WeightsError, match="unknown model 'nope'"):
         manifest.get("nope")
-    override = load_manifest(_manifest(_with(name="x2", file="x2.safetensors", scale=2, description="mine"), _with(name="new", file="n.safetensors", default=True)))
+    override = load_manifest(
+        _manifest(
+            _with(name="x2", file="x2.safetensors", scale=2, description="mine"),
+            _with(name="new", file="n.safetensors", default=True),
+        )
+    )
     merged = manifest.merged(override)
     assert merged.names() == ["bbcu-m-x4", "x2", "new"]
     assert merged.get("x2").description == "mine"

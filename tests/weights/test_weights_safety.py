@@ -23,19 +23,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from clihelp import run_cli
+from conftest import FIXTURES
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
+from test_weights_support import WeightsServer, entry_dict, online, payload, register, server  # noqa: F401
 
-from bbcu_cli import checkpoint_checks
-from bbcu_cli import loading
+from bbcu_cli import checkpoint_checks, loading
 from bbcu_cli.errors import IntegrityError, ModelFormatError, UsageError, WeightsError
 from bbcu_cli.loading import load_model, read_state_dict
 from bbcu_cli.weights import fetch, get_manifest
 from bbcu_cli.weights.download import MAX_TOTAL_BACKOFF_S, DownloadSettings, backoff_delays
-from clihelp import run_cli
-from conftest import FIXTURES
-from test_weights_support import WeightsServer, entry_dict, online, payload, register, server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "bbcu_cli" / "weights" / "bundled" / "bbcu-denoise.safetensors"
@@ -83,7 +82,29 @@ def _zip(members: list[tuple[str, bytes, int, int, int]]) -> bytes:
     for name, data, method, crc, usize in members:
         raw = name.encode()
         head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(data), usize, len(raw), 0)
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(data), usize, len(raw), 0, 0, 0, 0, 0, len(body)) + raw
+        central += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                method,
+                0,
+                0,
+                crc,
+                len(data),
+                usize,
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                len(body),
+            )
+            + raw
+        )
         body += head + raw + data
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(body), 0)
     return bytes(body + central + end)
@@ -151,7 +172,11 @@ def crafted(folder: Path) -> dict[str, Path]:
     offsets = {"w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 1 << 42]}}
     blob = json.dumps(offsets).encode()
     (folder / "offsets-past-end.safetensors").write_bytes(struct.pack("<Q", len(blob)) + blob + bytes(64))
-    out |= {p.stem: p for p in folder.iterdir() if p.stem in ("one-dim", "int-keys", "truncated") or p.stem.startswith(("header", "offsets"))}
+    out |= {
+        p.stem: p
+        for p in folder.iterdir()
+        if p.stem in ("one-dim", "int-keys", "truncated") or p.stem.startswith(("header", "offsets"))
+    }
     out["deflate-bomb"] = deflate_bomb(folder / "deflate-bomb.pth", 96)  # 1.5 GiB of floats in 1.6 MB
     out["legacy-lying-size"] = legacy_lying_size(folder / "legacy-lying-size.pth")
     return out
@@ -187,7 +212,9 @@ def test_deep_spec_refused_before_building(tmp_path: Path, monkeypatch: pytest.M
     assert "deep.safetensors" in info.value.message
 
 
-def test_spec_that_does_not_describe_the_tensors_is_refused_on_meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spec_that_does_not_describe_the_tensors_is_refused_on_meta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen = _no_real_build(monkeypatch)
     with pytest.raises(ModelFormatError, match="the tensors do not match .*1024 feat, 200 layers"):
         load_model(_with_spec(tmp_path / "wide.safetensors", num_feat=1024, depth=200))
@@ -205,7 +232,9 @@ def test_deflate_bomb_refused_from_the_zip_directory(tmp_path: Path, monkeypatch
     assert "bomb.pth" in info.value.message and not loaded_by_torch
 
 
-def test_safetensors_declaring_more_than_the_limit_is_refused_from_the_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_safetensors_declaring_more_than_the_limit_is_refused_from_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(checkpoint_checks, "MAX_TENSOR_BYTES", 100_000)  # the bundled file unpacks to ~1 MB
     with pytest.raises(ModelFormatError, match="once unpacked, over the"):
         read_state_dict(BUNDLED)
@@ -251,14 +280,30 @@ def crafted_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 CASES = [
-    "deep-spec", "wide-spec", "spec-not-json", "spec-a-list", "spec-missing-fields", "spec-unknown-arch", "spec-nan-k",
-    "short-signbits", "nan-weight", "inf-alpha", "one-dim", "int-keys", "truncated", "header-too-long",
-    "header-not-json", "offsets-past-end", "legacy-lying-size",
+    "deep-spec",
+    "wide-spec",
+    "spec-not-json",
+    "spec-a-list",
+    "spec-missing-fields",
+    "spec-unknown-arch",
+    "spec-nan-k",
+    "short-signbits",
+    "nan-weight",
+    "inf-alpha",
+    "one-dim",
+    "int-keys",
+    "truncated",
+    "header-too-long",
+    "header-not-json",
+    "offsets-past-end",
+    "legacy-lying-size",
 ]
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_malformed_checkpoint_gives_one_line_naming_the_file(case: str, crafted_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_checkpoint_gives_one_line_naming_the_file(
+    case: str, crafted_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = crafted_files[case]
     res = run_cli(capsys, "denoise", _png(tmp_path / "in.png"), "-o", tmp_path / "out.png", "-m", path, "-q")
     lines = [line for line in res.err.splitlines() if line.strip()]
@@ -297,7 +342,14 @@ def test_deep_user_manifest_is_a_typed_error(online: Path, capsys: pytest.Captur
         ("BBCU_DOWNLOAD_RETRIES", "2.5", "is not an integer"),
     ],
 )
-def test_bad_download_settings_are_named(var: str, value: str, message: str, online: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_download_settings_are_named(
+    var: str,
+    value: str,
+    message: str,
+    online: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     register(online, entry_dict("tiny-x4", b"x", ["http://127.0.0.1:9/tiny-x4.safetensors"]))
     monkeypatch.setenv(var, value)
     with pytest.raises(WeightsError) as info:
@@ -318,7 +370,9 @@ def test_an_unparseable_manifest_url_is_a_download_error(online: Path, capsys: p
 
 @pytest.mark.parametrize("k", ["0", "-1", "nan", "inf", "-inf", "1e400"])
 def test_bad_k_is_a_usage_error(k: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    res = run_cli(capsys, "denoise", _png(tmp_path / "in.png"), "-o", tmp_path / "out.png", "-m", DENOISE_PTH, f"--k={k}", "-q")
+    res = run_cli(
+        capsys, "denoise", _png(tmp_path / "in.png"), "-o", tmp_path / "out.png", "-m", DENOISE_PTH, f"--k={k}", "-q"
+    )
     assert res.code == 2 and "must be a finite number > 0" in res.err, res.err
     assert not (tmp_path / "out.png").exists()
     with pytest.raises(UsageError):
@@ -332,7 +386,9 @@ def test_good_k_still_applies() -> None:
 def test_sign_bits_of_the_wrong_length_are_not_zero_padded(tmp_path: Path) -> None:
     for cut in (lambda t: t[:, :-1], lambda t: torch.cat([t, t[:, :1]], 1), lambda t: t[:-1]):
         path = _with_tensor(tmp_path / "bits.safetensors", "model.2.binary_conv.weight_signbits", cut)
-        with pytest.raises(ModelFormatError, match=r"model\.2\.binary_conv\.weight_signbits .* expected uint8 \(C_out, 36\)"):
+        with pytest.raises(
+            ModelFormatError, match=r"model\.2\.binary_conv\.weight_signbits .* expected uint8 \(C_out, 36\)"
+        ):
             read_state_dict(path)
 
 
@@ -360,7 +416,9 @@ def test_import_as_sr_of_a_denoiser_is_refused(capsys: pytest.CaptureFixture[str
 
 
 def test_import_as_denoise_of_an_sr_model_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    res = run_cli(capsys, "weights", "import", FIXTURES / "bbcum_x2_f16_b2.pth", "--task", "denoise", "--name", "not-dn")
+    res = run_cli(
+        capsys, "weights", "import", FIXTURES / "bbcum_x2_f16_b2.pth", "--task", "denoise", "--name", "not-dn"
+    )
     assert res.code == 1 and "not a denoise model" in res.err, res.err
 
 
@@ -372,7 +430,9 @@ def test_spec_task_is_never_overridden_into_another_kind(tmp_path: Path) -> None
 # ---------------------------------------------------------------- item 5: mirror manifest as models.json
 
 
-def test_mirror_manifest_as_models_json_keeps_bundled_models_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mirror_manifest_as_models_json_keeps_bundled_models_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     mirror = tmp_path / "mirror"
     assert run_cli(capsys, "weights", "mirror", mirror).code == 0
     other = tmp_path / "other-cache"
@@ -433,7 +493,9 @@ def test_damaged_download_is_moved_aside_then_replaced(online: Path, server: Wei
     assert len(aside) == 1 and aside[0].read_bytes() == b"y" * 5000
 
 
-def test_damaged_download_kept_aside_when_the_download_fails(online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_download_kept_aside_when_the_download_fails(
+    online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = payload(5000)
     register(online, entry_dict("tiny-x4", data, [server.add("tiny-x4.safetensors", data, "404")]))
     cached = online / "weights" / "tiny-x4.safetensors"
@@ -460,7 +522,9 @@ def test_backoff_schedule_is_capped() -> None:
     assert backoff_delays(DownloadSettings(retries=10**9, backoff=1.0))[-1] <= 30.0
 
 
-def test_retries_against_a_failing_server_end(online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retries_against_a_failing_server_end(
+    online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = payload(100)
     register(online, entry_dict("tiny-x4", data, [server.add("tiny-x4.safetensors", data, *["500"] * 20)]))
     monkeypatch.setenv("BBCU_DOWNLOAD_RETRIES", "10")
