@@ -25,10 +25,10 @@ that have transparent pixels.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..imagefiles import from_uint, to_uint
+from ..imagefiles._cv import opencv
 
 __all__ = ["fill_transparent"]
 
@@ -57,7 +57,7 @@ def _filled(colour: np.ndarray, weight: np.ndarray, hole: np.ndarray) -> np.ndar
     side = 3
     while todo.any() and side <= _WIDEST:
         total = _blur(premul, side)
-        mass = cv2.blur(weight, (side, side))
+        mass = opencv().blur(weight, (side, side))
         ready = todo & (mass > 1e-6)
         colour[ready] = total[ready] / mass[ready][:, None]
         todo &= ~ready
@@ -69,5 +69,5 @@ def _filled(colour: np.ndarray, weight: np.ndarray, hole: np.ndarray) -> np.ndar
 
 def _blur(x: np.ndarray, side: int) -> np.ndarray:
     """Box blur of ``(H, W, C)`` keeping the channel axis (OpenCV drops a single one)."""
-    out = cv2.blur(x, (side, side))
+    out = opencv().blur(x, (side, side))
     return out[..., None] if out.ndim == 2 else out

@@ -19,10 +19,11 @@ import struct
 import zlib
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 
 from bbcu_cli.errors import InputError
+
+from ._cv import opencv
 
 __all__ = ["max_encoded_bytes", "min_encoded_bytes", "check_png", "validate_jpeg", "read_capped"]
 
@@ -108,7 +109,7 @@ def _crc_of(fh: BinaryIO, tag: bytes, length: int, name: str) -> int:
 def validate_jpeg(data: bytes) -> None:
     """Decode ``data`` at 1/8 size with libjpeg (OpenCV); must run inside a decode guard, which
     turns libjpeg's warnings about premature ends and damaged data into an InputError."""
-    cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    opencv().imdecode(np.frombuffer(data, np.uint8), opencv().IMREAD_REDUCED_GRAYSCALE_8)
 
 
 def _damaged(name: str, why: str) -> InputError:

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 
 from bbcu_cli.errors import OutputError
 from bbcu_cli.imagefiles._meta import Metadata
+
+from ._cv import opencv
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     "png": "png",
@@ -174,6 +175,6 @@ def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     h, w = alpha.shape
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     if alpha.dtype in (np.uint8, np.uint16):
-        return cv2.resize(np.ascontiguousarray(alpha), size, interpolation=cv2.INTER_CUBIC)
-    out = cv2.resize(alpha.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+        return opencv().resize(np.ascontiguousarray(alpha), size, interpolation=opencv().INTER_CUBIC)
+    out = opencv().resize(alpha.astype(np.float32), size, interpolation=opencv().INTER_CUBIC)
     return np.clip(out, 0.0, 1.0)

@@ -23,8 +23,6 @@ import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
-import cv2
-
 from bbcu_cli.errors import InputError, printable
 
 __all__ = ["decode_guard", "Diagnostics", "is_damage"]
@@ -41,8 +39,6 @@ _DAMAGE = re.compile(
     re.IGNORECASE,
 )
 _METADATA = re.compile(r"exif|metadata|iccp|profile|unknown field|text chunk", re.IGNORECASE)
-
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # errors come back as None
 
 
 def is_damage(text: str) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO, Callable, TypeVar
 
-import cv2
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps
@@ -27,6 +26,7 @@ from bbcu_cli.errors import InputError, option, printable
 from bbcu_cli.imagefiles._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
 from bbcu_cli.imagefiles._core import Image, ImageSequence, display_name, from_uint
+from bbcu_cli.imagefiles._cv import opencv
 from bbcu_cli.imagefiles._frames import decode_frames, frame_count
 from bbcu_cli.imagefiles._guard import decode_guard
 from bbcu_cli.imagefiles._meta import read_metadata
@@ -264,7 +264,7 @@ def _palette_is_gray(pil: PILImage.Image) -> bool:
 
 
 def _decode_cv2(data: bytes, pil: PILImage.Image, raw: bool) -> Image:
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    arr = opencv().imdecode(np.frombuffer(data, np.uint8), opencv().IMREAD_UNCHANGED)
     if arr is None:
         raise ValueError("OpenCV could not decode the pixel data")
     if arr.ndim == 3:

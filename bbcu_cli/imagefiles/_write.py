@@ -20,7 +20,6 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-import cv2
 import imageio.v3 as iio
 import numpy as np
 
@@ -37,6 +36,8 @@ from bbcu_cli.imagefiles._core import (
 )
 from bbcu_cli.imagefiles._frames import encode_frames
 from bbcu_cli.imagefiles._meta import Metadata, add_png_chunks, pillow_options, png_chunks
+
+from ._cv import opencv
 
 _EXTENSION = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
 _ALPHA_FORMATS = frozenset({"png", "webp", "tiff", "gif"})
@@ -151,7 +152,7 @@ def _encoder(image: Image | ImageSequence, fmt: str, opts: dict[str, object], ta
             if exc.errno is not None:
                 raise  # a real I/O error: disk full, permission...
             raise OutputError(f"cannot encode {target} as {fmt}: {exc}", "try another format") from exc
-        except (ValueError, KeyError, TypeError, cv2.error) as exc:
+        except (ValueError, KeyError, TypeError, opencv().error) as exc:
             raise OutputError(f"cannot encode {target} as {fmt}: {exc}", "try another format") from exc
 
     return encode
@@ -194,7 +195,7 @@ def _encode_sequence(seq: ImageSequence, fmt: str, options: dict[str, object], f
 def _encode_cv2(arr: np.ndarray, fmt: str) -> np.ndarray:
     if arr.shape[2] >= 3:
         arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]]
-    ok, buf = cv2.imencode("." + fmt, np.ascontiguousarray(arr.squeeze(2) if arr.shape[2] == 1 else arr))
+    ok, buf = opencv().imencode("." + fmt, np.ascontiguousarray(arr.squeeze(2) if arr.shape[2] == 1 else arr))
     if not ok:
         raise ValueError("OpenCV refused to encode the image")
     return buf
