@@ -1,8 +1,10 @@
 """The ``packed`` backend: BBCU binary units on bit-packed activations (XNOR/popcount, CPU).
 
-The full-precision head runs with torch exactly as the float model runs it (the same float64
-helper, :func:`bbcu_cli.models.head.head_conv`), so the tensor entering the binary part is
-bit-identical to the float model's (a sign decided differently would change the result). The binary units then run in the C kernels on NHWC float
+The head's input is made by the float model itself (torch), and the head conv runs in the
+``bc_head`` kernel in float64, rounded to float32: the same values as the float model's
+:func:`bbcu_cli.models.head.head_conv` (two float64 sums round alike; see that module), so the
+tensor entering the binary part is the float model's (a sign decided differently would change
+the result). The binary units then run in the C kernels on NHWC float
 + packed sign bits, with the epilogue (alpha, bias, RPReLU, residual) and the next unit's sign
 packing fused in one pass; the epilogue rounds op by op like PyTorch, so every binary unit
 reproduces the float model bit for bit.
@@ -31,8 +33,8 @@ from torch import Tensor, nn
 
 from .. import kernels
 from ..errors import KernelUnavailable
+from ..lite.backend import HeadKernel
 from ..loading import LoadedModel
-from ..models.head import head_conv
 from .chain import UnitChain
 from .finish import ConvArrays, Finisher, Window
 from .packed_plan import InferencePlan, build_plan, check_exact
@@ -102,6 +104,12 @@ class PackedBackend(PackedRunner):
             mode, self.model.k, loaded.spec.in_channels, tail.shuffle, tail.base_scale, conv_arrays(tail.conv)
         )  # type: ignore[arg-type]
         super().__init__(plan, loaded.spec, finisher, int(threads) if threads else torch.get_num_threads())
+        conv = self._head_conv()
+        weight, bias = conv.weight.detach().float().cpu().numpy(), conv.bias
+        self._head_kernel = HeadKernel(weight, None if bias is None else bias.detach().float().cpu().numpy())
+
+    def _head_conv(self) -> nn.Conv2d:
+        return self.model.model[0] if self.layout.stages == "planes" else self.model.conv_first
 
     def band_rows(self, h: int, w: int) -> int:
         """Core rows of a high-resolution band for an ``h x w`` tile."""
@@ -111,16 +119,19 @@ class PackedBackend(PackedRunner):
     # ------------------------------------------------------------------ running
 
     def head(self, block: np.ndarray, sigma: float | None) -> np.ndarray:
-        """The float model's head input and :func:`head_conv` (float64), as (F, h', w') numpy."""
+        """The float model's head input (torch, so every float32 value is the float model's) through
+        the ``bc_head`` kernel: the float64 head conv whose rounded values equal
+        :func:`~bbcu_cli.models.head.head_conv`'s (see that module), at a fraction of the cost of
+        torch's float64 convolution. Returns (F, h', w') float32."""
         m = self.model
         if self.layout.stages == "planes":
             inp = m.to_planes(_nchw(block))
             if m.noise_channel:
                 inp = torch.cat([inp, m.noise_map(inp, sigma)], dim=1)
-            conv = m.model[0]
         else:
-            inp, conv = _nchw(block), m.conv_first
-        return head_conv(conv, inp * m.k)[0].contiguous().numpy()
+            inp = _nchw(block)
+        nhwc = np.ascontiguousarray((inp * m.k)[0].permute(1, 2, 0).numpy(), dtype=np.float32)
+        return self._head_kernel(nhwc, self.threads)
 
     def _run(self, block: np.ndarray, sigma: float | None, dst: np.ndarray, win: Window) -> None:
         with torch.inference_mode():
