@@ -28,15 +28,16 @@ __all__ = ["get_model", "restore_array", "restore_file"]
 def get_model(
     name_or_path: str | None = None,
     *,
-    task: str = "sr",
+    task: str | None = None,
     scale: int | None = None,
     k: float | None = None,
     offline: bool = False,
 ) -> LoadedModel:
     """Resolve a manifest name, a checkpoint path, or the default for (task, scale), and load it.
 
-    A thin alias of :func:`bbcu_cli.factory.create_model`: ``scale=None`` takes a named model's
-    own scale and the x4 default when no name is given.
+    A thin alias of :func:`bbcu_cli.factory.create_model`: ``task=None`` takes a named model's
+    own task (a file's from its contents; SR when no name is given), ``scale=None`` a named
+    model's own scale and the x4 default when no name is given.
 
     Raises:
         WeightsError: unknown name / missing weights; ModelFormatError: unreadable file;

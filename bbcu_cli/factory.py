@@ -91,7 +91,7 @@ def _check_kind(loaded: LoadedModel | LiteModel, name: str, task: str | None, sc
 def resolve_model(
     name_or_path: str | None = None,
     *,
-    task: str | None = "sr",
+    task: str | None = None,
     scale: int | None = None,
     k: float | None = None,
     offline: bool = False,
@@ -128,7 +128,7 @@ def resolve_model(
 def create_model(
     name_or_path: str | None = None,
     *,
-    task: str | None = "sr",
+    task: str | None = None,
     scale: int | None = None,
     k: float | None = None,
     offline: bool = False,

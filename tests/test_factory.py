@@ -132,3 +132,12 @@ def test_get_model_is_the_factory(tmp_path: Path) -> None:
     assert get_model(str(path)).spec == create_model(str(path)).spec
     assert get_model(task="sr", scale=2).spec.scale == 2
     assert get_model(task="deblock").spec.task == "deblock"
+
+
+def test_a_named_model_brings_its_own_task() -> None:
+    """``create_model(name)`` needs no ``task=`` for a denoiser (timm's create_model works so)."""
+    from bbcu_cli.factory import create_model
+
+    loaded = create_model("bbcu-denoise-l22")
+    assert loaded.spec.task == "denoise"
+    assert create_model().spec.task == "sr" and create_model().spec.scale == 4

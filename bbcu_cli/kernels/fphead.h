@@ -85,6 +85,24 @@ static void bc_head_rows_portable(void *arg, int r0, int r1)
 #ifdef BC_X86
 #define BC_TGT_HD __attribute__((target("avx2")))
 
+/* Outputs cb..cb+7 of pixels x..x+3 (all < cout) into the NCHW output: the same operations as
+ * bc_hd_store (float64 bias add, one rounding to float32, + 0.0f), four pixels per store. */
+BC_TGT_HD static void bc_hd_store4_avx2(const bc_head *h, int y, int x, int cb, __m256d a[4][2])
+{
+    const size_t plane = (size_t)h->H * (size_t)h->W, at = (size_t)y * (size_t)h->W + (size_t)x;
+    const __m128 zero = _mm_setzero_ps();
+    for (int half = 0; half < 2; half++) {
+        const __m256d b = h->bias ? _mm256_loadu_pd(h->bias + cb + 4 * half) : _mm256_setzero_pd();
+        __m128 v[4];
+        for (int p = 0; p < 4; p++) {
+            const __m256d s = h->bias ? _mm256_add_pd(a[p][half], b) : a[p][half];
+            v[p] = _mm_add_ps(_mm256_cvtpd_ps(s), zero); /* v[p][j] = output cb + 4*half + j of pixel p */
+        }
+        _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]); /* v[j][p] */
+        for (int j = 0; j < 4; j++) _mm_storeu_ps(h->dst + (size_t)(cb + 4 * half + j) * plane + at, v[j]);
+    }
+}
+
 /* Pixels x..x+3, outputs cb..cb+7: 8 accumulators, the same operations as bc_hd_pixel. */
 BC_TGT_HD static void bc_hd_block_avx2(const bc_hd_ctx *c, int y, int x, int cb, const double *pad)
 {
@@ -104,12 +122,18 @@ BC_TGT_HD static void bc_hd_block_avx2(const bc_hd_ctx *c, int y, int x, int cb,
             }
         }
     }
-    double out[8];
-    for (int p = 0; p < 4; p++) {
-        _mm256_storeu_pd(out, a[p][0]);
-        _mm256_storeu_pd(out + 4, a[p][1]);
-        bc_hd_store(h, y, x + p, cb, 8, out);
+    if (cb + 8 > h->cout) { /* the last, partial group of outputs: scalar stores */
+        double out[4][8];
+        for (int p = 0; p < 4; p++) {
+            _mm256_storeu_pd(out[p], a[p][0]);
+            _mm256_storeu_pd(out[p] + 4, a[p][1]);
+        }
+        for (int p = 0; p < 4; p++) bc_hd_store(h, y, x + p, cb, 8, out[p]);
+        return;
     }
+    __m256d fin[4][2]; /* a copy: the accumulators' address never escapes, so they stay in registers */
+    for (int p = 0; p < 4; p++) fin[p][0] = a[p][0], fin[p][1] = a[p][1];
+    bc_hd_store4_avx2(h, y, x, cb, fin);
 }
 
 BC_TGT_HD static void bc_head_rows_avx2(void *arg, int r0, int r1)
