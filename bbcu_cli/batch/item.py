@@ -3,7 +3,9 @@
 Used by the CLI and the public API alike. Errors come back as :class:`ItemResult` with
 ``status="failed"`` so a batch can go on; nothing partial is ever written (atomic writes).
 The three stages (:func:`load_item`, :func:`compute_item`, :func:`save_item`) can run on
-different threads (``--jobs``); :func:`process_file` chains them.
+different threads (``--jobs``); :func:`process_file` chains them. The pixel work lives in
+:mod:`.restore` (:func:`restore_image`, :func:`restore_frames`, re-exported here) and the
+writing and measuring in :mod:`.output`.
 
 Memory: pixels stay at their decoded bit depth from file to file. The input is read as its
 uint8/uint16 samples, each tile is converted to float on its own, and its result is rounded
@@ -27,31 +29,18 @@ reads the reference as float for the metrics: 12 bytes per output pixel more.
 from __future__ import annotations
 
 import logging
-import math
-import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
 from ..errors import BbcuError, InputError, OutputError, option, printable
-from ..imagefiles import (
-    Image,
-    ImageSequence,
-    format_for_path,
-    from_uint,
-    read_file,
-    read_image,
-    resize_alpha,
-    write_image,
-)
-from ..imagefiles._core import MULTI_FRAME_FORMATS
+from ..imagefiles import Image, ImageSequence, read_file
 from ..imagefiles._write import special_target
-from ..metrics import image_metrics, metrics_for_task
-from ..noise_estimate import estimate_noise
-from .alpha import fill_transparent
+from .output import _check_frames_fit, _measure, _write
+from .restore import _sigma_sample, restore_frames, restore_image  # noqa: F401  (_sigma_sample: re-exported)
 
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
     from ..engine.restore import Restorer, TileProgress
@@ -69,7 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Status = Literal["ok", "skipped", "failed"]
-_SIGMA_SAMPLE_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -136,99 +124,6 @@ class Staged:
     sigma: float | None = None
 
 
-def _sigma_sample(pixels: np.ndarray) -> np.ndarray:
-    """At most ~4 MP of evenly spaced 128-row bands, as float in [0, 1] (bounded memory)."""
-    h, w = pixels.shape[:2]
-    band = 128  # taller than the estimator's blocks, so few blocks straddle a band seam
-    if h * w > _SIGMA_SAMPLE_PIXELS and h > band:
-        cols = min(w, _SIGMA_SAMPLE_PIXELS // band)
-        starts = np.linspace(0, h - band, max(1, _SIGMA_SAMPLE_PIXELS // (band * cols))).astype(int)
-        pixels = np.concatenate([pixels[y : y + band, :cols] for y in starts], axis=0)
-    return pixels if pixels.dtype.kind == "f" else from_uint(pixels)
-
-
-def _sigma_for(restorer: Restorer, image: Image, sigma: float | None) -> float | None:
-    if not restorer.spec.noise_channel:
-        return None
-    if sigma is not None:
-        return sigma
-    found = estimate_noise(_sigma_sample(image.pixels))
-    if not found.reliable:
-        log.warning(
-            "noise level estimated as %.1f, but unreliably (%s); pass --sigma if it looks wrong",
-            found.sigma,
-            found.reason,
-        )
-    return found.sigma
-
-
-def _out_dtype(image: Image) -> type:
-    if image.pixels.dtype.kind == "f":
-        return np.float32
-    return np.uint8 if image.bit_depth == 8 else np.uint16
-
-
-def restore_image(
-    restorer: Restorer, image: Image, *, sigma: float | None = None, progress: TileProgress | None = None
-) -> tuple[Image, float | None]:
-    """Restore ``image``; returns the new image (same kind and bit depth) and the sigma used.
-
-    Float pixels give float32 output (unclamped); uint8/uint16 pixels (``read_image(raw=True)``)
-    give output of the same bit depth, each tile rounded into it. With alpha, the colour under
-    fully transparent pixels is first filled from their neighbours, weighted by alpha
-    (:mod:`.alpha`: no fringe where hard alpha meets black), and the alpha is resized with a
-    plain bicubic interpolator for SR and passed through otherwise.
-    """
-    used = _sigma_for(restorer, image, sigma)
-    source = image.pixels if image.alpha is None else fill_transparent(image.pixels, image.alpha)
-    pixels = restorer.restore(source, sigma=used, out_dtype=_out_dtype(image), progress=progress)
-    alpha = image.alpha
-    if alpha is not None and restorer.scale > 1:
-        alpha = resize_alpha(alpha, restorer.scale)
-    return replace(image, pixels=pixels, alpha=alpha), used
-
-
-def restore_frames(
-    restorer: Restorer, seq: ImageSequence, *, sigma: float | None = None, progress: TileProgress | None = None
-) -> tuple[ImageSequence, float | None]:
-    """Restore every frame on its own (tiles and progress per frame, each frame exactly as it
-    would be alone); returns the new sequence and the first frame's sigma."""
-    frames: list[Image] = []
-    used: list[float | None] = []
-    for i, frame in enumerate(seq.frames, start=1):
-        log.debug("frame %d of %d", i, len(seq.frames))
-        out, frame_sigma = restore_image(restorer, frame, sigma=sigma, progress=progress)
-        frames.append(out)
-        used.append(frame_sigma)
-    return replace(seq, frames=frames), used[0]
-
-
-def _as_unit_float(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype.kind == "f":
-        return (np.rint(np.clip(pixels, 0, 1) * 255.0) / 255.0).astype(np.float32)
-    if pixels.dtype == np.uint16:  # metrics are on the 8-bit quantized output
-        pixels = ((pixels.astype(np.uint32) * 510 + 65535) // 131070).astype(np.uint8)
-    return from_uint(pixels)
-
-
-def _measure(restorer: Restorer, output: Image | ImageSequence, ref_path: Path) -> tuple[float, float]:
-    """PSNR/SSIM of the output (an animation's first frame) against the reference."""
-    output = output.first if isinstance(output, ImageSequence) else output
-    ref = read_image(ref_path)
-    h, w = output.pixels.shape[:2]
-    if ref.pixels.shape[0] < h or ref.pixels.shape[1] < w:
-        raise InputError(
-            f"reference {ref_path} is {ref.pixels.shape[1]}x{ref.pixels.shape[0]}, smaller than the output {w}x{h}",
-            "pass the matching high-quality image",
-        )
-    quant = _as_unit_float(output.pixels)
-    space, crop = metrics_for_task(restorer.spec.task, math.ceil(restorer.scale))  # --outscale 1.5: crop 2
-    reference = ref.pixels[:h, :w]
-    if space == "gray" and reference.shape[2] == 3 and quant.shape[2] == 3:
-        space = "rgb"
-    return image_metrics(quant, reference, crop=crop, space=space)
-
-
 def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | None:
     if str(dst) == "-" or not dst.exists() or opts.overwrite or special_target(dst):
         return None
@@ -238,40 +133,6 @@ def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | 
         f"{dst} already exists",
         f"pass {option('overwrite', True)} to replace it or {option('skip_existing', True)} to keep it",
     )
-
-
-def _write(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> None:
-    keep = not opts.strip_metadata
-    if str(dst) == "-":
-        write_image(_stdout(), image, opts.out_format or "png", quality=opts.quality, keep_metadata=keep)
-        return
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create output folder {dst.parent}: {exc.strerror or exc}", "pick a writable -o folder"
-        ) from None
-    write_image(dst, image, opts.out_format, quality=opts.quality, overwrite=opts.overwrite, keep_metadata=keep)
-
-
-def _check_frames_fit(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> None:
-    """Refuse, before any compute, an animation bound for a one-frame format (JPEG, BMP)."""
-    if not isinstance(image, ImageSequence):
-        return
-    written = format_for_path("x.png" if str(dst) == "-" else dst, opts.out_format)
-    if written not in MULTI_FRAME_FORMATS:
-        raise OutputError(
-            f"cannot write {dst}: {written.upper()} holds one frame, the input has {len(image.frames)}",
-            f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}",
-        )
-
-
-def _stdout() -> BinaryIO:
-    """The binary stdout, or OutputError when the process was started with stdout closed."""
-    stream = getattr(sys.stdout, "buffer", None)
-    if stream is None:
-        raise OutputError("cannot write the image to stdout: stdout is closed", "pass -o FILE")
-    return stream
 
 
 def _stdin_stream(stdin: Callable[[], object]) -> object:
