@@ -178,3 +178,15 @@ def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
         return opencv().resize(np.ascontiguousarray(alpha), size, interpolation=opencv().INTER_CUBIC)
     out = opencv().resize(alpha.astype(np.float32), size, interpolation=opencv().INTER_CUBIC)
     return np.clip(out, 0.0, 1.0)
+
+
+def deep_samples(arr: np.ndarray) -> np.ndarray:
+    """Decoded samples on the 16-bit scale: uint16 as is, uint8 times 257, floats clipped to
+    [0, 1] (NaN 0; float TIFFs are taken as 0..1), other integers clipped to 0..65535."""
+    if arr.dtype == np.uint16:
+        return arr
+    if arr.dtype == np.uint8:
+        return arr.astype(np.uint16) * np.uint16(257)
+    if arr.dtype.kind == "f":
+        return np.clip(np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
+    return np.clip(arr, 0, 65535).astype(np.uint16)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from bbcu_cli.errors import InputError, option
-from bbcu_cli.imagefiles._core import Image, ImageSequence, from_uint
+from bbcu_cli.imagefiles._core import Image, ImageSequence, deep_samples, from_uint
 
 __all__ = ["frame_count", "decode_frames", "encode_frames"]
 
@@ -76,18 +76,7 @@ def _pillow_frames(fh: BinaryIO, fmt: str, count: int, mode: str) -> tuple[list[
 def _tiff_pages(fh: BinaryIO, count: int) -> list[np.ndarray]:
     """The pages of a deep TIFF as tifffile decodes them (uint16, or float)."""
     with iio.imopen(fh, "r", plugin="tifffile", extension=".tif") as reader:
-        return [_deep(reader.read(page=i)) for i in range(count)]
-
-
-def _deep(arr: np.ndarray) -> np.ndarray:
-    """tifffile samples on the 16-bit scale: uint16, or float32 in [0, 1] (as still TIFFs)."""
-    if arr.dtype == np.uint16:
-        return arr
-    if arr.dtype == np.uint8:
-        return arr.astype(np.uint16) * np.uint16(257)
-    if arr.dtype.kind == "f":
-        return np.clip(np.nan_to_num(arr.astype(np.float32), nan=0.0), 0.0, 1.0)
-    return np.clip(arr, 0, 65535).astype(np.uint16)
+        return [deep_samples(reader.read(page=i)) for i in range(count)]
 
 
 def _drop_opaque_alpha(arrays: list[np.ndarray]) -> list[np.ndarray]:

@@ -25,7 +25,7 @@ from PIL import ImageOps
 from bbcu_cli.errors import InputError, option, printable
 from bbcu_cli.imagefiles._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
-from bbcu_cli.imagefiles._core import Image, ImageSequence, display_name, from_uint
+from bbcu_cli.imagefiles._core import Image, ImageSequence, deep_samples, display_name, from_uint
 from bbcu_cli.imagefiles._cv import opencv
 from bbcu_cli.imagefiles._frames import decode_frames, frame_count
 from bbcu_cli.imagefiles._guard import decode_guard
@@ -274,18 +274,7 @@ def _decode_cv2(data: bytes, pil: PILImage.Image, raw: bool) -> Image:
         arr = arr[..., [0, 3]] if arr.shape[2] == 4 else arr[..., :1]
     arr = _orient(arr, pil.getexif().get(0x0112, 1))
     mode = "gray" if arr.ndim == 2 or arr.shape[2] <= 2 else "rgb"
-    return _split(_deep_samples(arr), 16, mode, pil.info.get("icc_profile"), raw)
-
-
-def _deep_samples(arr: np.ndarray) -> np.ndarray:
-    """OpenCV's samples as uint16, or float32 in [0, 1] for float TIFFs (see the module doc)."""
-    if arr.dtype == np.uint16:
-        return arr
-    if arr.dtype == np.uint8:
-        return arr.astype(np.uint16) * np.uint16(257)
-    if arr.dtype.kind == "f":
-        return np.clip(np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
-    return np.clip(arr, 0, 65535).astype(np.uint16)
+    return _split(deep_samples(arr), 16, mode, pil.info.get("icc_profile"), raw)
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:

@@ -66,7 +66,10 @@ static double *bc_hd_scratch(const bc_hd_ctx *c)
     return (double *)malloc((3 * (size_t)(c->h.W + 2) * (size_t)c->h.cin + (size_t)c->co8) * sizeof(double));
 }
 
-static void bc_head_rows_portable(void *arg, int r0, int r1)
+typedef void (*bc_hd_row_fn)(const bc_hd_ctx *c, int y, const double *pad, double *acc);
+
+/* Rows [r0, r1) of the output: each row's padded input rows, then `row` computes its pixels. */
+static void bc_hd_rows_with(void *arg, int r0, int r1, bc_hd_row_fn row)
 {
     const bc_hd_ctx *c = (const bc_hd_ctx *)((bc_job *)arg)->args;
     double *pad = bc_hd_scratch(c);
@@ -77,10 +80,17 @@ static void bc_head_rows_portable(void *arg, int r0, int r1)
     double *acc = pad + 3 * (size_t)(c->h.W + 2) * (size_t)c->h.cin;
     for (int y = r0; y < r1; y++) {
         bc_hd_rows(&c->h, y, pad);
-        for (int x = 0; x < c->h.W; x++) bc_hd_pixel(c, y, x, pad, acc);
+        row(c, y, pad, acc);
     }
     free(pad);
 }
+
+static void bc_hd_row_portable(const bc_hd_ctx *c, int y, const double *pad, double *acc)
+{
+    for (int x = 0; x < c->h.W; x++) bc_hd_pixel(c, y, x, pad, acc);
+}
+
+static void bc_head_rows_portable(void *arg, int r0, int r1) { bc_hd_rows_with(arg, r0, r1, bc_hd_row_portable); }
 
 #ifdef BC_X86
 #define BC_TGT_HD __attribute__((target("avx2")))
@@ -136,22 +146,13 @@ BC_TGT_HD static void bc_hd_block_avx2(const bc_hd_ctx *c, int y, int x, int cb,
     bc_hd_store4_avx2(h, y, x, cb, fin);
 }
 
-BC_TGT_HD static void bc_head_rows_avx2(void *arg, int r0, int r1)
+BC_TGT_HD static void bc_hd_row_avx2(const bc_hd_ctx *c, int y, const double *pad, double *acc)
 {
-    const bc_hd_ctx *c = (const bc_hd_ctx *)((bc_job *)arg)->args;
-    double *pad = bc_hd_scratch(c);
-    if (!pad) {
-        bc_job_fail((bc_job *)arg);
-        return;
-    }
-    double *acc = pad + 3 * (size_t)(c->h.W + 2) * (size_t)c->h.cin;
-    for (int y = r0; y < r1; y++) {
-        bc_hd_rows(&c->h, y, pad);
-        int x = 0;
-        for (; x + 4 <= c->h.W; x += 4)
-            for (int cb = 0; cb < c->co8; cb += 8) bc_hd_block_avx2(c, y, x, cb, pad);
-        for (; x < c->h.W; x++) bc_hd_pixel(c, y, x, pad, acc);
-    }
-    free(pad);
+    int x = 0;
+    for (; x + 4 <= c->h.W; x += 4)
+        for (int cb = 0; cb < c->co8; cb += 8) bc_hd_block_avx2(c, y, x, cb, pad);
+    for (; x < c->h.W; x++) bc_hd_pixel(c, y, x, pad, acc);
 }
+
+static void bc_head_rows_avx2(void *arg, int r0, int r1) { bc_hd_rows_with(arg, r0, r1, bc_hd_row_avx2); }
 #endif
