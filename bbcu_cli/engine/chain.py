@@ -40,12 +40,17 @@ class Grid:
         self.mask = np.zeros_like(self.bits)
         self.zero_rows = np.zeros(h, dtype=np.uint8)
 
-    def copy_rows(self, src: "Grid", row0: int) -> None:
-        """Rows ``[row0, row0 + h)`` of ``src`` (same width) into this grid; borders stay zero."""
-        n = (self.w + 2) * self.words
-        lo, hi = (row0 + 1) * n, (row0 + 1 + self.h) * n
-        self.bits[n : (self.h + 1) * n] = src.bits[lo:hi]
-        self.mask[n : (self.h + 1) * n] = src.mask[lo:hi]
+    def cells(self, a: np.ndarray) -> np.ndarray:
+        """``bits`` or ``mask`` viewed as ``(h + 2, w + 2, words)`` (border included)."""
+        return a.reshape(self.h + 2, self.w + 2, self.words)
+
+    def copy_block(self, src: "Grid", row0: int, col0: int) -> None:
+        """The ``h x w`` cells of ``src`` from ``(row0, col0)`` into this grid; borders stay zero.
+
+        A row's zero flag is the whole source row's: a conservative flag only selects the
+        kernel's exact (masked) path, never changes a count."""
+        for mine, theirs in ((self.bits, src.bits), (self.mask, src.mask)):
+            self.cells(mine)[1:-1, 1:-1] = src.cells(theirs)[row0 + 1 : row0 + 1 + self.h, col0 + 1 : col0 + 1 + self.w]
         self.zero_rows[:] = src.zero_rows[row0 : row0 + self.h]
 
 

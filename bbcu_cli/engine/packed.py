@@ -17,15 +17,21 @@ nothing is binarised after it; every output pixel is computed with the same arit
 it lies in a tile, so tiling never changes a byte.
 
 Models with high-resolution stages (BBCU-M's binary upsampler, BBCU-L's float one) run them in
-bands of low-resolution rows with a 3-row halo (:data:`BAND_HALO`) over the body's output for
-the whole tile, so their buffers stay bounded and halo work stays small. Buffers are planned
-once per input size and reused (:class:`.chain.UnitChain`, :class:`.packed_runner.PackedRunner`,
+tiles of the body's output with a 2-pixel halo (:data:`HR_HALO`), every tile of an image the
+same shape (edge tiles are shifted inwards, not shrunk), sized so that one high-resolution
+feature map stays near :data:`HR_TILE_BYTES`: the cost per pixel is then the same at any image
+size (on a 2-core AVX2 machine torch's two-thread convs ran at half speed once a map passed
+~30 MB, ``benchmarks/stages.py``), and halo work stays under 10%. Buffers are planned once per
+input size and reused (:class:`.chain.UnitChain`, :class:`.packed_runner.PackedRunner`,
 shared with the torch-free runtime :mod:`bbcu_cli.lite`).
 
 ``BBCU_DISABLE_PACKED=1`` turns the backend off (for testing the fallback).
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -40,16 +46,37 @@ from .finish import ConvArrays, Finisher, Window
 from .packed_plan import InferencePlan, build_plan, check_exact
 from .packed_runner import PackedRunner
 
-__all__ = ["PackedBackend", "PackedStatus", "packed_status", "supports", "PackedProgram", "BAND_HALO", "conv_arrays"]
+__all__ = ["PackedBackend", "PackedStatus", "packed_status", "supports", "PackedProgram", "HR_HALO", "conv_arrays"]
 
 PackedStatus = kernels.KernelStatus
 """Whether the packed backend can run here and, if not, why (the kernel status record)."""
 
-#: halo of a high-resolution band in input rows (the HR stages see at most 2 rows further)
-BAND_HALO = 3
-#: working memory of one high-resolution band (bytes); bands are at least MIN_BAND rows
-BAND_BUDGET = 192 << 20
-MIN_BAND = 60
+#: halo of a high-resolution tile in input pixels: exact, as the stages after the body see 2 input
+#: pixels further (x4: 1 at 1x, 1/2 at 2x, 1/4 at 4x for conv_hr and 1/4 for conv_last)
+HR_HALO = 2
+#: target size of one high-resolution feature map of a tile (bytes)
+HR_TILE_BYTES = 24 << 20
+#: smallest tile side (input pixels, halo included)
+MIN_TILE = 24
+
+
+def tile_size(n: int, size: int) -> int:
+    """The tile size (halo included) used along a dimension of ``n`` for at most ``size``: as
+    many tiles as ``size`` needs, with their cores made equal (the last tile no larger)."""
+    if size >= n:
+        return n
+    count = -(-n // max(1, size - 2 * HR_HALO))
+    return min(n, -(-n // count) + 2 * HR_HALO)
+
+
+def _spans(lo: int, hi: int, n: int, size: int) -> Iterator[tuple[int, int, int]]:
+    """Cover input positions ``[lo, hi)`` of a dimension of ``n`` with tiles of ``size`` (halo
+    included, from :func:`tile_size`): yields ``(a, b, start)``, the core ``[a, b)`` and the tile
+    ``[start, start + size)``, which holds the core plus :data:`HR_HALO` on each side except at
+    the image border (a tile there is shifted inwards, keeping every tile the same shape)."""
+    step = n if size >= n else size - 2 * HR_HALO
+    for a in range(lo, hi, step):
+        yield a, min(a + step, hi), min(max(0, a - HR_HALO), n - min(size, n))
 
 
 def packed_status() -> PackedStatus:
@@ -111,10 +138,19 @@ class PackedBackend(PackedRunner):
     def _head_conv(self) -> nn.Conv2d:
         return self.model.model[0] if self.layout.stages == "planes" else self.model.conv_first
 
-    def band_rows(self, h: int, w: int) -> int:
-        """Core rows of a high-resolution band for an ``h x w`` tile."""
-        per_row = w * self.spec.scale**2 * 4 * (2 * self.spec.num_feat + 8)
-        return max(MIN_BAND, min(h, BAND_BUDGET // max(1, per_row)))
+    def hr_tile(self, h: int, w: int) -> tuple[int, int]:
+        """(rows, cols) of the high-resolution tiles of an ``h x w`` input, halo included: near
+        square, one feature map near :data:`HR_TILE_BYTES`, the whole input where it fits."""
+        per_pixel = self.spec.scale**2 * self.spec.num_feat * 4
+        pixels = max(MIN_TILE * MIN_TILE, HR_TILE_BYTES // per_pixel)
+        side = max(MIN_TILE, math.isqrt(pixels))
+        if w <= side:
+            rows, cols = max(MIN_TILE, pixels // w), w
+        elif h <= side:
+            rows, cols = h, max(MIN_TILE, pixels // h)
+        else:
+            rows, cols = side, side
+        return tile_size(h, rows), tile_size(w, cols)
 
     # ------------------------------------------------------------------ running
 
@@ -136,34 +172,35 @@ class PackedBackend(PackedRunner):
     def _run(self, block: np.ndarray, sigma: float | None, dst: np.ndarray, win: Window) -> None:
         with torch.inference_mode():
             if self.layout.stages == "banded":
-                self._banded(block, dst, win)
+                self._tiled(block, dst, win)
             else:
                 self._low_res(block, sigma, dst, win)
 
-    def _banded(self, block: np.ndarray, dst: np.ndarray, win: Window) -> None:
+    def _tiled(self, block: np.ndarray, dst: np.ndarray, win: Window) -> None:
         s = self.spec.scale
         lr = self._lr(block, None)
         h, w = block.shape[0], block.shape[1]
-        rows = self.band_rows(h, w)
-        for a in range(win.y0 // s, -(-win.y1 // s), rows):
-            b = min(a + rows, -(-win.y1 // s), h)
-            a0, b0 = max(0, a - BAND_HALO), min(h, b + BAND_HALO)
-            with self._stage("high-resolution stages"):
-                hr = self._high_res(lr, a0, b0)
-            y0, y1 = max(win.y0, a * s), min(win.y1, b * s)
-            sub = dst[y0 - win.y0 : y1 - win.y0]
-            self._finish(block, sub, Window(y0, y1, win.x0, win.x1), feat=hr, origin=(a0 * s, 0))
+        rows, cols = self.hr_tile(h, w)
+        for a, b, a0 in _spans(win.y0 // s, -(-win.y1 // s), h, rows):
+            for c, d, c0 in _spans(win.x0 // s, -(-win.x1 // s), w, cols):
+                with self._stage("high-resolution stages"):
+                    hr = self._high_res(lr, a0, c0, rows, cols)
+                out = Window(max(win.y0, a * s), min(win.y1, b * s), max(win.x0, c * s), min(win.x1, d * s))
+                sub = dst[out.y0 - win.y0 : out.y1 - win.y0, out.x0 - win.x0 : out.x1 - win.x0]
+                self._finish(block, sub, out, feat=hr, origin=(a0 * s, c0 * s))
 
-    def _high_res(self, lr: UnitChain, a0: int, b0: int) -> np.ndarray:
-        """High-resolution features of input rows ``[a0, b0)``, (rows, cols, F) NHWC, LReLU applied."""
-        band = lr.feature[a0:b0]  # NHWC rows of the body output: contiguous
+    def _high_res(self, lr: UnitChain, a0: int, c0: int, rows: int, cols: int) -> np.ndarray:
+        """High-resolution features of the body output's ``rows x cols`` pixels from ``(a0, c0)``,
+        (rows * s, cols * s, F) NHWC, LReLU applied."""
+        tile = np.ascontiguousarray(lr.feature[a0 : a0 + rows, c0 : c0 + cols])
         if self.layout.float_upsampler:
-            out = self.model.high_res_features(torch.from_numpy(band)[None].permute(0, 3, 1, 2))
+            # NHWC viewed as a channels-last NCHW tensor: oneDNN keeps that layout, no copies
+            out = self.model.high_res_features(torch.from_numpy(tile)[None].permute(0, 3, 1, 2))
             return out[0].permute(1, 2, 0).contiguous().numpy()
-        chain = self._chain("hr", b0 - a0, lr.out_w)
+        chain = self._chain("hr", rows, cols)
         assert lr.out_grid is not None
-        chain.in_grid.copy_rows(lr.out_grid, a0)
-        return chain.run_loaded(band, self.threads)
+        chain.in_grid.copy_block(lr.out_grid, a0, c0)
+        return chain.run_loaded(tile, self.threads)
 
     def __call__(self, x: Tensor, sigma: float | Tensor | None = None) -> Tensor:
         """(N, C, H, W) float32 in [0, 1] -> what ``loaded.model`` returns (N = 1 typical)."""

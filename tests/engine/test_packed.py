@@ -218,21 +218,42 @@ def test_program_keeps_its_plan_alive() -> None:
     assert ref() is not None and prog.plan is ref()
 
 
-@pytest.mark.parametrize("case", ["bbcum-x4-16-deep", "bbcul-x3-16", "bbcum-x2-16"])
-def test_high_resolution_bands_equal_one_band(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bands of 2 input rows (halo 3) give what one band over the whole input gives."""
+@pytest.mark.parametrize("case", ["bbcum-x4-16-deep", "bbcul-x3-16", "bbcum-x2-16", "bbcum-zeros-16"])
+@pytest.mark.parametrize("side", [5, 6, 9])
+def test_high_resolution_tiles_equal_one_tile(case: str, side: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiles of ``side`` input pixels (halo 2: cores of 1 to 5 pixels, edge tiles shifted
+    inwards) give what one tile over the whole input gives: the halo is enough."""
     from bbcu_cli.engine import packed
 
     loaded = random_model(**CASES[case])  # type: ignore[arg-type]
-    x = torch.rand(1, 3, 23, 11)
-    whole = PackedBackend(loaded, threads=2)(x)
-    monkeypatch.setattr(packed, "MIN_BAND", 2)
-    monkeypatch.setattr(packed, "BAND_BUDGET", 1)
-    banded = PackedBackend(loaded, threads=2)
-    assert banded.band_rows(23, 11) == 2
-    out = banded(x)
+    x = torch.rand(1, 3, 23, 17)
+    whole = PackedBackend(loaded, threads=2)
+    assert whole.hr_tile(23, 17) == (23, 17)
+    monkeypatch.setattr(packed, "MIN_TILE", side)
+    monkeypatch.setattr(packed, "HR_TILE_BYTES", 1)
+    tiled = PackedBackend(loaded, threads=2)
+    rows, cols = tiled.hr_tile(23, 17)
+    assert rows <= side and cols <= side
+    out = tiled(x)
     assert_matches(out, reference(loaded, x, None))
-    assert float((out - whole).abs().max()) < 1e-5
+    assert float((out - whole(x)).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize(("lo", "hi", "n", "size"), [(0, 23, 23, 5), (3, 20, 23, 9), (0, 7, 7, 9), (5, 6, 23, 6), (0, 320, 320, 110)])
+def test_tile_spans_cover_with_halo(lo: int, hi: int, n: int, size: int) -> None:
+    """Cores tile ``[lo, hi)`` exactly; every tile has the same size and holds its core plus the
+    halo (or reaches the image border)."""
+    from bbcu_cli.engine.packed import HR_HALO, _spans, tile_size
+
+    size = tile_size(n, size)
+    assert size <= n and (size == n or size - 2 * HR_HALO >= 1)
+    spans = list(_spans(lo, hi, n, size))
+    assert [a for a, _, _ in spans][0] == lo and spans[-1][1] == hi
+    assert all(b == a2 for (_, b, _), (a2, _, _) in zip(spans, spans[1:]))
+    for a, b, start in spans:
+        end = start + min(size, n)
+        assert 0 <= start and end <= n and a < b
+        assert start <= max(0, a - HR_HALO) and end >= min(n, b + HR_HALO)
 
 
 @pytest.mark.parametrize("case", ["bbcum-x2-16", "bbcup-x3-16", "dncnn-unshuffle2-noise-32", "bbcul-x4-64"])
