@@ -239,7 +239,9 @@ def test_high_resolution_tiles_equal_one_tile(case: str, side: int, monkeypatch:
     assert float((out - whole(x)).abs().max()) < 1e-5
 
 
-@pytest.mark.parametrize(("lo", "hi", "n", "size"), [(0, 23, 23, 5), (3, 20, 23, 9), (0, 7, 7, 9), (5, 6, 23, 6), (0, 320, 320, 110)])
+@pytest.mark.parametrize(
+    ("lo", "hi", "n", "size"), [(0, 23, 23, 5), (3, 20, 23, 9), (0, 7, 7, 9), (5, 6, 23, 6), (0, 320, 320, 110)]
+)
 def test_tile_spans_cover_with_halo(lo: int, hi: int, n: int, size: int) -> None:
     """Cores tile ``[lo, hi)`` exactly; every tile has the same size and holds its core plus the
     halo (or reaches the image border)."""
