@@ -19,15 +19,11 @@ URL, offline), left in place and refused with what was expected and what was fou
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from filelock import FileLock, Timeout
 
@@ -35,6 +31,10 @@ from ..atomicfile import writing
 from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError, command
 from .cache import bundled_path, cache_io, cached_path, is_cached, sha256_file, weights_dir
 from .manifest import ManifestEntry
+
+if TYPE_CHECKING:  # http.client / urllib.request pull in ssl and email: imported when a download starts
+    import http.client
+
 from .settings import (  # noqa: F401 - re-exported: the download API
     MAX_DELAY_S,
     MAX_RETRIES,
@@ -257,6 +257,9 @@ def _download_once(
 
 
 def _open(url: str, settings: DownloadSettings) -> http.client.HTTPResponse:
+    import http.client
+    import urllib.error
+
     try:
         return make_opener().open(url, timeout=settings.timeout)
     except urllib.error.HTTPError as exc:
@@ -274,6 +277,8 @@ def _open(url: str, settings: DownloadSettings) -> http.client.HTTPResponse:
 
 
 def _read(resp: http.client.HTTPResponse, done: int, size: int) -> bytes:
+    import http.client
+
     try:
         return resp.read(_CHUNK)
     except (OSError, http.client.HTTPException) as exc:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 import os
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import WeightsError
 from .manifest import ManifestEntry
+
+if TYPE_CHECKING:
+    import urllib.request
 
 __all__ = [
     "DownloadSettings",
@@ -129,6 +132,8 @@ def backoff_delays(settings: DownloadSettings) -> list[float]:
 
 def make_opener() -> urllib.request.OpenerDirector:
     """urllib opener honouring the environment's proxies (``ProxyHandler``) and file:// URLs."""
+    import urllib.request  # with http.client, ssl and email: only when a download starts
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler())
     opener.addheaders = [("User-Agent", "bbcu-cli")]
     return opener
