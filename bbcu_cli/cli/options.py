@@ -43,8 +43,8 @@ def hide_flag_metavars() -> None:
     """Show no ``<bool>`` for flags (``--overwrite``, ``--help``) in the Rich help panels."""
     from typer.core import TyperOption
 
-    original: Callable[..., Any] = TyperOption.display_type_rich
-    if getattr(original, "_bbcu_flags_hidden", False):
+    original: Callable[..., Any] | None = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_bbcu_flags_hidden", False):
         return
 
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
