@@ -614,6 +614,38 @@ def table(
     return lines
 
 
+#: issue #16: time may grow at most this much faster than the pixels between two sizes
+GROWTH_SLACK = 1.15
+
+
+def growth(row: Row, small: TimingInput, big: TimingInput) -> tuple[float, float] | None:
+    """Time ratio big / small from the medians and from the fastest runs (None if not timed)."""
+    a, b = row.runs.get(small.label), row.runs.get(big.label)
+    if not a or not b:
+        return None
+    return statistics.median(b) / statistics.median(a), min(b) / min(a)
+
+
+def growth_lines(rows: dict[str, Row], items: list[TimingInput]) -> list[str]:
+    """How time grows with pixels between consecutive sizes, per method: the medians' ratio,
+    the fastest runs' ratio, and whether the medians stay within the pixels' ratio times
+    :data:`GROWTH_SLACK` (the fastest runs are less disturbed by a noisy machine)."""
+    pairs = list(zip(items, items[1:]))
+    if not pairs:
+        return []
+    head = ["method"] + [f"{b.label} / {a.label} (pixels x{b.megapixels / a.megapixels:.1f})" for a, b in pairs]
+    lines = ["", "Time growth, medians' ratio (fastest runs' ratio):", "", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for row in rows.values():
+        cells = [row.method]
+        for a, b in pairs:
+            g = growth(row, a, b)
+            limit = GROWTH_SLACK * b.megapixels / a.megapixels
+            cells.append("-" if g is None else f"{g[0]:.2f}x ({g[1]:.2f}x){'' if g[0] <= limit else ' over'}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def failure_lines(scale: int, rows: dict[str, Row], notes: list[str]) -> list[str]:
     """One line per failing method, then one per note (e.g. an unreadable benchmark set)."""
     lines = [f"- {row.method} x{scale} failed: {'; '.join(row.errors)}" for row in rows.values() if row.errors]
@@ -743,7 +775,8 @@ def report(args: argparse.Namespace, worker: PeerWorker | None, why: str, scratc
     results: dict[int, tuple[dict[str, Row], list[str]]] = {}
     for scale in args.scales:
         rows, notes = results[scale] = run_scale(scale, worker, args, items)
-        print("\n" + "\n".join(table(scale, rows, items, sets, args) + failure_lines(scale, rows, notes)), flush=True)
+        lines = table(scale, rows, items, sets, args) + growth_lines(rows, items) + failure_lines(scale, rows, notes)
+        print("\n" + "\n".join(lines), flush=True)
     return to_json(info, args, results, items)
 
 
