@@ -19,9 +19,9 @@ it lies in a tile, so tiling never changes a byte.
 Models with high-resolution stages (BBCU-M's binary upsampler, BBCU-L's float one) run them in
 tiles of the body's output with a 2-pixel halo (:data:`HR_HALO`), every tile of an image the
 same shape (edge tiles are shifted inwards, not shrunk), sized so that one high-resolution
-feature map stays near :data:`HR_TILE_BYTES`: the cost per pixel is then the same at any image
-size (on a 2-core AVX2 machine torch's two-thread convs ran at half speed once a map passed
-~30 MB, ``benchmarks/stages.py``), and halo work stays under 10%. Buffers are planned once per
+feature map stays near :data:`HR_TILE_BYTES` (4x that for binary upsamplers): the cost per
+pixel is then the same at any image size (on a 2-core AVX2 machine torch's two-thread convs ran
+at half speed once a map passed ~30 MB), and halo work stays near 10% or less. Buffers are planned once per
 input size and reused (:class:`.chain.UnitChain`, :class:`.packed_runner.PackedRunner`,
 shared with the torch-free runtime :mod:`bbcu_cli.lite`).
 
@@ -54,8 +54,11 @@ PackedStatus = kernels.KernelStatus
 #: halo of a high-resolution tile in input pixels: exact, as the stages after the body see 2 input
 #: pixels further (x4: 1 at 1x, 1/2 at 2x, 1/4 at 4x for conv_hr and 1/4 for conv_last)
 HR_HALO = 2
-#: target size of one high-resolution feature map of a tile (bytes)
+#: target size of one high-resolution feature map of a tile (bytes): torch's float upsampler
+#: (BBCU-L) slows down past ~30 MB; the C kernels of a binary upsampler (BBCU-M) stream rows and
+#: take 4x larger tiles (fewer halo pixels)
 HR_TILE_BYTES = 24 << 20
+BINARY_TILE_FACTOR = 4
 #: smallest tile side (input pixels, halo included)
 MIN_TILE = 24
 
@@ -142,7 +145,8 @@ class PackedBackend(PackedRunner):
         """(rows, cols) of the high-resolution tiles of an ``h x w`` input, halo included: near
         square, one feature map near :data:`HR_TILE_BYTES`, the whole input where it fits."""
         per_pixel = self.spec.scale**2 * self.spec.num_feat * 4
-        pixels = max(MIN_TILE * MIN_TILE, HR_TILE_BYTES // per_pixel)
+        budget = HR_TILE_BYTES * (1 if self.layout.float_upsampler else BINARY_TILE_FACTOR)
+        pixels = max(MIN_TILE * MIN_TILE, budget // per_pixel)
         side = max(MIN_TILE, math.isqrt(pixels))
         if w <= side:
             rows, cols = max(MIN_TILE, pixels // w), w
