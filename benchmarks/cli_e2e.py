@@ -10,11 +10,17 @@ and runs FSRCNN or ESPCN through ``dnn_superres`` (the peers venv of ``benchmark
 Also ``bbcu --help`` and ``bbcu models``. Prints the median wall time of ``--repeat`` runs of
 each command (one warm-up first), measured back to back, its ratio to the FSRCNN process, and
 the Y-PSNR (crop 4) of each output against the original photo.
+
+The ``bbcu_cli`` package is byte-compiled first (``compileall``), as a user's install has it:
+pip compiles a regular install, and an editable one writes ``__pycache__`` on its first run,
+unless ``PYTHONDONTWRITEBYTECODE`` is set (as in some sandboxes, where every run would then
+recompile about 0.1-0.2 s of bbcu's own sources; the OpenCV peers' packages are compiled).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import statistics
 import subprocess
 import sys
@@ -98,6 +104,7 @@ def main() -> int:
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     python = peers.ensure_venv(peers.default_venv())
+    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "bbcu_cli"), quiet=1)
     bbcu = [sys.executable, "-m", "bbcu_cli"]
     hr = photo(args.photo, size)  # type: ignore[arg-type]
     print(f"x4 of a {args.size} photo (B100 #{args.photo}), fresh process per run, median of {args.repeat}\n")
