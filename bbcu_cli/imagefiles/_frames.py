@@ -12,9 +12,9 @@ loop count passed on), TIFF pages through the tifffile plugin (8 or 16 bits, zli
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import BinaryIO
 
-import imageio.v3 as iio
 import numpy as np
 from PIL import Image as PILImage
 
@@ -25,6 +25,13 @@ __all__ = ["frame_count", "decode_frames", "encode_frames"]
 
 _EXTENSION = {"gif": ".gif", "png": ".png", "webp": ".webp", "tiff": ".tif"}
 _FLAT_MODES = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}
+
+
+def _iio() -> ModuleType:
+    """imageio v3, imported on first use: only multi-frame files need it (about 55 ms)."""
+    import imageio.v3 as iio
+
+    return iio
 
 
 def frame_count(pil: PILImage.Image) -> int:
@@ -65,7 +72,7 @@ def _pillow_frames(fh: BinaryIO, fmt: str, count: int, mode: str) -> tuple[list[
     """Frames as uint8 arrays in ``mode``, their durations (ms) and the loop count."""
     arrays: list[np.ndarray] = []
     durations: list[int] = []
-    with iio.imopen(fh, "r", plugin="pillow", extension=_EXTENSION[fmt]) as reader:
+    with _iio().imopen(fh, "r", plugin="pillow", extension=_EXTENSION[fmt]) as reader:
         loop = reader.metadata(index=0).get("loop")
         for i in range(count):
             arrays.append(reader.read(index=i, mode=mode))
@@ -75,7 +82,7 @@ def _pillow_frames(fh: BinaryIO, fmt: str, count: int, mode: str) -> tuple[list[
 
 def _tiff_pages(fh: BinaryIO, count: int) -> list[np.ndarray]:
     """The pages of a deep TIFF as tifffile decodes them (uint16, or float)."""
-    with iio.imopen(fh, "r", plugin="tifffile", extension=".tif") as reader:
+    with _iio().imopen(fh, "r", plugin="tifffile", extension=".tif") as reader:
         return [deep_samples(reader.read(page=i)) for i in range(count)]
 
 
@@ -125,7 +132,7 @@ def encode_frames(stack: np.ndarray, seq: ImageSequence, fmt: str, options: dict
     if fmt == "gif" and stack.shape[3] in (2, 4):
         timing["disposal"] = 2  # transparent frames: each drawn on a cleared canvas
     frames = stack[..., 0] if stack.shape[3] == 1 else stack
-    iio.imwrite(fh, frames, plugin="pillow", extension=_EXTENSION[fmt], is_batch=True, **timing, **options)
+    _iio().imwrite(fh, frames, plugin="pillow", extension=_EXTENSION[fmt], is_batch=True, **timing, **options)
 
 
 def _encode_tiff(stack: np.ndarray, seq: ImageSequence, fh: BinaryIO) -> None:
@@ -138,4 +145,4 @@ def _encode_tiff(stack: np.ndarray, seq: ImageSequence, fh: BinaryIO) -> None:
     if icc:
         extra["iccprofile"] = icc
     frames = stack[..., 0] if channels == 1 else stack
-    iio.imwrite(fh, frames, plugin="tifffile", extension=".tif", compression="zlib", **extra)
+    _iio().imwrite(fh, frames, plugin="tifffile", extension=".tif", compression="zlib", **extra)

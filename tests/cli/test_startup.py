@@ -99,3 +99,19 @@ def test_omp_wait_policy(args: list[str], expected: str, tmp_path: Path, monkeyp
     res = _run(["-c", code], tmp_path, importtime=False)
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"policy {expected}" in res.stderr
+
+
+def test_still_image_io_skips_imageio(tmp_path: Path) -> None:
+    """Reading and writing 8-bit stills goes through Pillow alone: importing imageio (and the
+    format lookup that loads every Pillow plugin) would cost each ``bbcu`` run about 0.1 s."""
+    code = (
+        "import sys, numpy as np\n"
+        "from bbcu_cli.imagefiles import Image, read_image, write_image\n"
+        f"p = {str(tmp_path / 'x.png')!r}\n"
+        "for name in (p, p[:-3] + 'jpg', p[:-3] + 'webp'):\n"
+        "    write_image(name, Image(np.zeros((6, 5, 3), np.float32), None, 8, 'rgb', None))\n"
+        "    assert read_image(name).pixels.shape == (6, 5, 3)\n"
+        "assert 'imageio' not in sys.modules, sorted(m for m in sys.modules if 'imageio' in m)\n"
+    )
+    res = _run(["-c", code], tmp_path, importtime=False)
+    assert res.returncode == 0, res.stderr[-2000:]
