@@ -22,7 +22,6 @@ import errno
 import logging
 import os
 import re
-import socket
 import stat
 import tempfile
 import threading
@@ -63,7 +62,13 @@ NEW_FILE_MODE = 0o666 & ~_umask()
 
 
 def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16]
+    if hasattr(os, "uname"):  # POSIX: no socket import (~5 ms of start-up)
+        name = os.uname().nodename
+    else:
+        import socket
+
+        name = socket.gethostname()
+    return re.sub(r"[^A-Za-z0-9]", "", name)[:16]
 
 
 def make_temp(folder: Path, target_name: str) -> tuple[int, str]:

@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from ..archs import default_arch
 from ..archs import names as arch_names
@@ -16,6 +15,8 @@ from . import options as opt
 from .report import stderr_console
 
 if TYPE_CHECKING:  # these import torch: only when the command runs
+    from rich.table import Table
+
     from ..bench import BenchResult
     from ..engine.restore import Restorer
     from ..loading import LoadedModel, ModelSpec
@@ -95,6 +96,8 @@ def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[
 
 
 def _table(result: BenchResult) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{result.model} at {result.size[0]}x{result.size[1]}, {result.threads} threads")
     for col in ("backend", "median s", "MP/s", "speed-up", "peak MB", "max |diff|"):
         table.add_column(col, justify="right")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import UsageError
 from . import options as opt
@@ -16,6 +15,8 @@ from .report import progress_bar, stderr_console
 from .settings import EngineSettings, ModelChoice
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from ..engine.restore import Restorer
     from ..evaluate import EvalConfig, EvalResult, Restore
 
@@ -61,6 +62,8 @@ def _restore_for(choice: ModelChoice, cfg: EvalConfig, engine: EngineSettings, *
 
 
 def _table(result: EvalResult) -> Table:
+    from rich.table import Table
+
     title = (
         f"{result.model} on {result.dataset} ({result.task}{', ' + result.degradation if result.degradation else ''})"
     )
@@ -75,6 +78,8 @@ def _table(result: EvalResult) -> Table:
 
 
 def _degradation_table(results: list[EvalResult]) -> Table:
+    from rich.table import Table
+
     first = results[0]
     table = Table(
         title=f"{first.model} on {first.dataset} (x{first.scale}, Y, crop {first.scale}): one column per degradation"

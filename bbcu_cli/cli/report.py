@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 if TYPE_CHECKING:  # only for annotations: keeps numpy and the image codecs out of start-up
+    from rich.progress import Progress
+
     from ..batch.item import ItemResult
 
 __all__ = [
@@ -194,6 +195,22 @@ def print_interrupted(done: int, total: int, console: Console = stderr_console) 
     )
 
 
+def _rich_bar(first_column: str, console: Console) -> Progress:
+    """A transient Rich bar: label, bar, done/total, elapsed, remaining."""
+    # imported here: rich.progress costs ~20 ms of start-up, paid only when a bar is shown
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn(first_column), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True)
+
+
 class TileBar:
     """Tile progress for one image: appears once the image has taken ``delay`` seconds.
 
@@ -224,8 +241,7 @@ class TileBar:
             self.close()
 
     def _open(self, total: int) -> None:
-        columns = (TextColumn("tiles"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        self.progress = Progress(*columns, console=self.console, transient=True)
+        self.progress = _rich_bar("tiles", self.console)
         self.progress.start()
         self.task_id = self.progress.add_task("tiles", total=total)  # type: ignore[assignment]
 
@@ -242,12 +258,5 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=stderr_console, transient=True) as progress:
+    with _rich_bar("{task.description}", stderr_console) as progress:
         yield progress

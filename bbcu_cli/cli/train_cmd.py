@@ -17,13 +17,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..errors import UsageError
 from . import options as opt
 from .report import stderr_console
 
 if TYPE_CHECKING:  # bbcu_cli.train imports torch: only when the command runs
+    from rich.progress import Progress
+
     from ..train import TrainEvent, TrainResult
 
 __all__ = ["train_command", "parse_range"]
@@ -113,6 +114,8 @@ class _Display:
 
 @contextmanager
 def _display(enabled: bool) -> Iterator[_Display]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     if not enabled:
         yield _Display(None)
         return

@@ -18,8 +18,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
 
 from ..archs.spec import TASKS
 from ..atomicfile import writing
@@ -74,6 +72,8 @@ def _human(size: int | None) -> str:
 @contextmanager
 def _download_progress(quiet: bool) -> Iterator[Callable[[str], ProgressCallback | None]]:
     """Yields ``make(name)`` -> progress callback drawing a Rich bar on stderr (TTY only)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
         yield lambda name: None
@@ -136,6 +136,8 @@ def _has_source(entry: ManifestEntry) -> bool:
 @weights_app.command("verify")
 def verify_cmd(names: Names = None) -> None:
     """Re-hash local files (bundled and cached) against the manifest; exit 1 on a mismatch."""
+    from rich.table import Table
+
     manifest = get_manifest()
     entries = [lookup(n, manifest) for n in names] if names else [m for m in manifest.models if local_path(m)]
     table = Table("model", "where", "result", "expected sha256", "actual sha256")
@@ -306,6 +308,8 @@ def _model_row(entry: ManifestEntry) -> dict[str, Any]:
 
 def models_command(json_out: JsonOut = False) -> None:
     """List known models: task, scale, architecture, size, local status, default, metrics."""
+    from rich.table import Table
+
     rows = [_model_row(e) for e in get_manifest().models]
     if json_out:
         sys.stdout.write(json.dumps({"cache_dir": str(cache_dir()), "models": rows}, indent=2) + "\n")

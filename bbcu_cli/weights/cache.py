@@ -8,15 +8,12 @@ are read on every call, so tests and long-running processes see changes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock
 
 from ..atomicfile import write_bytes
 from ..errors import WeightsError
@@ -116,6 +113,8 @@ def _edit_user_manifest(edit: Callable[[list[dict[str, Any]]], list[dict[str, An
     path = user_manifest_path()
     with cache_io(f"update {path}"):
         path.parent.mkdir(parents=True, exist_ok=True)
+        from filelock import FileLock  # lazy: only edits of the user manifest lock
+
         with FileLock(str(path) + ".lock"):
             models = [m.to_dict() for m in load_user_manifest().models]
             data = {"schema_version": SCHEMA_VERSION, "models": edit(models)}
@@ -182,6 +181,8 @@ def status(entry: ManifestEntry) -> str:
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
+    import hashlib  # lazy: OpenSSL's import is only paid when something is hashed
+
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:
         while block := fh.read(chunk):

@@ -18,14 +18,11 @@ URL, offline), left in place and refused with what was expected and what was fou
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
-
-from filelock import FileLock, Timeout
 
 from ..atomicfile import writing
 from ..errors import DownloadError, IntegrityError, OfflineError, WeightsError, command
@@ -194,6 +191,8 @@ def _download_locked(entry: ManifestEntry, settings: DownloadSettings, progress:
     if not urls:
         _check_not_damaged(entry)
         raise _offline_error(entry) if settings.offline else _no_url_error(entry)
+    from filelock import FileLock, Timeout  # lazy, like hashlib below: only a download pays the import
+
     lock = FileLock(str(weights_dir(create=True) / f"{entry.file}.lock"), timeout=settings.lock_timeout)
     try:
         with lock:  # another process may have finished the download while we waited
@@ -289,6 +288,8 @@ def _stream(
     url: str, fh: BinaryIO, entry: ManifestEntry, settings: DownloadSettings, progress: ProgressCallback | None
 ) -> str:
     """Copy ``url`` into ``fh``; returns the sha256. Checks the size against the manifest."""
+    import hashlib
+
     digest, done, size = hashlib.sha256(), 0, entry.size or 0
     with _open(url, settings) as resp:
         announced = resp.headers.get("Content-Length")

@@ -115,3 +115,27 @@ def test_still_image_io_skips_imageio(tmp_path: Path) -> None:
     )
     res = _run(["-c", code], tmp_path, importtime=False)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+#: modules a quiet restore of a bundled model has no use for (each costs 5-25 ms of start-up)
+LAZY_EXTRAS = ("filelock", "rich.progress", "rich.table", "socket", "torch")
+
+
+def test_quiet_upscale_skips_lock_progress_and_socket(tmp_path: Path) -> None:
+    """A quiet ``bbcu upscale`` on bundled weights imports no file lock (downloads only), no Rich
+    progress or table (bars and listings only), no socket and no torch (packed path)."""
+    out = tmp_path / "out.png"
+    res = _run(["-m", "bbcu_cli", "upscale", "examples/bears_lr.png", "-s", "2", "-o", str(out), "-q"], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert out.is_file()
+    names = {line.rsplit("|", 1)[1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")}
+    assert "bbcu_cli.cli.restore_cmd" in names  # the log is read right
+    unwanted = LAZY_EXTRAS if _packed_kernel_built() else LAZY_EXTRAS[:-1]  # no compiler: float path, torch
+    loaded = sorted(n for n in names if any(n == m or n.startswith(m + ".") for m in unwanted))
+    assert loaded == []
+
+
+def _packed_kernel_built() -> bool:
+    from bbcu_cli import kernels
+
+    return kernels.built()
