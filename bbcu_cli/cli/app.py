@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import BbcuError, OutputError
 from . import restore_cmd
 from .helptext import command_epilog, environment_epilog
-from .process import exit_code, fill_closed_streams, terminate_as_interrupt
+from .process import exit_code, fill_closed_streams, python_stderr_apart, terminate_as_interrupt
 from .report import is_verbose, setup_logging, stderr_console
 
 app = typer.Typer(
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     SIGTERM is handled like Ctrl-C and exits 143 (:mod:`.process`); a pipe closed by its reader
     is a one-line error, exit 1."""
     fill_closed_streams()
-    with terminate_as_interrupt():
+    with terminate_as_interrupt(), python_stderr_apart():
         rc = _run(argv)
         rc = _flush_stdout(rc)
     return exit_code(rc)

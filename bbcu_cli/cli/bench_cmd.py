@@ -120,7 +120,9 @@ def bench_command(
     backend: Annotated[
         Optional[list[str]], typer.Option("--backend", help="Backends to time (repeatable); default: float and packed.")
     ] = None,
-    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: torch default).")] = 0,
+    threads: Annotated[
+        int, typer.Option("--threads", min=0, max=opt.MAX_THREADS, help="CPU threads (0: torch default).")
+    ] = 0,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per backend (after one warm-up).")] = 5,
     arch: Annotated[
         str, typer.Option("--arch", help=f"Without -m: random model of this architecture ({', '.join(arch_names())}).")

@@ -100,7 +100,9 @@ Tile = Annotated[
     typer.Option("--tile", min=0, help="Tile side in input pixels; 0 picks full-width stripes that fit free memory."),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Threads = Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: all cores).")]
+#: beyond any machine; larger values overflowed the C int of the thread settings
+MAX_THREADS = 4096
+Threads = Annotated[int, typer.Option("--threads", min=0, max=MAX_THREADS, help="CPU threads (0: all cores).")]
 Backend = Annotated[
     str,
     typer.Option(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from rich.console import Console
 from rich.text import Text
 
+from ..errors import printable
+
 if TYPE_CHECKING:  # only for annotations: keeps numpy and the image codecs out of start-up
     from rich.progress import Progress
 
@@ -127,11 +129,13 @@ def item_line(item: ItemResult) -> Text:
     if item.status == "failed":
         return Text.assemble(("failed", "red"), f" {item.error_for_cli()}")
     if item.status == "skipped":
-        return Text.assemble(("skipped", "yellow"), f" {item.input}: {item.output} {SKIP_REASON.split(' (')[0]}")
+        where = f"{printable(str(item.input))}: {printable(str(item.output))}"
+        return Text.assemble(("skipped", "yellow"), f" {where} {SKIP_REASON.split(' (')[0]}")
     extra = f"  {item.seconds:.2f} s" if item.seconds is not None else ""
     if item.sigma is not None:
         extra += f"  sigma {item.sigma:.1f}"
-    return Text.assemble(("ok", "green"), f" {item.input} -> {item.output}{extra}{_metrics_text(item)}")
+    names = f"{printable(str(item.input))} -> {printable(str(item.output))}"  # raw names could rewrite the terminal
+    return Text.assemble(("ok", "green"), f" {names}{extra}{_metrics_text(item)}")
 
 
 class RunTotals:
@@ -161,7 +165,7 @@ def _totals_text(totals: RunTotals | None) -> str:
     if totals.pixels_out:
         text += f", {totals.pixels_out / 1e6 / max(totals.batch_seconds(), 1e-9):.2f} MP/s ({totals.pixels_out / 1e6:.2f} MP written)"
     if totals.location:
-        text += f"; outputs in {totals.location}"
+        text += f"; outputs in {printable(totals.location)}"
     return text
 
 

@@ -8,6 +8,7 @@ and which SR model scale ``-s``/``--outscale`` ask for.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,8 @@ def _check_usage(args: RunArgs) -> None:
             "--skip-existing and --overwrite exclude each other",
             "existing outputs are skipped by default; pass --overwrite alone to replace them",
         )
+    if args.sigma is not None and not math.isfinite(args.sigma):  # click's 0..255 range lets NaN through
+        raise UsageError(f"--sigma {args.sigma} is not a number", "pass a noise level from 0 to 255, e.g. --sigma 25")
     if args.report.json_out and out.output == "-":
         raise UsageError("--json and '-o -' would both write to stdout", "write the image to a file, or drop --json")
     if out.suffix is not None:
@@ -147,9 +150,24 @@ def plan_items(args: RunArgs, scale: int) -> Plan:
     suffix = _suffix(args, scale)
     plan = _listed(args, suffix)
     target = _output_target(args, plan)
-    plan.left_out += [i.source for i in plan_outputs(plan.items, target, suffix, format_ext(args.output.out_format))]
+    dropped = plan_outputs(plan.items, target, suffix, format_ext(args.output.out_format))
+    if dropped and args.output.overwrite:
+        _refuse_replacing_inputs(dropped, plan.items)
+    plan.left_out += [i.source for i in dropped]
     match_reference(plan.items, args.inputs.ref)
     return plan
+
+
+def _refuse_replacing_inputs(dropped: list[BatchItem], items: list[BatchItem]) -> None:
+    """``--overwrite`` never replaces a file named as an input, even one named like an earlier
+    output (``bbcu denoise a.png a_denoised.png``: the second may be an original)."""
+    named = dropped[0].source.resolve()
+    writer = next(i.source for i in items if i.output is not None and i.output.resolve() == named)
+    raise UsageError(
+        f"{dropped[0].source} is an input, and --overwrite would replace it with the output of {writer}",
+        "inputs are never overwritten: leave that name out, quote the pattern so that bbcu expands it "
+        "and leaves earlier outputs out, or choose another -o or --suffix",
+    )
 
 
 def model_scale(args: RunArgs) -> int | None:

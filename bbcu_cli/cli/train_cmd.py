@@ -239,7 +239,9 @@ def train_command(
         Optional[str],
         typer.Option("--init-from", help="Initialise from a checkpoint (tensors of matching name and shape)."),
     ] = None,
-    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads per process (0: torch default).")] = 0,
+    threads: Annotated[
+        int, typer.Option("--threads", min=0, max=opt.MAX_THREADS, help="CPU threads per process (0: torch default).")
+    ] = 0,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",
     amp: Annotated[
         Optional[bool],

@@ -118,6 +118,21 @@ def test_shell_expanded_glob_drops_earlier_outputs(capsys: pytest.CaptureFixture
     assert earlier.read_bytes() == before and not (tmp_path / "img0_denoised_denoised.png").exists()
 
 
+def test_overwrite_never_replaces_a_file_named_as_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``bbcu denoise a.png a_denoised.png --overwrite``: the second file may be an original named
+    like an output; it is an input, so the run is refused and it stays as it was."""
+    src = _images(tmp_path, 2)
+    original = src[1].rename(tmp_path / "img0_denoised.png")
+    before = original.read_bytes()
+    res = run_cli(capsys, "denoise", src[0], original, "-m", DENOISER, "--overwrite")
+    assert res.code == 2
+    assert "img0_denoised.png is an input, and --overwrite would replace it with the output of" in res.err
+    assert original.read_bytes() == before
+    pattern = run_cli(capsys, "denoise", tmp_path / "*.png", "-m", DENOISER, "--overwrite", "-q")
+    assert pattern.code == 0, pattern.err  # bbcu's own listing leaves earlier outputs out: replaced
+    assert original.read_bytes() != before
+
+
 def test_existing_output_skipped_by_default_overwrite_replaces(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -446,3 +447,37 @@ def test_names_with_control_characters_are_escaped(capsys: pytest.CaptureFixture
     assert res.code == 1
     assert "\x1b" not in res.err and "evil\\x1b[2J\\nname.png" in res.err
     assert printable("a\nb\x1b") == "a\\nb\\x1b"
+
+
+def test_names_with_control_characters_are_escaped_on_ok_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The success path too: per-file ``ok`` lines (shown off a terminal and under capture), the
+    left-out note and the summary's ``outputs in`` never print a control character raw."""
+    src = tmp_path / "in"
+    src.mkdir()
+    good = src / "evil\x1b[31m\nname.png"
+    PILImage.fromarray((_gradient() * 255).astype(np.uint8)).save(good, format="PNG")
+    shutil.copy(good, src / "old\x1b[1m_denoised.png")
+    res = run_cli(capsys, "denoise", src, "-m", MODEL, "-o", tmp_path / "o\x1b[2Jut")
+    assert res.code == 0, res.err
+    assert "\x1b" not in res.err
+    assert "ok " in res.err and "evil\\x1b[31m\\nname.png -> " in res.err
+    assert "old\\x1b[1m_denoised.png" in res.err and "outputs in " in res.err and "o\\x1b[2Jut" in res.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sigma", "nan"], "--sigma nan is not a number"),
+        (["--threads", "99999999999"], "99999999999 is not in the range 0<=x<=4096"),
+    ],
+)
+def test_non_numbers_and_huge_counts_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    src = tmp_path / "a.png"
+    PILImage.fromarray((_gradient() * 255).astype(np.uint8)).save(src)
+    res = run_cli(capsys, "denoise", src, "-m", MODEL, *args, "-o", tmp_path / "o.png")
+    assert res.code == 2 and message in res.err, res.err
+    assert not (tmp_path / "o.png").exists()

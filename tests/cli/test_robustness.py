@@ -353,3 +353,55 @@ def test_overwrite_never_renames_over_a_device_fifo_or_symlink(
     reader.join(timeout=30)
     assert res.code == 0, res.err
     assert st.S_ISFIFO(os.lstat(fifo).st_mode) and got and got[0][:4] == b"\x89PNG"
+
+
+_GUARD_SNIPPET = """
+import os, sys
+from bbcu_cli.cli.process import python_stderr_apart
+from bbcu_cli.errors import InputError
+from bbcu_cli.imagefiles._guard import decode_guard
+with python_stderr_apart():
+    with decode_guard("x.png"):  # a status line printed by another thread meanwhile (--jobs)
+        print("ok other truncated scan.png -> out.png", file=sys.stderr)
+    try:
+        with decode_guard("y.png"):  # a C decoder writes to descriptor 2
+            os.write(2, b"libpng error: Read Error: file truncated\\n")
+    except InputError as exc:
+        print("caught:", exc, file=sys.stderr)
+    else:
+        raise SystemExit("the decoder's damage report was not caught")
+"""
+
+
+def test_decode_guard_ignores_python_stderr_of_other_threads(tmp_path: Path) -> None:
+    """With ``--jobs``, status lines printed while another file decodes are not taken for that
+    file's decoder messages (a valid file was once failed as 'truncated' because of a line naming
+    another file), while what a C decoder writes to descriptor 2 is still caught."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    res = subprocess.run(
+        [sys.executable, "-c", _GUARD_SNIPPET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "ok other truncated scan.png -> out.png" in res.stderr
+    assert "caught: y.png is truncated or corrupt: libpng error: Read Error: file truncated" in res.stderr
+
+
+def test_jobs_status_lines_never_fail_a_good_file(tmp_path: Path) -> None:
+    """The scenario that failed before: one file named like a damage report, a JPEG decoded by a
+    reader thread while the main thread prints that name (-j 4)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in (1, 3, 4, 5):
+        _png(src / f"i{i}.png", i)
+    _png(src / "i2 truncated scan.png", 2)
+    PILImage.open(_png(tmp_path / "j.png", 6)).save(src / "i6.jpg")
+    res = subprocess.run(
+        [sys.executable, "-m", "bbcu_cli", "denoise", str(src), "--sigma", "5", "-j", "4", "-o", str(tmp_path / "o")],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "BBCU_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(list((tmp_path / "o").iterdir())) == 6
