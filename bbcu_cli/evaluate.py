@@ -138,6 +138,9 @@ def _evaluate_image(
 ) -> ImageResult:
     clean = load_clean(path, cfg)
     ref = modcrop(clean, cfg.scale) if cfg.task == "sr" else clean
+    if min(ref.shape[:2]) < max(cfg.scale, 1) * 2:  # the degraded input needs 2 pixels a side
+        h, w = clean.shape[:2]
+        raise InputError(f"{path} is {w}x{h}, too small to evaluate at x{cfg.scale}", "leave it out of the dataset")
     degraded = make_degraded(ref, cfg, index)
     out = _run(restore, degraded, ref, model_name)
     res = ImageResult(path.stem, *_score(out, ref, cfg))
@@ -157,6 +160,19 @@ def _evaluate_image(
         _save(save_dir / f"{path.stem}.png", out)
         _save(save_dir / f"{path.stem}_compare.png", comparison_sheet(panels, ref))
     return res
+
+
+def _named(path: Path, run: Callable[[], ImageResult]) -> ImageResult:
+    """Run one image's evaluation; an InputError that does not name the file gets its name.
+
+    A benchmark mean needs every image, so the first bad one still ends the run (exit 1).
+    """
+    try:
+        return run()
+    except InputError as exc:
+        if str(path) not in exc.raw_message and path.name not in exc.raw_message:
+            exc.raw_message = f"{path}: {exc.raw_message}"
+        raise
 
 
 def evaluate(
@@ -188,7 +204,9 @@ def evaluate(
     run_base = name_base if baseline is not None or save_dir is not None else None
     results: list[ImageResult] = []
     for index, path in enumerate(paths):
-        results.append(_evaluate_image(path, index, restore, cfg, model_name, run_base, save_dir))
+        results.append(
+            _named(path, lambda p=path, i=index: _evaluate_image(p, i, restore, cfg, model_name, run_base, save_dir))
+        )
         if progress is not None:
             progress(index + 1, len(paths))
     used = {"sr": (cfg.scale, None, None), "denoise": (None, cfg.sigma, None), "deblock": (None, None, cfg.quality)}[

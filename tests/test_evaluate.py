@@ -179,6 +179,18 @@ def test_wrong_output_shape_raises(tmp_path: Path) -> None:
         evaluate(tmp_path / "empty", identity_baseline(), EvalConfig("denoise"), "m")
 
 
+@pytest.mark.parametrize(
+    ("shape", "scale", "message"),
+    [((5, 5, 3), 4, r"img00.png is 5x5, too small to evaluate at x4"), ((12, 12, 3), 2, r"img00.png: a crop of")],
+)
+def test_too_small_image_is_named(tmp_path: Path, shape: tuple[int, int, int], scale: int, message: str) -> None:
+    """An image too small for the scale (it used to end in a numpy ValueError) or for SSIM after
+    the border crop: a one-line InputError that names the file."""
+    _write_folder(tmp_path / "s", [shape])
+    with pytest.raises(InputError, match=message):
+        evaluate(tmp_path / "s", bicubic_baseline(scale), EvalConfig("sr", scale=scale), "bicubic")
+
+
 SET5_BICUBIC = [(4, 28.43, 0.8113), (2, 33.68, 0.9305)]  # Y-PSNR / SSIM, README protocol
 
 

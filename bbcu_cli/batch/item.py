@@ -199,13 +199,14 @@ def compute_item(
 
 
 def save_item(restorer: Restorer, staged: Staged, *, opts: RestoreOptions) -> ItemResult:
-    """Stage 3: write atomically, then measure against the reference (if any)."""
+    """Stage 3: measure against the reference (if any), then write atomically: an item whose
+    reference does not fit fails with no output written (a rerun does not skip it)."""
     src, dst = staged.src, staged.dst
     try:
-        _write(dst, staged.image, opts)
         result = ItemResult(str(src), str(dst), "ok", sigma=staged.sigma)
         if staged.ref is not None:
             result.psnr, result.ssim = _measure(restorer, staged.image, staged.ref)
+        _write(dst, staged.image, opts)
     except OutputError as exc:
         if opts.skip_existing and dst.exists():  # another process wrote it meanwhile
             return ItemResult(str(src), str(dst), "skipped", seconds=time.perf_counter() - staged.start)

@@ -36,10 +36,12 @@ def _measure(restorer: Restorer, output: Image | ImageSequence, ref_path: Path) 
     output = output.first if isinstance(output, ImageSequence) else output
     ref = read_image(ref_path)
     h, w = output.pixels.shape[:2]
-    if ref.pixels.shape[0] < h or ref.pixels.shape[1] < w:
+    rh, rw = ref.pixels.shape[:2]
+    slack = math.ceil(restorer.scale)  # the low-resolution side was rounded down: cut the reference to fit
+    if not (0 <= rh - h < slack and 0 <= rw - w < slack):
         raise InputError(
-            f"reference {ref_path} is {ref.pixels.shape[1]}x{ref.pixels.shape[0]}, smaller than the output {w}x{h}",
-            "pass the matching high-quality image",
+            f"reference {ref_path} is {rw}x{rh} but the output is {w}x{h}",
+            f"pass the matching high-quality image (at most {slack - 1} pixel(s) larger per side)",
         )
     quant = _as_unit_float(output.pixels)
     space, crop = metrics_for_task(restorer.spec.task, math.ceil(restorer.scale))  # --outscale 1.5: crop 2

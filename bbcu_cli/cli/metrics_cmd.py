@@ -12,31 +12,36 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import InputError, UsageError
+from ..errors import BbcuError, InputError, UsageError, printable
 from . import options as opt
 from .report import emit_json, protocol_label, stderr_console
 
 __all__ = ["metrics"]
 
 
-def _pairs(output: Path, ref: Path) -> list[tuple[Path, Path]]:
+def _pairs(output: Path, ref: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """The (output, reference) pairs, and the outputs of a folder that have no reference."""
     from ..imagefiles import list_images
 
     if output.is_file() and ref.is_file():
-        return [(output, ref)]
+        return [(output, ref)], []
+    for path in (output, ref):
+        if not path.exists():
+            raise InputError(f"{path} does not exist", "check the path")
     if not (output.is_dir() and ref.is_dir()):
         raise UsageError(
             f"{output} and {ref} must both be files or both folders",
             "compare a file with a file, or a folder with a folder",
         )
     refs = {p.stem: p for p in list_images([str(ref)], True)}
-    pairs = [(p, found) for p in list_images([str(output)], True) if (found := _reference_for(p, refs)) is not None]
+    found = [(p, _reference_for(p, refs)) for p in list_images([str(output)], True)]
+    pairs = [(p, r) for p, r in found if r is not None]
     if not pairs:
         raise InputError(
             f"no file in {output} has a reference of the same stem in {ref} (after removing _x4, _denoised, ... suffixes)",
             "name outputs and references alike",
         )
-    return pairs
+    return pairs, [p for p, r in found if r is None]
 
 
 def _reference_for(output: Path, refs: dict[str, Path]) -> Path | None:
@@ -109,30 +114,49 @@ def metrics(
     """
     from ..batch.item import ItemResult  # numpy and the image codecs load when the command runs (fast --help)
 
+    _space(y, rgb, 3)  # --y with --rgb: a usage error before any file is read
+    pairs, unmatched = _pairs(output, ref)
     results: list[ItemResult] = []
     references: dict[str, str | None] = {}
     spaces: set[str] = set()
-    for out_path, ref_path in _pairs(output, ref):
-        psnr, ssim, space = _one(out_path, ref_path, crop, y, rgb)
+    for out_path, ref_path in pairs:  # a bad pair is reported at the end; the others are measured
+        references[str(out_path)] = str(ref_path)
+        try:
+            psnr, ssim, space = _one(out_path, ref_path, crop, y, rgb)
+        except BbcuError as exc:
+            results.append(ItemResult(None, str(out_path), "failed", error=str(exc), error_cli=exc.for_cli()))  # type: ignore[arg-type]
+            continue
         spaces.add(space)
         results.append(ItemResult(None, str(out_path), "ok", psnr=psnr, ssim=ssim))  # type: ignore[arg-type]
-        references[str(out_path)] = str(ref_path)
     protocol = " / ".join(protocol_label(s, crop) for s in sorted(spaces))
     if json_out:
-        emit_json("metrics", None, results, {"protocol": protocol}, references)
-        return
-    _print(results, references, protocol)
+        emit_json(
+            "metrics", None, results, {"protocol": protocol, "unmatched": [str(p) for p in unmatched]}, references
+        )
+    else:
+        _print(results, references, protocol, unmatched)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
 
 
-def _print(results: list[Any], references: dict[str, str | None], protocol: str) -> None:
-    """One line per pair on stdout; the protocol and the mean on stderr."""
+def _print(results: list[Any], references: dict[str, str | None], protocol: str, unmatched: list[Path]) -> None:
+    """One line per pair on stdout; the protocol, the mean, unmatched outputs and failures on stderr."""
     import numpy as np
 
-    stderr_console.print(f"protocol: {protocol}", markup=False)
-    for r in results:
+    ok = [r for r in results if r.status == "ok"]
+    stderr_console.print(f"protocol: {protocol or '-'}", markup=False)
+    for r in ok:
         typer.echo(f"{r.output}: PSNR {r.psnr:.4f} dB  SSIM {r.ssim:.6f}  (ref {references.get(r.output)})")
-    if len(results) > 1:
-        mean_psnr, mean_ssim = float(np.mean([r.psnr for r in results])), float(np.mean([r.ssim for r in results]))
+    if len(ok) > 1:
+        mean_psnr, mean_ssim = float(np.mean([r.psnr for r in ok])), float(np.mean([r.ssim for r in ok]))
         stderr_console.print(
-            f"mean over {len(results)}: PSNR {mean_psnr:.4f} dB  SSIM {mean_ssim:.6f} ({protocol})", markup=False
+            f"mean over {len(ok)}: PSNR {mean_psnr:.4f} dB  SSIM {mean_ssim:.6f} ({protocol})", markup=False
         )
+    if unmatched:
+        names = ", ".join(printable(p.name) for p in unmatched[:3]) + (", ..." if len(unmatched) > 3 else "")
+        stderr_console.print(
+            f"note: {len(unmatched)} file(s) without a reference of the same stem: {names}", markup=False
+        )
+    for r in results:
+        if r.status == "failed":
+            stderr_console.print(f"failed: {r.error_for_cli()}", markup=False, soft_wrap=True)

@@ -58,8 +58,8 @@ def upscale(
     Existing outputs are skipped (rerun to finish a batch); --overwrite replaces them.
     """
     if scale is not None and scale not in (2, 3, 4):
-        raise UsageError(
-            f"-s {scale}: scale must be 2, 3 or 4", f"pass -s 2, -s 3 or -s 4, or --outscale {scale} for another factor"
+        raise UsageError(  # an example that works: -s 0, -s 1 and -s 5 have no --outscale twin
+            f"-s {scale}: scale must be 2, 3 or 4", "pass -s 2, -s 3 or -s 4, or e.g. --outscale 1.5 for another factor"
         )
     run(
         RunArgs(

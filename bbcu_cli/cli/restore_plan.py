@@ -196,6 +196,8 @@ def model_scale(args: RunArgs) -> int | None:
 def _scale_for_outscale(outscale: float, scale: int | None, shipped: list[int], has_model: bool) -> int | None:
     """The model scale for ``--outscale``: ``-s`` if it covers it, the model's own with ``-m``,
     else the smallest shipped scale of at least ``outscale``."""
+    if not math.isfinite(outscale):
+        raise UsageError(f"--outscale {outscale}: not a number", "pass a factor of at least 1, e.g. --outscale 1.5")
     if outscale < 1:
         raise UsageError(
             f"--outscale {outscale:g}: must be at least 1", "downscale with an image editor; bbcu only enlarges"

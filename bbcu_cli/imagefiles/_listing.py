@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bbcu_cli.errors import InputError
+from bbcu_cli.errors import InputError, printable
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
 from bbcu_cli.imagefiles._core import SUPPORTED_EXTENSIONS
+
+log = logging.getLogger("bbcu_cli.imagefiles")
 
 
 def list_images(inputs: Sequence[str], recursive: bool) -> list[Path]:
     """Expand files, folders and glob patterns (``* ? [..]``, ``**`` with ``recursive``) to files.
 
     Folders yield their files with a supported extension (case-insensitive, dot-files skipped),
-    sorted, descending into subfolders only when ``recursive``. Explicit files are kept whatever
+    sorted, descending into subfolders only when ``recursive``; image-named entries that are not
+    readable files (broken links, folders) are skipped with a warning. Explicit files are kept whatever
     their extension. Order follows ``inputs``; duplicates are dropped. Raises InputError for a
     missing path, a pattern matching no image, or a folder holding none.
     """
@@ -57,8 +61,10 @@ def _expand(item: str, recursive: bool) -> list[Path]:
 
 
 def _folder_images(folder: Path, recursive: bool, must_exist: bool = True) -> list[Path]:
-    entries = walk(folder) if recursive else folder.iterdir()
-    files = sorted(p for p in entries if p.is_file() and _is_image_name(p))
+    entries = [p for p in (walk(folder) if recursive else folder.iterdir()) if _is_image_name(p)]
+    files = sorted(p for p in entries if p.is_file())
+    for odd in sorted(set(entries) - set(files)):  # a broken link, a link loop, a folder named x.png
+        log.warning("skipped %s: not a readable file (broken link or a folder)", printable(str(odd)))
     if not files and must_exist:
         hint = "no subfolder holds any either" if recursive else "pass -r to search subfolders"
         raise InputError(f"folder {folder} holds no images ({_EXT_LIST})", hint)
@@ -73,7 +79,8 @@ def walk(root: Path) -> Iterator[Path]:
     """Every entry below ``root`` (not ``root`` itself), each real folder entered once.
 
     Symlinked folders are followed; a folder already entered (same device and inode: a loop,
-    or a second link to it) is listed but not entered again. Unreadable folders are skipped.
+    or a second link to it) is listed but not entered again. Unreadable folders are skipped
+    with a warning that names them.
     """
     seen: set[tuple[int, int]] = set()
     stack = [root]
@@ -82,7 +89,8 @@ def walk(root: Path) -> Iterator[Path]:
         try:
             info = folder.stat()
             entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
-        except OSError:
+        except OSError as exc:
+            log.warning("skipped folder %s: %s", printable(str(folder)), exc.strerror or exc)
             continue
         if (info.st_dev, info.st_ino) in seen:
             continue

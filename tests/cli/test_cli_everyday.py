@@ -276,11 +276,34 @@ def test_metrics_pairs_by_stem_without_own_suffixes_and_prints_protocol(
     assert payload["protocol"] == "RGB" and payload["items"][0]["reference"].endswith("ARMS.png")
 
 
+def test_metrics_goes_on_past_a_bad_pair_and_names_unmatched(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A pair of different sizes or a damaged file fails that pair only (exit 1, listed at the
+    end, valid JSON); an output without a reference is named in a note and in ``unmatched``."""
+    refs, outs = tmp_path / "refs", tmp_path / "out"
+    good = _images(refs, 3)
+    outs.mkdir()
+    shutil.copy(good[0], outs / good[0].name)
+    _images(tmp_path / "small", 1, size=(20, 16))[0].rename(outs / good[1].name)  # size mismatch
+    (outs / good[2].name).write_bytes(b"not an image")
+    shutil.copy(good[0], outs / "extra.png")
+    res = run_cli(capsys, "metrics", outs, refs)
+    assert res.code == 1
+    assert good[0].name in res.out and "PSNR inf" in res.out
+    assert f"failed: {outs / good[1].name} is 20x16 but" in res.err and f"failed: {outs / good[2].name}" in res.err
+    assert "note: 1 file(s) without a reference of the same stem: extra.png" in res.err
+    payload = _json(run_cli(capsys, "metrics", outs, refs, "--json").out)
+    assert [i["status"] for i in payload["items"]] == ["ok", "failed", "failed"]
+    assert payload["summary"]["failed"] == 2 and payload["unmatched"] == [str(outs / "extra.png")]
+
+
 def test_metrics_and_ref_share_one_json_schema(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     src = _images(tmp_path, 1)[0]
     restored = _json(run_cli(capsys, "denoise", src, "-m", DENOISER, "--ref", src, "--json").out)
     measured = _json(run_cli(capsys, "metrics", tmp_path / "img0_denoised.png", src, "--json").out)
-    assert set(measured) <= set(restored) and {"command", "model", "protocol", "items", "summary"} <= set(measured)
+    assert set(measured) - {"unmatched"} <= set(restored)  # metrics' own key: outputs without a reference
+    assert {"command", "model", "protocol", "items", "summary"} <= set(measured)
     assert set(measured["items"][0]) == set(restored["items"][0])
     assert set(measured["summary"]) == set(restored["summary"])
     assert restored["protocol"] == measured["protocol"] == "RGB"

@@ -131,6 +131,24 @@ def test_ref_reports_metrics(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert item["psnr"] is not None and item["psnr"] > 50
 
 
+@pytest.mark.parametrize("grow", [-1, 0, 1, 2, 30])
+def test_ref_must_fit_the_output(capsys: pytest.CaptureFixture[str], tmp_path: Path, grow: int) -> None:
+    """x2: a reference may exceed the output by less than the scale per side (the input side was
+    rounded down); anything else fails the item with no output written, so a rerun fails again."""
+    src = _copy_input("bbcum_x2_f16_b2", tmp_path)
+    h, w = read_image(src).pixels.shape[:2]
+    ref = tmp_path / "ref.png"
+    Image.fromarray(np.full((2 * h + grow, 2 * w + grow, 3), 128, np.uint8)).save(ref)
+    args = ("upscale", src, "-m", FIXTURES / "bbcum_x2_f16_b2.pth", "-s", "2", "--ref", ref, "-o", tmp_path / "o.png")
+    res = run_cli(capsys, *args)
+    if grow in (0, 1):
+        assert res.code == 0 and (tmp_path / "o.png").is_file(), res.err
+        return
+    assert res.code == 1 and f"but the output is {2 * w}x{2 * h}" in res.err, res.err
+    assert not (tmp_path / "o.png").exists()
+    assert run_cli(capsys, *args).code == 1
+
+
 def test_scale_mismatch_is_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     src = _copy_input("bbcum_x2_f16_b2", tmp_path)
     res = run_cli(capsys, "upscale", src, "-s", "4", "-m", FIXTURES / "bbcum_x2_f16_b2.pth")

@@ -481,3 +481,20 @@ def test_non_numbers_and_huge_counts_are_usage_errors(
     res = run_cli(capsys, "denoise", src, "-m", MODEL, *args, "-o", tmp_path / "o.png")
     assert res.code == 2 and message in res.err, res.err
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-s", "0"], "-s 0: scale must be 2, 3 or 4 (pass -s 2, -s 3 or -s 4, or e.g. --outscale 1.5"),
+        (["--outscale", "nan"], "--outscale nan: not a number"),
+        (["--outscale", "inf"], "--outscale inf: not a number"),
+    ],
+)
+def test_upscale_factor_errors_suggest_what_works(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    src = tmp_path / "a.png"
+    PILImage.fromarray((_gradient() * 255).astype(np.uint8)).save(src)
+    res = run_cli(capsys, "upscale", src, *args, "-o", tmp_path / "o.png")
+    assert res.code == 2 and message in res.err, res.err

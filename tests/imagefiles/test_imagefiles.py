@@ -284,6 +284,30 @@ def test_list_images_errors(tmp_path: Path) -> None:
     assert "-r" in info.value.hint and "empty" in info.value.message
 
 
+def test_list_images_warns_about_what_it_skips(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken link, a folder named like an image and an unreadable subfolder are skipped with
+    a warning naming each (they used to vanish from a batch without a word)."""
+    root = _tree(tmp_path)
+    (root / "broken.png").symlink_to(root / "nowhere.png")
+    (root / "folder.png").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        if Path(str(path)).name == "deeper":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with caplog.at_level("WARNING", logger="bbcu_cli.imagefiles"):
+        found = list_images([str(root)], True)
+    assert [p.relative_to(root).as_posix() for p in found] == ["a.JPG", "b.png", "sub/d.webp"]
+    text = caplog.text
+    assert "skipped folder" in text and "deeper: Permission denied" in text
+    assert "broken.png: not a readable file" in text and "folder.png: not a readable file" in text
+
+
 def test_quantize_helpers() -> None:
     all8 = np.arange(256, dtype=np.uint8)
     np.testing.assert_array_equal(to_uint(from_uint(all8), 8), all8)
