@@ -157,14 +157,14 @@ class RunTotals:
         return time.perf_counter() - self.batch_start
 
 
-def _totals_text(totals: RunTotals | None) -> str:
+def _totals_text(totals: RunTotals | None, wrote: bool) -> str:
     if totals is None:
         return ""
     seconds = totals.seconds()
     text = f" in {seconds:.1f} s"
     if totals.pixels_out:
         text += f", {totals.pixels_out / 1e6 / max(totals.batch_seconds(), 1e-9):.2f} MP/s ({totals.pixels_out / 1e6:.2f} MP written)"
-    if totals.location:
+    if totals.location and wrote:  # no output at all: no location to point at
         text += f"; outputs in {printable(totals.location)}"
     return text
 
@@ -179,7 +179,7 @@ def print_summary(
             console.print(
                 Text.assemble(("failed", "red"), f": {item.error_for_cli()}"), soft_wrap=True
             )  # no markup: names may hold [ ]
-    line = f"{summary['ok']} ok, {summary['skipped']} skipped, {summary['failed']} failed{_totals_text(totals)}"
+    line = f"{summary['ok']} ok, {summary['skipped']} skipped, {summary['failed']} failed{_totals_text(totals, bool(summary['ok'] or summary['skipped']))}"
     if summary["psnr_mean"] is not None:
         protocol = f" ({totals.protocol})" if totals is not None and totals.protocol else ""
         line += f"; mean PSNR {summary['psnr_mean']:.4f} dB, SSIM {summary['ssim_mean']:.4f}{protocol}"

@@ -150,12 +150,25 @@ def plan_items(args: RunArgs, scale: int) -> Plan:
     suffix = _suffix(args, scale)
     plan = _listed(args, suffix)
     target = _output_target(args, plan)
+    _check_file_target_has_format(target, args.output.out_format, plan.items)
     dropped = plan_outputs(plan.items, target, suffix, format_ext(args.output.out_format))
     if dropped and args.output.overwrite:
         _refuse_replacing_inputs(dropped, plan.items)
     plan.left_out += [i.source for i in dropped]
     match_reference(plan.items, args.inputs.ref)
     return plan
+
+
+def _check_file_target_has_format(target: str | None, out_format: str | None, items: list[BatchItem]) -> None:
+    """``-o name`` (one input, no extension, no ``--format``): refused before any compute."""
+    if target is None or target == "-" or out_format is not None or Path(target).suffix:
+        return
+    if len(items) != 1 or items[0].root is not None or target.endswith(("/", os.sep)) or Path(target).is_dir():
+        return  # a folder target
+    raise UsageError(
+        f"-o {target} has no extension to pick the image format from",
+        f"name it e.g. -o {target}.png, pass --format png, or end it with / for a folder",
+    )
 
 
 def _refuse_replacing_inputs(dropped: list[BatchItem], items: list[BatchItem]) -> None:

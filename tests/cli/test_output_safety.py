@@ -498,3 +498,23 @@ def test_upscale_factor_errors_suggest_what_works(
     PILImage.fromarray((_gradient() * 255).astype(np.uint8)).save(src)
     res = run_cli(capsys, "upscale", src, *args, "-o", tmp_path / "o.png")
     assert res.code == 2 and message in res.err, res.err
+
+
+def test_output_without_extension_refused_before_compute(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    src = tmp_path / "a.png"
+    PILImage.fromarray((_gradient() * 255).astype(np.uint8)).save(src)
+    res = run_cli(capsys, "denoise", src, "-m", MODEL, "-o", tmp_path / "noext")
+    assert res.code == 2 and "has no extension to pick the image format from" in res.err, res.err
+    assert "denoise:" not in res.err  # refused before the run header: no compute
+    assert run_cli(capsys, "denoise", src, "-m", MODEL, "-o", tmp_path / "noext", "--format", "png").code == 0
+    assert (tmp_path / "noext").is_file()
+
+
+def test_summary_names_no_output_location_when_nothing_was_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    res = run_cli(capsys, "denoise", bad, "-m", MODEL, "-o", tmp_path / "o.png")
+    assert res.code == 1 and "0 ok, 0 skipped, 1 failed" in res.err
+    assert "outputs in" not in res.err
