@@ -125,6 +125,8 @@ class Staged:
 
 
 def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | None:
+    if str(dst) != "-" and dst.is_dir():  # neither an output to keep nor one to replace
+        raise OutputError(f"cannot write {dst}: a folder of that name exists", "rename it, or choose another -o")
     if str(dst) == "-" or not dst.exists() or opts.overwrite or special_target(dst):
         return None
     if opts.skip_existing:

@@ -82,4 +82,13 @@ def _stdout() -> BinaryIO:
     stream = getattr(sys.stdout, "buffer", None)
     if stream is None:
         raise OutputError("cannot write the image to stdout: stdout is closed", "pass -o FILE")
+    if _is_terminal(stream):
+        raise OutputError("refusing to write image data to a terminal", "redirect stdout (> out.png) or pass -o FILE")
     return stream
+
+
+def _is_terminal(stream: BinaryIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False

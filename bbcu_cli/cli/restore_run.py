@@ -108,7 +108,7 @@ def _exists(path: Path) -> bool:
     """An existing output that the skip rule applies to (devices and FIFOs are written into)."""
     from ..imagefiles._write import special_target
 
-    return str(path) != "-" and path.exists() and not special_target(path)
+    return str(path) != "-" and path.exists() and not special_target(path) and not path.is_dir()  # a folder fails
 
 
 def _work(items: list[BatchItem], overwrite: bool) -> tuple[list[Work], dict[int, ItemResult]]:

@@ -518,3 +518,28 @@ def test_summary_names_no_output_location_when_nothing_was_written(
     res = run_cli(capsys, "denoise", bad, "-m", MODEL, "-o", tmp_path / "o.png")
     assert res.code == 1 and "0 ok, 0 skipped, 1 failed" in res.err
     assert "outputs in" not in res.err
+
+
+def test_folder_at_the_output_path_fails_the_item(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A folder where the output file would go is neither kept as "existing output" (exit 0)
+    nor written into: the item fails and says so."""
+    src = tmp_path / "a.png"
+    PILImage.fromarray((_gradient() * 255).astype(np.uint8)).save(src)
+    (tmp_path / "a_denoised.png").mkdir()
+    res = run_cli(capsys, "denoise", src, "-m", MODEL)
+    assert res.code == 1 and "a_denoised.png: a folder of that name exists" in res.err, res.err
+    assert "0 ok, 0 skipped, 1 failed" in res.err
+
+
+def test_image_bytes_never_go_to_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bbcu_cli.batch import output
+
+    class Tty(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(Tty()))
+    with pytest.raises(OutputError, match="refusing to write image data to a terminal"):
+        output._stdout()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO()))
+    assert output._stdout() is sys.stdout.buffer
