@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, UsageError, option
+from ..errors import InputError, UsageError, option, printable
 
 __all__ = [
     "BatchItem",
@@ -166,6 +166,14 @@ def list_inputs(
                 listing.items.append(BatchItem(path, root))
     if not listing.items and not listing.left_out:
         raise InputError("no input images given", "pass image files, folders or glob patterns")
+    if not listing.items:  # like a folder with no images: nothing to run is an error, not a silent success
+        names = ", ".join(printable(p.name) for p in listing.left_out[:3]) + (
+            ", ..." if len(listing.left_out) > 3 else ""
+        )
+        raise InputError(
+            f"all {len(listing.left_out)} image(s) found were left out as outputs of bbcu ({names})",
+            "name them in a run of their own, or choose an -o folder outside the inputs",
+        )
     return listing
 
 

@@ -107,6 +107,19 @@ def test_listing_leaves_out_own_outputs_with_a_note(capsys: pytest.CaptureFixtur
     assert named.code == 0 and (folder / "c_x1.5_denoised.png").is_file()
 
 
+def test_listing_that_leaves_out_everything_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Pointing at a folder of earlier outputs (or making -o the input folder with an empty
+    --suffix) leaves nothing to run: exit 1 like a folder without images, not a silent 0 ok."""
+    folder = tmp_path / "f_denoised"
+    _images(folder, 1)[0].rename(folder / "img0_denoised.png")
+    res = run_cli(capsys, "denoise", folder, "-m", DENOISER)
+    assert res.code == 1 and "all 1 image(s) found were left out as outputs of bbcu (img0_denoised.png)" in res.err
+    plain = tmp_path / "plain"
+    _images(plain, 2)
+    res = run_cli(capsys, "denoise", plain, "-m", DENOISER, "--suffix", "", "-o", plain)
+    assert res.code == 1 and "all 2 image(s) found were left out" in res.err
+
+
 def test_shell_expanded_glob_drops_earlier_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     src = _images(tmp_path, 1)[0]
     assert run_cli(capsys, "denoise", src, "-m", DENOISER, "-q").code == 0
