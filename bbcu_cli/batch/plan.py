@@ -5,12 +5,15 @@ Pure path logic (no pixels): testable without models or images.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, UsageError, option, printable
+
+log = logging.getLogger("bbcu_cli.batch")
 
 __all__ = [
     "BatchItem",
@@ -25,6 +28,7 @@ __all__ = [
     "strip_own_suffixes",
     "looks_like_output",
     "match_reference",
+    "references_by_stem",
     "select_shard",
 ]
 
@@ -310,12 +314,29 @@ def match_reference(items: list[BatchItem], ref: str | None) -> None:
         return
     if not path.is_dir():
         raise InputError(f"{option('ref', ref)}: no such file or folder", "pass a reference image or a folder of them")
-    from ..imagefiles import list_images
-
-    by_stem = {p.stem: p for p in list_images([str(path)], True)}
+    by_stem = references_by_stem(path)
     for item in items:
         stem = item.source.stem
         item.reference = by_stem.get(stem) or by_stem.get(strip_own_suffixes(stem))
+        if item.reference is None and item.error is None:
+            log.warning(
+                "no reference for %s in %s: it is restored without PSNR/SSIM", printable(str(item.source)), path
+            )
+
+
+def references_by_stem(folder: Path) -> dict[str, Path]:
+    """The images under ``folder`` by file stem; a UsageError when two share one (``a.png``, ``a.jpg``)."""
+    from ..imagefiles import list_images
+
+    by_stem: dict[str, Path] = {}
+    for found in list_images([str(folder)], True):
+        if found.stem in by_stem:
+            raise UsageError(
+                f"references {by_stem[found.stem]} and {found} share the stem {found.stem!r}",
+                "keep one reference per name in the folder",
+            )
+        by_stem[found.stem] = found
+    return by_stem
 
 
 def select_shard(items: list[BatchItem], shard: str | None) -> list[BatchItem]:

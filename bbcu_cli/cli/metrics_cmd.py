@@ -21,6 +21,7 @@ __all__ = ["metrics"]
 
 def _pairs(output: Path, ref: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """The (output, reference) pairs, and the outputs of a folder that have no reference."""
+    from ..batch.plan import references_by_stem
     from ..imagefiles import list_images
 
     if output.is_file() and ref.is_file():
@@ -33,7 +34,7 @@ def _pairs(output: Path, ref: Path) -> tuple[list[tuple[Path, Path]], list[Path]
             f"{output} and {ref} must both be files or both folders",
             "compare a file with a file, or a folder with a folder",
         )
-    refs = {p.stem: p for p in list_images([str(ref)], True)}
+    refs = references_by_stem(ref)
     found = [(p, _reference_for(p, refs)) for p in list_images([str(output)], True)]
     pairs = [(p, r) for p, r in found if r is not None]
     if not pairs:

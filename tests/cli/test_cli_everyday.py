@@ -323,6 +323,25 @@ def test_metrics_and_ref_share_one_json_schema(capsys: pytest.CaptureFixture[str
     assert restored["items"][0]["psnr"] == pytest.approx(measured["items"][0]["psnr"])
 
 
+def test_ref_folder_with_two_references_of_one_stem_is_refused(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """``x.png`` and ``x.jpg`` in a reference folder: which one is meant is not guessed (exit 2);
+    an input without any reference is restored with a warning that says so."""
+    src, refs = tmp_path / "in", tmp_path / "refs"
+    images = _images(src, 2)
+    refs.mkdir()
+    shutil.copy(images[0], refs / images[0].name)
+    Image.open(images[0]).save(refs / f"{images[0].stem}.jpg")
+    res = run_cli(capsys, "denoise", src, "-m", DENOISER, "--ref", refs, "-o", tmp_path / "o")
+    assert res.code == 2 and f"share the stem {images[0].stem!r}" in res.err, res.err
+    (refs / f"{images[0].stem}.jpg").unlink()
+    res = run_cli(capsys, "denoise", src, "-m", DENOISER, "--ref", refs, "-o", tmp_path / "o", "--json")
+    assert res.code == 0, res.err
+    assert f"no reference for {images[1]}" in caplog.text
+    assert [i["psnr"] is not None for i in _json(res.out)["items"]] == [True, False]
+
+
 def test_ref_prints_per_file_metrics_and_protocol(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     src = _images(tmp_path, 1, size=(24, 20))[0]
     hr = tmp_path / "hr.png"
