@@ -21,7 +21,7 @@ from rich.console import Console
 
 from ..archs.spec import TASKS
 from ..atomicfile import writing
-from ..errors import IntegrityError, UsageError, WeightsError
+from ..errors import IntegrityError, OutputError, UsageError, WeightsError
 from ..weights.cache import (
     bundled_path,
     cache_dir,
@@ -246,6 +246,8 @@ def mirror(
     directory: Annotated[Path, typer.Argument(help="Folder to fill (created if needed).", show_default=False)],
 ) -> None:
     """Copy every local weights file and a weights_manifest.json into DIRECTORY."""
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"cannot write the mirror {directory}: it is a file", "pass a folder (new or existing)")
     manifest = get_manifest()
     with cache_io(f"write the mirror {directory}"):
         directory.mkdir(parents=True, exist_ok=True)

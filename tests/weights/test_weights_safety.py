@@ -447,6 +447,14 @@ def test_mirror_manifest_as_models_json_keeps_bundled_models_offline(
     assert "bundled" in run_cli(capsys, "models").out
 
 
+def test_mirror_into_a_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "a.png"
+    target.write_bytes(b"keep me")
+    res = run_cli(capsys, "weights", "mirror", target)
+    assert res.code == 1 and "cannot write the mirror" in res.err and "it is a file" in res.err, res.err
+    assert "Errno" not in res.err and target.read_bytes() == b"keep me"
+
+
 def test_user_entry_for_another_file_is_not_bundled(tmp_path: Path) -> None:
     from bbcu_cli.weights.manifest import load_manifest
 
