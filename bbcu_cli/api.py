@@ -18,7 +18,7 @@ import numpy as np
 
 from .batch.item import RestoreOptions, process_file
 from .engine.restore import Restorer
-from .errors import BbcuError
+from .errors import BbcuError, UsageError
 from .factory import create_model
 from .loading import LoadedModel
 
@@ -86,8 +86,11 @@ def restore_file(
     """Restore the image file ``src`` into ``dst`` (atomic write; keeps bit depth, gray, alpha).
 
     Raises:
+        UsageError: ``dst`` is ``src`` (an input is never overwritten, even with ``overwrite``).
         BbcuError: the input cannot be read or the output cannot be written.
     """
+    if Path(src).resolve() == Path(dst).resolve():
+        raise UsageError(f"{dst} is the input file", "write the output to another path; inputs are never overwritten")
     restorer = (
         model
         if isinstance(model, Restorer)

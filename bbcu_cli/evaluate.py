@@ -25,7 +25,7 @@ import numpy as np
 
 from .archs.spec import Task
 from .degrade import modcrop
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, UsageError
 from .eval_data import (
     EvalConfig,
     Restore,
@@ -162,6 +162,24 @@ def _evaluate_image(
     return res
 
 
+def _check_save_dir(save_dir: Path, folder: Path, paths: list[Path]) -> None:
+    """``--save`` never writes into the dataset (it replaced ``a.png`` with its restored output,
+    and the next run scored the sheets too) and never writes two images to one name."""
+    data, target = folder.resolve(), save_dir.resolve()
+    if target == data or data in target.parents:
+        raise UsageError(
+            f"--save {save_dir} is inside the dataset folder {folder}", "save to a folder outside the dataset"
+        )
+    stems: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in stems:
+            raise UsageError(
+                f"{stems[path.stem]} and {path} would both be saved as {path.stem}.png",
+                "give the dataset images distinct names, or drop --save",
+            )
+        stems[path.stem] = path
+
+
 def _named(path: Path, run: Callable[[], ImageResult]) -> ImageResult:
     """Run one image's evaluation; an InputError that does not name the file gets its name.
 
@@ -196,6 +214,7 @@ def evaluate(
     if not paths:
         raise InputError(f"no images in {folder}", "expected png, jpg, webp, bmp or tiff files")
     if save_dir is not None:
+        _check_save_dir(save_dir, folder, paths)
         try:
             save_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

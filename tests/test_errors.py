@@ -106,3 +106,37 @@ def test_python_api_error_has_no_flags(tmp_path: Path) -> None:
     with pytest.raises(BbcuError) as info:
         restore_file(get_model(task="denoise"), src, dst, sigma=10)
     assert "overwrite=True" in str(info.value) and "--" not in str(info.value)
+
+
+def test_restore_file_never_replaces_its_input(tmp_path: Path) -> None:
+    from bbcu_cli import get_model, restore_file
+
+    src = tmp_path / "in.png"
+    PILImage.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(src)
+    before = src.read_bytes()
+    with pytest.raises(UsageError, match="is the input file"):
+        restore_file(get_model(task="denoise"), src, tmp_path / "." / "in.png", sigma=10, overwrite=True)
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("pixels", "sigma", "error", "message"),
+    [
+        (np.zeros((8, 8, 3), np.int64), 10, "InputError", "int64 pixels are not supported"),
+        (np.full((8, 8, 3), np.nan, np.float32), 10, "InputError", "the pixels hold NaN"),
+        (np.zeros((8, 8, 4), np.uint8), 10, "InputError", r"expected an \(H, W\) or \(H, W, 1 or 3\) array"),
+        (np.zeros((8,), np.uint8), 10, "InputError", r"expected an \(H, W\)"),
+        (np.zeros((0, 8, 3), np.uint8), 10, "InputError", "hold no pixel"),
+        (np.zeros((8, 8, 3), np.uint8), -5, "UsageError", "sigma -5 is not a noise level"),
+        (np.zeros((8, 8, 3), np.uint8), float("nan"), "UsageError", "sigma nan is not a noise level"),
+    ],
+)
+def test_restorer_refuses_what_it_would_misread(pixels: np.ndarray, sigma: float, error: str, message: str) -> None:
+    """int64 pixels were read as if on the 0..1 scale (outputs -17..264), NaN and a negative
+    sigma ran silently, odd shapes ended in IndexError/ValueError: now typed, one-line errors."""
+    import bbcu_cli.errors as errors
+    from bbcu_cli import Restorer, get_model
+
+    restorer = Restorer(get_model(task="denoise"), device="cpu")
+    with pytest.raises(getattr(errors, error), match=message):
+        restorer.restore(pixels, sigma=sigma)

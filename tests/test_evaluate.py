@@ -239,3 +239,17 @@ def test_sheet_crops_most_textured_window() -> None:
     x = 3 * (z + SHEET_GAP)
     np.testing.assert_array_equal(sheet[SHEET_LABEL:, x : x + z], zoomed)
     assert (sheet[:SHEET_LABEL, :z] < 128).any()  # a label was drawn
+
+
+def test_save_never_writes_into_the_dataset(tmp_path: Path) -> None:
+    """``--save`` into the dataset folder replaced ``img00.png`` with its restored output (and
+    the next run scored the sheets); two images of one stem overwrote each other's output."""
+    _write_folder(tmp_path / "s", [(32, 32, 3), (32, 32, 3)])
+    before = (tmp_path / "s" / "img00.png").read_bytes()
+    for target in (tmp_path / "s", tmp_path / "s" / "sub"):
+        with pytest.raises(UsageError, match="is inside the dataset folder"):
+            evaluate(tmp_path / "s", bicubic_baseline(2), EvalConfig("sr", scale=2), "b", save_dir=target)
+    assert (tmp_path / "s" / "img00.png").read_bytes() == before
+    Image.open(tmp_path / "s" / "img01.png").save(tmp_path / "s" / "img00.jpg")
+    with pytest.raises(UsageError, match="would both be saved as img00.png"):
+        evaluate(tmp_path / "s", bicubic_baseline(2), EvalConfig("sr", scale=2), "b", save_dir=tmp_path / "out")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -30,17 +31,19 @@ if TYPE_CHECKING:  # bbcu_cli.train imports torch: only when the command runs
 __all__ = ["train_command", "parse_range"]
 
 
-def parse_range(text: Optional[str], what: str) -> Optional[tuple[float, float]]:
-    """``"0,75"`` / ``"0-75"`` / ``"25"`` -> ``(lo, hi)``. Raises :class:`UsageError`."""
+_RANGE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:[,:-]\s*(\d+(?:\.\d*)?)\s*)?")
+
+
+def parse_range(text: Optional[str], what: str, integers: bool = False) -> Optional[tuple[float, float]]:
+    """``"0,75"`` / ``"0-75"`` / ``"25"`` -> ``(lo, hi)``: non-negative numbers (whole numbers
+    with ``integers``), ``lo <= hi``. Raises :class:`UsageError` (``"-5,10"`` is not a range)."""
     if text is None:
         return None
-    parts = [p for p in text.replace("-", ",").replace(":", ",").split(",") if p.strip()]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2):
-        raise UsageError(f"bad {what} range {text!r}", "write MIN,MAX, e.g. 0,75")
+    match = _RANGE.fullmatch(text)
+    values = [float(v) for v in match.groups() if v is not None] if match else []
+    if not values or (integers and any(v != int(v) for v in values)) or values[0] > values[-1]:
+        example = "10,60" if integers else "0,75"
+        raise UsageError(f"bad {what} range {text!r}", f"write MIN,MAX with 0 <= MIN <= MAX, e.g. {example}")
     return (values[0], values[-1])
 
 
@@ -262,7 +265,7 @@ def train_command(
     """Train a binarized BBCU model; writes checkpoints, logs and the exported weights to the run folder."""
     from ..train import TrainConfig, parse_duration, train
 
-    sig, qual = parse_range(sigma_range, "sigma"), parse_range(quality_range, "quality")
+    sig, qual = parse_range(sigma_range, "sigma"), parse_range(quality_range, "quality", integers=True)
     cfg = TrainConfig(
         task=task,
         arch=arch,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Union
 
 import numpy as np
 
+from ..errors import InputError, UsageError
 from ..lite.model import LiteModel
 from .backends import BackendChoice, lite_backend, select_backend
 from .devices import HOST_CPU, check_device_name, free_memory_bytes, resolve_device, set_threads, tune_allocator
@@ -53,6 +54,29 @@ def _to_float(block: np.ndarray) -> np.ndarray:
     if block.dtype == np.uint16:
         return block.astype(np.float32) / 65535.0
     return block.astype(np.float32, copy=False)
+
+
+def _check_pixels(pixels: object, sigma: float | None) -> None:
+    """What :meth:`Restorer.restore` accepts (see its docstring)."""
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.ndim not in (2, 3)
+        or pixels.ndim == 3
+        and pixels.shape[2] not in (1, 3)
+    ):
+        shape = getattr(pixels, "shape", type(pixels).__name__)
+        raise InputError(
+            f"pixels of shape {shape}: expected an (H, W) or (H, W, 1 or 3) array", "split off alpha first"
+        )
+    if pixels.size == 0:
+        raise InputError(f"pixels of shape {pixels.shape} hold no pixel", "pass a non-empty image")
+    kind = pixels.dtype.kind
+    if kind not in "bf" and pixels.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{pixels.dtype} pixels are not supported", "pass uint8, uint16, or float in [0, 1]")
+    if kind == "f" and np.isnan(pixels).any():
+        raise InputError("the pixels hold NaN", "replace NaN before restoring (e.g. np.nan_to_num)")
+    if sigma is not None and not (isinstance(sigma, (int, float, np.integer, np.floating)) and 0 <= sigma <= 255):
+        raise UsageError(f"sigma {sigma!r} is not a noise level", "pass a number from 0 to 255")
 
 
 def _store(out: np.ndarray, y: slice, x: slice, values: np.ndarray) -> None:
@@ -167,7 +191,13 @@ class Restorer:
 
         Returns (sH, sW, C) in ``out_dtype`` (float32 values are unclamped network output;
         uint8/uint16 are rounded after clipping to [0, 1]).
+
+        Raises:
+            InputError: not an (H, W[, 1 or 3]) array of uint8, uint16, bool or float, empty, or
+                holding NaN (other integer types would be read as if on the 0..1 scale).
+            UsageError: ``sigma`` outside 0..255 or not a number.
         """
+        _check_pixels(pixels, sigma)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         geo = _Geometry(pixels.shape[0], pixels.shape[1], pixels.shape[2], self.scale)

@@ -224,8 +224,25 @@ class TrainConfig:
             raise UsageError("no stopping rule", f"give {option('iters')}, {option('time_budget')} or both")
         if self.iters is not None and self.iters < 1 or self.time_budget is not None and self.time_budget <= 0:
             raise UsageError("iters and time budget must be positive")
-        if self.lr <= 0 or not 0 <= self.lr_min_ratio <= 1:
-            raise UsageError("lr must be > 0 and lr_min_ratio in [0, 1]")
+        if not (math.isfinite(self.lr) and self.lr > 0) or not 0 <= self.lr_min_ratio <= 1:
+            raise UsageError(f"lr {self.lr} must be a finite number > 0 and lr_min_ratio in [0, 1]", "e.g. --lr 5e-4")
+        self._check_exportable()
+
+    def _check_exportable(self) -> None:
+        """What would only fail after training: sizes the loader refuses (:data:`SPEC_BOUNDS`), a
+        model name the manifest refuses, a validation folder that is not there."""
+        from ..checkpoint_checks import SPEC_BOUNDS
+
+        if self.name is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,79}", self.name):
+            raise UsageError(f"--name {self.name!r} is not a model name", "use a-z, 0-9, '.', '_' and '-' (up to 80)")
+        if self.val and self.val.lower() != "none" and not Path(self.val).is_dir():
+            raise UsageError(f"--val {self.val}: no such folder", "pass a folder of images, or --val none")
+
+        for key, value in (("num_feat", self.num_feat), ("depth", self.depth), ("unshuffle", self.unshuffle)):
+            low, high = SPEC_BOUNDS[key]
+            if value is not None and not low <= value <= high:
+                flag = {"num_feat": "feat"}.get(key, key)
+                raise UsageError(f"--{flag} {value} is outside {low}..{high}", "the exported model would not load")
 
     def _check_downscalers(self) -> None:
         from ..degradations import MixedDegradation

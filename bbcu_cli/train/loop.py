@@ -14,6 +14,7 @@ resume, checkpoints, validation and export are in :mod:`.run_state`.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -21,7 +22,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ..errors import UsageError, option
+from ..errors import BbcuError, UsageError, option
 from .checkpoint import load_checkpoint, make_run_dir, resume_dir
 from .config import TrainConfig, lr_at
 from .data import Batch
@@ -116,6 +117,11 @@ class _Trainer(_RunState):
         while not (reason := self.stop_reason(should_stop)):
             t = time.monotonic()
             loss = self.train_step(model)
+            if not math.isfinite(loss):  # the weights are NaN from here on: stop before a checkpoint keeps them
+                raise BbcuError(
+                    f"the loss became {loss} at step {self.step + 1}",
+                    f"lower {option('lr')}; {self.run_dir / 'last.pt'} keeps the last good checkpoint, if any",
+                )
             self.step, session, dt = self.step + 1, session + 1, time.monotonic() - t
             self.after_step(loss, dt)
             if self.cfg.time_budget is not None:

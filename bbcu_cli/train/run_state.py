@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..errors import ModelFormatError, option
 from ..loading import build_model
 from .checkpoint import Export, describe_data, export_run, init_from, save_checkpoint, state_dict_of
 from .config import TrainConfig
@@ -98,6 +99,11 @@ class _RunState:
 
     def warm_start(self, path: str) -> None:
         loaded, skipped = init_from(self.net, path)
+        if not loaded:  # a checkpoint of another model: training from scratch is not what was asked
+            raise ModelFormatError(
+                f"{path}: no tensor matches this model's names and shapes",
+                f"pass a checkpoint of the same architecture (or a grown one), or drop {option('init_from')}",
+            )
         self.info(f"initialised {len(loaded)} tensors from {path}; {len(skipped)} kept fresh")
 
     def resume(self, ckpt: dict[str, Any]) -> None:

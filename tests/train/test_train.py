@@ -235,6 +235,52 @@ def test_config_checks_and_parsers() -> None:
     assert TrainConfig.from_dict(d.to_dict()) == d
 
 
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"lr": float("inf")}, "lr inf must be a finite number"),
+        ({"lr": float("nan")}, "lr nan must be a finite number"),
+        ({"depth": 257}, "--depth 257 is outside 1..256"),
+        ({"num_feat": 1025}, "--feat 1025 is outside 1..1024"),
+        ({"name": "a/b"}, "--name 'a/b' is not a model name"),
+        ({"val": "no-such-folder"}, "--val no-such-folder: no such folder"),
+    ],
+)
+def test_what_would_fail_after_training_is_refused_before(
+    folders: dict[str, Path], tmp_path: Path, kw: dict, message: str
+) -> None:
+    """A run used to train, then end with a file no command loads (NaN weights, depth 257), an
+    export error (--name a/b) or a missing --val, losing every step; now it never starts."""
+    with pytest.raises(UsageError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        _cfg(folders, tmp_path, "sr", arch="bbcu-m", **kw).resolved()
+    assert not (tmp_path / "run-sr").exists()
+
+
+@pytest.mark.parametrize("text", ["-5,10", "-80", "5-", "75,0", "a,b"])
+def test_negative_or_malformed_ranges_are_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="bad sigma range"):
+        parse_range(text, "sigma")
+    with pytest.raises(UsageError, match="bad quality range"):
+        parse_range("10.9,60.9", "quality", integers=True)
+
+
+def test_init_from_a_foreign_checkpoint_is_refused(folders: dict[str, Path], tmp_path: Path) -> None:
+    """A denoiser's weights for an SR model matched no tensor: it trained from scratch while the
+    provenance said "initialised from"."""
+    donor = train(_cfg(folders, tmp_path, "denoise", iters=1, val="none"))
+    with pytest.raises(ModelFormatError, match="no tensor matches"):
+        train(_cfg(folders, tmp_path, "sr", arch="bbcu-m", iters=1, val="none", init_from=str(donor.export.latent)))  # type: ignore[union-attr]
+
+
+def test_nan_loss_stops_the_run(folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bbcu_cli.errors import BbcuError
+    from bbcu_cli.train import loop
+
+    monkeypatch.setattr(loop._Trainer, "train_step", lambda self, model: float("nan"))
+    with pytest.raises(BbcuError, match="the loss became nan at step 1"):
+        train(_cfg(folders, tmp_path, "sr", arch="bbcu-m", iters=3, val="none"))
+
+
 def test_cli_trains_and_prints_manifest(folders: dict[str, Path], tmp_path: Path) -> None:
     app = typer.Typer()
     app.command("train")(train_command)
