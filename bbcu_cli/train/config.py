@@ -228,15 +228,20 @@ class TrainConfig:
             raise UsageError(f"lr {self.lr} must be a finite number > 0 and lr_min_ratio in [0, 1]", "e.g. --lr 5e-4")
         self._check_exportable()
 
+    def check_val_folder(self) -> None:
+        """Before a run starts (not on every resolve: an exported config names ``<abs>/...``
+        folders of another machine): a validation folder that is not there would fail only after
+        training. Raises :class:`UsageError`."""
+        if self.val and self.val.lower() != "none" and not Path(self.val).is_dir():
+            raise UsageError(f"--val {self.val}: no such folder", "pass a folder of images, or --val none")
+
     def _check_exportable(self) -> None:
-        """What would only fail after training: sizes the loader refuses (:data:`SPEC_BOUNDS`), a
-        model name the manifest refuses, a validation folder that is not there."""
+        """What would only fail after training: sizes the loader refuses (:data:`SPEC_BOUNDS`) and a
+        model name the manifest refuses."""
         from ..checkpoint_checks import SPEC_BOUNDS
 
         if self.name is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,79}", self.name):
             raise UsageError(f"--name {self.name!r} is not a model name", "use a-z, 0-9, '.', '_' and '-' (up to 80)")
-        if self.val and self.val.lower() != "none" and not Path(self.val).is_dir():
-            raise UsageError(f"--val {self.val}: no such folder", "pass a folder of images, or --val none")
 
         for key, value in (("num_feat", self.num_feat), ("depth", self.depth), ("unshuffle", self.unshuffle)):
             low, high = SPEC_BOUNDS[key]

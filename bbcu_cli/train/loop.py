@@ -171,6 +171,7 @@ def train(
     """
     ckpt = load_checkpoint(resume_dir(cfg) / "last.pt") if resume else None
     cfg = (cfg.merged_for_resume(ckpt["config"]) if ckpt else cfg).resolved()
+    cfg.check_val_folder()
     if ckpt is None and (Path(str(cfg.run_dir)) / "last.pt").exists():
         raise UsageError(
             f"{cfg.run_dir} already holds a run (last.pt)",

@@ -243,7 +243,6 @@ def test_config_checks_and_parsers() -> None:
         ({"depth": 257}, "--depth 257 is outside 1..256"),
         ({"num_feat": 1025}, "--feat 1025 is outside 1..1024"),
         ({"name": "a/b"}, "--name 'a/b' is not a model name"),
-        ({"val": "no-such-folder"}, "--val no-such-folder: no such folder"),
     ],
 )
 def test_what_would_fail_after_training_is_refused_before(
@@ -253,6 +252,12 @@ def test_what_would_fail_after_training_is_refused_before(
     export error (--name a/b) or a missing --val, losing every step; now it never starts."""
     with pytest.raises(UsageError, match=message.replace(".", r"\.").replace("(", r"\(")):
         _cfg(folders, tmp_path, "sr", arch="bbcu-m", **kw).resolved()
+    assert not (tmp_path / "run-sr").exists()
+
+
+def test_missing_val_folder_is_refused_before_training(folders: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--val no-such-folder: no such folder"):
+        train(_cfg(folders, tmp_path, "sr", arch="bbcu-m", val="no-such-folder"))
     assert not (tmp_path / "run-sr").exists()
 
 
