@@ -10,6 +10,8 @@ users (``overwrite=True``), ``err.hint_for_cli()`` / ``err.for_cli()`` to comman
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from pathlib import PurePath
 
 __all__ = [
     "BbcuError",
@@ -23,6 +25,7 @@ __all__ = [
     "OfflineError",
     "KernelUnavailable",
     "printable",
+    "short_names",
     "option",
     "command",
     "render",
@@ -102,6 +105,12 @@ def printable(text: str) -> str:
     through this; printable characters (any script) are kept as they are.
     """
     return "".join(_escape(ch) for ch in text) if any(_unsafe(ch) for ch in text) else text
+
+
+def short_names(paths: Sequence[PurePath], limit: int = 3) -> str:
+    """``a.png, b.png, c.png, ...``: the first ``limit`` file names, escaped with :func:`printable`."""
+    names = ", ".join(printable(p.name) for p in paths[:limit])
+    return names + (", ..." if len(paths) > limit else "")
 
 
 def _unsafe(ch: str) -> bool:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, UsageError, option, printable
+from ..errors import InputError, UsageError, option, printable, short_names
 
 log = logging.getLogger("bbcu_cli.batch")
 
@@ -27,6 +27,7 @@ __all__ = [
     "check_suffix",
     "strip_own_suffixes",
     "looks_like_output",
+    "is_folder_target",
     "match_reference",
     "references_by_stem",
     "select_shard",
@@ -171,11 +172,8 @@ def list_inputs(
     if not listing.items and not listing.left_out:
         raise InputError("no input images given", "pass image files, folders or glob patterns")
     if not listing.items:  # like a folder with no images: nothing to run is an error, not a silent success
-        names = ", ".join(printable(p.name) for p in listing.left_out[:3]) + (
-            ", ..." if len(listing.left_out) > 3 else ""
-        )
         raise InputError(
-            f"all {len(listing.left_out)} image(s) found were left out as outputs of bbcu ({names})",
+            f"all {len(listing.left_out)} image(s) found were left out as outputs of bbcu ({short_names(listing.left_out)})",
             "name them in a run of their own, or choose an -o folder outside the inputs",
         )
     return listing
@@ -195,7 +193,8 @@ def _output_name(item: BatchItem, suffix: str, ext: str | None) -> str:
     return f"{item.source.stem}{suffix}{ext if ext else item.source.suffix}"
 
 
-def _is_folder_target(output: str, items: list[BatchItem]) -> bool:
+def is_folder_target(output: str, items: list[BatchItem]) -> bool:
+    """Whether ``-o output`` names a folder: several inputs, a folder input, a trailing slash or an existing folder."""
     if len(items) > 1 or any(i.root is not None for i in items):
         return True
     return output.endswith(("/", os.sep)) or Path(output).is_dir()
@@ -236,7 +235,7 @@ def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: s
         raise UsageError("'-o -' (stdout) takes a single input", "give one input, or an output folder")
     if output is not None and output != _STDIO:
         _check_single_file_target(output, items)
-    folder = output is not None and output != _STDIO and _is_folder_target(output, items)
+    folder = output is not None and output != _STDIO and is_folder_target(output, items)
     for item in items:
         if item.error is not None:
             continue

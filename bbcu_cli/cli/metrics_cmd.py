@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import BbcuError, InputError, UsageError, printable
+from ..errors import BbcuError, InputError, UsageError, short_names
 from . import options as opt
 from .report import emit_json, protocol_label, stderr_console
 
@@ -154,9 +154,9 @@ def _print(results: list[Any], references: dict[str, str | None], protocol: str,
             f"mean over {len(ok)}: PSNR {mean_psnr:.4f} dB  SSIM {mean_ssim:.6f} ({protocol})", markup=False
         )
     if unmatched:
-        names = ", ".join(printable(p.name) for p in unmatched[:3]) + (", ..." if len(unmatched) > 3 else "")
         stderr_console.print(
-            f"note: {len(unmatched)} file(s) without a reference of the same stem: {names}", markup=False
+            f"note: {len(unmatched)} file(s) without a reference of the same stem: {short_names(unmatched)}",
+            markup=False,
         )
     for r in results:
         if r.status == "failed":

@@ -17,6 +17,7 @@ from ..batch.plan import (
     BatchItem,
     check_suffix,
     default_suffix,
+    is_folder_target,
     list_inputs,
     match_reference,
     outscale_suffix,
@@ -161,10 +162,10 @@ def plan_items(args: RunArgs, scale: int) -> Plan:
 
 def _check_file_target_has_format(target: str | None, out_format: str | None, items: list[BatchItem]) -> None:
     """``-o name`` (one input, no extension, no ``--format``): refused before any compute."""
-    if target is None or target == "-" or out_format is not None or Path(target).suffix:
+    if target is None or target == "-" or out_format is not None or Path(target).suffix or not items:
         return
-    if len(items) != 1 or items[0].root is not None or target.endswith(("/", os.sep)) or Path(target).is_dir():
-        return  # a folder target
+    if is_folder_target(target, items):
+        return
     raise UsageError(
         f"-o {target} has no extension to pick the image format from",
         f"name it e.g. -o {target}.png, pass --format png, or end it with / for a folder",

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import printable
+from ..errors import short_names
 from .report import RunTotals, emit_json, is_verbose, item_line, print_summary, protocol_label, stderr_console
 
 if TYPE_CHECKING:  # these import torch and numpy: only when a command runs
@@ -76,7 +76,7 @@ def note_left_out(left_out: list[Path], quiet: bool) -> None:
     """Say which listed files were left out as earlier outputs of this tool (unless ``quiet``)."""
     if not left_out or quiet:
         return
-    names = ", ".join(printable(p.name) for p in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+    names = short_names(left_out)
     stderr_console.print(
         f"note: left out {len(left_out)} file(s) named like outputs of bbcu ({names}); to process them, name them in a run of their own",
         markup=False,
