@@ -141,7 +141,8 @@ class MixedDegradation:
 
     def __post_init__(self) -> None:
         unknown = set(self.weights) - set(DOWNSCALERS)
-        if unknown or not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
+        finite = all(np.isfinite(w) and w >= 0 for w in self.weights.values())
+        if unknown or not self.weights or not finite or sum(self.weights.values()) <= 0:
             raise ValueError(f"bad downscaler weights {self.weights}; known methods: {', '.join(DOWNSCALERS)}")
         for p in (self.blur_p, self.noise_p, self.jpeg_p):
             if not 0.0 <= p <= 1.0:

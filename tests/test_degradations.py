@@ -135,7 +135,8 @@ def test_downscaler_weights_are_configurable(tmp_path: Path) -> None:
     ).resolved()
     assert cfg.mixed_degradation().weights == {"cv2-cubic": 1.0}
     assert '"cv2-cubic":1.0' in describe_data(cfg, 3)
-    with pytest.raises(UsageError, match="downscaler weights"):
-        TrainConfig(task="sr", iters=1, degradation="mixed", downscalers={"box": 1.0}).resolved()
+    for weights in ({"box": 1.0}, {"matlab": float("nan")}, {"matlab": float("inf")}, {"pil": 1.0, "matlab": -0.5}):
+        with pytest.raises(UsageError, match="downscaler weights"):
+            TrainConfig(task="sr", iters=1, degradation="mixed", downscalers=weights).resolved()
     with pytest.raises(UsageError, match="only applies"):
         TrainConfig(task="sr", iters=1, downscalers={"matlab": 1.0}).resolved()

@@ -10,7 +10,7 @@ import typer
 
 from ..archs import default_arch
 from ..archs import names as arch_names
-from ..errors import BbcuError, UsageError
+from ..errors import BbcuError, UsageError, option
 from . import options as opt
 from .report import stderr_console
 
@@ -83,8 +83,12 @@ def _load(model: str | None, spec: ModelSpec) -> LoadedModel:
 
 
 def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[dict[str, Restorer], dict[str, str]]:
+    from ..engine.backends import BACKEND_NAMES
     from ..engine.restore import Restorer
 
+    unknown = [name for name in backends if name not in BACKEND_NAMES]
+    if unknown:
+        raise UsageError(f"unknown backend '{unknown[0]}'", f"use {option('backend')} {', '.join(BACKEND_NAMES)}")
     restorers: dict[str, Restorer] = {}
     skipped: dict[str, str] = {}
     for name in backends:

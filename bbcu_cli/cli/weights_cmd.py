@@ -228,13 +228,16 @@ def import_cmd(
     task: Annotated[
         Optional[str], typer.Option("--task", help=f"{opt.TASK_HELP[:-1]} (DnCNN-style files carry no task).")
     ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace an earlier import of that --name that holds other weights.")
+    ] = False,
 ) -> None:
     """Convert a checkpoint to the packed project format in the cache and register it."""
     if task is not None and task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)} (got {task!r})")
     from ..weights.importer import import_checkpoint
 
-    entry = import_checkpoint(file, name, k, task)
+    entry = import_checkpoint(file, name, k, task, replace=replace)
     typer.echo(
         f"imported {file} as '{entry.name}' ({entry.task} x{entry.scale}, {entry.arch.describe()}, {_human(entry.size)})"
     )

@@ -66,6 +66,10 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         ) from None
 
 
+#: what :meth:`bbcu_cli.train.run_state._RunState.resume` reads from a checkpoint
+_RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "step", "elapsed", "best", "metrics", "rng")
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a training checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
 
@@ -84,6 +88,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise ModelFormatError(
             f"{path}: not a bbcu training checkpoint", "resume needs the last.pt written by bbcu train"
+        )
+    missing = [key for key in _RESUME_KEYS if key not in ckpt]
+    if missing:
+        raise ModelFormatError(
+            f"{path}: damaged training checkpoint (no {', '.join(missing)})",
+            f"start a new run with {option('init_from')} on the run's -latent.safetensors, or another {option('run_dir')}",
         )
     return ckpt
 

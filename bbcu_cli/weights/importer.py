@@ -8,6 +8,7 @@ the name of a manual official entry (``bbcu-l-x4-official``...) fills that entry
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -16,9 +17,10 @@ from typing import Any
 
 from .. import archs
 from ..atomicfile import make_temp, publish
-from ..errors import WeightsError, option
+from ..checkpoint_checks import read_safetensors_header
+from ..errors import ModelFormatError, WeightsError, option
 from ..loading import LoadedModel, ModelSpec, load_model, save_model
-from .cache import cache_io, load_shipped_manifest, register_user_entry, sha256_file, weights_dir
+from .cache import cache_io, load_shipped_manifest, load_user_manifest, register_user_entry, sha256_file, weights_dir
 from .manifest import SCHEMA_VERSION, ArchInfo, ManifestEntry, Provenance, load_manifest
 
 __all__ = [
@@ -140,10 +142,13 @@ def convert_into_cache(
     *,
     source_name: str | None = None,
     note: str = "",
+    replace_existing: bool = True,
 ) -> ManifestEntry:
     """Re-save ``loaded`` in the project format as ``<cache>/weights/<name>.safetensors`` (atomic
     rename) and return its validated entry, not yet registered. ``src`` is the original file
-    (hashed for the provenance note and the Drive pin), ``source_name`` its name for messages."""
+    (hashed for the provenance note and the Drive pin), ``source_name`` its name for messages.
+    Without ``replace_existing``, an imported model of that name with other weights is kept
+    (:class:`WeightsError`)."""
     src_sha, source_name = sha256_file(src), source_name or src.name
     with cache_io(f"write into {weights_dir()}"):
         fd, tmp_name = make_temp(weights_dir(create=True), "import.safetensors")
@@ -153,6 +158,8 @@ def convert_into_cache(
         save_model(tmp, loaded.model, loaded.spec, {"source_file": source_name, "source_sha256": src_sha})
         sha, size = sha256_file(tmp), tmp.stat().st_size
         final = name or default_import_name(loaded.spec, sha)
+        if not replace_existing:
+            _keep_other_import(final, src_sha, loaded.spec)
         note = note or f"Imported from {source_name} (sha256 {src_sha})."
         entry = _validated(
             _new_entry(final, loaded.spec, sha, size, base, note, src_sha).to_dict(), source=f"import of {source_name}"
@@ -164,8 +171,35 @@ def convert_into_cache(
     return entry
 
 
+def _same_source(path: Path, src_sha: str, spec: ModelSpec) -> bool:
+    """Whether the cached ``path`` was converted from the file ``src_sha`` as ``spec`` (the bytes
+    themselves differ between conversions: safetensors does not keep the metadata order)."""
+    if not path.is_file():
+        return True  # nothing there to keep
+    try:
+        meta = read_safetensors_header(path)
+    except ModelFormatError:
+        return False
+    return meta.get("source_sha256") == src_sha and meta.get("spec") == json.dumps(spec.to_dict())
+
+
+def _keep_other_import(name: str, src_sha: str, spec: ModelSpec) -> None:
+    """Refuse to register ``name`` over an earlier import of that name with other weights."""
+    earlier = load_user_manifest().find(name)
+    if earlier is not None and not _same_source(weights_dir() / earlier.file, src_sha, spec):
+        raise WeightsError(
+            f"'{name}' is already imported with other weights (sha256 {earlier.sha256[:12]}...)",
+            f"pick another {option('name')}, or pass {option('replace', True)} to replace it",
+        )
+
+
 def import_checkpoint(
-    file: str | Path, name: str | None = None, k: float | None = None, task: str | None = None
+    file: str | Path,
+    name: str | None = None,
+    k: float | None = None,
+    task: str | None = None,
+    *,
+    replace: bool = False,
 ) -> ManifestEntry:
     """Convert ``file`` to the project format in the cache and register it; returns the entry.
 
@@ -173,12 +207,13 @@ def import_checkpoint(
         ModelFormatError: the file is missing, unreadable or of an unknown architecture.
         WeightsError: ``name`` is invalid, belongs to a shipped model, the file does not
             match the official entry it is imported as, or it is not a ``task`` model (a
-            denoiser imported with ``--task sr``).
+            denoiser imported with ``--task sr``), or ``name`` is an earlier import with
+            other weights and ``replace`` is False.
     """
     src = Path(file).expanduser()
     base = _official_base(name)
     loaded = load_checked(src, base, k, task)
-    entry = convert_into_cache(src, loaded, name, base)
+    entry = convert_into_cache(src, loaded, name, base, replace_existing=replace)
     register_user_entry(entry)
     return entry
 

@@ -406,7 +406,14 @@ def test_metrics_crop_larger_than_image(capsys: pytest.CaptureFixture[str], tmp_
 
 
 @pytest.mark.parametrize(
-    "args", [["--size", "100000x100000"], ["--feat", "0"], ["--depth", "0"], ["--arch", "dncnn", "--depth", "1"]]
+    "args",
+    [
+        ["--size", "100000x100000"],
+        ["--feat", "0"],
+        ["--depth", "0"],
+        ["--arch", "dncnn", "--depth", "1"],
+        ["--backend", "float", "--backend", "bogus"],
+    ],
 )
 def test_bench_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     res = run_cli(capsys, "bench", "--repeat", "1", "--size", "16x16", *args)

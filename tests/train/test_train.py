@@ -277,6 +277,16 @@ def test_init_from_a_foreign_checkpoint_is_refused(folders: dict[str, Path], tmp
         train(_cfg(folders, tmp_path, "sr", arch="bbcu-m", iters=1, val="none", init_from=str(donor.export.latent)))  # type: ignore[union-attr]
 
 
+def test_damaged_resume_checkpoint_is_named(folders: dict[str, Path], tmp_path: Path) -> None:
+    """A last.pt that lost a part ended in ``internal error: KeyError: 'model'``."""
+    res = train(_cfg(folders, tmp_path, "denoise", iters=2, val="none"))
+    ckpt = torch.load(res.run_dir / "last.pt", weights_only=True)
+    del ckpt["model"]
+    torch.save(ckpt, res.run_dir / "last.pt")
+    with pytest.raises(ModelFormatError, match=r"last.pt: damaged training checkpoint \(no model\)"):
+        train(_cfg(folders, tmp_path, "denoise", iters=4, val="none"), resume=True)
+
+
 def test_nan_loss_stops_the_run(folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bbcu_cli.errors import BbcuError
     from bbcu_cli.train import loop

@@ -116,7 +116,10 @@ def test_import_with_k_and_name(online: Path) -> None:
     entry = import_checkpoint(FIXTURES / "bbcum_x4_f16_b1.pth", name="my-model", k=40.0)
     assert entry.name == "my-model" and entry.arch.k == 40.0
     assert load_model(resolve("my-model", "sr", 4).path).spec.k == 40.0
-    again = import_checkpoint(FIXTURES / "bbcum_x4_f16_b1.pth", name="my-model")
+    with pytest.raises(WeightsError, match="'my-model' is already imported with other weights"):
+        import_checkpoint(FIXTURES / "bbcum_x4_f16_b1.pth", name="my-model")
+    assert get_manifest().get("my-model").arch.k == 40.0
+    again = import_checkpoint(FIXTURES / "bbcum_x4_f16_b1.pth", name="my-model", replace=True)
     assert again.arch.k == 32.5 and get_manifest().get("my-model").arch.k == 32.5
 
 

@@ -490,6 +490,22 @@ def test_damaged_imported_model_is_refused_and_kept(tmp_path: Path, capsys: pyte
         fetch(get_manifest().get("my-denoiser"))
 
 
+def test_import_keeps_an_earlier_import_of_that_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """``weights import OTHER --name my-denoiser`` replaced the weights already under that name."""
+    cached = _imported(capsys)
+    before = cached.read_bytes()
+    other = FIXTURES / "deblock_f16_l6.pth"  # same shapes, other weights
+    res = run_cli(capsys, "weights", "import", other, "--name", "my-denoiser", "--task", "denoise")
+    assert res.code == 1 and "'my-denoiser' is already imported with other weights" in res.err, res.err
+    assert "--replace" in res.err and res.err.count("\n") == 1
+    assert cached.read_bytes() == before and get_manifest().get("my-denoiser").sha256 != ""
+    assert _imported(capsys) == cached  # the same file again: nothing to refuse
+    before = cached.read_bytes()
+    res = run_cli(capsys, "weights", "import", other, "--name", "my-denoiser", "--task", "denoise", "--replace")
+    assert res.code == 0, res.err
+    assert cached.read_bytes() != before
+
+
 def test_damaged_download_is_moved_aside_then_replaced(online: Path, server: WeightsServer) -> None:
     data = payload(5000)
     register(online, entry_dict("tiny-x4", data, [server.add("tiny-x4.safetensors", data)]))
