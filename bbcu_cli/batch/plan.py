@@ -70,6 +70,9 @@ class BatchItem:
     error: str | None = None
     error_cli: str | None = None
     """``error`` as the command line words it (settings as flags); None: the same as ``error``."""
+    base: Path | None = None
+    """For a match of a glob pattern, the folder above its first wildcard: under a folder
+    target the match keeps its sub-path below it, as images found in an input folder do."""
 
 
 @dataclass
@@ -147,7 +150,7 @@ def list_inputs(
     Raises:
         InputError: no input arguments at all.
     """
-    from ..imagefiles import list_images
+    from ..imagefiles import list_images, pattern_base
 
     listing = Listing([])
     seen: set[Path] = set()
@@ -168,7 +171,7 @@ def list_inputs(
             if leave_out_outputs and listed and (looks_like_output(path, suffix) or _is_under(key, out_dir)):
                 listing.left_out.append(path)
             else:
-                listing.items.append(BatchItem(path, root))
+                listing.items.append(BatchItem(path, root, base=pattern_base(arg)))
     if not listing.items and not listing.left_out:
         raise InputError("no input images given", "pass image files, folders or glob patterns")
     if not listing.items:  # like a folder with no images: nothing to run is an error, not a silent success
@@ -224,7 +227,8 @@ def plan_outputs(items: list[BatchItem], output: str | None, suffix: str, ext: s
 
     Images found in an input folder go by default to the sibling folder ``<folder><suffix>``
     (``photos/`` -> ``photos_denoised/``), so the input folder never fills with outputs. With
-    a folder target, images found under an input folder keep their relative sub-path. ``ext``
+    a folder target, images found under an input folder keep their relative sub-path, and
+    matches of a pattern their sub-path below the pattern's first wildcard. ``ext``
     (".png", ...) replaces the input's extension. An input that another input's output would
     replace and whose name carries this tool's suffix (``a_x4.png`` given with ``a.png``) is an
     earlier output: it is dropped from ``items`` and returned. Raises ``UsageError`` if an output
@@ -253,9 +257,18 @@ def _target(item: BatchItem, output: str | None, folder: bool, name: str, suffix
     if output == _STDIO:
         return Path(_STDIO)
     if folder:
-        rel = item.source.parent.relative_to(item.root) if item.root else Path()
-        return Path(output) / rel / name
+        return Path(output) / _below(item.source.parent, item.root or item.base) / name
     return Path(output)
+
+
+def _below(folder: Path, top: Path | None) -> Path:
+    """``folder`` relative to ``top`` (``Path()`` without a top or outside it)."""
+    if top is None:
+        return Path()
+    try:
+        return folder.relative_to(top)
+    except ValueError:
+        return Path()
 
 
 def _drop_earlier_outputs(items: list[BatchItem], suffix: str) -> list[BatchItem]:
@@ -289,7 +302,7 @@ def _check_collisions(items: list[BatchItem]) -> None:
         if key in targets:
             raise UsageError(
                 f"{targets[key]} and {item.source} would both be written to {item.output}",
-                "use an output folder or distinct names",
+                "name their folder or a pattern instead (subfolders are then kept under -o), or rename one",
             )
         targets[key] = item.source
 

@@ -23,7 +23,7 @@ from bbcu_cli.imagefiles._core import (
     rgb_to_gray,
     to_uint,
 )
-from bbcu_cli.imagefiles._listing import list_images
+from bbcu_cli.imagefiles._listing import list_images, pattern_base
 from bbcu_cli.imagefiles._meta import Metadata
 from bbcu_cli.imagefiles._read import DEFAULT_MAX_PIXELS, read_file, read_image
 from bbcu_cli.imagefiles._write import write_image
@@ -41,6 +41,7 @@ __all__ = [
     "to_uint",
     "from_uint",
     "list_images",
+    "pattern_base",
     "gray_to_rgb",
     "rgb_to_gray",
     "collapse_to_gray",

@@ -109,6 +109,16 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+def pattern_base(pattern: str) -> Path | None:
+    """The folder above a glob pattern's first wildcard part (``photos/**/*.png`` -> ``photos``,
+    ``*.png`` -> ``.``); None when ``pattern`` is an existing path or has no wildcard."""
+    if Path(pattern).exists() or not glob.has_magic(pattern):
+        return None
+    parts = Path(pattern).parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    return Path(*parts[:fixed]) if fixed else Path(".")
+
+
 def _recursive_glob(pattern: str) -> list[str]:
     """``glob.glob(pattern, recursive=True)`` without its endless descent into symlink loops:
     ``**`` matches zero or more folders; names starting with ``.`` match only a pattern part

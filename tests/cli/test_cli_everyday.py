@@ -131,6 +131,20 @@ def test_shell_expanded_glob_drops_earlier_outputs(capsys: pytest.CaptureFixture
     assert earlier.read_bytes() == before and not (tmp_path / "img0_denoised_denoised.png").exists()
 
 
+def test_pattern_into_folder_keeps_subfolders(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``'**/*.png' -o out/`` flattened a/x.png and b/x.png into one name (refused as a collision)."""
+    for sub in ("a", "b/c"):
+        _images(tmp_path / sub, 1)
+    res = run_cli(capsys, "denoise", tmp_path / "**" / "*.png", "-r", "-m", DENOISER, "-o", tmp_path / "out", "-q")
+    assert res.code == 0, res.err
+    found = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
+    assert found == ["a/img0_denoised.png", "b/c/img0_denoised.png"]
+    flat = run_cli(capsys, "denoise", tmp_path / "a" / "*.png", "-m", DENOISER, "-o", f"{tmp_path / 'flat'}/", "-q")
+    assert flat.code == 0 and (tmp_path / "flat" / "img0_denoised.png").is_file()
+    clash = run_cli(capsys, "denoise", *sorted(tmp_path.glob("[ab]/**/img0.png")), "-m", DENOISER, "-o", tmp_path / "x")
+    assert clash.code == 2 and "name their folder or a pattern instead" in clash.err, clash.err
+
+
 def test_overwrite_never_replaces_a_file_named_as_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """``bbcu denoise a.png a_denoised.png --overwrite``: the second file may be an original named
     like an output; it is an input, so the run is refused and it stays as it was."""
