@@ -26,7 +26,7 @@ def list_images(inputs: Sequence[str], recursive: bool) -> list[Path]:
     """Expand files, folders and glob patterns (``* ? [..]``, ``**`` with ``recursive``) to files.
 
     Folders yield their files with a supported extension (case-insensitive, dot-files skipped),
-    sorted, descending into subfolders only when ``recursive``; image-named entries that are not
+    sorted, descending into subfolders (not dot-folders) only when ``recursive``; image-named entries that are not
     readable files (broken links, folders) are skipped with a warning. Explicit files are kept whatever
     their extension. Order follows ``inputs``; duplicates are dropped. Raises InputError for a
     missing path, a pattern matching no image, or a folder holding none.
@@ -61,7 +61,7 @@ def _expand(item: str, recursive: bool) -> list[Path]:
 
 
 def _folder_images(folder: Path, recursive: bool, must_exist: bool = True) -> list[Path]:
-    entries = [p for p in (walk(folder) if recursive else folder.iterdir()) if _is_image_name(p)]
+    entries = [p for p in (walk(folder, enter_hidden=False) if recursive else folder.iterdir()) if _is_image_name(p)]
     files = sorted(p for p in entries if p.is_file())
     for odd in sorted(set(entries) - set(files)):  # a broken link, a link loop, a folder named x.png
         log.warning("skipped %s: not a readable file (broken link or a folder)", printable(str(odd)))
@@ -75,12 +75,13 @@ def _is_image_name(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower().lstrip(".") in SUPPORTED_EXTENSIONS
 
 
-def walk(root: Path) -> Iterator[Path]:
+def walk(root: Path, enter_hidden: bool = True) -> Iterator[Path]:
     """Every entry below ``root`` (not ``root`` itself), each real folder entered once.
 
     Symlinked folders are followed; a folder already entered (same device and inode: a loop,
     or a second link to it) is listed but not entered again. Unreadable folders are skipped
-    with a warning that names them.
+    with a warning that names them. Without ``enter_hidden``, folders whose name starts with
+    ``.`` (``.git``, ``.thumbnails``) are listed but not entered.
     """
     seen: set[tuple[int, int]] = set()
     stack = [root]
@@ -98,7 +99,7 @@ def walk(root: Path) -> Iterator[Path]:
         for entry in entries:
             path = folder / entry.name
             yield path
-            if _is_dir(entry):
+            if _is_dir(entry) and (enter_hidden or not entry.name.startswith(".")):
                 stack.append(path)
 
 

@@ -254,7 +254,7 @@ def test_write_path_errors(tmp_path: Path) -> None:
 
 
 def _tree(tmp_path: Path) -> Path:
-    for rel in ["b.png", "a.JPG", "c.txt", ".hidden.png", "sub/d.webp", "sub/deeper/e.tif"]:
+    for rel in ["b.png", "a.JPG", "c.txt", ".hidden.png", "sub/d.webp", "sub/deeper/e.tif", ".thumbs/t.png"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     (tmp_path / "empty").mkdir()
@@ -268,6 +268,7 @@ def test_list_images_folders_and_globs(tmp_path: Path) -> None:
     assert names(list_images([str(root)], True)) == ["a.JPG", "b.png", "sub/d.webp", "sub/deeper/e.tif"]
     assert names(list_images([str(root / "*.png")], False)) == ["b.png"]
     assert names(list_images([str(root / "**" / "*.tif")], True)) == ["sub/deeper/e.tif"]
+    assert names(list_images([str(root / "**" / ".thumbs" / "*.png")], True)) == [".thumbs/t.png"]  # named: kept
     both = list_images([str(root / "b.png"), str(root), str(root / "b.png")], False)
     assert names(both) == ["b.png", "a.JPG"]
     assert names(list_images([str(root / "c.txt")], False)) == ["c.txt"]  # explicit file kept
