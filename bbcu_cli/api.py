@@ -87,7 +87,9 @@ def restore_file(
 
     Raises:
         UsageError: ``dst`` is ``src`` (an input is never overwritten, even with ``overwrite``).
-        BbcuError: the input cannot be read or the output cannot be written.
+        InputError: the input cannot be read (missing, damaged, too large).
+        OutputError: ``dst`` exists (without ``overwrite``) or cannot be written.
+        BbcuError: anything else that failed (the message names ``src``).
     """
     if Path(src).resolve() == Path(dst).resolve():
         raise UsageError(f"{dst} is the input file", "write the output to another path; inputs are never overwritten")
@@ -98,4 +100,4 @@ def restore_file(
     )
     result = process_file(restorer, Path(src), Path(dst), opts=RestoreOptions(sigma=sigma, overwrite=overwrite))
     if result.status == "failed":
-        raise BbcuError(result.error or f"{src}: failed")
+        raise result.failure or BbcuError(result.error or f"{src}: failed")

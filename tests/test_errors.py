@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from bbcu_cli.batch.item import ItemResult, RestoreOptions, load_item
 from bbcu_cli.cli import app as cli_app
 from bbcu_cli.cli.report import item_line
-from bbcu_cli.errors import BbcuError, OutputError, UsageError, command, option, render
+from bbcu_cli.errors import BbcuError, InputError, OutputError, UsageError, command, option, render
 
 
 def _overwrite_error() -> OutputError:
@@ -103,9 +103,12 @@ def test_python_api_error_has_no_flags(tmp_path: Path) -> None:
     src, dst = tmp_path / "a.png", tmp_path / "b.png"
     PILImage.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src)
     dst.write_bytes(b"keep me")
-    with pytest.raises(BbcuError) as info:
+    with pytest.raises(OutputError) as info:  # typed, as the other API calls raise (was a bare BbcuError)
         restore_file(get_model(task="denoise"), src, dst, sigma=10)
     assert "overwrite=True" in str(info.value) and "--" not in str(info.value)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="bad.png"):
+        restore_file(get_model(task="denoise"), tmp_path / "bad.png", tmp_path / "c.png", sigma=10)
 
 
 def test_restore_file_never_replaces_its_input(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal
 
@@ -95,6 +95,8 @@ class ItemResult:
     sigma: float | None = None
     error_cli: str | None = field(default=None, repr=False, compare=False)
     """``error`` as the command line words it (``--overwrite``, not ``overwrite=True``); None: the same."""
+    failure: BbcuError | None = field(default=None, repr=False, compare=False)
+    """The typed error behind ``error`` (None for an untyped one), re-raised by the Python API."""
 
     def error_for_cli(self) -> str | None:
         """The error text the command line shows (settings spelled as flags)."""
@@ -102,8 +104,7 @@ class ItemResult:
 
     def to_json(self, for_cli: bool = False) -> dict[str, object]:
         """The JSON entry; ``for_cli``: the error worded for the command line."""
-        data = asdict(self)
-        data.pop("error_cli")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("error_cli", "failure")}
         if for_cli:
             data["error"] = self.error_for_cli()
         for key in ("psnr", "ssim"):
@@ -152,11 +153,12 @@ def _stdin_stream(stdin: Callable[[], object]) -> object:
 
 def _failed(src: Path, dst: Path | None, start: float, exc: Exception) -> ItemResult:
     if isinstance(exc, BbcuError):
-        error, cli = str(exc), exc.for_cli()
+        error, cli, failure = str(exc), exc.for_cli(), exc
     else:  # decoders, encoders and the model may raise anything; the batch goes on
         log.debug("unexpected failure on %s", src, exc_info=True)
         text = str(exc).strip().splitlines()
         error = cli = printable(f"{src}: {type(exc).__name__}: {text[0] if text else 'failed'}")
+        failure = None
     return ItemResult(
         str(src),
         str(dst) if dst is not None else None,
@@ -164,6 +166,7 @@ def _failed(src: Path, dst: Path | None, start: float, exc: Exception) -> ItemRe
         error=error,
         seconds=time.perf_counter() - start,
         error_cli=cli,
+        failure=failure,
     )
 
 
