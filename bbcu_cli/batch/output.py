@@ -53,8 +53,9 @@ def _measure(restorer: Restorer, output: Image | ImageSequence, ref_path: Path) 
 
 def _write(dst: Path, image: Image | ImageSequence, opts: RestoreOptions) -> None:
     keep = not opts.strip_metadata
-    if str(dst) == "-":
-        write_image(_stdout(), image, opts.out_format or "png", quality=opts.quality, keep_metadata=keep)
+    if str(dst) == "-":  # the input's container, as for a file output without an extension change
+        fmt = opts.out_format or image.source_format or "png"
+        write_image(_stdout(), image, fmt, quality=opts.quality, keep_metadata=keep)
         return
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)

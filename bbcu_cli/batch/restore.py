@@ -20,10 +20,38 @@ from .alpha import fill_transparent
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
     from ..engine.restore import Restorer, TileProgress
 
-__all__ = ["restore_image", "restore_frames"]
+__all__ = ["restore_image", "restore_frames", "residual_weight", "mix_with_input"]
 
 log = logging.getLogger(__name__)
 _SIGMA_SAMPLE_PIXELS = 4_000_000
+#: below this noise level (0-255) a denoiser's output is worse than its input (see residual_weight)
+GATE_SIGMA = 1.55
+_FULL_WEIGHT = 0.97
+#: (JPEG quality, weight) knots of the deblocker's weight, linear between them (see residual_weight)
+DEBLOCK_WEIGHTS = ((40.0, 1.0), (60.0, 0.8), (75.0, 0.6), (85.0, 0.4), (92.0, 0.3), (95.0, 0.0))
+
+
+def residual_weight(task: str, sigma: float | None = None, jpeg_quality: float | None = None) -> float:
+    """How much of a model's change to keep: ``w`` in ``out = x + w * (net(x) - x)``.
+
+    - ``denoise`` at noise level ``sigma`` (0-255): ``w = max(0, 1 - (GATE_SIGMA / sigma) ** 2)``,
+      taken as 1 from 0.97 (sigma ~9) and when there is no level (a model without that input).
+    - ``deblock`` of a JPEG saved at ``jpeg_quality``: linear between :data:`DEBLOCK_WEIGHTS`
+      (1 up to quality 40, 0.6 at 75, 0 from 95); 1 when the quality is unknown (not a JPEG file).
+    - anything else: 1.
+
+    A binary restorer has an error floor (the default denoiser about 42.5 dB at sigma 0, the
+    deblocker about 37 dB at any quality): on a nearly clean input its full output is worse than
+    the input. The curves follow the best weight measured on CBSD68 (README "Clean and
+    high-quality inputs" has the numbers).
+    """
+    if task == "denoise" and sigma is not None:
+        w = max(0.0, 1.0 - (GATE_SIGMA / sigma) ** 2) if sigma > 0 else 0.0
+        return 1.0 if w >= _FULL_WEIGHT else w
+    if task == "deblock" and jpeg_quality is not None:
+        qs, ws = zip(*DEBLOCK_WEIGHTS)
+        return float(np.interp(jpeg_quality, qs, ws))
+    return 1.0
 
 
 def _sigma_sample(pixels: np.ndarray) -> np.ndarray:
@@ -67,15 +95,46 @@ def restore_image(
     give output of the same bit depth, each tile rounded into it. With alpha, the colour under
     fully transparent pixels is first filled from their neighbours, weighted by alpha
     (:mod:`.alpha`: no fringe where hard alpha meets black), and the alpha is resized with a
-    plain bicubic interpolator for SR and passed through otherwise.
+    plain bicubic interpolator for SR and passed through otherwise. A denoiser's or deblocker's
+    change is weighted by :func:`residual_weight` (by the noise level; by the JPEG quality of a
+    JPEG file): none at all on a nearly clean input.
     """
     used = _sigma_for(restorer, image, sigma)
+    weight = residual_weight(restorer.spec.task, used, image.jpeg_quality)
+    if weight < 1.0:
+        log.info("%s weight %.2f (%s)", restorer.spec.task, weight, _why(used, image.jpeg_quality))
+    if weight == 0.0:  # nothing the model would improve: the image as it is
+        return replace(image, pixels=image.pixels.copy()), used
     source = image.pixels if image.alpha is None else fill_transparent(image.pixels, image.alpha)
-    pixels = restorer.restore(source, sigma=used, out_dtype=_out_dtype(image), progress=progress)
+    if weight < 1.0:
+        restored = restorer.restore(source, sigma=used, out_dtype=np.float32, progress=progress)
+        pixels = mix_with_input(source, restored, weight, _out_dtype(image))
+    else:
+        pixels = restorer.restore(source, sigma=used, out_dtype=_out_dtype(image), progress=progress)
     alpha = image.alpha
     if alpha is not None and restorer.scale > 1:
         alpha = resize_alpha(alpha, restorer.scale)
     return replace(image, pixels=pixels, alpha=alpha), used
+
+
+def _why(sigma: float | None, jpeg_quality: float | None) -> str:
+    return f"noise level {sigma:.1f}" if sigma is not None else f"JPEG quality about {jpeg_quality:.0f}"
+
+
+def mix_with_input(source: np.ndarray, restored: np.ndarray, weight: float, dtype: type, rows: int = 256) -> np.ndarray:
+    """``source + weight * (restored - source)`` as ``restored``'s shape in ``dtype`` (uint8 /
+    uint16 rounded after clipping to [0, 1]; float32 unclamped), ``rows`` rows at a time;
+    ``restored`` is float32 on the 0..1 scale, ``source`` any pixel array of the same size."""
+    out = np.empty(restored.shape, dtype=dtype)
+    peak = float(np.iinfo(dtype).max) if np.dtype(dtype).kind == "u" else 1.0
+    for y in range(0, restored.shape[0], rows):
+        part = source[y : y + rows]
+        x = (from_uint(part) if part.dtype.kind == "u" else part.astype(np.float32)).reshape(
+            restored[y : y + rows].shape
+        )
+        mixed = x + np.float32(weight) * (restored[y : y + rows].reshape(x.shape) - x)
+        out[y : y + rows] = np.rint(np.clip(mixed, 0, 1) * peak) if peak > 1 else mixed
+    return out
 
 
 def restore_frames(

@@ -33,15 +33,24 @@ def _baseline(name: str, cfg: EvalConfig) -> Restore:
     return bicubic_baseline(cfg.scale) if name == "bicubic" else identity_baseline()
 
 
-def model_restore(restorer: Restorer, *, sigma: float | None, blind: bool = False) -> Restore:
-    """A restore callable for :func:`evaluate` (true sigma, or estimated with ``blind``)."""
+def model_restore(
+    restorer: Restorer, *, sigma: float | None, blind: bool = False, quality: float | None = None
+) -> Restore:
+    """A restore callable for :func:`evaluate` (true sigma, or estimated with ``blind``), with
+    a denoiser's change weighted by the noise level and a deblocker's by the JPEG ``quality``, as
+    the restoring commands do (they read the quality from the JPEG file)."""
     import numpy as np
 
+    from ..batch.restore import mix_with_input, residual_weight
     from ..noise_estimate import estimate_sigma
 
     def run(img: np.ndarray) -> np.ndarray:
-        level = estimate_sigma(img) if blind else sigma
-        return restorer.restore(img, sigma=level if restorer.spec.noise_channel else None)
+        level = (estimate_sigma(img) if blind else sigma) if restorer.spec.noise_channel else None
+        weight = residual_weight(restorer.spec.task, level, quality)
+        if weight == 0.0:
+            return img.astype(np.float32)
+        out = restorer.restore(img, sigma=level)
+        return out if weight == 1.0 else mix_with_input(img, out, weight, np.float32)
 
     return run
 
@@ -58,7 +67,10 @@ def _restore_for(choice: ModelChoice, cfg: EvalConfig, engine: EngineSettings, *
 
     chosen = resolve_model(choice.model, task=cfg.task, scale=choice.scale, offline=choice.offline)
     restorer = engine.restorer(chosen.model)
-    return model_restore(restorer, sigma=cfg.sigma, blind=blind), chosen.name + ("+" if restorer.ensemble else "")
+    quality = cfg.quality if cfg.task == "deblock" else None
+    return model_restore(restorer, sigma=cfg.sigma, blind=blind, quality=quality), chosen.name + (
+        "+" if restorer.ensemble else ""
+    )
 
 
 def _table(result: EvalResult) -> Table:

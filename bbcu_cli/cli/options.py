@@ -149,7 +149,7 @@ StripMetadata = Annotated[
     bool,
     typer.Option(
         "--strip-metadata",
-        help="Drop EXIF (camera, date, GPS), XMP and PNG text chunks from the outputs (kept by default where the format holds them; the ICC colour profile is always kept).",
+        help="Drop EXIF (camera, date, GPS), XMP and PNG text chunks from the outputs (kept by default where the format holds them; the ICC colour profile is kept wherever the output format holds it and it fits the pixels written).",
     ),
 ]
 SkipExisting = Annotated[

@@ -3,9 +3,9 @@
 Pixels travel as ``(H, W, C)`` float32 in ``[0, 1]`` with ``C = 1`` (gray) or ``3`` (RGB), or
 as the decoded uint8/uint16 samples (``read_image(..., raw=True)``; ``write_image`` takes both);
 alpha is kept apart as ``(H, W)``. Pillow (through imageio v3's Pillow plugin for writes and for
-animations) decodes and encodes everything except 16-bit PNG/TIFF stills, which go through OpenCV
-(Pillow cannot hold 48/64-bit RGB(A)), and 16-bit/float TIFF pages, which go through imageio's
-tifffile plugin; EXIF orientation is applied. :func:`read_file` gives every frame of an
+animations) decodes and encodes everything except 16-bit PNG stills, which go through OpenCV
+(Pillow cannot hold 48/64-bit RGB(A)), and 16-bit/float TIFF, which goes through tifffile (OpenCV
+reads the LZW/JPEG-compressed ones); EXIF orientation is applied. :func:`read_file` gives every frame of an
 animation or multi-page TIFF as an :class:`ImageSequence`; EXIF, XMP and PNG text chunks travel
 in :class:`Metadata`.
 """

@@ -52,6 +52,8 @@ class Image:
         metadata: EXIF (orientation 1), XMP and PNG text chunks of the source (:mod:`._meta`).
         lossless: whether the source was coded without loss (PNG, BMP, GIF, lossless WebP,
             TIFF not JPEG-compressed); a WebP output is then lossless unless a quality is given.
+        jpeg_quality: for a JPEG source, the IJG-equivalent quality it was saved at (1..100,
+            estimated from its quantization table: :mod:`._jpegq`); else None.
     """
 
     pixels: np.ndarray
@@ -62,6 +64,7 @@ class Image:
     icc_profile: bytes | None = None
     metadata: Metadata = field(default_factory=Metadata)
     lossless: bool = False
+    jpeg_quality: float | None = None
 
 
 @dataclass

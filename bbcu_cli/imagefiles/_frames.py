@@ -1,13 +1,14 @@
-"""Files of several frames: animated GIF / APNG / WebP and multi-page TIFF, through imageio v3.
+"""Files of several frames: animated GIF / APNG / WebP and multi-page TIFF.
 
 Reading (:func:`decode_frames`): imageio's Pillow plugin gives each frame as the composed canvas
 a viewer shows (GIF, APNG and WebP frames are drawn over the previous ones), with its duration
-and the file's loop count; 8-bit TIFF pages come through the same plugin (Pillow handles
-palette, CMYK and YCbCr pages) and deep (16-bit, float) pages through the tifffile plugin.
+and the file's loop count; the file's EXIF orientation turns every frame (Pillow turns TIFF
+pages itself). 8-bit TIFF pages come through the same plugin (Pillow handles palette, CMYK and
+YCbCr pages) and deep (16-bit, float) pages through tifffile, page by page (:mod:`._tiff`).
 Animations come out RGB, or RGBA when a frame has a transparent pixel.
 
 Writing (:func:`encode_frames`): GIF, APNG and WebP through the Pillow plugin (durations and
-loop count passed on), TIFF pages through the tifffile plugin (8 or 16 bits, zlib).
+loop count passed on), TIFF pages through tifffile (8 or 16 bits, zlib, one page per frame).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from PIL import Image as PILImage
 
 from bbcu_cli.errors import InputError, option
 from bbcu_cli.imagefiles._core import Image, ImageSequence, deep_samples, from_uint
+from bbcu_cli.imagefiles._orient import orient
+from bbcu_cli.imagefiles._tiff import CompressionError, read_pages, write_pages
 
 __all__ = ["frame_count", "decode_frames", "encode_frames"]
 
@@ -46,12 +49,13 @@ def decode_frames(fh: BinaryIO, pil: PILImage.Image, fmt: str, name: str, raw: b
     """Every frame of an opened multi-frame file (``deep``: a TIFF of 16-bit or float pages)."""
     count = frame_count(pil)
     fh.seek(0)
-    if deep:
-        frames = [_image(page, 16, raw) for page in _tiff_pages(fh, count)]
+    if deep:  # tifffile applies each page's own orientation tag
+        frames = [_image(deep_samples(page), 16, raw) for page in _deep_pages(fh, count, name)]
         durations, loop = None, None
     else:
         arrays, durations, loop = _pillow_frames(fh, fmt, count, _mode_for(pil, fmt))
-        frames = [_image(a, 8, raw) for a in _drop_opaque_alpha(arrays)]
+        turn = 1 if fmt == "tiff" else _orientation(pil)  # Pillow turns TIFF pages as it loads them
+        frames = [_image(orient(a, turn), 8, raw) for a in _drop_opaque_alpha(arrays)]
     _check_uniform(frames, name)
     return ImageSequence(frames, None if fmt == "tiff" else durations, loop, fmt)
 
@@ -80,10 +84,24 @@ def _pillow_frames(fh: BinaryIO, fmt: str, count: int, mode: str) -> tuple[list[
     return arrays, durations, None if loop is None else int(loop)
 
 
-def _tiff_pages(fh: BinaryIO, count: int) -> list[np.ndarray]:
-    """The pages of a deep TIFF as tifffile decodes them (uint16, or float)."""
-    with _iio().imopen(fh, "r", plugin="tifffile", extension=".tif") as reader:
-        return [deep_samples(reader.read(page=i)) for i in range(count)]
+def _deep_pages(fh: BinaryIO, count: int, name: str) -> list[np.ndarray]:
+    """The deep pages of a TIFF; a compression this install cannot decode is refused clearly."""
+    try:
+        return read_pages(fh, count)
+    except CompressionError as exc:
+        raise InputError(
+            f"{name}: its 16-bit pages are {exc} compressed, which cannot be decoded here",
+            f"re-save it with deflate (zip) or no compression, or pass {option('first_frame', True)}",
+        ) from exc
+
+
+def _orientation(pil: PILImage.Image) -> int:
+    """The file's EXIF orientation (1..8; 1 when absent or unreadable), applied to every frame."""
+    try:
+        value = pil.getexif().get(0x0112, 1)
+        return int(value) if isinstance(value, int) else 1
+    except Exception:  # malformed EXIF: the frames are taken as stored
+        return 1
 
 
 def _drop_opaque_alpha(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -122,7 +140,7 @@ def encode_frames(stack: np.ndarray, seq: ImageSequence, fmt: str, options: dict
     come from ``seq``.
     """
     if fmt == "tiff":
-        _encode_tiff(stack, seq, fh)
+        _encode_tiff(stack, options, fh)
         return
     timing: dict[str, object] = {}
     if seq.durations is not None:
@@ -135,14 +153,7 @@ def encode_frames(stack: np.ndarray, seq: ImageSequence, fmt: str, options: dict
     _iio().imwrite(fh, frames, plugin="pillow", extension=_EXTENSION[fmt], is_batch=True, **timing, **options)
 
 
-def _encode_tiff(stack: np.ndarray, seq: ImageSequence, fh: BinaryIO) -> None:
-    """One TIFF page per frame, zlib-compressed, alpha as an unassociated extra sample."""
-    channels = stack.shape[3]
-    extra: dict[str, object] = {"photometric": "minisblack" if channels <= 2 else "rgb"}
-    if channels in (2, 4):
-        extra["extrasamples"] = ("unassalpha",)
-    icc = seq.first.icc_profile
-    if icc:
-        extra["iccprofile"] = icc
-    frames = stack[..., 0] if channels == 1 else stack
-    _iio().imwrite(fh, frames, plugin="tifffile", extension=".tif", compression="zlib", **extra)
+def _encode_tiff(stack: np.ndarray, options: dict[str, object], fh: BinaryIO) -> None:
+    """One TIFF page per frame (:func:`._tiff.write_pages`), with the checked ICC and the EXIF."""
+    icc, exif = options.get("icc_profile"), options.get("exif")
+    write_pages(fh, list(stack), icc if isinstance(icc, bytes) else None, exif if isinstance(exif, bytes) else None)

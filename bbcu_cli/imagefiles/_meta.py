@@ -12,14 +12,23 @@ JPEG and WebP get EXIF and XMP; TIFF gets EXIF; BMP and GIF hold none of these.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from PIL import Image as PILImage
 
-__all__ = ["Metadata", "read_metadata", "pillow_options", "add_png_chunks", "png_text_chunks"]
+__all__ = [
+    "Metadata",
+    "read_metadata",
+    "pillow_options",
+    "add_png_chunks",
+    "png_text_chunks",
+    "upright_xmp",
+    "with_pixel_size",
+]
 
 _ORIENTATION = 0x0112
 _XMP_KEY = b"XML:com.adobe.xmp"
@@ -27,6 +36,9 @@ _TEXT_TAGS = (b"tEXt", b"zTXt", b"iTXt")
 #: TIFF tags that describe the picture, not its pixel layout: kept as EXIF from a TIFF input
 _TIFF_DESCRIPTIVE = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
 _EXIF_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-IFDs
+_PIXEL_X, _PIXEL_Y = 0xA002, 0xA003  # PixelXDimension, PixelYDimension (Exif sub-IFD)
+_XMP_ORIENT_ATTR = re.compile(rb"(tiff:Orientation\s*=\s*[\"'])\s*\d+\s*([\"'])")
+_XMP_ORIENT_ELEM = re.compile(rb"(<tiff:Orientation>)\s*\d+\s*(</tiff:Orientation>)")
 _MAX_CHUNK_SCAN = 64 << 20  # bytes walked looking for text chunks (stop after IDAT anyway)
 
 
@@ -50,14 +62,49 @@ class Metadata:
 
 
 def read_metadata(pil: PILImage.Image, fh: BinaryIO | None, fmt: str) -> Metadata:
-    """EXIF, XMP and (PNG) text chunks of an opened file; never raises for damaged metadata."""
+    """EXIF, XMP and (PNG) text chunks of an opened file; never raises for damaged metadata.
+
+    When the EXIF orientation turns the pixels, the XMP ``tiff:Orientation`` is set to 1 too."""
     meta = Metadata(exif=_exif_of(pil, fmt), xmp=_xmp_of(pil))
     if fmt == "png" and fh is not None:
         meta.png_text = png_text_chunks(fh)
         fh.seek(0)
         if meta.xmp is None:
             meta.xmp = _xmp_from_chunks(meta.png_text)
+    if _turned(pil):
+        meta.xmp = upright_xmp(meta.xmp) if meta.xmp else meta.xmp
+        meta.png_text = [(tag, upright_xmp(body) if tag == b"iTXt" else body) for tag, body in meta.png_text]
     return meta
+
+
+def _turned(pil: PILImage.Image) -> bool:
+    """Whether reading applies an EXIF orientation other than 1 to the pixels."""
+    try:
+        return pil.getexif().get(_ORIENTATION, 1) in range(2, 9)
+    except Exception:  # malformed EXIF: nothing is turned
+        return False
+
+
+def upright_xmp(xmp: bytes) -> bytes:
+    """``xmp`` with its ``tiff:Orientation`` (attribute or element) set to 1."""
+    xmp = _XMP_ORIENT_ATTR.sub(rb"\g<1>1\g<2>", xmp)
+    return _XMP_ORIENT_ELEM.sub(rb"\g<1>1\g<2>", xmp)
+
+
+def with_pixel_size(meta: Metadata, width: int, height: int) -> Metadata:
+    """``meta`` whose EXIF PixelXDimension / PixelYDimension (when present) say ``width`` x ``height``."""
+    if not meta.exif:
+        return meta
+    try:
+        exif = PILImage.Exif()
+        exif.load(meta.exif)
+        ifd = exif.get_ifd(_EXIF_IFDS[0])
+        if _PIXEL_X not in ifd and _PIXEL_Y not in ifd:
+            return meta
+        ifd[_PIXEL_X], ifd[_PIXEL_Y] = width, height
+        return replace(meta, exif=exif.tobytes())
+    except Exception:  # malformed EXIF is written as read
+        return meta
 
 
 def _exif_of(pil: PILImage.Image, fmt: str) -> bytes | None:

@@ -25,10 +25,12 @@ from PIL import ImageOps
 from bbcu_cli.errors import InputError, option, printable
 from bbcu_cli.imagefiles._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
-from bbcu_cli.imagefiles._core import Image, ImageSequence, deep_samples, display_name, from_uint
-from bbcu_cli.imagefiles._cv import opencv
+from bbcu_cli.imagefiles._core import Image, ImageSequence, display_name
+from bbcu_cli.imagefiles._deep import decode_cv2, decode_tiff, split
 from bbcu_cli.imagefiles._frames import decode_frames, frame_count
 from bbcu_cli.imagefiles._guard import decode_guard
+from bbcu_cli.imagefiles._icc import cmyk_to_srgb
+from bbcu_cli.imagefiles._jpegq import estimate_jpeg_quality
 from bbcu_cli.imagefiles._meta import read_metadata
 from bbcu_cli.imagefiles._source import (
     Source,
@@ -39,6 +41,7 @@ from bbcu_cli.imagefiles._source import (
     open_source,
     read_bytes,
 )
+from bbcu_cli.imagefiles._tiff import readable_tiff_kind
 
 T = TypeVar("T")
 DEFAULT_MAX_PIXELS = 1 << 28  # ~268 MP, used when ``max_pixels`` is None
@@ -150,16 +153,21 @@ def _checked_header(src: Source, head: bytes, name: str, limit: int, scale: int)
 
 
 def _decode_still(src: Source, head: bytes, name: str, pil: PILImage.Image, fmt: str, raw: bool) -> Image:
-    """The first (or only) frame: 16-bit PNG/TIFF through OpenCV, the rest through Pillow."""
+    """The first (or only) frame: deep TIFF through tifffile (OpenCV for LZW/JPEG or unusual kinds),
+    16-bit PNG through OpenCV, the rest through Pillow."""
     cap = max_encoded_bytes(*pil.size)
     if fmt == "jpeg":
         _decode(name, pil, validate_jpeg, _bytes_of(src, name, cap))
-    if _decode(name, pil, _is_deep, pil, head, fmt):
-        image = _decode(name, pil, _decode_cv2, _bytes_of(src, name, cap), pil, raw)
+    if _decode(name, pil, _is_deep, pil, head, fmt) and fmt == "tiff" and readable_tiff_kind(pil):
+        image = _decode(name, pil, decode_tiff, src.fh, pil, raw)
+    elif _decode(name, pil, _is_deep, pil, head, fmt):
+        image = _decode(name, pil, decode_cv2, _bytes_of(src, name, cap), pil, raw)
     else:  # Pillow reads the file as it decodes: the encoded bytes are never all in memory
         src.fh.seek(0)
         image = _decode(name, pil, _decode_pil, pil, raw)
     image.source_format = fmt
+    if fmt == "jpeg":
+        image.jpeg_quality = estimate_jpeg_quality(getattr(pil, "quantization", None))
     return image
 
 
@@ -222,6 +230,8 @@ def _decode_pil(pil: PILImage.Image, raw: bool) -> Image:
     pil.load()
     icc = pil.info.get("icc_profile")
     ImageOps.exif_transpose(pil, in_place=True)  # no full copy when there is nothing to turn
+    if pil.mode == "CMYK":  # through its CMYK profile to sRGB when it has one
+        pil, icc = cmyk_to_srgb(pil)
     pil = _normalise_mode(pil)
     arr = _to_array(pil)
     if pil.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
@@ -230,7 +240,7 @@ def _decode_pil(pil: PILImage.Image, raw: bool) -> Image:
         arr, depth = np.clip(arr, 0.0, 1.0).astype(np.float32), 16
     else:
         depth = 8
-    return _split(arr, depth, "gray" if pil.mode in ("L", "LA") or arr.ndim == 2 else "rgb", icc, raw)
+    return split(arr, depth, "gray" if pil.mode in ("L", "LA") or arr.ndim == 2 else "rgb", icc, raw)
 
 
 def _to_array(pil: PILImage.Image, rows: int = 256) -> np.ndarray:
@@ -261,42 +271,3 @@ def _normalise_mode(pil: PILImage.Image) -> PILImage.Image:
 def _palette_is_gray(pil: PILImage.Image) -> bool:
     pal = np.asarray(pil.getpalette("RGB") or [0, 0, 0], dtype=np.uint8).reshape(-1, 3)
     return bool(np.all(pal == pal[:, :1]))
-
-
-def _decode_cv2(data: bytes, pil: PILImage.Image, raw: bool) -> Image:
-    arr = opencv().imdecode(np.frombuffer(data, np.uint8), opencv().IMREAD_UNCHANGED)
-    if arr is None:
-        raise ValueError("OpenCV could not decode the pixel data")
-    if arr.ndim == 3:
-        arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]] if arr.shape[2] >= 3 else arr
-    gray_header = data[25] in (0, 4) if pil.format == "PNG" else pil.tag_v2.get(262, 2) in (0, 1)
-    if gray_header and arr.ndim == 3 and arr.shape[2] >= 3:
-        arr = arr[..., [0, 3]] if arr.shape[2] == 4 else arr[..., :1]
-    arr = _orient(arr, pil.getexif().get(0x0112, 1))
-    mode = "gray" if arr.ndim == 2 or arr.shape[2] <= 2 else "rgb"
-    return _split(deep_samples(arr), 16, mode, pil.info.get("icc_profile"), raw)
-
-
-def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation (1..8) to an ``(H, W[, C])`` array, as Pillow's exif_transpose."""
-    ops = {
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.swapaxes(0, 1),
-        6: lambda a: np.rot90(a, -1),
-        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
-        8: lambda a: np.rot90(a, 1),
-    }
-    return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
-
-
-def _split(arr: np.ndarray, depth: int, mode: str, icc: bytes | None, raw: bool = False) -> Image:
-    """``(H, W[, C])`` integer/float array -> Image with colour and alpha separated.
-
-    ``raw`` keeps integer samples (no copy when there is no alpha to split off)."""
-    x = arr if raw or arr.dtype == np.float32 else from_uint(arr)
-    x = x[..., None] if x.ndim == 2 else x
-    ncol = 1 if mode == "gray" else 3
-    alpha = np.ascontiguousarray(x[..., ncol]) if x.shape[2] > ncol else None
-    return Image(np.ascontiguousarray(x[..., :ncol]), alpha, depth, mode, None, icc)

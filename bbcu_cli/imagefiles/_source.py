@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 from bbcu_cli.errors import InputError, option
 from bbcu_cli.imagefiles._checks import max_encoded_bytes, read_capped
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
+from bbcu_cli.imagefiles._tiff import tiff_header
 
 _STREAM_HEAD = 4 << 20  # bytes of a stream read before its header must make sense
 _LOSSY_TIFF = frozenset({6, 7, 34892, 50001})  # old-style JPEG, JPEG, lossy JPEG (DNG), WebP
@@ -111,6 +112,9 @@ def open_lazy(fh: BinaryIO, name: str) -> PILImage.Image:
     except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error, ...
         fh.seek(0)
         if fh.read(4) in (b"II*\0", b"MM\0*"):
+            header = tiff_header(fh)  # deep gray + alpha: Pillow has no such mode
+            if header is not None:
+                return header  # type: ignore[return-value]
             raise InputError(
                 f"{name} is a TIFF of a kind that cannot be read (float or 32-bit colour samples, "
                 "an unusual layout, or a damaged header)",

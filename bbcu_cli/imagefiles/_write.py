@@ -1,17 +1,14 @@
 """Encoding and atomic writing: :class:`Image` -> encoder -> temp file -> rename (or link).
 
-The encoder writes straight into the temp file (no full encoded copy in memory); integer
-pixels are encoded at their bit depth without a float round trip. 8-bit stills go through
-Pillow directly, every animation through imageio's Pillow plugin, multi-page TIFF through its
-tifffile plugin.
-16-bit PNG and TIFF stills go through OpenCV. Measured on a 1024x768 16-bit RGB image, 2 cores
-(README, "Formats"): imageio/Pillow reads a 16-bit RGB PNG as uint8 (up to 255/65535 off) and
-cannot write one, OpenCV writes it in 94 ms and reads it exactly in 49 ms; for 16-bit TIFF
-OpenCV writes in 63 ms, imageio/tifffile (zlib) in 131 ms (reads: 30 vs 22 ms). 8-bit PNG
-through imageio's Pillow plugin took 152 ms against 150 ms for Pillow directly, identical bytes;
-stills skip imageio anyway: importing it and its format lookup (which loads every Pillow
-plugin) cost about 0.1 s of every ``bbcu`` run's start-up (2026-12-03).
-PNG metadata (eXIf, text chunks; iCCP on the OpenCV path) is added after encoding.
+The encoder (:mod:`._encode`) writes straight into the temp file (no full encoded copy in
+memory); integer pixels are encoded at their bit depth without a float round trip. 8-bit stills
+go through Pillow directly, animations through imageio's Pillow plugin, 16-bit PNG stills
+through OpenCV, 16-bit and multi-page TIFF through tifffile (:mod:`._tiff`: it keeps the ICC
+profile and marks alpha, which OpenCV's TIFF writer did not). Measured on a 1024x768 16-bit RGB
+image, 2 cores (README, "Formats"): imageio/Pillow reads a 16-bit RGB PNG as uint8 (up to
+255/65535 off) and cannot write one, OpenCV writes it in 94 ms and reads it exactly in 49 ms.
+Stills skip imageio: importing it and its format lookup (which loads every Pillow plugin) cost
+about 0.1 s of every ``bbcu`` run's start-up (2026-12-03).
 """
 
 from __future__ import annotations
@@ -23,29 +20,16 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-import numpy as np
-from PIL import Image as PILImage
-
 from bbcu_cli.atomicfile import writing
 from bbcu_cli.errors import OutputError, option
-from bbcu_cli.imagefiles._core import (
-    MULTI_FRAME_FORMATS,
-    Image,
-    ImageSequence,
-    as_depth,
-    display_name,
-    format_for_path,
-    gray_to_rgb,
-)
-from bbcu_cli.imagefiles._frames import encode_frames
-from bbcu_cli.imagefiles._meta import Metadata, add_png_chunks, pillow_options, png_chunks
+from bbcu_cli.imagefiles._core import MULTI_FRAME_FORMATS, Image, ImageSequence, display_name, format_for_path
+from bbcu_cli.imagefiles._encode import encode_sequence, encode_still
+from bbcu_cli.imagefiles._icc import checked_profile, warn_losses
+from bbcu_cli.imagefiles._meta import Metadata, pillow_options, png_chunks, with_pixel_size
 
 from ._cv import opencv
 
-_PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF", "gif": "GIF"}
-_ALPHA_FORMATS = frozenset({"png", "webp", "tiff", "gif"})
 DEFAULT_QUALITY = 95  # JPEG and lossy WebP when no quality is given
-_DEEP_FORMATS = frozenset({"png", "tiff"})
 Encoder = Callable[[BinaryIO], None]
 
 
@@ -67,8 +51,9 @@ def write_image(
     Float samples are ``to_uint(x, depth)``; uint8/uint16 samples are written as they are
     (converted between 8 and 16 bits exactly when the format needs it). Depth is
     ``image.bit_depth`` for PNG/TIFF, else 8. Alpha is kept for PNG/WebP/TIFF and dropped for
-    JPEG/BMP. Gray is written as gray, except WebP (RGB only) and 16-bit gray+alpha (written as
-    RGBA). ``quality`` (1..100) applies to JPEG (4:4:4 chroma at >= 90) and WebP (100 =
+    JPEG/BMP (with a warning, as is a profile BMP and GIF cannot hold). Gray is written as gray,
+    except WebP (RGB only). An ICC profile whose colour space does not fit the pixels written is
+    dropped with a warning. ``quality`` (1..100) applies to JPEG (4:4:4 chroma at >= 90) and WebP (100 =
     lossless). ``fmt`` overrides the extension and is required for streams. With
     ``overwrite=False`` an existing target is never replaced, even one that appears while
     encoding. Raises OutputError naming the target (nothing is left at the target or beside it
@@ -88,8 +73,12 @@ def write_image(
             f"cannot write {target}: {fmt.upper()} holds one frame, the image has {len(frames)}",
             f"write .gif, .png, .webp or .tif, or pass {option('first_frame', True)}",
         )
-    meta = frames[0].metadata if keep_metadata else Metadata()
-    encode = _encoder(image, fmt, _options(frames[0], fmt, quality, meta), str(target))
+    first = frames[0]
+    meta = (
+        with_pixel_size(first.metadata, first.pixels.shape[1], first.pixels.shape[0]) if keep_metadata else Metadata()
+    )
+    warn_losses(first.alpha is not None, first.icc_profile, fmt, str(target))
+    encode = _encoder(image, fmt, _options(first, fmt, quality, meta, str(target)), str(target))
     if isinstance(path, (str, Path)):
         _write_atomic(Path(path), encode, overwrite)
     else:
@@ -104,29 +93,19 @@ def _validate(image: Image) -> None:
         raise ValueError(f"alpha shape {image.alpha.shape} does not match pixels {p.shape}")
 
 
-def _samples(image: Image, fmt: str) -> tuple[np.ndarray, int]:
-    """The ``(H, W, C)`` integer array to encode and its depth."""
-    depth = image.bit_depth if fmt in _DEEP_FORMATS and image.bit_depth == 16 else 8
-    alpha = image.alpha if fmt in _ALPHA_FORMATS else None
-    x = image.pixels
-    if fmt == "webp" or (depth == 16 and alpha is not None and x.shape[2] == 1):
-        x = gray_to_rgb(x) if x.shape[2] == 1 else x
-    arr = as_depth(x, depth)
-    if alpha is not None:
-        arr = np.concatenate([arr, as_depth(alpha, depth)[..., None]], axis=2)
-    return arr, depth
-
-
 # zlib level of 8-bit PNG output. Pillow's default (6) took 0.35 s for a 1280x720 photo, level 3
 # 0.10 s for a file 6% larger (measured while writing this); 16-bit PNG goes through OpenCV (level 1).
 PNG_COMPRESS_LEVEL = 3
 
 
-def _options(image: Image, fmt: str, quality: int | None, meta: Metadata) -> dict[str, object]:
-    """Pillow encoder options: quality, ICC, EXIF/XMP (PNG's go in as chunks: ``pnginfo`` is not used)."""
-    opts: dict[str, object] = (
-        {"icc_profile": image.icc_profile} if image.icc_profile and fmt not in ("bmp", "gif") else {}
-    )
+def _options(image: Image, fmt: str, quality: int | None, meta: Metadata, target: str) -> dict[str, object]:
+    """Pillow encoder options: quality, ICC (when it fits the pixels written), EXIF/XMP (PNG's go
+    in as chunks: ``pnginfo`` is not used)."""
+    opts: dict[str, object] = {}
+    if image.icc_profile and fmt not in ("bmp", "gif"):
+        gray = image.pixels.shape[2] == 1 and fmt != "webp"
+        icc = checked_profile(image.icc_profile, gray, target)
+        opts.update({"icc_profile": icc} if icc else {})
     q = DEFAULT_QUALITY if quality is None else quality
     if fmt == "jpeg":
         opts.update(quality=q, subsampling=0 if q >= 90 else 2)
@@ -148,9 +127,9 @@ def _encoder(image: Image | ImageSequence, fmt: str, opts: dict[str, object], ta
     def encode(fh: BinaryIO) -> None:
         try:
             if isinstance(image, ImageSequence):
-                _encode_sequence(image, fmt, opts, fh)
+                encode_sequence(image, fmt, opts, fh)
             else:
-                _encode_still(image, fmt, opts, fh)
+                encode_still(image, fmt, opts, fh)
         except OSError as exc:
             if exc.errno is not None:
                 raise  # a real I/O error: disk full, permission...
@@ -159,81 +138,6 @@ def _encoder(image: Image | ImageSequence, fmt: str, opts: dict[str, object], ta
             raise OutputError(f"cannot encode {target} as {fmt}: {exc}", "try another format") from exc
 
     return encode
-
-
-def _split_chunks(opts: dict[str, object]) -> tuple[dict[str, object], list[tuple[bytes, bytes]]]:
-    """The encoder options without ``_chunks``, and the PNG chunks to add after encoding."""
-    chunks = opts.get("_chunks") or []
-    return {k: v for k, v in opts.items() if k != "_chunks"}, chunks  # type: ignore[return-value]
-
-
-def _encode_still(image: Image, fmt: str, options: dict[str, object], fh: BinaryIO) -> None:
-    arr, depth = _samples(image, fmt)
-    opts, chunks = _split_chunks(options)
-    if depth == 16:
-        data = _encode_cv2(arr, fmt)
-        if fmt == "png":  # OpenCV writes no ancillary chunks: ICC and metadata are added here
-            data = add_png_chunks(data.tobytes(), png_chunks(Metadata(), image.icc_profile) + chunks)
-        fh.write(data)
-    elif chunks:
-        buf = io.BytesIO()
-        _encode_pil(arr, fmt, opts, buf)
-        fh.write(add_png_chunks(buf.getvalue(), chunks))
-    else:
-        _encode_pil(arr, fmt, opts, fh)
-
-
-def _encode_sequence(seq: ImageSequence, fmt: str, options: dict[str, object], fh: BinaryIO) -> None:
-    """All frames as one file; PNG (APNG) metadata chunks are added after encoding."""
-    stack = np.stack([_samples(frame, fmt)[0] for frame in seq.frames])
-    opts, chunks = _split_chunks(options)
-    if fmt == "tiff" or not chunks:
-        encode_frames(stack, seq, fmt, opts, _Sink(fh))
-        return
-    buf = io.BytesIO()
-    encode_frames(stack, seq, fmt, opts, buf)
-    fh.write(add_png_chunks(buf.getvalue(), chunks))
-
-
-def _encode_cv2(arr: np.ndarray, fmt: str) -> np.ndarray:
-    if arr.shape[2] >= 3:
-        arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]]
-    ok, buf = opencv().imencode("." + fmt, np.ascontiguousarray(arr.squeeze(2) if arr.shape[2] == 1 else arr))
-    if not ok:
-        raise ValueError("OpenCV refused to encode the image")
-    return buf
-
-
-class _Sink(io.RawIOBase):
-    """Hides ``fileno`` so Pillow writes through Python (I/O errors keep their errno)."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        super().__init__()
-        self._fh = fh
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        return self._fh.write(data)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._fh.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def fileno(self) -> int:
-        raise io.UnsupportedOperation("fileno")
-
-
-def _encode_pil(arr: np.ndarray, fmt: str, opts: dict[str, object], fh: BinaryIO) -> None:
-    """One 8-bit frame (L, LA, RGB, RGBA) through Pillow."""
-    frame = arr.squeeze(2) if arr.shape[2] == 1 else arr
-    PILImage.fromarray(np.ascontiguousarray(frame)).save(_Sink(fh), format=_PIL_FORMAT[fmt], **opts)
 
 
 def special_target(target: Path) -> bool:

@@ -315,6 +315,14 @@ def test_stdin_stdout_round_trip(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert PILImage.open(io.BytesIO(piped.stdout)).size == (24, 20)
     res = run_cli(capsys, "denoise", src, "-m", MODEL, "-o", "-", "--json")
     assert res.code == 2 and "stdout" in res.err
+    jpeg = tmp_path / "a.jpg"
+    PILImage.open(src).save(jpeg, quality=40)
+    piped = subprocess.run(cmd, input=jpeg.read_bytes(), capture_output=True, env=env, timeout=120)
+    assert piped.returncode == 0 and piped.stdout.startswith(b"\xff\xd8")  # the input's container (was PNG)
+    as_png = subprocess.run(
+        [*cmd, "--format", "png"], input=jpeg.read_bytes(), capture_output=True, env=env, timeout=120
+    )
+    assert as_png.returncode == 0 and as_png.stdout.startswith(b"\x89PNG")
 
 
 def test_overwrite_never_renames_over_a_device_fifo_or_symlink(
