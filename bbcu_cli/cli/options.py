@@ -231,7 +231,7 @@ OutScale = Annotated[
     typer.Option(
         "--outscale",
         min=1.0,
-        help="Any output scale (1.5, 3, 3.5, ...): runs the smallest shipped model of at least that scale, then resizes with an antialiased (area) filter to exactly round(outscale * size).",
+        help="Any output scale (1.5, 3, 3.5, ...): runs the smallest shipped model of at least that scale, then resizes with an antialiased (area) filter to exactly outscale * size, halves rounded up.",
     ),
 ]
 Jobs = Annotated[

@@ -2,7 +2,7 @@
 
 :class:`RunView` wraps a :class:`~bbcu_cli.engine.restore.Restorer` and is handed to the batch
 runner in its place. It runs the model at its own scale, then resizes the result to exactly
-``round(outscale * size)`` with an antialiased (area) filter; it reports tiles to a progress
+``floor(outscale * size + 0.5)`` (halves up on both axes) with an antialiased (area) filter; it reports tiles to a progress
 hook, counts the output pixels (for megapixels/s) and logs the tile plan and timings at debug
 level. Everything else is the wrapped restorer's.
 """
@@ -10,6 +10,7 @@ level. Everything else is the wrapped restorer's.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +102,7 @@ class RunView:
             time.perf_counter() - start,
         )
         if self.resizes:
-            out = resize_to(out, max(1, round(h * self.scale)), max(1, round(w * self.scale)))
+            out = resize_to(out, _half_up(h * self.scale), _half_up(w * self.scale))
             log.debug("resized to x%g: %dx%d (area filter)", self.scale, out.shape[1], out.shape[0])
         self.pixels_out += out.shape[0] * out.shape[1]
         return out
@@ -112,3 +113,8 @@ def _largest(tiles: list[Any]) -> tuple[int, int]:
     if not tiles:
         return 0, 0
     return max(t.x1 - t.x0 for t in tiles), max(t.y1 - t.y0 for t in tiles)
+
+
+def _half_up(size: float) -> int:
+    """``size`` rounded to the nearest integer, halves up (``round`` takes 46.5 to 46 and 25.5 to 26), at least 1."""
+    return max(1, math.floor(size + 0.5))

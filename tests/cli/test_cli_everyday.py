@@ -194,15 +194,18 @@ def test_readme_set_up_line_succeeds_twice(capsys: pytest.CaptureFixture[str], t
 # ---------------------------------------------------------------- 2. any scale
 
 
-@pytest.mark.parametrize("outscale", [1.5, 3, 3.5])
-def test_outscale_gives_the_exact_size(capsys: pytest.CaptureFixture[str], tmp_path: Path, outscale: float) -> None:
+@pytest.mark.parametrize(("outscale", "size"), [(1.5, (62, 41)), (3, (123, 81)), (3.5, (144, 95))])
+def test_outscale_gives_the_exact_size(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, outscale: float, size: tuple[int, int]
+) -> None:
+    """41x27 at 1.5 is 61.5 x 40.5: both halves go up (``round`` sent 40.5 down to 40)."""
     src = _images(tmp_path, 1, size=(41, 27))[0]
     res = run_cli(capsys, "upscale", src, "--outscale", outscale, "--json")
     assert res.code == 0, res.err
     payload = _json(res.out)
     out = Path(payload["items"][0]["output"])
     assert out.name == f"img0_x{outscale:g}.png"
-    assert Image.open(out).size == (round(41 * outscale), round(27 * outscale))
+    assert Image.open(out).size == size
     shipped = sorted(s for (task, s) in default_models() if task == "sr")
     assert payload["model_scale"] == min(s for s in shipped if s >= outscale) and payload["outscale"] == outscale
 
