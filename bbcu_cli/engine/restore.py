@@ -248,4 +248,5 @@ class Restorer:
         x = torch.from_numpy(np.ascontiguousarray(block.transpose(2, 0, 1)))[None]
         with torch.inference_mode():
             y = self.choice.run(x, sigma)
-        return y[0].float().cpu().numpy().transpose(1, 2, 0)
+        # HWC on the device: a GPU transposes faster than the host, which then copies whole rows
+        return y[0].float().permute(1, 2, 0).contiguous().cpu().numpy()
