@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from dataclasses import dataclass, field
 
 from ..errors import KernelUnavailable
@@ -175,15 +176,27 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.bc_head_run.restype = ctypes.c_int
 
 
+_BUILD_HINT = "build it with: pip install -e . or python setup.py build_ext --inplace"
+
+
+def _not_built_reason() -> str:
+    """Why ``_bitconv`` cannot be imported: not built, or built for another Python only (its
+    file name then does not match this interpreter's extension suffix)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    others = sorted(f for f in os.listdir(here) if f.startswith("_bitconv.") and f.endswith((".so", ".pyd")))
+    if others:
+        return f"extension not built for this Python ({sys.implementation.cache_tag}; found {', '.join(others)})"
+    return "extension not built"
+
+
 def _load() -> tuple[ctypes.CDLL | None, str]:
     try:
         lib = ctypes.CDLL(_library_path())
         _declare(lib)
-    except (ImportError, OSError, AttributeError) as exc:
-        return (
-            None,
-            f"extension not built: {exc} (build it with: pip install -e . or python setup.py build_ext --inplace)",
-        )
+    except ImportError:  # the module import found no _bitconv for this interpreter
+        return None, f"{_not_built_reason()} ({_BUILD_HINT})"
+    except (OSError, AttributeError) as exc:
+        return None, f"extension not built: {exc} ({_BUILD_HINT})"
     if lib.bc_abi_version() != _ABI_VERSION:
         return None, f"extension ABI {lib.bc_abi_version()} does not match {_ABI_VERSION}: rebuild it"
     return lib, ""

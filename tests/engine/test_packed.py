@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -365,3 +366,24 @@ def test_narrow_unit_counts_equal_portable(arch: str, scale: int, c: int, restor
 def test_narrow_models_match_reference(c: int) -> None:
     check_model(random_model("dncnn", c, 3, zero_move=c % 16 == 0, seed=c), sizes=[(1, 9), (9, 1), (7, 5), (12, 19)])
     check_model(random_model("bbcu-m", c, 1, 2, seed=c), sizes=[(1, 1), (7, 5)])
+
+
+def test_extension_for_another_python_is_named(tmp_path: Path) -> None:
+    """A checkout whose extension was built for another Python says so (not "circular import")."""
+    pkg = tmp_path / "bbcu_cli"
+    shutil.copytree(ROOT / "bbcu_cli", pkg, ignore=shutil.ignore_patterns("_bitconv*", "__pycache__"))
+    (pkg / "kernels" / "_bitconv.cpython-299-x86_64-linux-gnu.so").write_bytes(b"not a library")
+    code = "from bbcu_cli.kernels import backend_status as s; print(s().reason)"
+    env = {k: v for k, v in os.environ.items() if k != "BBCU_KERNEL_LIB"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+    )
+    reason = done.stdout.strip().splitlines()[-1]
+    assert reason.startswith("extension not built for this Python (")
+    assert "_bitconv.cpython-299-x86_64-linux-gnu.so" in reason and "circular" not in reason
