@@ -40,7 +40,7 @@ from ..errors import BbcuError, InputError, OutputError, option, printable
 from ..imagefiles import Image, ImageSequence, read_file
 from ..imagefiles._write import special_target
 from .output import _check_frames_fit, _measure, _write
-from .restore import _sigma_sample, restore_frames, restore_image  # noqa: F401  (_sigma_sample: re-exported)
+from .restore import Restored, _sigma_sample, restore_frames, restore_image  # noqa: F401  (_sigma_sample: re-exported)
 
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
     from ..engine.restore import Restorer, TileProgress
@@ -50,6 +50,8 @@ __all__ = [
     "ItemResult",
     "Staged",
     "restore_image",
+    "Restored",
+    "report_weight",
     "process_file",
     "load_item",
     "compute_item",
@@ -81,6 +83,17 @@ class RestoreOptions:
     """Drop EXIF, XMP and PNG text chunks from the outputs (``--strip-metadata``)."""
 
 
+def report_weight(weight: float | None) -> float | None:
+    """``weight`` rounded to 2 decimals, but onto 0 or 1 only when it is exactly that (0.004 ->
+    0.01: some of the change was kept; 0.996 -> 0.99: not all of it)."""
+    if weight is None or weight in (0.0, 1.0):
+        return weight
+    return min(max(round(weight, 2), 0.01), 0.99)
+
+
+_NOT_IN_JSON = ("jpeg_quality", "error_cli", "failure")
+
+
 @dataclass
 class ItemResult:
     """Outcome of one item (the ``items`` entries of ``--json``)."""
@@ -93,6 +106,12 @@ class ItemResult:
     ssim: float | None = None
     seconds: float | None = None
     sigma: float | None = None
+    weight: float | None = None
+    """How much of the model's change was kept, 0 to 1 (:func:`report_weight` of
+    :func:`~bbcu_cli.batch.restore.residual_weight`; 0: the output is the input as it is); None
+    for SR and for items that were not restored."""
+    jpeg_quality: float | None = field(default=None, repr=False, compare=False)
+    """The JPEG quality the input was saved at (what a deblocker's weight follows); not in JSON."""
     error_cli: str | None = field(default=None, repr=False, compare=False)
     """``error`` as the command line words it (``--overwrite``, not ``overwrite=True``); None: the same."""
     failure: BbcuError | None = field(default=None, repr=False, compare=False)
@@ -104,7 +123,7 @@ class ItemResult:
 
     def to_json(self, for_cli: bool = False) -> dict[str, object]:
         """The JSON entry; ``for_cli``: the error worded for the command line."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("error_cli", "failure")}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_JSON}
         if for_cli:
             data["error"] = self.error_for_cli()
         for key in ("psnr", "ssim"):
@@ -123,6 +142,7 @@ class Staged:
     start: float
     image: Image | ImageSequence
     sigma: float | None = None
+    weight: float | None = None
 
 
 def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | None:
@@ -195,12 +215,29 @@ def compute_item(
     """Stage 2: restore; ``staged.image`` becomes the output (the input is released)."""
     try:
         if isinstance(staged.image, ImageSequence):
-            staged.image, staged.sigma = restore_frames(restorer, staged.image, sigma=opts.sigma, progress=progress)
+            done = restore_frames(restorer, staged.image, sigma=opts.sigma, progress=progress)
         else:
-            staged.image, staged.sigma = restore_image(restorer, staged.image, sigma=opts.sigma, progress=progress)
+            done = restore_image(restorer, staged.image, sigma=opts.sigma, progress=progress)
+        staged.image, staged.sigma, staged.weight = done
     except Exception as exc:
         return _failed(staged.src, staged.dst, staged.start, exc)
     return staged
+
+
+def _first_frame(image: Image | ImageSequence) -> Image:
+    return image.first if isinstance(image, ImageSequence) else image
+
+
+def _ok_result(staged: Staged) -> ItemResult:
+    """The ``ok`` result of a restored item (its sigma, weight and the input's JPEG quality)."""
+    return ItemResult(
+        str(staged.src),
+        str(staged.dst),
+        "ok",
+        sigma=staged.sigma,
+        weight=report_weight(staged.weight),
+        jpeg_quality=_first_frame(staged.image).jpeg_quality,
+    )
 
 
 def save_item(restorer: Restorer, staged: Staged, *, opts: RestoreOptions) -> ItemResult:
@@ -208,7 +245,7 @@ def save_item(restorer: Restorer, staged: Staged, *, opts: RestoreOptions) -> It
     reference does not fit fails with no output written (a rerun does not skip it)."""
     src, dst = staged.src, staged.dst
     try:
-        result = ItemResult(str(src), str(dst), "ok", sigma=staged.sigma)
+        result = _ok_result(staged)
         if staged.ref is not None:
             result.psnr, result.ssim = _measure(restorer, staged.image, staged.ref)
         _write(dst, staged.image, opts)

@@ -2,14 +2,15 @@
 fill and resize, output at the input's bit depth.
 
 :func:`restore_image` and :func:`restore_frames` are what :func:`.item.compute_item` runs;
-they take pixels in memory and neither read nor write files.
+they take pixels in memory and neither read nor write files. Both return a :class:`Restored`:
+the output, the noise level used and the weight kept of the model's change (:func:`residual_weight`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from .alpha import fill_transparent
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
     from ..engine.restore import Restorer, TileProgress
 
-__all__ = ["restore_image", "restore_frames", "residual_weight", "mix_with_input"]
+__all__ = ["Restored", "restore_image", "restore_frames", "residual_weight", "mix_with_input", "WEIGHTED_TASKS"]
 
 log = logging.getLogger(__name__)
 _SIGMA_SAMPLE_PIXELS = 4_000_000
@@ -29,6 +30,20 @@ GATE_SIGMA = 1.55
 _FULL_WEIGHT = 0.97
 #: (JPEG quality, weight) knots of the deblocker's weight, linear between them (see residual_weight)
 DEBLOCK_WEIGHTS = ((40.0, 1.0), (60.0, 0.8), (75.0, 0.6), (85.0, 0.4), (92.0, 0.3), (95.0, 0.0))
+#: the tasks whose change is weighted by :func:`residual_weight` (the others always keep all of it)
+WEIGHTED_TASKS = ("denoise", "deblock")
+
+
+class Restored(NamedTuple):
+    """What :func:`restore_image` and :func:`restore_frames` return."""
+
+    image: Image | ImageSequence
+    """The output (same kind and bit depth as the input)."""
+    sigma: float | None
+    """The noise level (0-255) the model was given; None for a model without that input."""
+    weight: float | None
+    """How much of the model's change was kept (:func:`residual_weight`, 0 to 1; 0: the input as
+    it is); None for a task without weighting (SR)."""
 
 
 def residual_weight(task: str, sigma: float | None = None, jpeg_quality: float | None = None) -> float:
@@ -49,8 +64,8 @@ def residual_weight(task: str, sigma: float | None = None, jpeg_quality: float |
         w = max(0.0, 1.0 - (GATE_SIGMA / sigma) ** 2) if sigma > 0 else 0.0
         return 1.0 if w >= _FULL_WEIGHT else w
     if task == "deblock" and jpeg_quality is not None:
-        qs, ws = zip(*DEBLOCK_WEIGHTS)
-        return float(np.interp(jpeg_quality, qs, ws))
+        qs, ws = zip(*DEBLOCK_WEIGHTS)  # a quality is a whole number: an estimate of 94.997 is 95
+        return float(np.interp(round(jpeg_quality), qs, ws))
     return 1.0
 
 
@@ -88,8 +103,9 @@ def _out_dtype(image: Image) -> type:
 
 def restore_image(
     restorer: Restorer, image: Image, *, sigma: float | None = None, progress: TileProgress | None = None
-) -> tuple[Image, float | None]:
-    """Restore ``image``; returns the new image (same kind and bit depth) and the sigma used.
+) -> Restored:
+    """Restore ``image``; returns the new image (same kind and bit depth), the sigma used and the
+    weight of the model's change (:class:`Restored`).
 
     Float pixels give float32 output (unclamped); uint8/uint16 pixels (``read_image(raw=True)``)
     give output of the same bit depth, each tile rounded into it. With alpha, the colour under
@@ -100,11 +116,13 @@ def restore_image(
     JPEG file): none at all on a nearly clean input.
     """
     used = _sigma_for(restorer, image, sigma)
-    weight = residual_weight(restorer.spec.task, used, image.jpeg_quality)
+    task = restorer.spec.task
+    weight = residual_weight(task, used, image.jpeg_quality)
+    reported = weight if task in WEIGHTED_TASKS else None
     if weight < 1.0:
-        log.info("%s weight %.2f (%s)", restorer.spec.task, weight, _why(used, image.jpeg_quality))
+        log.info("%s weight %.2f (%s)", task, weight, _why(used, image.jpeg_quality))
     if weight == 0.0:  # nothing the model would improve: the image as it is
-        return replace(image, pixels=image.pixels.copy()), used
+        return Restored(replace(image, pixels=image.pixels.copy()), used, reported)
     source = image.pixels if image.alpha is None else fill_transparent(image.pixels, image.alpha)
     if weight < 1.0:
         restored = restorer.restore(source, sigma=used, out_dtype=np.float32, progress=progress)
@@ -114,7 +132,7 @@ def restore_image(
     alpha = image.alpha
     if alpha is not None and restorer.scale > 1:
         alpha = resize_alpha(alpha, restorer.scale)
-    return replace(image, pixels=pixels, alpha=alpha), used
+    return Restored(replace(image, pixels=pixels, alpha=alpha), used, reported)
 
 
 def _why(sigma: float | None, jpeg_quality: float | None) -> str:
@@ -139,14 +157,17 @@ def mix_with_input(source: np.ndarray, restored: np.ndarray, weight: float, dtyp
 
 def restore_frames(
     restorer: Restorer, seq: ImageSequence, *, sigma: float | None = None, progress: TileProgress | None = None
-) -> tuple[ImageSequence, float | None]:
-    """Restore every frame on its own (tiles and progress per frame, each frame exactly as it
-    would be alone); returns the new sequence and the first frame's sigma."""
+) -> Restored:
+    """Restore every frame on its own (tiles, progress, noise level and weight per frame, each
+    frame exactly as it would be alone); returns the new sequence with the smallest weight of its
+    frames (the least of the model's change kept anywhere) and the sigma of that frame (the first
+    such frame: the first frame's when all weigh the same)."""
     frames: list[Image] = []
-    used: list[float | None] = []
+    used: list[tuple[float | None, float | None]] = []
     for i, frame in enumerate(seq.frames, start=1):
         log.debug("frame %d of %d", i, len(seq.frames))
-        out, frame_sigma = restore_image(restorer, frame, sigma=sigma, progress=progress)
-        frames.append(out)
-        used.append(frame_sigma)
-    return replace(seq, frames=frames), used[0]
+        out, frame_sigma, frame_weight = restore_image(restorer, frame, sigma=sigma, progress=progress)
+        frames.append(out)  # type: ignore[arg-type]  # restore_image gives an Image for an Image
+        used.append((frame_sigma, frame_weight))
+    weights = [1.0 if w is None else w for _, w in used]
+    return Restored(replace(seq, frames=frames), *used[weights.index(min(weights))])

@@ -32,6 +32,7 @@ __all__ = [
     "is_verbose",
     "protocol_label",
     "item_line",
+    "weight_text",
     "RunTotals",
     "TileBar",
     "SKIP_REASON",
@@ -103,7 +104,7 @@ def emit_json(
     """Print the ``--json`` object on stdout (one schema for the restore commands and ``metrics``).
 
     ``{"command", "model", "items": [{"input", "output", "status", "error", "psnr", "ssim",
-    "seconds", "sigma", "reference", "reason"}], "summary": {...}}`` plus ``extra`` keys
+    "seconds", "sigma", "weight", "reference", "reason"}], "summary": {...}}`` plus ``extra`` keys
     (``protocol``, ``backend``, ...).
     """
     payload: dict[str, object] = {
@@ -124,8 +125,27 @@ def _metrics_text(item: ItemResult) -> str:
     return f"  PSNR {psnr} dB  SSIM {item.ssim:.4f}"
 
 
+def weight_text(item: ItemResult) -> str:
+    """How much of the model's change an item kept, in words; "" when all of it (or for SR).
+
+    ``kept as is: looks clean`` / ``change x0.45 (little noise)`` for a denoiser (its noise level
+    is the ``sigma`` beside it), ``kept as is: JPEG quality about 96`` / ``change x0.60 (JPEG
+    quality about 75)`` for a deblocker (:func:`bbcu_cli.batch.restore.residual_weight`).
+    """
+    if item.weight is None or item.weight >= 1.0:
+        return ""
+    if item.sigma is not None:
+        why = "looks clean" if item.weight == 0.0 else "little noise"
+    elif item.jpeg_quality is not None:
+        why = f"JPEG quality about {item.jpeg_quality:.0f}"
+    else:
+        why = "nearly clean input"
+    return f"kept as is: {why}" if item.weight == 0.0 else f"change x{item.weight:.2f} ({why})"
+
+
 def item_line(item: ItemResult) -> Text:
-    """One line for a finished item: ``ok a.png -> out/a_x4.png  0.8 s  PSNR .. SSIM ..``."""
+    """One line for a finished item: ``ok a.png -> out/a_x4.png  0.8 s  PSNR .. SSIM ..``, with
+    the noise level and :func:`weight_text` of a denoised or deblocked one."""
     if item.status == "failed":
         return Text.assemble(("failed", "red"), f" {item.error_for_cli()}")
     if item.status == "skipped":
@@ -134,6 +154,9 @@ def item_line(item: ItemResult) -> Text:
     extra = f"  {item.seconds:.2f} s" if item.seconds is not None else ""
     if item.sigma is not None:
         extra += f"  sigma {item.sigma:.1f}"
+    note = weight_text(item)
+    if note:
+        extra += f"  {note}"
     names = f"{printable(str(item.input))} -> {printable(str(item.output))}"  # raw names could rewrite the terminal
     return Text.assemble(("ok", "green"), f" {names}{extra}{_metrics_text(item)}")
 

@@ -10,8 +10,17 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import short_names
-from .report import RunTotals, emit_json, is_verbose, item_line, print_summary, protocol_label, stderr_console
+from ..errors import printable, short_names
+from .report import (
+    RunTotals,
+    emit_json,
+    is_verbose,
+    item_line,
+    print_summary,
+    protocol_label,
+    stderr_console,
+    weight_text,
+)
 
 if TYPE_CHECKING:  # these import torch and numpy: only when a command runs
     from ..batch.item import ItemResult
@@ -91,7 +100,8 @@ def location(items: list[BatchItem]) -> str | None:
         return None
     if len(outs) == 1:
         return outs[0]
-    return os.path.commonpath([os.path.dirname(o) or "." for o in outs]) + os.sep
+    # commonpath drops "." parts: outputs in the current folder share "", which is not "/"
+    return (os.path.commonpath([os.path.dirname(o) or "." for o in outs]) or ".") + os.sep
 
 
 def _json_extra(view: RunView, batch: BatchRun, totals: RunTotals) -> dict[str, object]:
@@ -120,6 +130,17 @@ def report(name: str, view: RunView, batch: BatchRun, args: RunArgs, plan: Plan,
         return
     if per_file_line(args) is None:
         for r in results:
-            if r.status == "ok" and r.sigma is not None:
-                stderr_console.print(f"{r.input}: noise level sigma = {r.sigma:.1f}", markup=False)
+            line = _level_line(r)
+            if line:
+                stderr_console.print(line, markup=False, soft_wrap=True)
     print_summary(results, totals=totals)
+
+
+def _level_line(item: ItemResult) -> str:
+    """An ok item's noise level and how much of the change it kept ("" when nothing to say):
+    what a terminal shows instead of the per-file lines."""
+    note = weight_text(item)
+    if item.status != "ok" or (item.sigma is None and not note):
+        return ""
+    level = f"noise level sigma = {item.sigma:.1f}" if item.sigma is not None else ""
+    return f"{printable(str(item.input))}: {'; '.join(t for t in (level, note) if t)}"

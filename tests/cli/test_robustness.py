@@ -245,7 +245,7 @@ def test_pipeline_output_matches_float_path_with_tiny_tile_budget(
     monkeypatch.setattr(engine_restore, "_MAX_AUTO_BUDGET", 1)  # forces the smallest square tiles
     tiles = restorer.tiles_for(30, 40)
     assert len(tiles) == 2 and max(t.x1 - t.x0 for t in tiles) <= 32
-    out, _ = pipeline.restore_image(restorer, src)
+    out = pipeline.restore_image(restorer, src).image
     assert out.pixels.dtype == np.uint8
     np.testing.assert_array_equal(out.pixels, want)
 
