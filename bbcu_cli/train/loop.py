@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -26,7 +27,7 @@ from ..errors import BbcuError, UsageError, option
 from .checkpoint import load_checkpoint, make_run_dir, resume_dir
 from .config import TrainConfig, lr_at
 from .data import Batch
-from .distributed import setup, teardown
+from .distributed import DistContext, setup, teardown
 from .run_state import Progress, TrainEvent, TrainResult, _RunState
 
 __all__ = ["TrainEvent", "TrainResult", "Progress", "train", "lr_at"]
@@ -181,14 +182,28 @@ def train(
         torch.set_num_threads(cfg.threads)
     ctx = setup(cfg.device)
     try:
+        trainer = _prepare(cfg, ctx, progress, ckpt)
+        return trainer.run(should_stop)
+    finally:
+        teardown(ctx)
+
+
+def _prepare(cfg: TrainConfig, ctx: DistContext, progress: Progress | None, ckpt: dict[str, Any] | None) -> _Trainer:
+    """The trainer with its data, model and weights. A run folder this call created is removed
+    again when that fails (unreadable data or ``init_from``): it holds no more than a data cache."""
+    run_dir = Path(str(cfg.run_dir))
+    fresh = ctx.is_main and not run_dir.exists()
+    try:
         if ctx.is_main:
-            make_run_dir(Path(str(cfg.run_dir)))
+            make_run_dir(run_dir)
         ctx.barrier()
         trainer = _Trainer(cfg, ctx, progress)
         if ckpt is not None:
             trainer.resume(ckpt)
         elif cfg.init_from:
             trainer.warm_start(cfg.init_from)
-        return trainer.run(should_stop)
-    finally:
-        teardown(ctx)
+        return trainer
+    except BbcuError:
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bbcu_cli.cli.train_cmd import parse_range, train_command
-from bbcu_cli.errors import ModelFormatError, UsageError
+from bbcu_cli.errors import InputError, ModelFormatError, UsageError
 from bbcu_cli.loading import build_model, load_model
 from bbcu_cli.train import TrainConfig, lr_at, parse_duration, train
 from bbcu_cli.train.checkpoint import init_from
@@ -275,6 +275,25 @@ def test_init_from_a_foreign_checkpoint_is_refused(folders: dict[str, Path], tmp
     donor = train(_cfg(folders, tmp_path, "denoise", iters=1, val="none"))
     with pytest.raises(ModelFormatError, match="no tensor matches"):
         train(_cfg(folders, tmp_path, "sr", arch="bbcu-m", iters=1, val="none", init_from=str(donor.export.latent)))  # type: ignore[union-attr]
+
+
+def test_failed_start_leaves_no_run_folder(folders: dict[str, Path], tmp_path: Path) -> None:
+    """An unreadable ``--init-from`` or data folder left an empty run folder (or one holding
+    only the data cache) behind; a folder that existed before is kept."""
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"junk")
+    cfg = _cfg(folders, tmp_path, "sr", arch="bbcu-m", iters=1, val="none", init_from=str(bad))
+    with pytest.raises(ModelFormatError):
+        train(cfg)
+    assert not Path(str(cfg.run_dir)).exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError):
+        train(_cfg(folders, tmp_path, "sr", arch="bbcu-m", iters=1, val="none", data=[str(tmp_path / "empty")]))
+    assert not (tmp_path / "run-sr").exists()
+    (tmp_path / "run-sr").mkdir()
+    with pytest.raises(ModelFormatError):
+        train(cfg)
+    assert (tmp_path / "run-sr").is_dir()
 
 
 def test_damaged_resume_checkpoint_is_named(folders: dict[str, Path], tmp_path: Path) -> None:
