@@ -20,6 +20,7 @@ __all__ = [
     "OutputError",
     "ModelFormatError",
     "WeightsError",
+    "UnknownModelError",
     "DownloadError",
     "IntegrityError",
     "OfflineError",
@@ -207,6 +208,12 @@ class ModelFormatError(BbcuError):
 
 class WeightsError(BbcuError):
     """A named model cannot be resolved (unknown name, manifest problem, missing file)."""
+
+
+class UnknownModelError(WeightsError):
+    """``-m`` names no known model and no weights file: bad usage (exit code 2)."""
+
+    exit_code = 2
 
 
 class DownloadError(WeightsError):

@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WeightsError, option
+from ..errors import UnknownModelError, WeightsError, option
 from .cache import get_manifest
 from .download import ProgressCallback, fetch
 from .manifest import Manifest, ManifestEntry
@@ -48,12 +48,12 @@ def _check_fits(entry: ManifestEntry, task: str, scale: int | None, manifest: Ma
     )
 
 
-def _unknown(model: str, manifest: Manifest) -> WeightsError:
+def _unknown(model: str, manifest: Manifest) -> UnknownModelError:
     if _looks_like_path(model):
-        return WeightsError(f"{model}: no such weights file", "check the path, or pass a model name (bbcu models)")
+        return UnknownModelError(f"{model}: no such weights file", "check the path, or pass a model name (bbcu models)")
     close = difflib.get_close_matches(model, manifest.names(), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    return WeightsError(
+    return UnknownModelError(
         f"'{model}' is neither a weights file nor a known model name", f"{hint}see bbcu models for the list"
     )
 

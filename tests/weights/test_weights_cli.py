@@ -184,3 +184,16 @@ def test_mirror_does_not_follow_a_planted_part_file(capsys: pytest.CaptureFixtur
     assert victim.read_text() == "precious"
     assert (mirror / entry.file).is_file() and not (mirror / entry.file).is_symlink()
     assert not [p for p in mirror.iterdir() if p.name.endswith(".part") and not p.is_symlink()]
+
+
+@pytest.mark.parametrize("model", ["nosuchmodel", "bbcu-p-x5", "./missing.pth"])
+def test_unknown_model_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, model: str) -> None:
+    """An unknown ``-m`` (name or path) is bad usage, exit 2 like any bad option value (was 1),
+    with one line naming it; nothing is written."""
+    src = tmp_path / "in.png"
+    shutil.copy(Path(__file__).parents[2] / "examples" / "bears_lr.png", src)
+    res = run_cli(capsys, "upscale", src, "-m", model, "-o", tmp_path / "out.png")
+    assert res.code == 2 and res.out == ""
+    assert model.lstrip("./") in res.err and len(res.err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.png").exists()
+    assert run_cli(capsys, "weights", "download", model).code == 2
