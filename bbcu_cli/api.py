@@ -20,6 +20,7 @@ from .batch.item import RestoreOptions, process_file
 from .engine.restore import Restorer
 from .errors import BbcuError, UsageError
 from .factory import create_model
+from .lite.model import LiteModel
 from .loading import LoadedModel
 
 __all__ = ["get_model", "restore_array", "restore_file"]
@@ -62,12 +63,13 @@ def restore_array(
     for denoisers with a noise-level input and ignored otherwise. ``ensemble`` averages the
     outputs for the 8 flips/rotations (8x slower). A given :class:`Restorer` keeps its own
     tile/backend/device/ensemble settings.
+
+    Raises:
+        UsageError: ``model`` is not a loaded model or Restorer (a name: load it with
+            :func:`get_model`), a bad ``tile``, ``backend`` or ``device``, ``sigma`` outside 0..255.
+        InputError: ``pixels`` is not an (H, W[, 1 or 3]) image array.
     """
-    restorer = (
-        model
-        if isinstance(model, Restorer)
-        else Restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
-    )
+    restorer = _restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
     return restorer.restore(pixels, sigma=sigma if restorer.spec.noise_channel else None)
 
 
@@ -86,18 +88,39 @@ def restore_file(
     """Restore the image file ``src`` into ``dst`` (atomic write; keeps bit depth, gray, alpha).
 
     Raises:
-        UsageError: ``dst`` is ``src`` (an input is never overwritten, even with ``overwrite``).
+        UsageError: ``dst`` is ``src`` (an input is never overwritten, even with ``overwrite``);
+            ``src``/``dst`` not paths; ``model``, ``tile``, ... as for :func:`restore_array`.
         InputError: the input cannot be read (missing, damaged, too large).
         OutputError: ``dst`` exists (without ``overwrite``) or cannot be written.
         BbcuError: anything else that failed (the message names ``src``).
     """
-    if Path(src).resolve() == Path(dst).resolve():
+    src, dst = _path(src, "src"), _path(dst, "dst")
+    if src.resolve() == dst.resolve():
         raise UsageError(f"{dst} is the input file", "write the output to another path; inputs are never overwritten")
-    restorer = (
-        model
-        if isinstance(model, Restorer)
-        else Restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
-    )
-    result = process_file(restorer, Path(src), Path(dst), opts=RestoreOptions(sigma=sigma, overwrite=overwrite))
+    restorer = _restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
+    result = process_file(restorer, src, dst, opts=RestoreOptions(sigma=sigma, overwrite=overwrite))
     if result.status == "failed":
         raise result.failure or BbcuError(result.error or f"{src}: failed")
+
+
+def _restorer(model: object, *, backend: str, device: str, tile: int, ensemble: bool) -> Restorer:
+    """``model`` itself when it is a :class:`Restorer`, else a new one; a :class:`UsageError`
+    (not an AttributeError deep inside) for a model name, a path or a bad ``tile``."""
+    if isinstance(model, Restorer):
+        return model
+    if isinstance(model, (str, Path)):
+        raise UsageError(
+            f"model {str(model)!r} is a name or a path, not a loaded model",
+            f"load it once with get_model({str(model)!r}) and pass what it returns",
+        )
+    if not isinstance(model, (LoadedModel, LiteModel)):
+        raise UsageError(f"model is a {type(model).__name__}, not a loaded model", "pass get_model(...) or a Restorer")
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0):
+        raise UsageError(f"tile={tile!r} is not a tile side in pixels", "pass tile=0 (automatic) or e.g. tile=256")
+    return Restorer(model, backend=backend, device=device, tile=tile or 0, ensemble=ensemble)
+
+
+def _path(value: object, name: str) -> Path:
+    if not isinstance(value, (str, Path)) or not str(value):
+        raise UsageError(f"{name}={value!r} is not a file path", f"pass {name} as a str or pathlib.Path")
+    return Path(value)

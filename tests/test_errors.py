@@ -143,3 +143,32 @@ def test_restorer_refuses_what_it_would_misread(pixels: np.ndarray, sigma: float
     restorer = Restorer(get_model(task="denoise"), device="cpu")
     with pytest.raises(getattr(errors, error), match=message):
         restorer.restore(pixels, sigma=sigma)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "message"),
+    [
+        ("bbcu-p-x4", {}, r"model 'bbcu-p-x4' is a name or a path.*get_model\('bbcu-p-x4'\)"),
+        (None, {}, "model is a NoneType, not a loaded model"),
+        ("default", {"tile": "64"}, r"tile='64' is not a tile side in pixels"),
+        ("default", {"tile": -8}, r"tile=-8 is not a tile side in pixels"),
+    ],
+)
+def test_api_misuse_is_a_usage_error(model: object, kwargs: dict, message: str, tmp_path: Path) -> None:
+    """A model name passed where a loaded model goes ended in ``AttributeError: 'str' object has
+    no attribute 'spec'``, ``tile="64"`` in a TypeError deep in the tile planner, a non-path
+    ``src`` in ``TypeError: expected str, bytes or os.PathLike``."""
+    from bbcu_cli import get_model, restore_array, restore_file
+
+    loaded = get_model(task="sr", scale=2) if model == "default" else model
+    with pytest.raises(UsageError, match=message):
+        restore_array(loaded, np.zeros((8, 8, 3), np.uint8), **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=message):
+        restore_file(loaded, tmp_path / "a.png", tmp_path / "b.png", **kwargs)  # type: ignore[arg-type]
+
+
+def test_api_paths_must_be_paths(tmp_path: Path) -> None:
+    from bbcu_cli import get_model, restore_file
+
+    with pytest.raises(UsageError, match=r"src=5 is not a file path"):
+        restore_file(get_model(task="sr", scale=2), 5, tmp_path / "b.png")  # type: ignore[arg-type]
