@@ -183,13 +183,26 @@ def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+class SampleRangeError(ValueError):
+    """Integer samples that no 8/16-bit image holds (negative, or above 65535)."""
+
+
 def deep_samples(arr: np.ndarray) -> np.ndarray:
     """Decoded samples on the 16-bit scale: uint16 as is, uint8 times 257, floats clipped to
-    [0, 1] (NaN 0; float TIFFs are taken as 0..1), other integers clipped to 0..65535."""
+    [0, 1] (NaN 0; float TIFFs are taken as 0..1), other integers (int16, uint32, ...) as they
+    are when every one lies in 0..65535.
+
+    Raises:
+        SampleRangeError: integer samples outside 0..65535 (signed or 32-bit data): clipping
+            them would silently change the image.
+    """
     if arr.dtype == np.uint16:
         return arr
     if arr.dtype == np.uint8:
         return arr.astype(np.uint16) * np.uint16(257)
     if arr.dtype.kind == "f":
         return np.clip(np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
-    return np.clip(arr, 0, 65535).astype(np.uint16)
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise SampleRangeError(f"holds {arr.dtype} samples from {lo} to {hi}, outside the 0..65535 of an image")
+    return arr.astype(np.uint16)

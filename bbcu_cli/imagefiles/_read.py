@@ -25,7 +25,7 @@ from PIL import ImageOps
 from bbcu_cli.errors import InputError, option, printable
 from bbcu_cli.imagefiles._checks import check_png, max_encoded_bytes, min_encoded_bytes, read_capped, validate_jpeg
 from bbcu_cli.imagefiles._core import EXT_LIST as _EXT_LIST
-from bbcu_cli.imagefiles._core import Image, ImageSequence, display_name
+from bbcu_cli.imagefiles._core import Image, ImageSequence, SampleRangeError, display_name
 from bbcu_cli.imagefiles._deep import decode_cv2, decode_tiff, split
 from bbcu_cli.imagefiles._frames import decode_frames, frame_count
 from bbcu_cli.imagefiles._guard import decode_guard
@@ -202,6 +202,8 @@ def _decode(name: str, pil: PILImage.Image, step: Callable[..., T], *args: objec
         return step(*args)
     except InputError:
         raise
+    except SampleRangeError as exc:
+        raise InputError(f"{name} {exc}", "convert it to unsigned 16-bit (0..65535) or to float 0..1 first") from None
     except MemoryError as exc:
         w, h = pil.size
         raise InputError(
