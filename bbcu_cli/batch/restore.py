@@ -21,7 +21,15 @@ from .alpha import fill_transparent
 if TYPE_CHECKING:  # the engine imports torch; this module only passes a Restorer along
     from ..engine.restore import Restorer, TileProgress
 
-__all__ = ["Restored", "restore_image", "restore_frames", "residual_weight", "mix_with_input", "WEIGHTED_TASKS"]
+__all__ = [
+    "Restored",
+    "restore_image",
+    "restore_frames",
+    "residual_weight",
+    "restore_weighted",
+    "mix_with_input",
+    "WEIGHTED_TASKS",
+]
 
 log = logging.getLogger(__name__)
 _SIGMA_SAMPLE_PIXELS = 4_000_000
@@ -124,11 +132,7 @@ def restore_image(
     if weight == 0.0:  # nothing the model would improve: the image as it is
         return Restored(replace(image, pixels=image.pixels.copy()), used, reported)
     source = image.pixels if image.alpha is None else fill_transparent(image.pixels, image.alpha)
-    if weight < 1.0:
-        restored = restorer.restore(source, sigma=used, out_dtype=np.float32, progress=progress)
-        pixels = mix_with_input(source, restored, weight, _out_dtype(image))
-    else:
-        pixels = restorer.restore(source, sigma=used, out_dtype=_out_dtype(image), progress=progress)
+    pixels = restore_weighted(restorer, source, weight, sigma=used, out_dtype=_out_dtype(image), progress=progress)
     alpha = image.alpha
     if alpha is not None and restorer.scale > 1:
         alpha = resize_alpha(alpha, restorer.scale)
@@ -137,6 +141,26 @@ def restore_image(
 
 def _why(sigma: float | None, jpeg_quality: float | None) -> str:
     return f"noise level {sigma:.1f}" if sigma is not None else f"JPEG quality about {jpeg_quality:.0f}"
+
+
+def restore_weighted(
+    restorer: Restorer,
+    source: np.ndarray,
+    weight: float,
+    *,
+    sigma: float | None,
+    out_dtype: type,
+    progress: TileProgress | None = None,
+) -> np.ndarray:
+    """``source + weight * (restorer(source) - source)`` in ``out_dtype`` (see
+    :func:`mix_with_input`): ``source`` itself at weight 0 (the model does not run), the plain
+    restore at 1 (rounded straight into ``out_dtype``, tile by tile)."""
+    if weight == 0.0:
+        return source.astype(out_dtype)
+    if weight < 1.0:
+        restored = restorer.restore(source, sigma=sigma, out_dtype=np.float32, progress=progress)
+        return mix_with_input(source, restored, weight, out_dtype)
+    return restorer.restore(source, sigma=sigma, out_dtype=out_dtype, progress=progress)
 
 
 def mix_with_input(source: np.ndarray, restored: np.ndarray, weight: float, dtype: type, rows: int = 256) -> np.ndarray:

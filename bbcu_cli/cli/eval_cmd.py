@@ -41,16 +41,13 @@ def model_restore(
     the restoring commands do (they read the quality from the JPEG file)."""
     import numpy as np
 
-    from ..batch.restore import mix_with_input, residual_weight
+    from ..batch.restore import residual_weight, restore_weighted
     from ..noise_estimate import estimate_sigma
 
     def run(img: np.ndarray) -> np.ndarray:
         level = (estimate_sigma(img) if blind else sigma) if restorer.spec.noise_channel else None
         weight = residual_weight(restorer.spec.task, level, quality)
-        if weight == 0.0:
-            return img.astype(np.float32)
-        out = restorer.restore(img, sigma=level)
-        return out if weight == 1.0 else mix_with_input(img, out, weight, np.float32)
+        return restore_weighted(restorer, img, weight, sigma=level, out_dtype=np.float32)
 
     return run
 
