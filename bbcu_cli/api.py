@@ -33,18 +33,20 @@ def get_model(
     scale: int | None = None,
     k: float | None = None,
     offline: bool = False,
+    route: bool = False,
 ) -> LoadedModel:
     """Resolve a manifest name, a checkpoint path, or the default for (task, scale), and load it.
 
     A thin alias of :func:`bbcu_cli.factory.create_model`: ``task=None`` takes a named model's
     own task (a file's from its contents; SR when no name is given), ``scale=None`` a named
-    model's own scale and the x4 default when no name is given.
+    model's own scale and the x4 default when no name is given. ``route=True``: an SR default
+    with its clean variant, used on inputs that look cleanly downscaled (:mod:`bbcu_cli.routing`).
 
     Raises:
         WeightsError: unknown name / missing weights; ModelFormatError: unreadable file;
         UsageError: the model does another task, or upscales by another factor than ``scale``.
     """
-    return create_model(name_or_path, task=task, scale=scale, k=k, offline=offline)
+    return create_model(name_or_path, task=task, scale=scale, k=k, offline=offline, route=route)
 
 
 def restore_array(

@@ -96,10 +96,13 @@ def resolve_model(
     k: float | None = None,
     offline: bool = False,
     lite: bool = False,
+    route: bool = False,
 ) -> ResolvedModel:
     """Resolve ``name_or_path`` for ``task``/``scale``, load it, and check it is what was asked.
 
     ``lite``: load a project file of a BBCU-P or DnCNN model torch-free (see the module doc).
+    ``route``: a manifest model with a ``clean_variant`` also loads that variant, used on
+    inputs that look cleanly downscaled (:mod:`bbcu_cli.routing`); ``False`` (default): the model alone.
 
     Raises:
         WeightsError: unknown name, a manifest model of another task or scale, no default,
@@ -122,7 +125,23 @@ def resolve_model(
 
         loaded = load_model(weights.path, k=k, task=load_as)  # type: ignore[arg-type]
     _check_kind(loaded, weights.name, task, scale)
+    variant = weights.entry.clean_variant if route and weights.entry is not None else None
+    if variant is not None:
+        _attach_route(loaded, variant, offline=offline, lite=lite)
     return ResolvedModel(loaded, weights.name, weights, why)
+
+
+def _attach_route(loaded: LoadedModel | LiteModel, variant: str, *, offline: bool, lite: bool) -> None:
+    """Load the clean variant (with its own ``k``) beside ``loaded`` when its scale has a
+    detector (else leave ``loaded`` as it is)."""
+    from .aliasing import detector_for
+    from .routing import Route
+
+    detector = detector_for(loaded.spec.scale)
+    if detector is None:
+        return
+    clean = resolve_model(variant, task="sr", scale=loaded.spec.scale, offline=offline, lite=lite, route=False)
+    loaded.route = Route(clean.model, clean.name, detector)
 
 
 def create_model(
@@ -132,6 +151,8 @@ def create_model(
     scale: int | None = None,
     k: float | None = None,
     offline: bool = False,
+    route: bool = False,
 ) -> LoadedModel:
     """The ready (torch) model for ``name_or_path`` (see :func:`resolve_model` for the rules)."""
-    return resolve_model(name_or_path, task=task, scale=scale, k=k, offline=offline).model  # type: ignore[return-value]
+    found = resolve_model(name_or_path, task=task, scale=scale, k=k, offline=offline, route=route)
+    return found.model  # type: ignore[return-value]

@@ -32,6 +32,7 @@ from . import checkpoint_checks as checks
 from .archs.spec import ModelSpec, Task
 from .atomicfile import replacing
 from .errors import ModelFormatError, UsageError, option
+from .routing import Route
 from .signbits import FORMAT_VERSION, pack_state_dict, unpack_state_dict
 
 __all__ = [
@@ -55,6 +56,8 @@ class LoadedModel:
     spec: ModelSpec
     source: str
     metadata: dict[str, str] = field(default_factory=dict)
+    route: Route | None = None
+    """SR: the clean variant used on cleanly downscaled inputs (:mod:`bbcu_cli.routing`)."""
 
 
 def build_model(spec: ModelSpec) -> nn.Module:

@@ -297,7 +297,8 @@ class BicubicMethod(PeerMethod):
 
 
 class BbcuMethod:
-    """A shipped bbcu SR model run in this process by :class:`Restorer`."""
+    """A shipped bbcu SR model run in this process by :class:`Restorer`, as ``bbcu upscale -m NAME``
+    runs it."""
 
     def __init__(self, name: str, scale: int, threads: int) -> None:
         self.name, self.scale, self.threads = name, scale, threads
@@ -306,11 +307,9 @@ class BbcuMethod:
 
     def prepare(self) -> None:
         from bbcu_cli.engine.restore import Restorer
-        from bbcu_cli.loading import load_model
-        from bbcu_cli.weights.resolve import resolve
+        from bbcu_cli.factory import resolve_model
 
-        resolved = resolve(self.name, "sr", self.scale)
-        loaded = load_model(resolved.path, k=resolved.k)
+        loaded = resolve_model(self.name, task="sr", scale=self.scale).model
         self.restorer = Restorer(loaded, backend="auto", device="cpu", threads=self.threads, tile=0)
         self.backend = self.restorer.backend_name
 

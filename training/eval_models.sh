@@ -4,6 +4,8 @@
 # (MODEL defaults to bbcu-m-x2 / bbcu-m-x4 / bbcu-denoise / bbcu-deblock; baselines run once per set)
 # robustS=MODEL: Set5, Set14, B100 under every eval degradation (bbcu eval --degradation all),
 # one JSON per set: training/eval/MODEL-robust-xS-SET.json ({"results": [...]}).
+# srS and robustS measure the model alone (--no-route); routedS=MODEL measures a default with its
+# clean variant as `bbcu upscale --route` runs it (bbcu_cli/routing.py): training/eval/routed-MODEL-robust-xS-SET.json.
 # ENSEMBLE=1 adds --ensemble (x8 self-ensemble) to the model runs, tagged MODEL+.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,7 @@ for arg in "$@"; do
   what=${arg%%=*}; model=${arg#*=}
   case $what in
     sr2|sr3|sr4) [ "$model" = "$arg" ] && model=bbcu-m-x${what#sr} ;;
-    robust2|robust3|robust4) [ "$model" = "$arg" ] && { echo "robustS needs =MODEL" >&2; exit 2; } ;;
+    robust2|robust3|robust4|routed2|routed3|routed4) [ "$model" = "$arg" ] && { echo "$what needs =MODEL" >&2; exit 2; } ;;
     denoise|deblock) [ "$model" = "$arg" ] && model=bbcu-$what ;;
     *) echo "unknown: $arg" >&2; exit 2 ;;
   esac
@@ -28,12 +30,16 @@ for arg in "$@"; do
     sr2|sr3|sr4) s=${what#sr}
       for set in Set5 Set14 B100; do
         base "bicubic-x$s-$set" "$bench/$set" --task sr -s "$s" -m bicubic
-        ev "$model$plus-$set" "$bench/$set" --task sr -s "$s" -m "$model" "${ens[@]}"
+        ev "$model$plus-$set" "$bench/$set" --task sr -s "$s" -m "$model" --no-route "${ens[@]}"
       done ;;
     robust2|robust3|robust4) s=${what#robust}
       for set in Set5 Set14 B100; do
         baseall "bicubic-robust-x$s-$set" "$bench/$set" --task sr -s "$s" -m bicubic
-        evall "$model$plus-robust-x$s-$set" "$bench/$set" --task sr -s "$s" -m "$model" "${ens[@]}"
+        evall "$model$plus-robust-x$s-$set" "$bench/$set" --task sr -s "$s" -m "$model" --no-route "${ens[@]}"
+      done ;;
+    routed2|routed3|routed4) s=${what#routed}
+      for set in Set5 Set14 B100; do
+        evall "routed-$model$plus-robust-x$s-$set" "$bench/$set" --task sr -s "$s" -m "$model" --route "${ens[@]}"
       done ;;
     denoise)
       for sigma in 15 25 50; do

@@ -10,7 +10,9 @@ pixel count). Metrics come from the ``bbcu eval`` JSON files in ``training/eval/
 Robustness tables (one per scale): Y-PSNR of every shipped SR model under every ``bbcu eval``
 degradation (``training/eval_models.sh robustS=NAME``), with bicubic and the OpenCV peers
 (``benchmarks/peers_quality.json``, ``python benchmarks/peers_quality.py``) and the seconds at
-320x180 from the last ``python benchmarks/peers.py --json benchmarks/peers.json`` run.
+320x180 from the last ``python benchmarks/peers.py --json benchmarks/peers.json`` run. A
+default with a clean variant gets a first row ``NAME + CLEAN (default)``: the two as ``bbcu
+upscale`` runs them (``training/eval_models.sh routedS=NAME``); the other rows are each model alone.
 """
 
 from __future__ import annotations
@@ -123,13 +125,18 @@ def robust_table(scale: int) -> list[str]:
         ("bicubic", {s: _robust(f"bicubic-robust-x{scale}-{s}") for s in sets})
     ]
     rows += [(p, peers.get(p, {}).get(f"x{scale}", {})) for p in PEERS]
-    ours = [e.name for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == scale]
-    rows += [(n, {s: _robust(f"{n}-robust-x{scale}-{s}") for s in sets}) for n in ours]
+    entries = [e for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == scale]
+    rows += [
+        (f"{e.name} + {e.clean_variant} (default)", {s: _robust(f"routed-{e.name}-robust-x{scale}-{s}") for s in sets})
+        for e in entries
+        if e.clean_variant
+    ]
+    rows += [(e.name, {s: _robust(f"{e.name}-robust-x{scale}-{s}") for s in sets}) for e in entries]
     for name, table in rows:
         for s in sets:
             got = table.get(s, {})
             cells = [f"{got[d]:.2f}" if got.get(d) is not None else "-" for d in DEGRADATIONS]
-            secs = _seconds(speed, name, scale) if s == sets[0] else ""
+            secs = _seconds(speed, name.split(" ")[0], scale) if s == sets[0] else ""
             out.append(f"| {name if s == sets[0] else ''} | {s} | {secs} | " + " | ".join(cells) + " |")
     return out
 

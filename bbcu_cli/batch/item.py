@@ -110,6 +110,10 @@ class ItemResult:
     """How much of the model's change was kept, 0 to 1 (:func:`report_weight` of
     :func:`~bbcu_cli.batch.restore.residual_weight`; 0: the output is the input as it is); None
     for SR and for items that were not restored."""
+    variant: str | None = None
+    """Which model restored it when the model has a clean variant: ``"clean"`` (the input looked
+    cleanly downscaled), ``"robust"`` (the model itself) or ``"mixed"`` (frames restored by both;
+    see :mod:`bbcu_cli.routing`); None otherwise and for items that were not restored."""
     jpeg_quality: float | None = field(default=None, repr=False, compare=False)
     """The JPEG quality the input was saved at (what a deblocker's weight follows); not in JSON."""
     error_cli: str | None = field(default=None, repr=False, compare=False)
@@ -143,6 +147,7 @@ class Staged:
     image: Image | ImageSequence
     sigma: float | None = None
     weight: float | None = None
+    variant: str | None = None
 
 
 def _skip_or_refuse(src: Path, dst: Path, opts: RestoreOptions) -> ItemResult | None:
@@ -218,7 +223,7 @@ def compute_item(
             done = restore_frames(restorer, staged.image, sigma=opts.sigma, progress=progress)
         else:
             done = restore_image(restorer, staged.image, sigma=opts.sigma, progress=progress)
-        staged.image, staged.sigma, staged.weight = done
+        staged.image, staged.sigma, staged.weight, staged.variant = done
     except Exception as exc:
         return _failed(staged.src, staged.dst, staged.start, exc)
     return staged
@@ -229,13 +234,14 @@ def _first_frame(image: Image | ImageSequence) -> Image:
 
 
 def _ok_result(staged: Staged) -> ItemResult:
-    """The ``ok`` result of a restored item (its sigma, weight and the input's JPEG quality)."""
+    """The ``ok`` result of a restored item (its sigma, weight, variant and the input's JPEG quality)."""
     return ItemResult(
         str(staged.src),
         str(staged.dst),
         "ok",
         sigma=staged.sigma,
         weight=report_weight(staged.weight),
+        variant=staged.variant,
         jpeg_quality=_first_frame(staged.image).jpeg_quality,
     )
 

@@ -3,7 +3,8 @@ fill and resize, output at the input's bit depth.
 
 :func:`restore_image` and :func:`restore_frames` are what :func:`.item.compute_item` runs;
 they take pixels in memory and neither read nor write files. Both return a :class:`Restored`:
-the output, the noise level used and the weight kept of the model's change (:func:`residual_weight`).
+the output, the noise level used, the weight kept of the model's change (:func:`residual_weight`)
+and, for a model with a clean variant, which of the two restored it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Restored(NamedTuple):
     weight: float | None
     """How much of the model's change was kept (:func:`residual_weight`, 0 to 1; 0: the input as
     it is); None for a task without weighting (SR)."""
+    variant: str | None = None
+    """Which model restored it when the model has a clean variant (``"clean"`` or ``"robust"``,
+    see :mod:`bbcu_cli.routing`; ``"mixed"`` for frames restored by both); None otherwise."""
 
 
 def residual_weight(task: str, sigma: float | None = None, jpeg_quality: float | None = None) -> float:
@@ -112,8 +116,8 @@ def _out_dtype(image: Image) -> type:
 def restore_image(
     restorer: Restorer, image: Image, *, sigma: float | None = None, progress: TileProgress | None = None
 ) -> Restored:
-    """Restore ``image``; returns the new image (same kind and bit depth), the sigma used and the
-    weight of the model's change (:class:`Restored`).
+    """Restore ``image``; returns the new image (same kind and bit depth), the sigma used, the
+    weight of the model's change and the variant that ran (:class:`Restored`).
 
     Float pixels give float32 output (unclamped); uint8/uint16 pixels (``read_image(raw=True)``)
     give output of the same bit depth, each tile rounded into it. With alpha, the colour under
@@ -136,7 +140,13 @@ def restore_image(
     alpha = image.alpha
     if alpha is not None and restorer.scale > 1:
         alpha = resize_alpha(alpha, restorer.scale)
-    return Restored(replace(image, pixels=pixels, alpha=alpha), used, reported)
+    return Restored(replace(image, pixels=pixels, alpha=alpha), used, reported, _variant(restorer))
+
+
+def _variant(restorer: Restorer) -> str | None:
+    """The variant the model's last run chose (:attr:`Restorer.last_choice`); None without a route."""
+    choice = restorer.last_choice
+    return None if choice is None else choice.variant
 
 
 def _why(sigma: float | None, jpeg_quality: float | None) -> str:
@@ -185,13 +195,22 @@ def restore_frames(
     """Restore every frame on its own (tiles, progress, noise level and weight per frame, each
     frame exactly as it would be alone); returns the new sequence with the smallest weight of its
     frames (the least of the model's change kept anywhere) and the sigma of that frame (the first
-    such frame: the first frame's when all weigh the same)."""
+    such frame: the first frame's when all weigh the same); the variant of its frames when they
+    all agree, else ``"mixed"`` (frames the model did not run on, at weight 0, do not count)."""
     frames: list[Image] = []
     used: list[tuple[float | None, float | None]] = []
+    variants: list[str | None] = []
     for i, frame in enumerate(seq.frames, start=1):
         log.debug("frame %d of %d", i, len(seq.frames))
-        out, frame_sigma, frame_weight = restore_image(restorer, frame, sigma=sigma, progress=progress)
+        out, frame_sigma, frame_weight, variant = restore_image(restorer, frame, sigma=sigma, progress=progress)
         frames.append(out)  # type: ignore[arg-type]  # restore_image gives an Image for an Image
         used.append((frame_sigma, frame_weight))
+        variants.append(variant)
     weights = [1.0 if w is None else w for _, w in used]
-    return Restored(replace(seq, frames=frames), *used[weights.index(min(weights))])
+    return Restored(replace(seq, frames=frames), *used[weights.index(min(weights))], _agreed(variants))
+
+
+def _agreed(variants: list[str | None]) -> str | None:
+    """The one variant the frames that ran were restored by, ``"mixed"`` for both, None for none."""
+    ran = {v for v in variants if v is not None}
+    return "mixed" if len(ran) > 1 else next(iter(ran), None)

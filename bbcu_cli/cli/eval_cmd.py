@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -52,22 +52,48 @@ def model_restore(
     return run
 
 
-def _restore_for(choice: ModelChoice, cfg: EvalConfig, engine: EngineSettings, *, blind: bool) -> tuple[Restore, str]:
-    """A baseline, or the model from the factory on ``engine``; with its report name."""
+class _RouteTally:
+    """Counts the images a model with a clean variant handed to it (:mod:`bbcu_cli.routing`)."""
+
+    def __init__(self, restorer: Restorer | None) -> None:
+        self.restorer, self.clean, self.total = restorer, 0, 0
+
+    def wrap(self, restore: Restore) -> Restore:
+        def run(img: Any) -> Any:
+            out = restore(img)
+            choice = self.restorer.last_choice if self.restorer is not None else None
+            if choice is not None:
+                self.clean, self.total = self.clean + (choice.variant == "clean"), self.total + 1
+            return out
+
+        return run
+
+    def take(self) -> tuple[int, int] | None:
+        """(clean, images) since the last call; None when nothing was routed."""
+        found = (self.clean, self.total) if self.total else None
+        self.clean = self.total = 0
+        return found
+
+
+def _restore_for(
+    choice: ModelChoice, cfg: EvalConfig, engine: EngineSettings, *, blind: bool
+) -> tuple[Restore, str, _RouteTally]:
+    """A baseline, or the model from the factory on ``engine``; with its report name and the
+    tally of its clean variant's images."""
     if choice.model in _BASELINES:
         if engine.ensemble:
             raise UsageError(
                 f"--ensemble needs a model, not the {choice.model} baseline", "drop --ensemble or pass -m MODEL"
             )
-        return _baseline(choice.model, cfg), choice.model
+        return _baseline(choice.model, cfg), choice.model, _RouteTally(None)
     from ..factory import resolve_model
 
-    chosen = resolve_model(choice.model, task=cfg.task, scale=choice.scale, offline=choice.offline)
+    chosen = resolve_model(choice.model, task=cfg.task, scale=choice.scale, offline=choice.offline, route=choice.route)
     restorer = engine.restorer(chosen.model)
     quality = cfg.quality if cfg.task == "deblock" else None
-    return model_restore(restorer, sigma=cfg.sigma, blind=blind, quality=quality), chosen.name + (
-        "+" if restorer.ensemble else ""
-    )
+    tally = _RouteTally(restorer)
+    restore = tally.wrap(model_restore(restorer, sigma=cfg.sigma, blind=blind, quality=quality))
+    return restore, chosen.name + ("+" if restorer.ensemble else ""), tally
 
 
 def _table(result: EvalResult) -> Table:
@@ -98,7 +124,14 @@ def _degradation_table(results: list[EvalResult]) -> Table:
         table.add_column(str(r.degradation), justify="right")
     table.add_row("PSNR (dB)", *(f"{r.psnr:.2f}" for r in results))
     table.add_row("SSIM", *(f"{r.ssim:.4f}" for r in results))
+    if first.clean_variant is not None:
+        table.add_row("clean variant", *(_routed_text(r) for r in results))
     return table
+
+
+def _routed_text(result: EvalResult) -> str:
+    """``3 of 5``: the images a model with a clean variant handed to it ("" without one)."""
+    return "" if result.clean_variant is None else f"{result.clean_variant[0]} of {result.clean_variant[1]}"
 
 
 def _degradations(name: str, task: str) -> list[str]:
@@ -112,8 +145,16 @@ def _degradations(name: str, task: str) -> list[str]:
 
 
 def _evaluate_all(
-    dataset: Path, restore: Restore, configs: list[EvalConfig], name: str, save: Path | None, show: bool
+    dataset: Path,
+    restore: Restore,
+    configs: list[EvalConfig],
+    name: str,
+    save: Path | None,
+    show: bool,
+    tally: _RouteTally,
 ) -> list[EvalResult]:
+    from dataclasses import replace
+
     from ..evaluate import evaluate
 
     results = []
@@ -127,7 +168,8 @@ def _evaluate_all(
                 else None
             )
             where = save / cfg.degradation if save is not None and len(configs) > 1 else save
-            results.append(evaluate(dataset, restore, cfg, name, save_dir=where, progress=hook))
+            result = evaluate(dataset, restore, cfg, name, save_dir=where, progress=hook)
+            results.append(replace(result, clean_variant=tally.take()))
     return results
 
 
@@ -141,7 +183,8 @@ def _report(results: list[EvalResult], json_out: bool, quiet: bool) -> None:
     stderr_console.print(_table(results[0]) if len(results) == 1 else _degradation_table(results))
     for r in results:
         how = f" ({r.degradation})" if len(results) > 1 else ""
-        typer.echo(f"{r.model} {r.dataset} {r.task}{how}: PSNR {r.psnr:.4f} dB, SSIM {r.ssim:.4f}")
+        routed = f" (clean variant: {_routed_text(r)} images)" if r.clean_variant else ""
+        typer.echo(f"{r.model} {r.dataset} {r.task}{how}: PSNR {r.psnr:.4f} dB, SSIM {r.ssim:.4f}{routed}")
 
 
 def eval_command(
@@ -183,6 +226,7 @@ def eval_command(
     backend: opt.Backend = "auto",
     ensemble: opt.Ensemble = False,
     offline: opt.Offline = False,
+    route: opt.Route = False,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -197,6 +241,8 @@ def eval_command(
 
     configs = [EvalConfig(task, scale, sigma, quality, seed, limit, gray, d) for d in _degradations(degradation, task)]  # type: ignore[arg-type]
     engine = EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble)
-    restore, name = _restore_for(ModelChoice(model, scale, offline=offline), configs[0], engine, blind=blind)
-    results = _evaluate_all(dataset, restore, configs, name, save, not quiet and not json_out)
+    restore, name, tally = _restore_for(
+        ModelChoice(model, scale, offline=offline, route=route), configs[0], engine, blind=blind
+    )
+    results = _evaluate_all(dataset, restore, configs, name, save, not quiet and not json_out, tally)
     _report(results, json_out, quiet)

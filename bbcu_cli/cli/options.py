@@ -176,6 +176,13 @@ Verbose = Annotated[
     ),
 ]
 Offline = Annotated[bool, typer.Option("--offline", help="Never use the network (same as BBCU_OFFLINE=1).")]
+Route = Annotated[
+    bool,
+    typer.Option(
+        "--route/--no-route",
+        help="SR defaults: restore an input that looks cleanly (antialiased) downscaled with the default's clean variant (bbcu-clean-xS), anything else with the default itself. Experimental: it can misjudge small aliased images (README, Clean variants).",
+    ),
+]
 K = Annotated[
     Optional[float], typer.Option("--k", help="Override the residual-alignment factor k (default 130 * features / 64).")
 ]

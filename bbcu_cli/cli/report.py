@@ -33,6 +33,7 @@ __all__ = [
     "protocol_label",
     "item_line",
     "weight_text",
+    "variant_text",
     "RunTotals",
     "TileBar",
     "SKIP_REASON",
@@ -104,7 +105,7 @@ def emit_json(
     """Print the ``--json`` object on stdout (one schema for the restore commands and ``metrics``).
 
     ``{"command", "model", "items": [{"input", "output", "status", "error", "psnr", "ssim",
-    "seconds", "sigma", "weight", "reference", "reason"}], "summary": {...}}`` plus ``extra`` keys
+    "seconds", "sigma", "weight", "variant", "reference", "reason"}], "summary": {...}}`` plus ``extra`` keys
     (``protocol``, ``backend``, ...).
     """
     payload: dict[str, object] = {
@@ -125,6 +126,10 @@ def _metrics_text(item: ItemResult) -> str:
     return f"  PSNR {psnr} dB  SSIM {item.ssim:.4f}"
 
 
+#: the ok-line words for an item's ``variant`` (none for ``robust``: the model itself)
+_VARIANT_NOTES = {"clean": "input looks cleanly downscaled: clean variant", "mixed": "frames restored by both variants"}
+
+
 def weight_text(item: ItemResult) -> str:
     """How much of the model's change an item kept, in words; "" when all of it (or for SR).
 
@@ -143,9 +148,16 @@ def weight_text(item: ItemResult) -> str:
     return f"kept as is: {why}" if item.weight == 0.0 else f"change x{item.weight:.2f} ({why})"
 
 
+def variant_text(item: ItemResult) -> str:
+    """Which variant restored an item of a model with a clean variant, in words; "" when the
+    model itself did (``robust``) or it has none (:mod:`bbcu_cli.routing`)."""
+    return _VARIANT_NOTES.get(item.variant or "", "")
+
+
 def item_line(item: ItemResult) -> Text:
     """One line for a finished item: ``ok a.png -> out/a_x4.png  0.8 s  PSNR .. SSIM ..``, with
-    the noise level and :func:`weight_text` of a denoised or deblocked one."""
+    the noise level and :func:`weight_text` of a denoised or deblocked one and the
+    :func:`variant_text` of one restored with a clean variant."""
     if item.status == "failed":
         return Text.assemble(("failed", "red"), f" {item.error_for_cli()}")
     if item.status == "skipped":
@@ -154,9 +166,9 @@ def item_line(item: ItemResult) -> Text:
     extra = f"  {item.seconds:.2f} s" if item.seconds is not None else ""
     if item.sigma is not None:
         extra += f"  sigma {item.sigma:.1f}"
-    note = weight_text(item)
-    if note:
-        extra += f"  {note}"
+    for note in (weight_text(item), variant_text(item)):
+        if note:
+            extra += f"  {note}"
     names = f"{printable(str(item.input))} -> {printable(str(item.output))}"  # raw names could rewrite the terminal
     return Text.assemble(("ok", "green"), f" {names}{extra}{_metrics_text(item)}")
 

@@ -52,6 +52,7 @@ def upscale(
     shard: opt.Shard = None,
     jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleSR = False,
+    route: opt.Route = False,
 ) -> None:
     """Upscale images with a BBCU super-resolution model: -s 2/3/4, or --outscale for any factor.
 
@@ -67,7 +68,7 @@ def upscale(
             inputs=InputSettings(
                 tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels
             ),
-            model=ModelChoice(model, scale, k=k, offline=offline),
+            model=ModelChoice(model, scale, k=k, offline=offline, route=route),
             engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
             output=OutputSettings(
                 output,

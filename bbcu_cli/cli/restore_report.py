@@ -133,7 +133,20 @@ def report(name: str, view: RunView, batch: BatchRun, args: RunArgs, plan: Plan,
             line = _level_line(r)
             if line:
                 stderr_console.print(line, markup=False, soft_wrap=True)
+    routed = _variant_line(results)
+    if routed:
+        stderr_console.print(routed, markup=False, soft_wrap=True)
     print_summary(results, totals=totals)
+
+
+def _variant_line(results: list[ItemResult]) -> str:
+    """How many restored inputs looked cleanly downscaled and went to the clean variant ("" for a
+    model without one): one line for the whole run (:mod:`bbcu_cli.routing`)."""
+    routed = [r for r in results if r.variant is not None]
+    if not routed:
+        return ""
+    clean = sum(r.variant in ("clean", "mixed") for r in routed)
+    return f"looked cleanly downscaled (restored with the clean variant): {clean} of {len(routed)}"
 
 
 def _level_line(item: ItemResult) -> str:

@@ -86,7 +86,13 @@ def _load(args: RunArgs, scale: int | None) -> tuple[LoadedModel | LiteModel, st
     choice = args.model
     blocker = args.engine.lite_blocker()
     chosen = resolve_model(
-        choice.model, task=args.task, scale=scale, k=choice.k, offline=choice.offline, lite=not blocker
+        choice.model,
+        task=args.task,
+        scale=scale,
+        k=choice.k,
+        offline=choice.offline,
+        lite=not blocker,
+        route=choice.route,
     )
     why = blocker or chosen.lite_reason
     log.debug("runtime: %s", f"torch ({why})" if why else "torch-free packed kernels (bbcu_cli.lite)")

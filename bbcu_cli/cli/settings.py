@@ -23,12 +23,14 @@ __all__ = ["ModelChoice", "EngineSettings", "InputSettings", "OutputSettings", "
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """Which model to load: ``-m``, ``-s``, ``--k``, ``--offline`` (see :func:`bbcu_cli.factory.resolve_model`)."""
+    """Which model to load: ``-m``, ``-s``, ``--k``, ``--offline``, ``--route`` (see
+    :func:`bbcu_cli.factory.resolve_model`)."""
 
     model: str | None = None
     scale: int | None = None
     k: float | None = None
     offline: bool = False
+    route: bool = False
 
 
 @dataclass(frozen=True)

@@ -304,11 +304,19 @@ def _model_row(entry: ManifestEntry) -> dict[str, Any]:
         "size": entry.size,
         "status": status(entry),
         "default": entry.default,
+        "clean_variant": entry.clean_variant,
         "format": entry.format,
         "metrics": entry.metrics,
         "description": entry.description,
         "source_page": entry.source_page,
     }
+
+
+def _default_text(row: dict[str, Any]) -> str:
+    """``yes``, ``yes, + NAME`` for a default with a clean variant (:mod:`bbcu_cli.routing`), or ""."""
+    if not row["default"]:
+        return ""
+    return f"yes, + {row['clean_variant']}" if row["clean_variant"] else "yes"
 
 
 def models_command(json_out: JsonOut = False) -> None:
@@ -328,7 +336,7 @@ def models_command(json_out: JsonOut = False) -> None:
             row["arch"],
             _human(row["size"]),
             row["status"],
-            "yes" if row["default"] else "",
+            _default_text(row),
             _metrics_text(row["metrics"]),
         )
     out = _stdout()

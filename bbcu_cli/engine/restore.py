@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
 from ..errors import InputError, UsageError
 from ..lite.model import LiteModel
+from ..routing import Choice
 from .backends import BackendChoice, lite_backend, select_backend
 from .devices import HOST_CPU, check_device_name, free_memory_bytes, resolve_device, set_threads, tune_allocator
 from .ensemble import self_ensemble
@@ -130,6 +131,16 @@ class Restorer:
         self.halo = halo_for(self.spec)
         self.align = align_for(self.spec)
         self.ensemble = ensemble
+        self._settings: dict[str, Any] = {
+            "backend": backend,
+            "device": device,
+            "threads": threads,
+            "tile": tile,
+            "ensemble": ensemble,
+        }
+        self._clean: Restorer | None = None
+        self.last_choice: Choice | None = None
+        """How the last :meth:`restore` chose between the model and its clean variant (None: no route)."""
 
     def _init_lite(self, model: LiteModel, backend: str, device: str, threads: int | None, ensemble: bool) -> None:
         """The torch-free runtime: CPU only, ``auto``/``packed`` backend, no ensemble."""
@@ -190,7 +201,9 @@ class Restorer:
         """Restore an (H, W, C) image (C = 1 or 3; uint8, uint16 or float32 in [0, 1]).
 
         Returns (sH, sW, C) in ``out_dtype`` (float32 values are unclamped network output;
-        uint8/uint16 are rounded after clipping to [0, 1]).
+        uint8/uint16 are rounded after clipping to [0, 1]). A model with a clean variant
+        (:mod:`bbcu_cli.routing`) hands the whole image to it when the image looks cleanly
+        downscaled; :attr:`last_choice` says which ran.
 
         Raises:
             InputError: not an (H, W[, 1 or 3]) array of uint8, uint16, bool or float, empty, or
@@ -198,6 +211,9 @@ class Restorer:
             UsageError: ``sigma`` outside 0..255 or not a number.
         """
         _check_pixels(pixels, sigma)
+        target = self._routed(pixels)
+        if target is not self:
+            return target.restore(pixels, sigma=sigma, out_dtype=out_dtype, progress=progress)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         geo = _Geometry(pixels.shape[0], pixels.shape[1], pixels.shape[2], self.scale)
@@ -208,6 +224,17 @@ class Restorer:
             if progress is not None:
                 progress(i + 1, len(tiles))
         return out
+
+    def _routed(self, pixels: np.ndarray) -> Restorer:
+        """This restorer, or its clean variant's when the model has a route and the whole
+        image looks cleanly downscaled (:mod:`bbcu_cli.routing`); sets :attr:`last_choice`."""
+        route = self.loaded.route
+        self.last_choice = None if route is None else route.choose(pixels)
+        if self.last_choice is None or self.last_choice.variant != "clean":
+            return self
+        if self._clean is None:
+            self._clean = Restorer(route.clean, **self._settings)
+        return self._clean
 
     def _run_tile(self, pixels: np.ndarray, out: np.ndarray, t: Tile, geo: _Geometry, sigma: float | None) -> None:
         block = _to_float(pixels[t.py0 : t.py1, t.px0 : t.px1])

@@ -21,6 +21,7 @@ from .. import checkpoint_checks as checks
 from ..archs.spec import ModelSpec
 from ..engine.packed_units import InferencePlan, PackedUnit, UnitParams, alpha_of, kernel_activation, pack_unit
 from ..errors import ModelFormatError, UsageError, option
+from ..routing import Route
 from ..signbits import ALPHA_SUFFIX, FORMAT_VERSION, SIGN_SUFFIX, packed_parts, unpack_signs
 from .families import LiteFamily, expected_shapes, lite_family
 
@@ -46,6 +47,8 @@ class LiteModel:
     tail: tuple[np.ndarray, np.ndarray | None]
     source: str
     metadata: dict[str, str] = field(default_factory=dict)
+    route: Route | None = None
+    """SR: the clean variant used on cleanly downscaled inputs (:mod:`bbcu_cli.routing`)."""
 
 
 def _read(path: Path) -> tuple[Arrays, dict[str, str]]:

@@ -85,6 +85,8 @@ class ManifestEntry:
     source_page: str | None = None
     description: str = ""
     drive: DriveSource | None = None
+    clean_variant: str | None = None
+    """SR: the entry to restore cleanly downscaled inputs with instead (see :mod:`bbcu_cli.routing`)."""
 
     @property
     def manual(self) -> bool:

@@ -69,6 +69,7 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "source_page": ck.optional(ck.str_),
     "description": ck.str_,
     "drive": ck.optional(ck.nested(DriveSource, _DRIVE_CHECKS, {"sha256": None})),
+    "clean_variant": ck.optional(ck.str_),
 }
 _ENTRY_DEFAULTS = {
     "urls": (),
@@ -82,6 +83,7 @@ _ENTRY_DEFAULTS = {
     "sha256": None,
     "size": None,
     "drive": None,
+    "clean_variant": None,
 }
 
 
@@ -101,6 +103,22 @@ def _families_by_task() -> str:
                 names = groups.setdefault(fam.tasks, [])
                 names.extend([fam.name] if fam.name not in names else [])
     return " and ".join(f"{'/'.join(names)} for {'/'.join(tasks)}" for tasks, names in groups.items())
+
+
+def _clean_variant_ok(entry: ManifestEntry) -> bool:
+    return entry.clean_variant is None or (entry.task == "sr" and entry.clean_variant != entry.name)
+
+
+def _check_variants(entries: list[ManifestEntry], source: str) -> None:
+    """Every ``clean_variant`` names an entry of the same task and scale (that has none itself)."""
+    by_name = {e.name: e for e in entries}
+    for i, entry in enumerate(entries):
+        if entry.clean_variant is None:
+            continue
+        other = by_name.get(entry.clean_variant)
+        if other is None or (other.task, other.scale) != (entry.task, entry.scale) or other.clean_variant:
+            message = f"must name another sr x{entry.scale} entry without a clean_variant"
+            _raise(source, f"models[{i}] '{entry.name}'", FieldError(message, "clean_variant"))
 
 
 # (field, message, rule that must hold)
@@ -132,6 +150,7 @@ _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
         "is only for a downloadable official entry (not bundled, no urls)",
         lambda e: e.drive is None or not (e.bundled or e.urls),
     ),
+    ("clean_variant", "is only for sr entries and must not name the entry itself", _clean_variant_ok),
 ]
 
 
@@ -171,4 +190,5 @@ def _entries(raw: list[Any], source: str) -> tuple[ManifestEntry, ...]:
         seen.add(entry.name)
         defaults |= {(entry.task, entry.scale)} if entry.default else set()
         out.append(entry)
+    _check_variants(out, source)
     return tuple(out)

@@ -144,9 +144,9 @@ def test_frames_report_their_smallest_weight_and_its_noise_level() -> None:
     rng = np.random.default_rng(0)
     noisy = np.clip(128 + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
     clean = np.full((32, 32, 3), 120, np.uint8)
-    out, sigma, weight = restore_frames(restorer, ImageSequence([_frame(noisy), _frame(clean)], [100, 100]))
+    out, sigma, weight, _ = restore_frames(restorer, ImageSequence([_frame(noisy), _frame(clean)], [100, 100]))
     assert weight == 0.0 and sigma is not None and sigma < 1.55
     assert isinstance(out, ImageSequence) and np.array_equal(out.frames[1].pixels, clean)
     assert not np.array_equal(out.frames[0].pixels, noisy)  # the noisy frame still got all of it
-    _, sigma, weight = restore_frames(restorer, ImageSequence([_frame(noisy), _frame(noisy[::-1])], [100, 100]))
+    _, sigma, weight, _ = restore_frames(restorer, ImageSequence([_frame(noisy), _frame(noisy[::-1])], [100, 100]))
     assert weight == 1.0 and sigma is not None and sigma > 9

@@ -1,0 +1,86 @@
+"""With --route, the bundled SR defaults restore cleanly downscaled inputs with their clean variants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from clihelp import run_cli
+from PIL import Image
+
+from bbcu_cli.degradations import EVAL_DEGRADATIONS, downscale
+from bbcu_cli.factory import resolve_model
+from bbcu_cli.imagefiles import read_image
+from bbcu_cli.weights import get_manifest
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _photo() -> np.ndarray:
+    """A 192 x 256 photo (the test crop mirrored twice: no seams)."""
+    a = read_image(DATA / "clean_crop.png", raw=True).pixels
+    a = np.concatenate([a, a[:, ::-1]], axis=1)
+    return np.ascontiguousarray(np.concatenate([a, a[::-1]], axis=0))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_each_sr_default_names_a_bundled_clean_variant_and_loads_it(scale: int) -> None:
+    default = get_manifest().default_for("sr", scale)
+    assert default is not None and default.clean_variant is not None
+    clean = get_manifest().get(default.clean_variant)
+    assert clean.bundled and not clean.default and clean.scale == scale
+    found = resolve_model(None, task="sr", scale=scale, offline=True, lite=True, route=True)
+    assert found.model.route is not None and found.model.route.clean_name == clean.name
+    assert resolve_model(None, task="sr", scale=scale, lite=True).model.route is None  # off unless asked
+    assert resolve_model(clean.name, task="sr", lite=True, route=True).model.route is None  # the variant alone
+
+
+def test_upscale_route_reports_the_variant_and_is_off_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hr = _photo()
+    Image.fromarray(downscale(hr, 4, "matlab")).save(tmp_path / "clean.png")
+    nearest = cv2.resize(hr, (hr.shape[1] // 4, hr.shape[0] // 4), interpolation=cv2.INTER_NEAREST)
+    Image.fromarray(nearest).save(tmp_path / "aliased.png")  # point sampled: clearly aliased
+    out = run_cli(
+        capsys, "upscale", tmp_path / "clean.png", tmp_path / "aliased.png", "-o", tmp_path / "o", "--json", "--route"
+    )
+    assert out.code == 0, out.err
+    variants = {Path(i["input"]).name: i["variant"] for i in json.loads(out.out)["items"]}
+    assert variants == {"clean.png": "clean", "aliased.png": "robust"}
+    out = run_cli(
+        capsys,
+        "upscale",
+        tmp_path / "clean.png",
+        tmp_path / "aliased.png",
+        "-o",
+        tmp_path / "o",
+        "--overwrite",
+        "--route",
+    )
+    assert "input looks cleanly downscaled: clean variant" in out.err
+    assert "looked cleanly downscaled (restored with the clean variant): 1 of 2" in out.err
+    out = run_cli(capsys, "upscale", tmp_path / "clean.png", "-o", f"{tmp_path / 'p'}/", "--json")
+    assert out.code == 0 and json.loads(out.out)["items"][0]["variant"] is None
+    same = read_image(tmp_path / "o" / "clean_x4.png", raw=True).pixels
+    alone = read_image(tmp_path / "p" / "clean_x4.png", raw=True).pixels
+    assert same.shape == alone.shape and not np.array_equal(same, alone)
+
+
+def test_eval_counts_the_images_the_clean_variant_restored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "hr").mkdir()
+    Image.fromarray(_photo()).save(tmp_path / "hr" / "photo.png")
+    out = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--degradation", "all", "--json", "--route")
+    assert out.code == 0, out.err
+    routed = {r["degradation"]: r["clean_variant_images"] for r in json.loads(out.out)["results"]}
+    assert routed["matlab"] == [1, 1] and set(routed) == set(EVAL_DEGRADATIONS)
+    alone = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--json")
+    assert alone.code == 0 and "clean_variant_images" not in json.loads(alone.out)
+    assert json.loads(alone.out)["psnr"] < _routed_psnr(out.out, "matlab")
+
+
+def _routed_psnr(text: str, degradation: str) -> float:
+    return next(r["psnr"] for r in json.loads(text)["results"] if r["degradation"] == degradation)
