@@ -24,6 +24,7 @@ torch; loading a torch model does.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # these import torch: only when a model is loaded
     from .weights.resolve import ResolvedWeights
 
 __all__ = ["DEFAULT_SR_SCALE", "ResolvedModel", "create_model", "resolve_model", "wanted_scale"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SR_SCALE = 4
 """The scale of the default SR model (no name and no scale given)."""
@@ -128,6 +131,8 @@ def resolve_model(
     variant = weights.entry.clean_variant if route and weights.entry is not None else None
     if variant is not None:
         _attach_route(loaded, variant, offline=offline, lite=lite)
+    elif route:
+        log.warning("--route: model %s has no clean variant; it restores every input itself", weights.name)
     return ResolvedModel(loaded, weights.name, weights, why)
 
 

@@ -84,3 +84,10 @@ def test_eval_counts_the_images_the_clean_variant_restored(tmp_path: Path, capsy
 
 def _routed_psnr(text: str, degradation: str) -> float:
     return next(r["psnr"] for r in json.loads(text)["results"] if r["degradation"] == degradation)
+
+
+def test_route_on_a_model_without_a_clean_variant_warns_and_runs_it_alone(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="bbcu_cli"):
+        found = resolve_model("bbcu-fast-x4", task="sr", lite=True, route=True)
+    assert found.model.route is None
+    assert "bbcu-fast-x4 has no clean variant" in caplog.text
