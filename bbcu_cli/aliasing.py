@@ -99,7 +99,7 @@ class AliasingDetector:
 
     ``probability = 1 / (1 + exp(-(weights . (f - mean) / std + bias)))``: how likely the
     robust model does better than the clean one on this input. ``threshold``: below it, the
-    input counts as cleanly downscaled.
+    input counts as cleanly downscaled (:meth:`bbcu_cli.routing.Route.choose`).
     """
 
     scale: int
@@ -116,11 +116,6 @@ class AliasingDetector:
             return None
         z = (f - np.asarray(self.mean)) / np.asarray(self.std)
         return float(1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias))))
-
-    def looks_clean(self, pixels: np.ndarray) -> bool:
-        """True when the probability is known and below ``threshold``."""
-        p = self.probability(pixels)
-        return p is not None and p < self.threshold
 
 
 @lru_cache(maxsize=None)

@@ -43,10 +43,3 @@ class Choice:
 
     variant: str
     probability: float | None
-
-    def describe(self, clean_name: str) -> str:
-        if self.probability is None:
-            return "too small to judge how it was downscaled: robust model"
-        if self.variant == "clean":
-            return f"looks cleanly downscaled (p {self.probability:.2f}): {clean_name}"
-        return f"may be aliased, noisy or compressed (p {self.probability:.2f}): robust model"

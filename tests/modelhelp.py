@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from bbcu_cli.loading import LoadedModel, ModelSpec, build_model
@@ -17,3 +20,13 @@ def random_loaded(spec: ModelSpec, seed: int = 0) -> LoadedModel:
             scale = 0.3 if p.dim() == 1 or "move0" in name or "pr_" in name else 1 / p[0].numel() ** 0.5
             p.copy_(torch.randn(p.shape, generator=g) * scale)
     return LoadedModel(model, spec, "random")
+
+
+def mirrored_photo() -> np.ndarray:
+    """The 96 x 128 test photo (``tests/data/clean_crop.png``) mirrored to 192 x 256: no seams,
+    big enough to be judged by the aliasing detector once made 4x smaller."""
+    from bbcu_cli.imagefiles import read_image
+
+    a = read_image(Path(__file__).resolve().parent / "data" / "clean_crop.png", raw=True).pixels
+    a = np.concatenate([a, a[:, ::-1]], axis=1)
+    return np.ascontiguousarray(np.concatenate([a, a[::-1]], axis=0))

@@ -9,21 +9,13 @@ import cv2
 import numpy as np
 import pytest
 from clihelp import run_cli
+from modelhelp import mirrored_photo
 from PIL import Image
 
 from bbcu_cli.degradations import EVAL_DEGRADATIONS, downscale
 from bbcu_cli.factory import resolve_model
 from bbcu_cli.imagefiles import read_image
 from bbcu_cli.weights import get_manifest
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-
-
-def _photo() -> np.ndarray:
-    """A 192 x 256 photo (the test crop mirrored twice: no seams)."""
-    a = read_image(DATA / "clean_crop.png", raw=True).pixels
-    a = np.concatenate([a, a[:, ::-1]], axis=1)
-    return np.ascontiguousarray(np.concatenate([a, a[::-1]], axis=0))
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -41,7 +33,7 @@ def test_each_sr_default_names_a_bundled_clean_variant_and_loads_it(scale: int) 
 def test_upscale_route_reports_the_variant_and_is_off_by_default(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hr = _photo()
+    hr = mirrored_photo()
     Image.fromarray(downscale(hr, 4, "matlab")).save(tmp_path / "clean.png")
     nearest = cv2.resize(hr, (hr.shape[1] // 4, hr.shape[0] // 4), interpolation=cv2.INTER_NEAREST)
     Image.fromarray(nearest).save(tmp_path / "aliased.png")  # point sampled: clearly aliased
@@ -72,7 +64,7 @@ def test_upscale_route_reports_the_variant_and_is_off_by_default(
 
 def test_eval_counts_the_images_the_clean_variant_restored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "hr").mkdir()
-    Image.fromarray(_photo()).save(tmp_path / "hr" / "photo.png")
+    Image.fromarray(mirrored_photo()).save(tmp_path / "hr" / "photo.png")
     out = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--degradation", "all", "--json", "--route")
     assert out.code == 0, out.err
     routed = {r["degradation"]: r["clean_variant_images"] for r in json.loads(out.out)["results"]}

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-from modelhelp import random_loaded
+from modelhelp import mirrored_photo, random_loaded
 
 from bbcu_cli.aliasing import AliasingDetector, detector_for, spectrum_features
 from bbcu_cli.degradations import downscale
 from bbcu_cli.engine.restore import Restorer
-from bbcu_cli.imagefiles import read_image
 from bbcu_cli.loading import ModelSpec
 from bbcu_cli.routing import Route
 
 SPEC = ModelSpec("bbcu-p", "sr", 4, 3, 8, 1, 130.0 * 8 / 64)  # type: ignore[arg-type]
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _detector(threshold: float) -> AliasingDetector:
@@ -61,15 +57,8 @@ def test_tiles_do_not_change_the_choice_or_the_output() -> None:
     assert np.allclose(whole, tiled, atol=1e-5)
 
 
-def _hr() -> np.ndarray:
-    hr = read_image(DATA / "clean_crop.png", raw=True).pixels
-    return np.ascontiguousarray(hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4])
-
-
 def test_the_packaged_detectors_rank_a_photo_shrunk_without_antialiasing_as_more_aliased() -> None:
-    a = _hr()
-    a = np.concatenate([a, a[:, ::-1]], axis=1)
-    hr = np.ascontiguousarray(np.concatenate([a, a[::-1]], axis=0))  # mirrored to 192 x 256: 48 x 64 at x4
+    hr = mirrored_photo()  # 192 x 256: 48 x 64 at x4
     for scale in (2, 3, 4):
         detector = detector_for(scale)
         assert detector is not None
