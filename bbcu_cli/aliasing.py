@@ -5,9 +5,10 @@ has little energy near its Nyquist frequency; one shrunk by point-like sampling
 (``cv2.resize`` with ``INTER_CUBIC``/``LINEAR``/``LANCZOS4``) keeps it, folded down from the
 frequencies it dropped. :func:`spectrum_features` measures the shape of the image's power
 spectrum (Welch's method on 32 x 32 Hann-windowed tiles of the luma, radial bands relative to
-the lowest one) and an 8x8 blockiness; an :class:`AliasingDetector` (logistic regression, one
-per SR scale, fitted by ``training/fit_aliasing.py`` and stored in ``aliasing.json``) turns
-them into the probability that a model trained on clean downscaling would do worse than the
+the lowest one) and an 8x8 blockiness; :func:`detector_features` adds the local cues of
+:mod:`bbcu_cli.cues` (edge sharpness, a JPEG grid, the noise level), and an
+:class:`AliasingDetector` (logistic regression, one per SR scale, fitted by
+``training/fit_aliasing.py`` and stored in ``aliasing.json``) turns them into the probability that a model trained on clean downscaling would do worse than the
 robust one. Pure numpy; no torch.
 """
 
@@ -20,13 +21,16 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["AliasingDetector", "spectrum_features", "detector_for", "FEATURE_NAMES"]
+from .cues import CUE_NAMES, cue_features
+
+__all__ = ["AliasingDetector", "spectrum_features", "detector_features", "detector_for", "FEATURE_NAMES"]
 
 _TILE = 32
 _MAX_TILES = 1024
 #: radial band edges in cycles per pixel; features are the log power of bands 2.. relative to band 1
 _EDGES = (0.0625, 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.4375, 0.5001)
-FEATURE_NAMES = tuple(f"band{i}" for i in range(2, len(_EDGES))) + ("blockiness",)
+SPECTRUM_NAMES = tuple(f"band{i}" for i in range(2, len(_EDGES))) + ("blockiness",)
+FEATURE_NAMES = SPECTRUM_NAMES + CUE_NAMES
 
 
 def _luma(pixels: np.ndarray) -> np.ndarray:
@@ -37,7 +41,7 @@ def _luma(pixels: np.ndarray) -> np.ndarray:
     elif pixels.dtype.kind == "f":
         x *= 255.0
     if x.ndim == 3 and x.shape[2] == 3:
-        return x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
     return x.reshape(x.shape[0], x.shape[1], -1).mean(axis=2)
 
 
@@ -73,18 +77,20 @@ def _blockiness(y: np.ndarray) -> float:
 
 
 def spectrum_features(pixels: np.ndarray) -> np.ndarray | None:
-    """The detector's features of an image, or None when it is under 32 pixels on a side.
+    """The spectrum part of the detector's features, or None when under 32 pixels on a side.
 
     Args:
         pixels: (H, W) or (H, W, C) uint8, uint16 or float in [0, 1].
     Returns:
-        float64 vector (:data:`FEATURE_NAMES`): ``log P_b - log P_1`` for radial bands
+        float64 vector (:data:`SPECTRUM_NAMES`): ``log P_b - log P_1`` for radial bands
         b = 2..7 of the mean windowed power spectrum (band 1: 1/16 to 1/8 cycles per pixel),
         then the 8x8 blockiness.
     """
     y = _luma(pixels)
-    if min(y.shape) < _TILE:
-        return None
+    return None if min(y.shape) < _TILE else _spectrum(y)
+
+
+def _spectrum(y: np.ndarray) -> np.ndarray:
     tiles = _tiles(y)
     window, rows, cols, masks = _bands()
     centred = ((tiles - tiles.mean(axis=(1, 2), keepdims=True)) * window).astype(np.complex64)
@@ -93,9 +99,18 @@ def spectrum_features(pixels: np.ndarray) -> np.ndarray | None:
     return np.concatenate([logs[1:] - logs[0], [_blockiness(y)]])
 
 
+def detector_features(pixels: np.ndarray) -> np.ndarray | None:
+    """:func:`spectrum_features` then :func:`bbcu_cli.cues.cue_features` (:data:`FEATURE_NAMES`);
+    None when the image is under 32 pixels on a side. Same input as :func:`spectrum_features`."""
+    y = _luma(pixels)
+    if min(y.shape) < _TILE:
+        return None
+    return np.concatenate([_spectrum(y), cue_features(y)])
+
+
 @dataclass(frozen=True)
 class AliasingDetector:
-    """Logistic regression on :func:`spectrum_features` for one SR scale.
+    """Logistic regression on :func:`detector_features` for one SR scale.
 
     ``probability = 1 / (1 + exp(-(weights . (f - mean) / std + bias)))``: how likely the
     robust model does better than the clean one on this input. ``threshold``: below it, the
@@ -110,8 +125,8 @@ class AliasingDetector:
     threshold: float
 
     def probability(self, pixels: np.ndarray) -> float | None:
-        """P(robust is better) for ``pixels`` (see :func:`spectrum_features`); None when too small."""
-        f = spectrum_features(pixels)
+        """P(robust is better) for ``pixels`` (see :func:`detector_features`); None when too small."""
+        f = detector_features(pixels)
         if f is None:
             return None
         z = (f - np.asarray(self.mean)) / np.asarray(self.std)

@@ -99,13 +99,15 @@ def resolve_model(
     k: float | None = None,
     offline: bool = False,
     lite: bool = False,
-    route: bool = False,
+    route: bool | None = False,
 ) -> ResolvedModel:
     """Resolve ``name_or_path`` for ``task``/``scale``, load it, and check it is what was asked.
 
     ``lite``: load a project file of a BBCU-P or DnCNN model torch-free (see the module doc).
     ``route``: a manifest model with a ``clean_variant`` also loads that variant, used on
-    inputs that look cleanly downscaled (:mod:`bbcu_cli.routing`); ``False`` (default): the model alone.
+    inputs that look cleanly downscaled (:mod:`bbcu_cli.routing`); ``None``: the same, as the
+    CLI does by default (``True`` also warns when the model has no variant); ``False``
+    (default here): the model alone.
 
     Raises:
         WeightsError: unknown name, a manifest model of another task or scale, no default,
@@ -128,7 +130,8 @@ def resolve_model(
 
         loaded = load_model(weights.path, k=k, task=load_as)  # type: ignore[arg-type]
     _check_kind(loaded, weights.name, task, scale)
-    variant = weights.entry.clean_variant if route and weights.entry is not None else None
+    wanted = route is None or route
+    variant = weights.entry.clean_variant if wanted and weights.entry is not None else None
     if variant is not None:
         _attach_route(loaded, variant, offline=offline, lite=lite)
     elif route:
@@ -156,7 +159,7 @@ def create_model(
     scale: int | None = None,
     k: float | None = None,
     offline: bool = False,
-    route: bool = False,
+    route: bool | None = False,
 ) -> LoadedModel:
     """The ready (torch) model for ``name_or_path`` (see :func:`resolve_model` for the rules)."""
     found = resolve_model(name_or_path, task=task, scale=scale, k=k, offline=offline, route=route)

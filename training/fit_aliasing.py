@@ -1,20 +1,24 @@
 """Fit the aliasing detector of one SR scale (``bbcu_cli/aliasing.json``) from two models.
 
-For every training image and every way of making it small (the eval degradations plus
-``cv2-lanczos`` and three mixtures), both models restore the small image; the Y-PSNR gain of
-the robust model over the clean one is the label. A logistic regression on
-:func:`bbcu_cli.aliasing.spectrum_features` is fitted with each sample weighted by that gain's
-size (a wrong choice costs what it loses), and the threshold is the one under which routing the
-training samples loses the least PSNR on average. The measurements are cached in ``--cache``.
+For every chosen training image and every way of making it small (the eval degradations plus
+``cv2-lanczos`` and three mixtures), both models restore the small image and the squared Y
+error of each is kept per low-resolution pixel (summed over its s x s output block). Samples
+are the whole image and ``--crops`` random crops of it (at least 40 pixels a side), so the
+detector learns small inputs too: features from :func:`bbcu_cli.aliasing.detector_features`
+of the crop, label = the Y-PSNR gain of the clean model over the robust one on that crop.
+A logistic regression is fitted with each sample weighted by that gain's size (a wrong choice
+costs what it loses). The threshold is the largest mean gain for which routing loses at most
+``--tolerance`` dB on average on every degradation: the detector must not cost the robust
+model's robustness. The measurements (error maps) are cached in ``--cache``.
 
-    python training/fit_aliasing.py -s 4 --clean bbcu-p-x4-clean --robust bbcu-p-x4 \
-        --data ../shared/datasets/train/T91 ../shared/datasets/train/BSD200 --every 2
+    python training/fit_aliasing.py -s 4 --clean bbcu-clean-x4 --robust bbcu-p-x4 --every 2 --offset 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 from pathlib import Path
 from typing import Callable
@@ -24,12 +28,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bbcu_cli.aliasing import FEATURE_NAMES, spectrum_features  # noqa: E402
+from bbcu_cli.aliasing import FEATURE_NAMES, detector_features  # noqa: E402
 from bbcu_cli.degradations import add_noise_uint8, degrade_sr, downscale  # noqa: E402
 from bbcu_cli.degrade import jpeg_compress  # noqa: E402
 from bbcu_cli.eval_data import list_dataset  # noqa: E402
 from bbcu_cli.imagefiles import read_image  # noqa: E402
-from bbcu_cli.metrics import psnr, rgb_to_y  # noqa: E402
+from bbcu_cli.metrics import rgb_to_y  # noqa: E402
 
 Degrade = Callable[[np.ndarray, int, int], np.ndarray]
 NAMED = ("matlab", "cv2-cubic", "cv2-area", "cv2-linear", "cv2-lanczos", "pil", "jpeg75", "noise5")
@@ -55,31 +59,54 @@ def _restorer(name: str, scale: int):  # noqa: ANN202 - a Restorer, imported laz
     return Restorer(found.model, backend="packed", device="cpu", threads=1)
 
 
-def _y_psnr(out: np.ndarray, hr: np.ndarray, crop: int) -> float:
-    a = rgb_to_y(out.astype(np.float64) / 255.0)[crop:-crop, crop:-crop]
-    b = rgb_to_y(hr.astype(np.float64) / 255.0)[crop:-crop, crop:-crop]
-    return psnr(a, b)
+def _error_map(out: np.ndarray, hr: np.ndarray, scale: int) -> np.ndarray:
+    """Squared Y error (0..1 scale) summed over each scale x scale block: (H/s, W/s) float32."""
+    d = (rgb_to_y(out.astype(np.float64) / 255.0) - rgb_to_y(hr.astype(np.float64) / 255.0)) ** 2
+    h, w = d.shape
+    return d.reshape(h // scale, scale, w // scale, scale).sum(axis=(1, 3)).astype(np.float32)
 
 
-def measure(args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Features, robust-minus-clean Y-PSNR gain, image and degradation of every sample."""
+def measure(args: argparse.Namespace) -> list[dict]:
+    """LR image and both models' error maps for every chosen image x degradation."""
     clean, robust = _restorer(args.clean, args.scale), _restorer(args.robust, args.scale)
-    paths = [p for folder in args.data for p in list_dataset(Path(folder))][:: args.every]
-    rows: dict[str, list] = {"features": [], "gain": [], "image": [], "degradation": []}
+    paths = [p for folder in args.data for p in list_dataset(Path(folder))][args.offset :: args.every]
+    rows = []
     for i, path in enumerate(paths):
         hr = read_image(path, raw=True).pixels
         hr = hr[: hr.shape[0] // args.scale * args.scale, : hr.shape[1] // args.scale * args.scale]
         if hr.ndim != 3 or hr.shape[2] != 3 or min(hr.shape[:2]) < 32 * args.scale:
             continue
         for name, make in _degradations().items():
-            lr = make(hr, args.scale, i)
-            gain = _y_psnr(robust.restore(lr, out_dtype=np.uint8), hr, args.scale) - _y_psnr(
-                clean.restore(lr, out_dtype=np.uint8), hr, args.scale
-            )
-            for key, value in zip(rows, (spectrum_features(lr), gain, path.name, name)):
-                rows[key].append(value)
+            lr = make(hr, args.scale, 1000 + i)  # noise seeds apart from the eval's
+            maps = [_error_map(m.restore(lr, out_dtype=np.uint8), hr, args.scale) for m in (clean, robust)]
+            rows.append({"name": path.name, "deg": name, "lr": lr, "ec": maps[0], "er": maps[1]})
         print(f"{i + 1}/{len(paths)} {path.name}", file=sys.stderr)
-    return {k: np.array(v) for k, v in rows.items()}
+    return rows
+
+
+def samples(rows: list[dict], crops: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Features, clean-minus-robust Y-PSNR gain and degradation of every image and crop."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list] = {"features": [], "gain": [], "degradation": []}
+    for row in rows:
+        for box in _boxes(row["ec"].shape, crops, rng):
+            f = detector_features(row["lr"][box])
+            if f is None:
+                continue
+            gain = 10 * np.log10(row["er"][box].sum() / max(row["ec"][box].sum(), 1e-12))
+            for key, value in zip(out, (f, gain, row["deg"])):
+                out[key].append(value)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _boxes(shape: tuple[int, int], crops: int, rng: np.random.Generator) -> list[tuple[slice, slice]]:
+    h, w = shape
+    boxes = [(slice(0, h), slice(0, w))]
+    for _ in range(crops):
+        ch, cw = int(rng.integers(min(40, h), h + 1)), int(rng.integers(min(40, w), w + 1))
+        y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        boxes.append((slice(y, y + ch), slice(x, x + cw)))
+    return boxes
 
 
 def fit(x: np.ndarray, gain: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -96,12 +123,18 @@ def fit(x: np.ndarray, gain: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, n
     return mean, std, beta[:-1], float(beta[-1])
 
 
-def choose_threshold(prob: np.ndarray, gain: np.ndarray) -> tuple[float, float]:
-    """The threshold (clean below it) with the largest mean gain over always-robust; and that gain."""
-    best = (0.0, 0.0)
+def choose_threshold(
+    prob: np.ndarray, gain: np.ndarray, degradation: np.ndarray, tolerance: float
+) -> tuple[float, float]:
+    """The threshold (clean below it) with the largest mean gain over always-robust among those
+    that lose at most ``tolerance`` dB on average on every degradation; and that gain.
+    ``gain``: clean minus robust, dB."""
+    best = (0.0, 0.02)
     for t in np.linspace(0.02, 0.98, 49):
-        kept = -np.where(prob < t, gain, 0.0).mean()  # dB won by the clean model where it is used
-        best = max(best, (kept, float(t)))
+        routed = np.where(prob < t, gain, 0.0)
+        worst = min(routed[degradation == d].mean() for d in set(degradation))
+        if worst >= -tolerance:
+            best = max(best, (float(routed.mean()), float(t)))
     return best[1], best[0]
 
 
@@ -112,19 +145,23 @@ def main() -> None:
     ap.add_argument("--robust", required=True)
     ap.add_argument("--data", nargs="+", default=["../shared/datasets/train/T91", "../shared/datasets/train/BSD200"])
     ap.add_argument("--every", type=int, default=1, help="use every Nth image")
-    ap.add_argument("--cache", type=Path, help="npz of the measurements (read if it exists)")
+    ap.add_argument("--offset", type=int, default=0, help="starting with this one (0-based)")
+    ap.add_argument("--crops", type=int, default=4, help="random crops per image and degradation")
+    ap.add_argument("--tolerance", type=float, default=0.02, help="dB routing may lose on any degradation")
+    ap.add_argument("--cache", type=Path, help="pickle of the measurements (read if it exists)")
     ap.add_argument("--out", type=Path, default=ROOT / "bbcu_cli" / "aliasing.json")
     args = ap.parse_args()
     if args.cache is not None and args.cache.exists():
-        data = dict(np.load(args.cache))
+        rows = pickle.loads(args.cache.read_bytes())
     else:
-        data = measure(args)
+        rows = measure(args)
         if args.cache is not None:
-            np.savez(args.cache, **data)
+            args.cache.write_bytes(pickle.dumps(rows))
+    data = samples(rows, args.crops)
     x, gain = data["features"].astype(float), data["gain"].astype(float)
-    mean, std, weights, bias = fit(x, gain)
+    mean, std, weights, bias = fit(x, -gain)
     prob = 1.0 / (1.0 + np.exp(-(((x - mean) / std) @ weights + bias)))
-    threshold, won = choose_threshold(prob, gain)
+    threshold, won = choose_threshold(prob, gain, data["degradation"], args.tolerance)
     _report(data, prob, threshold, won)
     _write(args, mean, std, weights, bias, threshold, won, len(gain))
 
@@ -133,10 +170,10 @@ def _report(data: dict[str, np.ndarray], prob: np.ndarray, threshold: float, won
     print(f"threshold {threshold:.2f}: mean gain over always-robust {won:+.3f} dB")
     for name in dict.fromkeys(data["degradation"]):
         m = data["degradation"] == name
-        chosen = np.where(prob[m] < threshold, 0.0, data["gain"][m])
+        chosen = np.where(prob[m] < threshold, data["gain"][m], 0.0)
         print(
-            f"{name:18s} clean chosen {np.mean(prob[m] < threshold):.2f}  robust-clean {data['gain'][m].mean():+.2f} dB"
-            f"  routed vs clean {chosen.mean():+.2f} dB"
+            f"{name:18s} clean chosen {np.mean(prob[m] < threshold):.2f}  clean-robust {data['gain'][m].mean():+.2f} dB"
+            f"  routed vs robust {chosen.mean():+.3f} dB"
         )
 
 

@@ -226,7 +226,7 @@ def eval_command(
     backend: opt.Backend = "auto",
     ensemble: opt.Ensemble = False,
     offline: opt.Offline = False,
-    route: opt.Route = False,
+    route: opt.Route = None,
     json_out: opt.JsonOut = False,
     quiet: opt.Quiet = False,
 ) -> None:

@@ -177,10 +177,11 @@ Verbose = Annotated[
 ]
 Offline = Annotated[bool, typer.Option("--offline", help="Never use the network (same as BBCU_OFFLINE=1).")]
 Route = Annotated[
-    bool,
+    Optional[bool],
     typer.Option(
         "--route/--no-route",
-        help="SR defaults: restore an input that looks cleanly (antialiased) downscaled with the default's clean variant (bbcu-clean-xS), anything else with the default itself. Experimental: it can misjudge small aliased images (README, Clean variants).",
+        show_default="on for models with a clean variant",
+        help="SR models with a clean variant (the defaults): restore an input that looks cleanly (antialiased) downscaled with the variant (bbcu-clean-xS), anything else (aliased, JPEG, noisy) with the model itself. --no-route: the model alone.",
     ),
 ]
 K = Annotated[

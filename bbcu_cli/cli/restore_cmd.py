@@ -52,7 +52,7 @@ def upscale(
     shard: opt.Shard = None,
     jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleSR = False,
-    route: opt.Route = False,
+    route: opt.Route = None,
 ) -> None:
     """Upscale images with a BBCU super-resolution model: -s 2/3/4, or --outscale for any factor.
 

@@ -30,7 +30,8 @@ class ModelChoice:
     scale: int | None = None
     k: float | None = None
     offline: bool = False
-    route: bool = False
+    route: bool | None = None
+    """None: route when the model has a clean variant; True: the same, warning when it has none."""
 
 
 @dataclass(frozen=True)

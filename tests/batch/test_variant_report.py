@@ -11,7 +11,7 @@ import pytest
 from modelhelp import random_loaded
 from PIL import Image as PILImage
 
-from bbcu_cli.aliasing import AliasingDetector, spectrum_features
+from bbcu_cli.aliasing import AliasingDetector, detector_features
 from bbcu_cli.batch.item import ItemResult, RestoreOptions, process_file
 from bbcu_cli.batch.restore import restore_frames, restore_image
 from bbcu_cli.cli.report import emit_json, item_line, variant_text
@@ -28,7 +28,7 @@ MIXED_NOTE = "frames restored by both variants"
 
 def _detector(threshold: float) -> AliasingDetector:
     """All weights zero: probability 0.5 for every image of 32 pixels or more on a side."""
-    n = len(spectrum_features(np.zeros((32, 32), np.uint8)))  # type: ignore[arg-type]
+    n = len(detector_features(np.zeros((32, 32), np.uint8)))  # type: ignore[arg-type]
     return AliasingDetector(4, (0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, threshold)
 
 

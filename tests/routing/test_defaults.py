@@ -1,4 +1,4 @@
-"""With --route, the bundled SR defaults restore cleanly downscaled inputs with their clean variants."""
+"""The bundled SR defaults restore cleanly downscaled inputs with their clean variants (unless --no-route)."""
 
 from __future__ import annotations
 
@@ -26,20 +26,20 @@ def test_each_sr_default_names_a_bundled_clean_variant_and_loads_it(scale: int) 
     assert clean.bundled and not clean.default and clean.scale == scale
     found = resolve_model(None, task="sr", scale=scale, offline=True, lite=True, route=True)
     assert found.model.route is not None and found.model.route.clean_name == clean.name
-    assert resolve_model(None, task="sr", scale=scale, lite=True).model.route is None  # off unless asked
+    auto = resolve_model(None, task="sr", scale=scale, offline=True, lite=True, route=None)  # the CLI's default
+    assert auto.model.route is not None and auto.model.route.clean_name == clean.name
+    assert resolve_model(None, task="sr", scale=scale, lite=True).model.route is None  # the library: off unless asked
     assert resolve_model(clean.name, task="sr", lite=True, route=True).model.route is None  # the variant alone
 
 
-def test_upscale_route_reports_the_variant_and_is_off_by_default(
+def test_upscale_routes_by_default_reports_the_variant_and_no_route_turns_it_off(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hr = mirrored_photo()
     Image.fromarray(downscale(hr, 4, "matlab")).save(tmp_path / "clean.png")
     nearest = cv2.resize(hr, (hr.shape[1] // 4, hr.shape[0] // 4), interpolation=cv2.INTER_NEAREST)
     Image.fromarray(nearest).save(tmp_path / "aliased.png")  # point sampled: clearly aliased
-    out = run_cli(
-        capsys, "upscale", tmp_path / "clean.png", tmp_path / "aliased.png", "-o", tmp_path / "o", "--json", "--route"
-    )
+    out = run_cli(capsys, "upscale", tmp_path / "clean.png", tmp_path / "aliased.png", "-o", tmp_path / "o", "--json")
     assert out.code == 0, out.err
     variants = {Path(i["input"]).name: i["variant"] for i in json.loads(out.out)["items"]}
     assert variants == {"clean.png": "clean", "aliased.png": "robust"}
@@ -51,11 +51,10 @@ def test_upscale_route_reports_the_variant_and_is_off_by_default(
         "-o",
         tmp_path / "o",
         "--overwrite",
-        "--route",
     )
     assert "input looks cleanly downscaled: clean variant" in out.err
     assert "looked cleanly downscaled (restored with the clean variant): 1 of 2" in out.err
-    out = run_cli(capsys, "upscale", tmp_path / "clean.png", "-o", f"{tmp_path / 'p'}/", "--json")
+    out = run_cli(capsys, "upscale", tmp_path / "clean.png", "-o", f"{tmp_path / 'p'}/", "--json", "--no-route")
     assert out.code == 0 and json.loads(out.out)["items"][0]["variant"] is None
     same = read_image(tmp_path / "o" / "clean_x4.png", raw=True).pixels
     alone = read_image(tmp_path / "p" / "clean_x4.png", raw=True).pixels
@@ -65,11 +64,11 @@ def test_upscale_route_reports_the_variant_and_is_off_by_default(
 def test_eval_counts_the_images_the_clean_variant_restored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "hr").mkdir()
     Image.fromarray(mirrored_photo()).save(tmp_path / "hr" / "photo.png")
-    out = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--degradation", "all", "--json", "--route")
+    out = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--degradation", "all", "--json")
     assert out.code == 0, out.err
     routed = {r["degradation"]: r["clean_variant_images"] for r in json.loads(out.out)["results"]}
     assert routed["matlab"] == [1, 1] and set(routed) == set(EVAL_DEGRADATIONS)
-    alone = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--json")
+    alone = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--json", "--no-route")
     assert alone.code == 0 and "clean_variant_images" not in json.loads(alone.out)
     assert json.loads(alone.out)["psnr"] < _routed_psnr(out.out, "matlab")
 
@@ -80,6 +79,9 @@ def _routed_psnr(text: str, degradation: str) -> float:
 
 def test_route_on_a_model_without_a_clean_variant_warns_and_runs_it_alone(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING", logger="bbcu_cli"):
-        found = resolve_model("bbcu-fast-x4", task="sr", lite=True, route=True)
+        found = resolve_model("bbcu-l-x4", task="sr", lite=True, route=None)
+    assert found.model.route is None and "no clean variant" not in caplog.text  # the default: silent
+    with caplog.at_level("WARNING", logger="bbcu_cli"):
+        found = resolve_model("bbcu-l-x4", task="sr", lite=True, route=True)
     assert found.model.route is None
-    assert "bbcu-fast-x4 has no clean variant" in caplog.text
+    assert "bbcu-l-x4 has no clean variant" in caplog.text

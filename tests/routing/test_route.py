@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from modelhelp import mirrored_photo, random_loaded
 
-from bbcu_cli.aliasing import AliasingDetector, detector_for, spectrum_features
+from bbcu_cli.aliasing import AliasingDetector, detector_features, detector_for
 from bbcu_cli.degradations import downscale
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.loading import ModelSpec
@@ -17,7 +17,7 @@ SPEC = ModelSpec("bbcu-p", "sr", 4, 3, 8, 1, 130.0 * 8 / 64)  # type: ignore[arg
 
 
 def _detector(threshold: float) -> AliasingDetector:
-    n = len(spectrum_features(np.zeros((32, 32), np.uint8)))  # type: ignore[arg-type]
+    n = len(detector_features(np.zeros((32, 32), np.uint8)))  # type: ignore[arg-type]
     return AliasingDetector(4, (0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, threshold)  # p = 0.5 for every image
 
 
