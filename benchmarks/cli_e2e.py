@@ -5,7 +5,8 @@
 A real photo (B100 image number ``--photo``, resized to 4x ``--size``) is made small three ways
 (MATLAB bicubic, ``cv2.resize`` INTER_CUBIC without antialias, MATLAB bicubic then JPEG q75)
 and upscaled x4 by fresh processes, each as a user would start it: ``bbcu upscale`` with the
-default model and with ``-m bbcu-fast-x4`` (2 threads), and a Python process that imports OpenCV
+default model and with ``-m bbcu-fast-x4`` (2 threads; each also with ``--no-route``, the model
+alone without its clean variant and the detector), and a Python process that imports OpenCV
 and runs FSRCNN or ESPCN through ``dnn_superres`` (the peers venv of ``benchmarks/peers.py``).
 Also ``bbcu --help`` and ``bbcu models``. Prints the median wall time of ``--repeat`` runs of
 each command (one warm-up first), measured back to back, its ratio to the FSRCNN process, and
@@ -78,7 +79,9 @@ def commands(python: Path, bbcu: list[str], lr: Path, out: Path) -> dict[str, li
     own = ["upscale", str(lr), "-s", "4", "-o", str(out), "--overwrite", "--threads", "2", "-q"]
     return {
         "bbcu upscale (default)": bbcu + own,
+        "bbcu upscale --no-route": bbcu + own + ["--no-route"],
         "bbcu upscale -m bbcu-fast-x4": bbcu + own + ["-m", "bbcu-fast-x4"],
+        "bbcu upscale -m bbcu-fast-x4 --no-route": bbcu + own + ["-m", "bbcu-fast-x4", "--no-route"],
         "FSRCNN process": peer + [str(peers.SHARED / "peers" / "FSRCNN_x4.pb"), str(lr), str(out), "fsrcnn"],
         "ESPCN process": peer + [str(peers.SHARED / "peers" / "ESPCN_x4.pb"), str(lr), str(out), "espcn"],
     }

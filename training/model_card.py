@@ -11,8 +11,9 @@ Robustness tables (one per scale): Y-PSNR of every shipped SR model under every 
 degradation (``training/eval_models.sh robustS=NAME``), with bicubic and the OpenCV peers
 (``benchmarks/peers_quality.json``, ``python benchmarks/peers_quality.py``) and the seconds at
 320x180 from the last ``python benchmarks/peers.py --json benchmarks/peers.json`` run. A
-default with a clean variant gets a first row ``NAME --route (+ CLEAN)``: the two as ``bbcu
-upscale --route`` runs them (``training/eval_models.sh routedS=NAME``); the other rows are each model alone.
+model with a clean variant gets a first row ``NAME + CLEAN (routed, as run by default)``: the two
+as ``bbcu upscale`` runs them (``training/eval_models.sh routedS=NAME``), and ``NAME --no-route``
+below; the other rows are each model alone.
 """
 
 from __future__ import annotations
@@ -127,11 +128,20 @@ def robust_table(scale: int) -> list[str]:
     rows += [(p, peers.get(p, {}).get(f"x{scale}", {})) for p in PEERS]
     entries = [e for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == scale]
     rows += [
-        (f"{e.name} --route (+ {e.clean_variant})", {s: _robust(f"routed-{e.name}-robust-x{scale}-{s}") for s in sets})
+        (
+            f"{e.name} + {e.clean_variant} (routed, as run by default)",
+            {s: _robust(f"routed-{e.name}-robust-x{scale}-{s}") for s in sets},
+        )
         for e in entries
         if e.clean_variant
     ]
-    rows += [(e.name, {s: _robust(f"{e.name}-robust-x{scale}-{s}") for s in sets}) for e in entries]
+    rows += [
+        (
+            f"{e.name} --no-route" if e.clean_variant else e.name,
+            {s: _robust(f"{e.name}-robust-x{scale}-{s}") for s in sets},
+        )
+        for e in entries
+    ]
     for name, table in rows:
         for s in sets:
             got = table.get(s, {})

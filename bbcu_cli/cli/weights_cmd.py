@@ -313,10 +313,10 @@ def _model_row(entry: ManifestEntry) -> dict[str, Any]:
 
 
 def _default_text(row: dict[str, Any]) -> str:
-    """``yes``, ``yes, + NAME`` for a default with a clean variant (:mod:`bbcu_cli.routing`), or ""."""
-    if not row["default"]:
-        return ""
-    return f"yes, + {row['clean_variant']}" if row["clean_variant"] else "yes"
+    """``yes`` for a default, ``+ NAME`` for a model with a clean variant it routes to
+    (:mod:`bbcu_cli.routing`), both joined by a comma, or ""."""
+    parts = ["yes"] if row["default"] else []
+    return ", ".join(parts + ([f"+ {row['clean_variant']}"] if row["clean_variant"] else []))
 
 
 def models_command(json_out: JsonOut = False) -> None:

@@ -12,6 +12,7 @@ from clihelp import run_cli
 from modelhelp import mirrored_photo
 from PIL import Image
 
+from bbcu_cli.cli.weights_cmd import _default_text
 from bbcu_cli.degradations import EVAL_DEGRADATIONS, downscale
 from bbcu_cli.factory import resolve_model
 from bbcu_cli.imagefiles import read_image
@@ -85,3 +86,12 @@ def test_route_on_a_model_without_a_clean_variant_warns_and_runs_it_alone(caplog
         found = resolve_model("bbcu-l-x4", task="sr", lite=True, route=True)
     assert found.model.route is None
     assert "bbcu-l-x4 has no clean variant" in caplog.text
+
+
+def test_models_lists_the_clean_variant_of_defaults_and_of_the_fast_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    listed = {m["name"]: m for m in json.loads(run_cli(capsys, "models", "--json").out)["models"]}
+    assert listed["bbcu-fast-x4"]["clean_variant"] == "bbcu-fast-clean-x4" and not listed["bbcu-fast-x4"]["default"]
+    assert listed["bbcu-p-x4"]["clean_variant"] == "bbcu-clean-x4" and listed["bbcu-p-x4"]["default"]
+    assert _default_text(listed["bbcu-p-x4"]) == "yes, + bbcu-clean-x4"
+    assert _default_text(listed["bbcu-fast-x4"]) == "+ bbcu-fast-clean-x4"
+    assert _default_text(listed["bbcu-l-x4"]) == ""
