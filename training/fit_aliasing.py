@@ -66,10 +66,10 @@ def _error_map(out: np.ndarray, hr: np.ndarray, scale: int) -> np.ndarray:
     return d.reshape(h // scale, scale, w // scale, scale).sum(axis=(1, 3)).astype(np.float32)
 
 
-def measure(args: argparse.Namespace) -> list[dict]:
+def measure(args: argparse.Namespace, offset: int) -> list[dict]:
     """LR image and both models' error maps for every chosen image x degradation."""
     clean, robust = _restorer(args.clean, args.scale), _restorer(args.robust, args.scale)
-    paths = [p for folder in args.data for p in list_dataset(Path(folder))][args.offset :: args.every]
+    paths = [p for folder in args.data for p in list_dataset(Path(folder))][offset :: args.every]
     rows = []
     for i, path in enumerate(paths):
         hr = read_image(path, raw=True).pixels
@@ -109,6 +109,17 @@ def _boxes(shape: tuple[int, int], crops: int, rng: np.random.Generator) -> list
     return boxes
 
 
+def _measured(args: argparse.Namespace, offset: int) -> list[dict]:
+    """:func:`measure` for one offset, read from or written to ``CACHE-oOFFSET.pkl`` with ``--cache``."""
+    cache = None if args.cache is None else args.cache.with_name(f"{args.cache.stem}-o{offset}.pkl")
+    if cache is not None and cache.exists():
+        return pickle.loads(cache.read_bytes())
+    rows = measure(args, offset)
+    if cache is not None:
+        cache.write_bytes(pickle.dumps(rows))
+    return rows
+
+
 def fit(x: np.ndarray, gain: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Weighted logistic regression (Newton): label ``gain > 0``, weight ``|gain|``."""
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
@@ -145,18 +156,15 @@ def main() -> None:
     ap.add_argument("--robust", required=True)
     ap.add_argument("--data", nargs="+", default=["../shared/datasets/train/T91", "../shared/datasets/train/BSD200"])
     ap.add_argument("--every", type=int, default=1, help="use every Nth image")
-    ap.add_argument("--offset", type=int, default=0, help="starting with this one (0-based)")
+    ap.add_argument(
+        "--offset", type=int, nargs="+", default=[0], help="starting with this one (0-based); several: one pass each"
+    )
     ap.add_argument("--crops", type=int, default=4, help="random crops per image and degradation")
     ap.add_argument("--tolerance", type=float, default=0.02, help="dB routing may lose on any degradation")
-    ap.add_argument("--cache", type=Path, help="pickle of the measurements (read if it exists)")
+    ap.add_argument("--cache", type=Path, help="CACHE-oOFFSET.pkl: the measurements of each offset (read if there)")
     ap.add_argument("--out", type=Path, default=ROOT / "bbcu_cli" / "aliasing.json")
     args = ap.parse_args()
-    if args.cache is not None and args.cache.exists():
-        rows = pickle.loads(args.cache.read_bytes())
-    else:
-        rows = measure(args)
-        if args.cache is not None:
-            args.cache.write_bytes(pickle.dumps(rows))
+    rows = [row for offset in args.offset for row in _measured(args, offset)]
     data = samples(rows, args.crops)
     x, gain = data["features"].astype(float), data["gain"].astype(float)
     mean, std, weights, bias = fit(x, -gain)
