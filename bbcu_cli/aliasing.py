@@ -8,8 +8,9 @@ spectrum (Welch's method on 32 x 32 Hann-windowed tiles of the luma, radial band
 the lowest one) and an 8x8 blockiness; :func:`detector_features` adds the local cues of
 :mod:`bbcu_cli.cues` (edge sharpness, a JPEG grid, the noise level), and an
 :class:`AliasingDetector` (logistic regression, one per SR scale, fitted by
-``training/fit_aliasing.py`` and stored in ``aliasing.json``) turns them into the probability that a model trained on clean downscaling would do worse than the
-robust one. Pure numpy; no torch.
+``training/fit_aliasing.py`` and stored in ``aliasing.json``) turns them into the probability
+that a model trained on clean downscaling would do worse than the robust one. Pure numpy; no
+torch.
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ def resolve_model(
 
         loaded = load_model(weights.path, k=k, task=load_as)  # type: ignore[arg-type]
     _check_kind(loaded, weights.name, task, scale)
-    wanted = route is None or route
+    wanted = route is not False  # None (the CLI's default) routes too, without the warning below
     variant = weights.entry.clean_variant if wanted and weights.entry is not None else None
     if variant is not None:
         _attach_route(loaded, variant, offline=offline, lite=lite)
