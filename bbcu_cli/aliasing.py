@@ -9,8 +9,10 @@ the lowest one) and an 8x8 blockiness; :func:`detector_features` adds the local 
 :mod:`bbcu_cli.cues` (edge sharpness, a JPEG grid, the noise level), and an
 :class:`AliasingDetector` (logistic regression, one per SR scale, fitted by
 ``training/fit_aliasing.py`` and stored in ``aliasing.json``) turns them into the probability
-that a model trained on clean downscaling would do worse than the robust one. Pure numpy; no
-torch.
+that a model trained on clean downscaling would do worse than the robust one. An image that
+looks clean as a whole is also judged by quarters (:func:`region_features`: pooled from the
+same pass, so a quarter costs little): one quarter that looks surely aliased (``veto``) keeps it
+on the robust model. Pure numpy; no torch.
 """
 
 from __future__ import annotations
@@ -22,9 +24,18 @@ from importlib import resources
 
 import numpy as np
 
-from .cues import CUE_NAMES, cue_features
+from .cues import CUE_NAMES, Box, Cells, cue_cells, inside
 
-__all__ = ["AliasingDetector", "spectrum_features", "detector_features", "detector_for", "FEATURE_NAMES"]
+__all__ = [
+    "AliasingDetector",
+    "spectrum_features",
+    "detector_features",
+    "detector_for",
+    "quadrants",
+    "quadrant_boxes",
+    "region_features",
+    "FEATURE_NAMES",
+]
 
 _TILE = 32
 _MAX_TILES = 1024
@@ -46,14 +57,17 @@ def _luma(pixels: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0], x.shape[1], -1).mean(axis=2)
 
 
-def _tiles(y: np.ndarray) -> np.ndarray:
-    """At most ``_MAX_TILES`` half-overlapping 32 x 32 tiles, evenly spread: (n, 32, 32)."""
+def _tiles(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``_MAX_TILES`` half-overlapping 32 x 32 tiles, evenly spread: (n, 32, 32), and
+    their centres ((n, 2) row, column)."""
     step = _TILE // 2
     view = np.lib.stride_tricks.sliding_window_view(y, (_TILE, _TILE))[::step, ::step]
+    cols = view.shape[1]
     flat = view.reshape(-1, _TILE, _TILE)
+    chosen = np.arange(len(flat))
     if len(flat) > _MAX_TILES:
-        flat = flat[np.linspace(0, len(flat) - 1, _MAX_TILES).astype(int)]
-    return flat
+        chosen = np.linspace(0, len(flat) - 1, _MAX_TILES).astype(int)
+    return flat[chosen], np.c_[chosen // cols, chosen % cols] * step + step
 
 
 @lru_cache(maxsize=1)
@@ -92,21 +106,69 @@ def spectrum_features(pixels: np.ndarray) -> np.ndarray | None:
 
 
 def _spectrum(y: np.ndarray) -> np.ndarray:
-    tiles = _tiles(y)
-    window, rows, cols, masks = _bands()
+    return _Measured.of(y, cues=False).features()[: len(SPECTRUM_NAMES)]
+
+
+def _tile_power(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The windowed power spectrum of each tile ((n, 32, 17)) and the tiles' centres."""
+    tiles, at = _tiles(y)
+    window, rows, cols, _ = _bands()
     centred = ((tiles - tiles.mean(axis=(1, 2), keepdims=True)) * window).astype(np.complex64)
-    power = (np.abs(rows @ (centred @ cols)) ** 2).mean(axis=0)  # the DFT as two matrix products
-    logs = np.log(np.array([power[m].mean() for m in masks], dtype=np.float64) + 1e-9)
-    return np.concatenate([logs[1:] - logs[0], [_blockiness(y)]])
+    return np.abs(rows @ (centred @ cols)) ** 2, at  # the DFT as two matrix products
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """One pass over an image's luma: features of the whole or of any box from it."""
+
+    luma: np.ndarray
+    power: np.ndarray
+    tile_at: np.ndarray
+    cells: Cells | None
+
+    @classmethod
+    def of(cls, y: np.ndarray, cues: bool = True) -> _Measured:
+        return cls(y, *_tile_power(y), cue_cells(y) if cues else None)
+
+    def features(self, box: Box | None = None) -> np.ndarray:
+        """Spectrum bands relative to band 1, blockiness, then the cues (if measured)."""
+        power = self.power[inside(self.tile_at, box)].mean(axis=0)
+        logs = np.log(np.array([power[m].mean() for m in _bands()[3]], dtype=np.float64) + 1e-9)
+        y = self.luma if box is None else self.luma[box[0] : box[1], box[2] : box[3]]
+        cue = [] if self.cells is None else self.cells.features(box)
+        return np.concatenate([logs[1:] - logs[0], [_blockiness(y)], cue])
 
 
 def detector_features(pixels: np.ndarray) -> np.ndarray | None:
     """:func:`spectrum_features` then :func:`bbcu_cli.cues.cue_features` (:data:`FEATURE_NAMES`);
     None when the image is under 32 pixels on a side. Same input as :func:`spectrum_features`."""
     y = _luma(pixels)
+    return None if min(y.shape) < _TILE else _Measured.of(y).features()
+
+
+def region_features(pixels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """:func:`detector_features` of the whole image and of each of its :func:`quadrant_boxes`,
+    pooled from one pass (a quadrant's features are not those of its crop: tiles, edges and
+    blocks are assigned by their centres). None when under 32 pixels on a side."""
+    y = _luma(pixels)
     if min(y.shape) < _TILE:
         return None
-    return np.concatenate([_spectrum(y), cue_features(y)])
+    m = _Measured.of(y)
+    return m.features(), [m.features(box) for box in quadrant_boxes(y.shape)]
+
+
+def quadrant_boxes(shape: tuple[int, ...]) -> list[Box]:
+    """The four quarters of an image at least 64 pixels a side (none of a smaller one) as
+    ``(top, bottom, left, right)``; odd sizes: the lower and right quarters are the larger."""
+    h, w = shape[:2]
+    if min(h, w) < 2 * _TILE:
+        return []
+    return [(t, b, left, r) for t, b in ((0, h // 2), (h // 2, h)) for left, r in ((0, w // 2), (w // 2, w))]
+
+
+def quadrants(pixels: np.ndarray) -> list[np.ndarray]:
+    """The image's :func:`quadrant_boxes` as views."""
+    return [pixels[t:b, left:r] for t, b, left, r in quadrant_boxes(pixels.shape)]
 
 
 @dataclass(frozen=True)
@@ -115,7 +177,9 @@ class AliasingDetector:
 
     ``probability = 1 / (1 + exp(-(weights . (f - mean) / std + bias)))``: how likely the
     robust model does better than the clean one on this input. ``threshold``: below it, the
-    input counts as cleanly downscaled (:meth:`bbcu_cli.routing.Route.choose`).
+    input counts as cleanly downscaled, unless one of its quadrants reaches ``veto``
+    (a detailed corner of a mostly smooth image can be aliased while the whole looks clean;
+    1.0 = no veto). See :meth:`decide` and :meth:`bbcu_cli.routing.Route.choose`.
     """
 
     scale: int
@@ -124,14 +188,30 @@ class AliasingDetector:
     weights: tuple[float, ...]
     bias: float
     threshold: float
+    veto: float = 1.0
 
     def probability(self, pixels: np.ndarray) -> float | None:
         """P(robust is better) for ``pixels`` (see :func:`detector_features`); None when too small."""
         f = detector_features(pixels)
-        if f is None:
-            return None
-        z = (f - np.asarray(self.mean)) / np.asarray(self.std)
+        return None if f is None else self._p(f)
+
+    def _p(self, features: np.ndarray) -> float:
+        z = (features - np.asarray(self.mean)) / np.asarray(self.std)
         return float(1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias))))
+
+    def decide(self, pixels: np.ndarray) -> tuple[bool, float | None, float | None]:
+        """``(clean, p, part)``: whether ``pixels`` counts as cleanly downscaled, the whole
+        image's probability (None: too small to judge, not clean) and the largest of its
+        quadrants' (None when not needed or none could be judged)."""
+        y = _luma(pixels)
+        if min(y.shape) < _TILE:
+            return False, None, None
+        measured = _Measured.of(y)
+        p = self._p(measured.features())
+        if p >= self.threshold or self.veto >= 1.0:
+            return p < self.threshold, p, None
+        part = max((self._p(measured.features(box)) for box in quadrant_boxes(y.shape)), default=None)
+        return part is None or part < self.veto, p, part
 
 
 @lru_cache(maxsize=None)

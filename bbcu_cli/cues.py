@@ -13,15 +13,18 @@ aliasing: a sharp graphic and an aliased photo both have energy near Nyquist.
 * **Noise level.** The 10th percentile over 8x8 blocks of the mean absolute response of a
   Laplacian-like high-pass (Immerkaer's estimator), i.e. sigma in flat areas.
 
-Large images are judged on at most nine evenly spread 256 x 256 windows (aligned to the
-8-pixel grid). Pure numpy; no torch.
+Every measurement keeps where it was made (:class:`Cells`), so the cues of any part of the
+image are pooled from one pass (:meth:`Cells.features` with a box). Large images are judged on
+at most nine evenly spread 256 x 256 windows (aligned to the 8-pixel grid). Pure numpy; no torch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["CUE_NAMES", "cue_features"]
+__all__ = ["CUE_NAMES", "Box", "Cells", "cue_cells", "cue_features", "inside"]
 
 CUE_NAMES = ("edge_q50", "edge_q75", "edge_q90", "edge_q95", "edge_over75", "edge_over85", "edge_count")
 CUE_NAMES += ("jpeg_grid", "noise_level")
@@ -31,24 +34,43 @@ _STEP_MIN = 30.0  # smallest step (0..255 luma) that counts as an edge
 _FLOOR = 0.003
 _NO_EDGES = (0.5, 0.6, 0.65, 0.7, float(np.log(_FLOOR)), float(np.log(_FLOOR)), 0.0)
 
+Box = tuple[int, int, int, int]
+"""``(top, bottom, left, right)``: rows top..bottom-1, columns left..right-1."""
 
-def _windows(y: np.ndarray) -> list[np.ndarray]:
-    """``y`` itself when it fits in 384 x 384, else up to 3 x 3 evenly spread 256 x 256 windows."""
-    if max(y.shape) <= 384:
-        return [y]
+
+def inside(at: np.ndarray, box: Box | None) -> np.ndarray | slice:
+    """Selects the rows of ``at`` ((n, 2) row, column positions) that lie in ``box`` (all: None)."""
+    if box is None:
+        return slice(None)
+    top, bottom, left, right = box
+    return (at[:, 0] >= top) & (at[:, 0] < bottom) & (at[:, 1] >= left) & (at[:, 1] < right)
+
+
+def _origins(shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(0, 0) when the image fits in 384 x 384, else up to 3 x 3 evenly spread window corners."""
+    if max(shape) <= 384:
+        return [(0, 0)]
 
     def starts(n: int) -> list[int]:
         if n <= _WINDOW:
             return [0]
         return sorted({int(v) // 8 * 8 for v in np.linspace(0, n - _WINDOW, 3)})
 
-    return [y[r : r + _WINDOW, c : c + _WINDOW] for r in starts(y.shape[0]) for c in starts(y.shape[1])]
+    return [(r, c) for r in starts(shape[0]) for c in starts(shape[1])]
 
 
-def _edge_ratios(y: np.ndarray) -> np.ndarray:
-    """Centre jump / whole step at every monotonic step of at least ``_STEP_MIN`` (rows and columns)."""
-    found = []
-    for a in (y, y.T):
+def _windows(y: np.ndarray) -> list[np.ndarray]:
+    """``y`` itself when it fits in 384 x 384, else up to 3 x 3 evenly spread 256 x 256 windows."""
+    if max(y.shape) <= 384:
+        return [y]
+    return [y[r : r + _WINDOW, c : c + _WINDOW] for r, c in _origins(y.shape)]
+
+
+def _edge_ratios(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre jump / whole step at every monotonic step of at least ``_STEP_MIN`` (rows and
+    columns), and where each is ((n, 2) row, column of the pixel after the centre jump)."""
+    found, at = [np.zeros(0)], [np.zeros((0, 2), np.int64)]
+    for transposed, a in ((False, y), (True, y.T)):
         d = np.diff(a, axis=1)
         n = d.shape[1] - 2 * _SPAN
         if n <= 0:
@@ -61,12 +83,13 @@ def _edge_ratios(y: np.ndarray) -> np.ndarray:
             keep &= other * sign > -2.0  # monotonic, up to 2 levels of wiggle
             if k != _SPAN:
                 keep &= size >= np.abs(other)  # the centre is the largest jump
+        rows, cols = np.nonzero(keep)
         found.append(centre[keep] / step[keep])
-    return np.concatenate(found) if found else np.zeros(0)
+        at.append(np.c_[cols + _SPAN + 1, rows] if transposed else np.c_[rows, cols + _SPAN + 1])
+    return np.concatenate(found), np.concatenate(at)
 
 
-def _edge_features(windows: list[np.ndarray]) -> list[float]:
-    ratios = np.concatenate([_edge_ratios(w) for w in windows])
+def _edge_features(ratios: np.ndarray) -> list[float]:
     if len(ratios) < 8:
         return list(_NO_EDGES)
     q = np.quantile(ratios, [0.5, 0.75, 0.9, 0.95])
@@ -86,9 +109,10 @@ _HIGH = np.add.outer(np.arange(8), np.arange(8)) >= 4
 _HIGH_BASIS = np.ascontiguousarray(np.kron(_dct8(), _dct8())[_HIGH.ravel()].T.astype(np.float32))
 
 
-def _phase_zero_shares(y: np.ndarray) -> tuple[np.ndarray, int]:
-    """Share of high-frequency DCT coefficients under 1 in 8x8 blocks at each of the 64 grid
-    phases (the same up to 8 x 8 evenly spread blocks per phase); and the blocks per phase."""
+def _phase_zero_shares(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Share of high-frequency DCT coefficients under 1 in each 8x8 block at each of the 64 grid
+    phases ((64, m): the same up to 8 x 8 evenly spread blocks per phase) and the blocks'
+    centres at phase 0 ((m, 2))."""
 
     def grid(n: int) -> np.ndarray:
         g = np.arange(max((n - 15) // 8 + 1, 0))
@@ -96,37 +120,72 @@ def _phase_zero_shares(y: np.ndarray) -> tuple[np.ndarray, int]:
 
     gy, gx = grid(y.shape[0]), grid(y.shape[1])
     if len(gy) == 0 or len(gx) == 0:
-        return np.zeros(64), 0
+        return np.zeros((64, 0)), np.zeros((0, 2), np.int64)
     phase = np.arange(8)
     ys = (phase[:, None, None, None] + gy[None, None, :, None]).repeat(8, axis=1)  # (8, 8, ny, 1)
     xs = (phase[None, :, None, None] + gx[None, None, None, :]).repeat(8, axis=0)  # (8, 8, 1, nx)
     win = np.lib.stride_tricks.sliding_window_view(y.astype(np.float32), (8, 8))
     blocks = win[ys, xs].reshape(64, -1, 64)  # (phase, block, pixel)
     coeffs = blocks @ _HIGH_BASIS  # the high-frequency 2-D DCT coefficients, one matrix product
-    small = (np.abs(coeffs) < 1.0).mean(axis=(1, 2))
-    return small.ravel() * len(gy) * len(gx), len(gy) * len(gx)
+    at = np.stack(np.meshgrid(gy + 4, gx + 4, indexing="ij"), axis=-1).reshape(-1, 2)
+    return (np.abs(coeffs) < 1.0).mean(axis=2), at
 
 
-def _jpeg_feature(windows: list[np.ndarray]) -> float:
+def _jpeg_feature(shares: np.ndarray) -> float:
     """log of the near-zero share at the best grid phase over the median phase's (0 without a grid)."""
-    total, n = np.zeros(64), 0
-    for w in windows:
-        shares, count = _phase_zero_shares(w)
-        total, n = total + shares, n + count
-    share = total / max(n, 1)
+    share = shares.mean(axis=1) if shares.shape[1] else np.zeros(64)
     return float(np.log((share.max() + 0.01) / (np.median(share) + 0.01)))
 
 
-def _noise_feature(windows: list[np.ndarray]) -> float:
+def _noise_blocks(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean absolute response of the 3x3 kernel outer([1, -2, 1], [1, -2, 1]) in each 8x8 block
+    of ``y`` and the blocks' centres."""
+    k = np.diff(np.diff(y, 2, axis=0), 2, axis=1)
+    h, w = k.shape[0] // 8 * 8, k.shape[1] // 8 * 8
+    means = np.abs(k[:h, :w]).reshape(h // 8, 8, w // 8, 8).mean(axis=(1, 3)).ravel()
+    at = np.stack(np.meshgrid(np.arange(h // 8) * 8 + 5, np.arange(w // 8) * 8 + 5, indexing="ij"), axis=-1)
+    return means, at.reshape(-1, 2)
+
+
+def _noise_feature(blocks: np.ndarray) -> float:
     """log(sigma + 0.1): Immerkaer's estimate in the flattest tenth of the 8x8 blocks."""
-    means = []
-    for y in windows:
-        k = np.diff(np.diff(y, 2, axis=0), 2, axis=1)  # the 3x3 kernel outer([1, -2, 1], [1, -2, 1])
-        h, w = k.shape[0] // 8 * 8, k.shape[1] // 8 * 8
-        means.append(np.abs(k[:h, :w]).reshape(h // 8, 8, w // 8, 8).mean(axis=(1, 3)).ravel())
-    blocks = np.concatenate(means)
     sigma = np.quantile(blocks, 0.1) * np.sqrt(np.pi / 2) / 6 if len(blocks) else 0.0
     return float(np.log(sigma + 0.1))
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The cue measurements of one image with where each was made ((n, 2) row, column)."""
+
+    edges: np.ndarray
+    edge_at: np.ndarray
+    grid: np.ndarray
+    """(64, m) near-zero DCT shares per grid phase and block."""
+    grid_at: np.ndarray
+    noise: np.ndarray
+    noise_at: np.ndarray
+
+    def features(self, box: Box | None = None) -> np.ndarray:
+        """The cues (:data:`CUE_NAMES`) of the measurements in ``box`` (None: all of them)."""
+        edges = self.edges[inside(self.edge_at, box)]
+        grid = self.grid[:, inside(self.grid_at, box)]
+        noise = self.noise[inside(self.noise_at, box)]
+        return np.array([*_edge_features(edges), _jpeg_feature(grid), _noise_feature(noise)])
+
+
+def cue_cells(luma: np.ndarray) -> Cells:
+    """Measure a (H, W) luma on the 0..255 scale, H and W >= 32, window by window."""
+    y = luma.astype(np.float64)
+    per_window = []
+    for r, c in _origins(y.shape):
+        w = y[r : r + _WINDOW, c : c + _WINDOW] if max(y.shape) > 384 else y
+        found = (_edge_ratios(w), _phase_zero_shares(w), _noise_blocks(w))
+        per_window.append([(values, at + np.array([r, c])) for values, at in found])
+    joined = []
+    for kind, values_axis in enumerate((0, 1, 0)):  # the grid shares are (64 phases, blocks)
+        joined.append(np.concatenate([m[kind][0] for m in per_window], axis=values_axis))
+        joined.append(np.concatenate([m[kind][1] for m in per_window]))
+    return Cells(*joined)
 
 
 def cue_features(luma: np.ndarray) -> np.ndarray:
@@ -137,5 +196,4 @@ def cue_features(luma: np.ndarray) -> np.ndarray:
         share of edges sharper than 0.75 and 0.85 (+0.003), log of the number of edges; the
         JPEG grid score; log(noise sigma + 0.1).
     """
-    windows = _windows(luma.astype(np.float64))
-    return np.array([*_edge_features(windows), _jpeg_feature(windows), _noise_feature(windows)])
+    return cue_cells(luma).features()

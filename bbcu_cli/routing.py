@@ -31,15 +31,16 @@ class Route:
 
     def choose(self, pixels: np.ndarray) -> "Choice":
         """Which model restores ``pixels`` (the whole input image), and why."""
-        p = self.detector.probability(pixels)
-        clean = p is not None and p < self.detector.threshold
-        return Choice("clean" if clean else "robust", p)
+        clean, p, part = self.detector.decide(pixels)
+        return Choice("clean" if clean else "robust", p, part)
 
 
 @dataclass(frozen=True)
 class Choice:
     """``variant``: ``clean`` or ``robust``; ``probability``: the detector's P(robust is better),
-    None for an image too small to judge (then the robust model runs)."""
+    None for an image too small to judge (then the robust model runs); ``part``: the largest
+    P of the image's quadrants when they were asked (the whole looked clean)."""
 
     variant: str
     probability: float | None
+    part: float | None = None

@@ -5,7 +5,8 @@
 Each CBSD68 photo (481x321, and a Lanczos 0.75x copy: another camera resolution) is made small
 eight ways (the eval degradations but ``jpeg75``/``noise5`` with this photo's seed, and
 ``cv2-lanczos``); both models restore each input, and the scale's packaged detector decides
-which one routing would use. Prints, per resolution and degradation, how many inputs went to
+which one routing would use (:meth:`~bbcu_cli.aliasing.AliasingDetector.decide`, the quadrant
+veto included). Prints, per resolution and degradation, how many inputs went to
 the clean variant, the mean Y-PSNR (crop = scale) of routing minus the robust model alone, the
 worst single image, and the mean of the better of the two (the most routing could gain).
 """
@@ -65,11 +66,11 @@ def main() -> int:
         for label, hr in _versions(path, s).items():
             for way in WAYS:
                 lr = degrade_sr(hr, s, way, i)
-                p = detector.probability(lr)
+                clean_chosen = detector.decide(lr)[0]
                 gain = _y_psnr(clean.restore(lr, out_dtype=np.uint8), hr, s) - _y_psnr(
                     robust.restore(lr, out_dtype=np.uint8), hr, s
                 )
-                rows.setdefault((label, way), []).append((p is not None and p < detector.threshold, gain))
+                rows.setdefault((label, way), []).append((clean_chosen, gain))
     print(f"x{s}: CBSD68, routed minus robust alone (Y-PSNR, crop {s})\n")
     print("| photos | made by | to clean | mean dB | worst image dB | best possible dB |\n|---|---|---|---|---|---|")
     for (label, way), got in rows.items():

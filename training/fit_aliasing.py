@@ -4,12 +4,17 @@ For every chosen training image and every way of making it small (the eval degra
 ``cv2-lanczos`` and three mixtures), both models restore the small image and the squared Y
 error of each is kept per low-resolution pixel (summed over its s x s output block). Samples
 are the whole image and ``--crops`` random crops of it (at least 40 pixels a side), so the
-detector learns small inputs too: features from :func:`bbcu_cli.aliasing.detector_features`
-of the crop, label = the Y-PSNR gain of the clean model over the robust one on that crop.
+detector learns small inputs too: features from :func:`bbcu_cli.aliasing.region_features`
+of the crop (and of its quadrants, for the veto), label = the Y-PSNR gain of the clean model
+over the robust one on that crop.
 A logistic regression is fitted with each sample weighted by that gain's size (a wrong choice
 costs what it loses). The threshold is the largest mean gain for which routing loses at most
 ``--tolerance`` dB on average on every degradation: the detector must not cost the robust
-model's robustness. The measurements (error maps) are cached in ``--cache``.
+model's robustness. Then ``--veto``: a quadrant of an input the detector is at least that sure of
+keeps the input on the robust model (a detailed corner of a mostly smooth photo can be aliased
+while the whole looks clean; the training images rarely are, so the fit cannot weigh that risk
+and the veto is insurance bought with a share of the gain; the gain under each veto is
+printed). The measurements (error maps) are cached in ``--cache``.
 
     python training/fit_aliasing.py -s 4 --clean bbcu-clean-x4 --robust bbcu-p-x4 --every 2 --offset 1
 """
@@ -28,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bbcu_cli.aliasing import FEATURE_NAMES, detector_features  # noqa: E402
+from bbcu_cli.aliasing import FEATURE_NAMES, region_features  # noqa: E402
 from bbcu_cli.degradations import add_noise_uint8, degrade_sr, downscale  # noqa: E402
 from bbcu_cli.degrade import jpeg_compress  # noqa: E402
 from bbcu_cli.eval_data import list_dataset  # noqa: E402
@@ -85,16 +90,20 @@ def measure(args: argparse.Namespace, offset: int) -> list[dict]:
 
 
 def samples(rows: list[dict], crops: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Features, clean-minus-robust Y-PSNR gain and degradation of every image and crop."""
+    """Features, clean-minus-robust Y-PSNR gain and degradation of every image and crop, and
+    ``parts``: the features of its quadrants, ``(n, 4, F)`` with NaN rows where there are none."""
     rng = np.random.default_rng(seed)
-    out: dict[str, list] = {"features": [], "gain": [], "degradation": []}
+    out: dict[str, list] = {"features": [], "gain": [], "degradation": [], "parts": []}
     for row in rows:
         for box in _boxes(row["ec"].shape, crops, rng):
-            f = detector_features(row["lr"][box])
-            if f is None:
+            found = region_features(row["lr"][box])
+            if found is None:
                 continue
             gain = 10 * np.log10(row["er"][box].sum() / max(row["ec"][box].sum(), 1e-12))
-            for key, value in zip(out, (f, gain, row["deg"])):
+            parts = np.full((4, len(FEATURE_NAMES)), np.nan)
+            if found[1]:
+                parts[:] = found[1]
+            for key, value in zip(out, (found[0], gain, row["deg"], parts)):
                 out[key].append(value)
     return {k: np.array(v) for k, v in out.items()}
 
@@ -161,6 +170,9 @@ def main() -> None:
     )
     ap.add_argument("--crops", type=int, default=4, help="random crops per image and degradation")
     ap.add_argument("--tolerance", type=float, default=0.02, help="dB routing may lose on any degradation")
+    ap.add_argument(
+        "--veto", type=float, default=0.9, help="a quadrant this sure of aliasing keeps the input on the robust model"
+    )
     ap.add_argument("--cache", type=Path, help="CACHE-oOFFSET.pkl: the measurements of each offset (read if there)")
     ap.add_argument("--out", type=Path, default=ROOT / "bbcu_cli" / "aliasing.json")
     args = ap.parse_args()
@@ -168,10 +180,30 @@ def main() -> None:
     data = samples(rows, args.crops)
     x, gain = data["features"].astype(float), data["gain"].astype(float)
     mean, std, weights, bias = fit(x, -gain)
-    prob = 1.0 / (1.0 + np.exp(-(((x - mean) / std) @ weights + bias)))
+    prob = _probability(x, mean, std, weights, bias)
     threshold, won = choose_threshold(prob, gain, data["degradation"], args.tolerance)
+    part = _part_probability(data["parts"], mean, std, weights, bias)
     _report(data, prob, threshold, won)
-    _write(args, mean, std, weights, bias, threshold, won, len(gain))
+    report_veto(prob < threshold, part, gain, args.veto)
+    _write(args, (mean, std, weights, bias), threshold, args.veto, won, len(gain))
+
+
+def report_veto(routed: np.ndarray, part: np.ndarray, gain: np.ndarray, chosen: float) -> None:
+    """Print the mean gain of ``routed`` under vetoes from 1.0 (none) down to 0.5, and ``chosen``."""
+    for veto in sorted({*np.round(np.arange(1.0, 0.499, -0.05), 2), chosen}, reverse=True):
+        kept = routed & (part < veto)
+        mark = "  <- --veto" if veto == chosen else ""
+        print(f"veto {veto:.2f}: mean gain {np.where(kept, gain, 0.0).mean():+.4f} dB, {kept.mean():.3f} routed{mark}")
+
+
+def _probability(x: np.ndarray, mean: np.ndarray, std: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(((x - mean) / std) @ weights + bias)))
+
+
+def _part_probability(parts: np.ndarray, *model: object) -> np.ndarray:
+    """The largest quadrant probability of each sample (0 where it has no quadrants)."""
+    p = _probability(np.nan_to_num(parts.reshape(-1, parts.shape[-1])), *model).reshape(parts.shape[:2])  # type: ignore[arg-type]
+    return np.where(np.isnan(parts[..., 0]), 0.0, p).max(axis=1)
 
 
 def _report(data: dict[str, np.ndarray], prob: np.ndarray, threshold: float, won: float) -> None:
@@ -196,7 +228,8 @@ def _recorded_args(argv: list[str]) -> list[str]:
     return out
 
 
-def _write(args: argparse.Namespace, mean, std, weights, bias, threshold, won, n) -> None:  # noqa: ANN001
+def _write(args: argparse.Namespace, model: tuple, threshold: float, veto: float, won: float, n: int) -> None:
+    mean, std, weights, bias = model
     doc = json.loads(args.out.read_text()) if args.out.exists() else {"detectors": {}}
     doc["features"] = list(FEATURE_NAMES)
     doc["detectors"][str(args.scale)] = {
@@ -205,6 +238,7 @@ def _write(args: argparse.Namespace, mean, std, weights, bias, threshold, won, n
         "weights": [round(float(v), 5) for v in weights],
         "bias": round(bias, 5),
         "threshold": round(threshold, 3),
+        "veto": veto,
         "fit": {
             "clean": args.clean,
             "robust": args.robust,
