@@ -177,8 +177,7 @@ def cue_cells(luma: np.ndarray) -> Cells:
     """Measure a (H, W) luma on the 0..255 scale, H and W >= 32, window by window."""
     y = luma.astype(np.float64)
     per_window = []
-    for r, c in _origins(y.shape):
-        w = y[r : r + _WINDOW, c : c + _WINDOW] if max(y.shape) > 384 else y
+    for (r, c), w in zip(_origins(y.shape), _windows(y)):
         found = (_edge_ratios(w), _phase_zero_shares(w), _noise_blocks(w))
         per_window.append([(values, at + np.array([r, c])) for values, at in found])
     joined = []
