@@ -72,7 +72,7 @@ def test_cli_boundary_shows_flags(capsys: pytest.CaptureFixture[str], monkeypatc
     def failing_app(**_: object) -> None:
         raise _overwrite_error()
 
-    monkeypatch.setattr(cli_app, "app", failing_app)
+    monkeypatch.setattr(cli_app, "_app_for", lambda argv: failing_app)
     res = run_cli(capsys, "models")
     assert res.code == 1
     assert (

@@ -9,15 +9,14 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..errors import printable
 
-if TYPE_CHECKING:  # only for annotations: keeps numpy and the image codecs out of start-up
+if TYPE_CHECKING:  # only for annotations: keeps numpy, the image codecs and Rich out of start-up
+    from rich.console import Console
     from rich.progress import Progress
+    from rich.text import Text
 
     from ..batch.item import ItemResult
 
@@ -39,7 +38,22 @@ __all__ = [
     "SKIP_REASON",
 ]
 
-stderr_console = Console(stderr=True, highlight=False)
+
+class _StderrConsole:
+    """Rich's console on stderr, made on first use: importing Rich costs ~20 ms of start-up
+    (measured), which a quiet run that prints nothing never pays."""
+
+    _console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _StderrConsole._console is None:
+            from rich.console import Console
+
+            _StderrConsole._console = Console(stderr=True, highlight=False)
+        return getattr(_StderrConsole._console, name)
+
+
+stderr_console: Console = _StderrConsole()  # type: ignore[assignment]
 #: why an item is ``skipped``: its output is there already (the default rule everywhere)
 SKIP_REASON = "output exists (pass --overwrite to replace it)"
 #: loggers of libraries whose debug output is noise for a user of ``bbcu -v``
@@ -158,6 +172,8 @@ def item_line(item: ItemResult) -> Text:
     """One line for a finished item: ``ok a.png -> out/a_x4.png  0.8 s  PSNR .. SSIM ..``, with
     the noise level and :func:`weight_text` of a denoised or deblocked one and the
     :func:`variant_text` of one restored with a clean variant."""
+    from rich.text import Text
+
     if item.status == "failed":
         return Text.assemble(("failed", "red"), f" {item.error_for_cli()}")
     if item.status == "skipped":
@@ -208,6 +224,8 @@ def print_summary(
     items: Sequence[ItemResult], console: Console = stderr_console, totals: RunTotals | None = None
 ) -> None:
     """One line per failure, then the totals, time, speed, output location and mean metrics."""
+    from rich.text import Text
+
     summary = summary_of(items)
     for item in items:
         if item.status == "failed":

@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:  # Rich is imported when a table or bar is drawn, not when a restoring run registers this module
+    from rich.console import Console
 
 from ..archs.spec import TASKS
 from ..atomicfile import writing
@@ -55,6 +57,8 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON on stdout inst
 
 def _stdout() -> Console:
     """Tables on stdout; wide and unwrapped when piped so rows stay one line."""
+    from rich.console import Console
+
     return Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=200)
 
 
@@ -72,6 +76,7 @@ def _human(size: int | None) -> str:
 @contextmanager
 def _download_progress(quiet: bool) -> Iterator[Callable[[str], ProgressCallback | None]]:
     """Yields ``make(name)`` -> progress callback drawing a Rich bar on stderr (TTY only)."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     console = Console(stderr=True)

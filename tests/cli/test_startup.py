@@ -117,13 +117,14 @@ def test_still_image_io_skips_imageio(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
 
 
-#: modules a quiet restore of a bundled model has no use for (each costs 5-25 ms of start-up)
-LAZY_EXTRAS = ("filelock", "rich.progress", "rich.table", "socket", "torch")
+#: modules a quiet restore of a bundled model has no use for (each costs 5-25 ms of start-up;
+#: numpy.ma comes with numpy's median and quantile functions)
+LAZY_EXTRAS = ("filelock", "rich", "numpy.ma", "socket", "torch")
 
 
 def test_quiet_upscale_skips_lock_progress_and_socket(tmp_path: Path) -> None:
     """A quiet ``bbcu upscale`` on bundled weights imports no file lock (downloads only), no Rich
-    progress or table (bars and listings only), no socket and no torch (packed path)."""
+    (it prints nothing), no socket and no torch (packed path)."""
     out = tmp_path / "out.png"
     res = _run(["-m", "bbcu_cli", "upscale", "examples/bears_lr.png", "-s", "2", "-o", str(out), "-q"], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -139,3 +140,23 @@ def _packed_kernel_built() -> bool:
     from bbcu_cli import kernels
 
     return kernels.built()
+
+
+def test_a_run_builds_only_its_own_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typer turns every command's signature into options on each call: a run builds only the
+    command it names, and gets the same help as from the whole app."""
+    from bbcu_cli.cli.app import _app_for, app, main
+
+    monkeypatch.setattr(sys, "argv", ["bbcu"])  # click names the program after argv[0]
+    one = _app_for(["-v", "upscale", "x.png"])
+    assert [c.name for c in one.registered_commands] == ["upscale"] and one.registered_groups == []
+    assert [g.name for g in _app_for(["weights", "verify"]).registered_groups] == ["weights"]
+    assert _app_for(["upscal", "x.png"]) is app and _app_for(["--help"]) is app
+    monkeypatch.setenv("_BBCU_COMPLETE", "complete_bash")
+    assert _app_for(["upscale"]) is app
+    monkeypatch.delenv("_BBCU_COMPLETE")
+    assert main(["upscale", "--help"]) == 0
+    alone = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        app(["upscale", "--help"])
+    assert capsys.readouterr().out == alone and "--scale" in alone
