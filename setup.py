@@ -27,6 +27,7 @@ HEADERS = [
     "bitconv_pool.h",
     "fptail.h",
     "fphead.h",
+    "pngfilter.h",
 ]
 
 

@@ -16,6 +16,7 @@ import typer
 
 from ..batch.plan import BatchItem
 from ..errors import UsageError
+from ..imagefiles._png import set_encode_threads
 from .report import RunTotals, TileBar, print_interrupted, progress_bar, stderr_console
 from .restore_plan import RunArgs, model_scale, plan_items
 from .restore_report import header, isa_label, location, note_left_out, per_file_line, protocol, report
@@ -49,6 +50,7 @@ def run(args: RunArgs) -> None:
             f"warning: model {name} has no noise-level input; --sigma {args.sigma:g} is ignored", markup=False
         )
     view = _start_view(name, loaded, args, len(plan.items))
+    set_encode_threads(args.engine.threads)  # the PNG writer's filter and deflate threads
     totals.batch_start = time.perf_counter()
     batch = _run_items(view, plan.items, _options(args, view.inner.scale), args)
     totals.pixels_out, totals.location = view.pixels_out, location(plan.items)

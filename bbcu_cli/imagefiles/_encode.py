@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from bbcu_cli.imagefiles._core import Image, ImageSequence, as_depth, gray_to_rgb
 from bbcu_cli.imagefiles._frames import encode_frames
 from bbcu_cli.imagefiles._meta import Metadata, add_png_chunks, png_chunks
-from bbcu_cli.imagefiles._png import encode_png16
+from bbcu_cli.imagefiles._png import encode_png8, encode_png16
 from bbcu_cli.imagefiles._tiff import write_pages
 
 from ._cv import opencv
@@ -60,6 +60,8 @@ def encode_still(image: Image, fmt: str, options: dict[str, object], fh: BinaryI
     elif depth == 16:  # PNG: OpenCV writes no ancillary chunks, ICC and metadata are added here
         data = encode_png16(arr) if arr.shape[2] == 2 else _encode_cv2(arr, fmt).tobytes()
         fh.write(add_png_chunks(data, png_chunks(Metadata(), _bytes_option(opts, "icc_profile")) + chunks))
+    elif fmt == "png" and (data8 := encode_png8(arr)) is not None:  # Pillow without the compiled filter
+        fh.write(add_png_chunks(data8, png_chunks(Metadata(), _bytes_option(opts, "icc_profile")) + chunks))
     elif chunks:
         buf = io.BytesIO()
         _encode_pil(arr, fmt, opts, buf)

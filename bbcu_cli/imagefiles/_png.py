@@ -1,13 +1,22 @@
-"""A minimal PNG encoder for what neither Pillow nor OpenCV writes: 16-bit gray + alpha."""
+"""Minimal PNG encoders: 16-bit gray + alpha (which neither Pillow nor OpenCV writes), and a
+fast 8-bit one.
+
+The 8-bit encoder filters every row with Paeth (compiled, on threads) and deflates with zlib's
+run-length strategy in pieces on threads (zlib lets go of the GIL): about 3x faster than
+Pillow's adaptive filtering for files of about the same size (measured on x4 outputs; see
+``_write.PNG_...``). Without the compiled extension Pillow writes the file.
+"""
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["encode_png16"]
+__all__ = ["encode_png16", "encode_png8", "set_encode_threads"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> gray, gray+alpha, RGB, RGBA
@@ -25,3 +34,57 @@ def encode_png16(arr: np.ndarray, level: int = 1) -> bytes:
     header = struct.pack(">IIBBBBB", w, h, 16, _COLOUR_TYPE[c], 0, 0, 0)
     body = _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level))
     return _SIGNATURE + body + _chunk(b"IEND", b"")
+
+
+#: deflate pieces smaller than this are not worth a thread
+_PIECE_BYTES = 1 << 19
+_threads = {"n": 0}
+
+
+def set_encode_threads(n: int) -> None:
+    """Threads the 8-bit encoder uses (``--threads``); 0: every core this process may use."""
+    _threads["n"] = max(0, int(n))
+
+
+def _encode_threads() -> int:
+    if _threads["n"]:
+        return _threads["n"]
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(cores))
+
+
+def encode_png8(arr: np.ndarray) -> bytes | None:
+    """``(H, W, C)`` uint8 samples (C 1..4) -> an 8-bit PNG, every row Paeth-filtered; None when
+    the compiled extension is not there (then Pillow encodes)."""
+    from .. import kernels
+
+    h, w, c = arr.shape
+    src = np.ascontiguousarray(arr, dtype=np.uint8)
+    raw = np.empty((h, 1 + w * c), np.uint8)
+    threads = _encode_threads()
+    if not kernels.png_paeth(src.ctypes.data, raw.ctypes.data, w * c, h, c, threads):
+        return None
+    header = struct.pack(">IIBBBBB", w, h, 8, _COLOUR_TYPE[c], 0, 0, 0)
+    body = _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(memoryview(raw).cast("B"), threads))
+    return _SIGNATURE + body + _chunk(b"IEND", b"")
+
+
+def _deflate(data: memoryview, threads: int) -> bytes:
+    """A zlib stream of ``data`` (level 1, run-length strategy), its pieces deflated on threads:
+    raw deflate per piece, all but the last ended by a sync flush, so the pieces join into one
+    stream (the run-length strategy matches only the previous byte: pieces cost no size)."""
+    pieces = max(1, min(threads, len(data) // _PIECE_BYTES))
+    step = -(-len(data) // pieces)
+    parts = [data[i : i + step] for i in range(0, len(data), step)]
+    last = len(parts) - 1
+    if len(parts) == 1:
+        bodies = [_raw_deflate(parts[0], True)]
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            bodies = list(pool.map(_raw_deflate, parts, [i == last for i in range(len(parts))]))
+    return b"\x78\x01" + b"".join(bodies) + struct.pack(">I", zlib.adler32(data))
+
+
+def _raw_deflate(piece: memoryview, final: bool) -> bytes:
+    co = zlib.compressobj(1, zlib.DEFLATED, -15, 8, zlib.Z_RLE)
+    return co.compress(piece) + co.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)

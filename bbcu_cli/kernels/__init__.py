@@ -52,7 +52,7 @@ ACT_NONE, ACT_RELU, ACT_LRELU = 0, 1, 2
 FIN_SR, FIN_DN = 0, 1
 #: output dtypes of :func:`run_finish` by numpy name
 OUT_DTYPES = {"float32": 0, "uint8": 1, "uint16": 2}
-_ABI_VERSION = 4
+_ABI_VERSION = 5
 _FEATURES = {1: "popcnt", 2: "avx2", 4: "avx512f", 8: "avx512bw", 16: "avx512vpopcntdq", 32: "neon", 64: "fma"}
 _NEEDS = {"avx2": ("avx2", "popcnt"), "avx512": ("avx512f", "avx512bw", "avx512vpopcntdq", "popcnt"), "neon": ("neon",)}
 
@@ -137,6 +137,12 @@ class HeadArgs(ctypes.Structure):
     _fields_ = [(n, _I) for n in ("H", "W", "cin", "cout")] + [(n, _P) for n in ("src", "wt", "bias", "dst")]
 
 
+class PngArgs(ctypes.Structure):
+    """Mirror of ``bc_png`` in bitconv.h (PNG Paeth filtering)."""
+
+    _fields_ = [("src", _P), ("dst", _P), ("rowbytes", ctypes.c_int64), ("h", _I), ("bpp", _I)]
+
+
 @dataclass
 class KernelStatus:
     """Whether the compiled kernels can run, and why not."""
@@ -174,6 +180,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.bc_finish_run.restype = ctypes.c_int
     lib.bc_head_run.argtypes = [ctypes.POINTER(HeadArgs), ctypes.c_int]
     lib.bc_head_run.restype = ctypes.c_int
+    lib.bc_png_paeth.argtypes = [ctypes.POINTER(PngArgs), ctypes.c_int]
+    lib.bc_png_paeth.restype = ctypes.c_int
 
 
 _BUILD_HINT = "build it with: pip install -e . or python setup.py build_ext --inplace"
@@ -317,6 +325,17 @@ def run_head(args: HeadArgs, threads: int) -> None:
     if _LIB is None or _ISA_ERROR:
         raise KernelUnavailable(status().reason, "use the float backend")
     _check(_LIB.bc_head_run(ctypes.byref(args), int(threads)), "bc_head_run")
+
+
+def png_paeth(src: int, dst: int, rowbytes: int, rows: int, bpp: int, threads: int) -> bool:
+    """PNG Paeth filtering of ``rows`` rows of ``rowbytes`` bytes at address ``src`` into ``dst``
+    (``rows`` x ``1 + rowbytes``: filter byte, then the filtered row); ``bpp`` bytes a pixel.
+    False when the extension is not built (the caller then lets Pillow encode); plain C, so the
+    kernel ISA and ``BBCU_DISABLE_PACKED`` do not matter."""
+    if _LIB is None:
+        return False
+    _check(_LIB.bc_png_paeth(ctypes.byref(PngArgs(src, dst, rowbytes, rows, bpp)), int(threads)), "bc_png_paeth")
+    return True
 
 
 configure_from_env()

@@ -197,6 +197,7 @@ BC_API int bc_get_isa(void)
 /* ------------------------------------------------------------------ thread pool */
 
 #include "bitconv_pool.h"
+#include "pngfilter.h"
 
 /* ------------------------------------------------------------------ entry points */
 

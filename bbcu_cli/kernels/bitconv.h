@@ -35,7 +35,7 @@ extern "C" {
 #define BC_API __attribute__((visibility("default")))
 #endif
 
-#define BC_ABI_VERSION 4
+#define BC_ABI_VERSION 5
 
 enum bc_isa { BC_ISA_PORTABLE = 0, BC_ISA_AVX2 = 1, BC_ISA_AVX512 = 2, BC_ISA_NEON = 3 };
 
@@ -118,6 +118,15 @@ typedef struct bc_head {
     float *dst;          /* NCHW [cout][H][W], what bc_entry reads */
 } bc_head;
 
+/* PNG Paeth filtering of h rows of rowbytes 8-bit samples (bpp bytes a pixel) from src into
+ * dst (h rows of 1 + rowbytes: filter byte 4, then the filtered bytes); see pngfilter.h. */
+typedef struct bc_png {
+    const uint8_t *src;
+    uint8_t *dst;
+    int64_t rowbytes;
+    int32_t h, bpp;
+} bc_png;
+
 BC_API int bc_abi_version(void);
 BC_API unsigned bc_cpu_features(void);
 BC_API unsigned bc_compiled_isas(void);   /* bit (1 << isa) per compiled variant */
@@ -125,6 +134,7 @@ BC_API int bc_isa_usable(int isa);        /* compiled and supported by this CPU 
 BC_API int bc_best_isa(void);
 BC_API int bc_set_isa(int isa);           /* 0 ok, -1 not compiled, -2 CPU lacks it */
 BC_API int bc_get_isa(void);
+BC_API int bc_png_paeth(const bc_png *g, int nthreads); /* 0 ok, -1 invalid */
 BC_API int bc_unit_run(const bc_unit *u, int nthreads);
 BC_API int bc_entry_run(const bc_entry *e, int nthreads);
 BC_API int bc_finish_run(const bc_finish *f, int nthreads);

@@ -17,7 +17,7 @@ from PIL import ImageOps
 
 from bbcu_cli import imagefiles
 from bbcu_cli.errors import InputError, OutputError
-from bbcu_cli.imagefiles import Image, from_uint, list_images, read_image, to_uint, write_image
+from bbcu_cli.imagefiles import Image, _encode, from_uint, list_images, read_image, to_uint, write_image
 
 RNG = np.random.default_rng(0)
 
@@ -222,8 +222,10 @@ def test_encode_failure_creates_nothing(tmp_path: Path, monkeypatch: pytest.Monk
         raise OSError("encoder exploded")
 
     monkeypatch.setattr(PILImage.Image, "save", broken)
-    with pytest.raises(OutputError, match=r"out\.png.*encoder exploded"):
-        write_image(tmp_path / "out.png", _rand_image(3))
+    monkeypatch.setattr(_encode, "encode_png8", broken)  # 8-bit PNG stills: the compiled writer
+    for name in ("out.png", "out.jpg"):
+        with pytest.raises(OutputError, match=rf"{name}.*encoder exploded"):
+            write_image(tmp_path / name, _rand_image(3))
     assert os.listdir(tmp_path) == []
     with pytest.raises(ValueError):
         write_image(tmp_path / "out.png", Image(np.zeros((4, 4, 2), np.float32), None, 8, "rgb", None))
