@@ -10,7 +10,9 @@ alone without its clean variant and the detector), and a Python process that imp
 and runs FSRCNN or ESPCN through ``dnn_superres`` (the peers venv of ``benchmarks/peers.py``).
 Also ``bbcu --help`` and ``bbcu models``. Prints the median wall time of ``--repeat`` runs of
 each command (one warm-up first), measured back to back, its ratio to the FSRCNN process, and
-the Y-PSNR (crop 4) of each output against the original photo.
+the Y-PSNR (crop 4) of each output against the original photo. ``--batch N`` then times a
+folder of N such inputs (the ``matlab`` one under N names): one ``bbcu upscale FOLDER`` against
+one Python process that loads the OpenCV model once and loops over the folder.
 
 The ``bbcu_cli`` package is byte-compiled first (``compileall``), as a user's install has it:
 pip compiles a regular install, and an editable one writes ``__pycache__`` on its first run,
@@ -46,6 +48,13 @@ import sys, cv2
 cv2.setNumThreads(2)
 sr = cv2.dnn_superres.DnnSuperResImpl_create(); sr.readModel(sys.argv[1]); sr.setModel(sys.argv[4], 4)
 cv2.imwrite(sys.argv[3], sr.upsample(cv2.imread(sys.argv[2])))
+"""
+PEER_FOLDER = """
+import os, sys, cv2
+cv2.setNumThreads(2)
+sr = cv2.dnn_superres.DnnSuperResImpl_create(); sr.readModel(sys.argv[1]); sr.setModel(sys.argv[4], 4)
+for name in sorted(os.listdir(sys.argv[2])):
+    cv2.imwrite(os.path.join(sys.argv[3], name), sr.upsample(cv2.imread(os.path.join(sys.argv[2], name))))
 """
 
 
@@ -99,11 +108,36 @@ def measure(
     return rows
 
 
+def batch(python: Path, bbcu: list[str], folder: Path, hr: np.ndarray, count: int, repeat: int) -> None:
+    """Print the wall time of one process over ``count`` inputs, per image and against FSRCNN."""
+    src, dst = folder / "batch_in", folder / "batch_out"
+    src.mkdir()
+    dst.mkdir()
+    small = Image.fromarray(degrade_sr(hr, 4, "matlab"))
+    for i in range(count):
+        small.save(src / f"{i:04d}.png")
+    own = ["upscale", str(src), "-s", "4", "-o", str(dst), "--overwrite", "--threads", "2", "-q"]
+    peer = [str(python), "-c", PEER_FOLDER]
+    runs = {
+        "bbcu upscale FOLDER (default)": bbcu + own,
+        "bbcu upscale FOLDER -m bbcu-fast-x4": bbcu + own + ["-m", "bbcu-fast-x4"],
+        "FSRCNN, one process": peer + [str(peers.SHARED / "peers" / "FSRCNN_x4.pb"), str(src), str(dst), "fsrcnn"],
+        "ESPCN, one process": peer + [str(peers.SHARED / "peers" / "ESPCN_x4.pb"), str(src), str(dst), "espcn"],
+    }
+    times = {label: wall(cmd, repeat) for label, cmd in runs.items()}
+    ref = times["FSRCNN, one process"]
+    print(f"\n{count} inputs in one process (median of {repeat})\n")
+    print("| command | wall s | s per image | ratio to FSRCNN |\n|---|---|---|---|")
+    for label, t in times.items():
+        print(f"| {label} | {t:.2f} | {t / count:.3f} | {t / ref:.2f}x |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--size", default="320x180")
     ap.add_argument("--photo", type=int, default=0, help="index of the B100 photo (sorted by name)")
+    ap.add_argument("--batch", type=int, default=0, help="also time a folder of this many inputs")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     python = peers.ensure_venv(peers.default_venv())
@@ -120,6 +154,8 @@ def main() -> int:
                 print(f"| {how} | {label} | {t:.2f} | {t / ref:.2f}x | {db:.2f} |")
         for label, cmd in (("bbcu --help", ["--help"]), ("bbcu models", ["models"])):
             print(f"| - | {label} | {wall(bbcu + cmd, args.repeat):.2f} | - | - |")
+        if args.batch:
+            batch(python, bbcu, Path(tmp), hr, args.batch, args.repeat)
     return 0
 
 

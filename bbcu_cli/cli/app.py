@@ -131,7 +131,7 @@ def _subcommand(argv: list[str]) -> str | None:
 def _app_for(argv: list[str]) -> typer.Typer:
     """The app holding only the command ``argv`` runs (the whole app when it names none).
 
-    Typer turns every registered command's signature into click options on each call (~35 ms
+    Typer turns every registered command's signature into click options on each call (~30 ms
     of every ``bbcu`` run, measured); a run needs its own command's alone. ``bbcu --help``, a
     mistyped command and shell completion get the whole app."""
     name = _subcommand(argv)

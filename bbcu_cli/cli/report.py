@@ -214,7 +214,7 @@ def _totals_text(totals: RunTotals | None, wrote: bool) -> str:
     seconds = totals.seconds()
     text = f" in {seconds:.1f} s"
     if totals.pixels_out:
-        text += f", {totals.pixels_out / 1e6 / max(totals.batch_seconds(), 1e-9):.2f} MP/s ({totals.pixels_out / 1e6:.2f} MP written)"
+        text += f", {totals.pixels_out / 1e6 / max(totals.batch_seconds(), 1e-9):.2f} MP/s ({totals.pixels_out / 1e6:.2f} MP restored)"
     if totals.location and wrote:  # no output at all: no location to point at
         text += f"; outputs in {printable(totals.location)}"
     return text
