@@ -3,8 +3,8 @@ fast 8-bit one.
 
 The 8-bit encoder filters every row with Paeth (compiled, on threads) and deflates with zlib's
 run-length strategy in pieces on threads (zlib lets go of the GIL): about 3x faster than
-Pillow's adaptive filtering for files of about the same size (measured on x4 outputs; see
-``_write.PNG_...``). Without the compiled extension Pillow writes the file.
+Pillow's adaptive filtering for files of about the same size (measured on x4 outputs; see the
+note on ``PNG_COMPRESS_LEVEL`` in ``_write.py``). Without the compiled extension Pillow writes the file.
 """
 
 from __future__ import annotations
@@ -26,14 +26,18 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
+def _png_file(w: int, h: int, depth: int, channels: int, idat: bytes) -> bytes:
+    """Signature, IHDR, one IDAT holding the zlib stream ``idat``, IEND."""
+    header = struct.pack(">IIBBBBB", w, h, depth, _COLOUR_TYPE[channels], 0, 0, 0)
+    return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
 def encode_png16(arr: np.ndarray, level: int = 1) -> bytes:
     """``(H, W, C)`` uint16 samples (C 1..4) -> a 16-bit PNG (no filtering, zlib ``level``)."""
     h, w, c = arr.shape
     rows = np.ascontiguousarray(arr, dtype=">u2").reshape(h, w * c).view(np.uint8)
     raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1)  # filter byte 0 per row
-    header = struct.pack(">IIBBBBB", w, h, 16, _COLOUR_TYPE[c], 0, 0, 0)
-    body = _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level))
-    return _SIGNATURE + body + _chunk(b"IEND", b"")
+    return _png_file(w, h, 16, c, zlib.compress(raw.tobytes(), level))
 
 
 #: deflate pieces smaller than this are not worth a thread
@@ -64,9 +68,7 @@ def encode_png8(arr: np.ndarray) -> bytes | None:
     threads = _encode_threads()
     if not kernels.png_paeth(src.ctypes.data, raw.ctypes.data, w * c, h, c, threads):
         return None
-    header = struct.pack(">IIBBBBB", w, h, 8, _COLOUR_TYPE[c], 0, 0, 0)
-    body = _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(memoryview(raw).cast("B"), threads))
-    return _SIGNATURE + body + _chunk(b"IEND", b"")
+    return _png_file(w, h, 8, c, _deflate(memoryview(raw).cast("B"), threads))
 
 
 def _deflate(data: memoryview, threads: int) -> bytes:
