@@ -140,3 +140,30 @@ def test_downscaler_weights_are_configurable(tmp_path: Path) -> None:
             TrainConfig(task="sr", iters=1, degradation="mixed", downscalers=weights).resolved()
     with pytest.raises(UsageError, match="only applies"):
         TrainConfig(task="sr", iters=1, downscalers={"matlab": 1.0}).resolved()
+
+
+def test_the_optional_steps_are_configurable(tmp_path: Path) -> None:
+    from bbcu_cli.cli.train_cmd import _weights
+    from bbcu_cli.train.checkpoint import describe_data
+    from bbcu_cli.train.config import TrainConfig
+
+    with pytest.raises(UsageError, match="--mix-extras: 'jpeg' is not NAME:P"):
+        _weights("blur:0,jpeg", "--mix-extras", "blur:0")
+    extras = {"blur": 0.0, "noise": 0.0, "jpeg": 0.0}
+    base = dict(task="sr", iters=1, degradation="mixed", data=[str(tmp_path)])
+    cfg = TrainConfig(**base, downscalers={"cv2-cubic": 1.0}, mix_extras=extras).resolved()  # type: ignore[arg-type]
+    mix = cfg.mixed_degradation()
+    assert (mix.blur_p, mix.noise_p, mix.jpeg_p, mix.weights) == (0.0, 0.0, 0.0, {"cv2-cubic": 1.0})
+    assert '"noise_p":0.0' in describe_data(cfg, 3)
+    only_noise = TrainConfig(**base, mix_extras={"noise": 1.0}).resolved().mixed_degradation()  # type: ignore[arg-type]
+    assert (only_noise.noise_p, only_noise.jpeg_p) == (1.0, MixedDegradation().jpeg_p)
+    assert only_noise.weights == MixedDegradation().weights
+    rng = np.random.default_rng(0)
+    assert MixedDegradation(weights={"cv2-cubic": 1.0}, blur_p=0, noise_p=0, jpeg_p=0).apply(_image(), 4, rng)[1] == (
+        "cv2-cubic"
+    )
+    for bad, match in (({"zap": 1.0}, "unknown step zap"), ({"jpeg": 1.5}, "probabilities")):
+        with pytest.raises(UsageError, match=match):
+            TrainConfig(**base, mix_extras=bad).resolved()  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="mix.extras only applies"):
+        TrainConfig(task="sr", iters=1, mix_extras={"blur": 0.0}).resolved()

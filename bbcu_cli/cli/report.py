@@ -45,12 +45,23 @@ class _StderrConsole:
 
     _console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    @staticmethod
+    def _real() -> Console:
         if _StderrConsole._console is None:
             from rich.console import Console
 
             _StderrConsole._console = Console(stderr=True, highlight=False)
-        return getattr(_StderrConsole._console, name)
+        return _StderrConsole._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    # special methods bypass __getattr__; Rich's Live and Progress enter their console
+    def __enter__(self) -> Console:
+        return self._real().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._real().__exit__(*exc_info)
 
 
 stderr_console: Console = _StderrConsole()  # type: ignore[assignment]

@@ -140,7 +140,9 @@ def _summary(res: TrainResult) -> str:
     return f"trained {res.step} steps in {_fmt_time(res.wall_time_s)}; {scores or 'no validation'}; wrote {where}"
 
 
-def _weights(text: str | None) -> dict[str, float] | None:
+def _weights(
+    text: str | None, flag: str = "--downscalers", example: str = "matlab:0.2,cv2-cubic:0.3"
+) -> dict[str, float] | None:
     """``"matlab:0.2,cv2-cubic:0.3"`` -> ``{"matlab": 0.2, "cv2-cubic": 0.3}``."""
     if text is None:
         return None
@@ -150,12 +152,10 @@ def _weights(text: str | None) -> dict[str, float] | None:
         try:
             out[name.strip()] = float(weight)
         except ValueError:
-            raise UsageError(
-                f"--downscalers: {part!r} is not NAME:WEIGHT", "e.g. --downscalers matlab:0.2,cv2-cubic:0.3"
-            ) from None
+            sep = ""
         if not sep:
             raise UsageError(
-                f"--downscalers: {part!r} is not NAME:WEIGHT", "e.g. --downscalers matlab:0.2,cv2-cubic:0.3"
+                f"{flag}: {part!r} is not NAME:{'WEIGHT' if flag == '--downscalers' else 'P'}", f"e.g. {flag} {example}"
             )
     return out
 
@@ -233,6 +233,13 @@ def train_command(
             help="With --degradation mixed: downscaler weights NAME:W,... (default matlab:0.3,cv2-cubic:0.15,cv2-linear:0.1,cv2-area:0.15,cv2-lanczos:0.1,pil:0.2).",
         ),
     ] = None,
+    mix_extras: Annotated[
+        Optional[str],
+        typer.Option(
+            "--mix-extras",
+            help="With --degradation mixed: probabilities of the optional steps blur:P,noise:P,jpeg:P (default blur:0.25,noise:0.25,jpeg:0.3; unnamed ones keep theirs).",
+        ),
+    ] = None,
     run_dir: Annotated[Optional[str], typer.Option("--run-dir", help="Run folder (default runs/NAME).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Model name (default e.g. bbcu-m-x4-f32-b8).")] = None,
     resume: Annotated[
@@ -298,6 +305,7 @@ def train_command(
         gray_fraction=gray_fraction,
         degradation=degradation,
         downscalers=_weights(downscalers),
+        mix_extras=_weights(mix_extras, "--mix-extras", "blur:0,noise:0.1,jpeg:0.1"),
     )
     if sig:
         cfg.sigma_range = sig

@@ -100,6 +100,10 @@ def parse_duration(text: str | float | int | None) -> float | None:
     return sum(float(n) * unit[u] for n, u in parts)
 
 
+EXTRAS = ("blur", "noise", "jpeg")
+"""The optional steps of the mixed degradation that ``mix_extras`` gives probabilities."""
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs. ``None`` means the task default (see :meth:`resolved`)."""
@@ -118,6 +122,7 @@ class TrainConfig:
     gray_fraction: float = 0.0
     degradation: str = "classic"
     downscalers: dict[str, float] | None = None  # mixed: weights of the downscalers (None: defaults)
+    mix_extras: dict[str, float] | None = None  # mixed: blur / noise / jpeg probabilities (None: defaults)
     patch: int | None = None
     batch: int = 16
     iters: int | None = None
@@ -200,7 +205,7 @@ class TrainConfig:
                 f"degradation {self.degradation!r} is not available for {self.task}",
                 f"use {option('degradation', 'classic')}, or mixed with {option('task', 'sr')}",
             )
-        if self.downscalers is not None:
+        if self.downscalers is not None or self.mix_extras is not None:
             self._check_downscalers()
         if self.noise_channel and self.task != "denoise":
             raise UsageError("a noise-level channel only makes sense for denoising")
@@ -250,25 +255,33 @@ class TrainConfig:
                 raise UsageError(f"--{flag} {value} is outside {low}..{high}", "the exported model would not load")
 
     def _check_downscalers(self) -> None:
-        from ..degradations import MixedDegradation
-
         if self.degradation != "mixed":
+            flag = option("downscalers") if self.downscalers is not None else option("mix_extras")
             raise UsageError(
-                f"{option('downscalers')} only applies with {option('degradation', 'mixed')}",
-                f"add {option('degradation', 'mixed')}",
+                f"{flag} only applies with {option('degradation', 'mixed')}", f"add {option('degradation', 'mixed')}"
+            )
+        unknown = set(self.mix_extras or {}) - set(EXTRAS)
+        if unknown:
+            raise UsageError(
+                f"{option('mix_extras')}: unknown step {', '.join(sorted(unknown))}",
+                f"name blur, noise or jpeg, e.g. {option('mix_extras', 'blur:0,noise:0.1,jpeg:0.1')}",
             )
         try:
-            MixedDegradation(weights=dict(self.downscalers or {}))
+            self.mixed_degradation()
         except ValueError as exc:
             raise UsageError(
                 str(exc), f"e.g. {option('downscalers', 'matlab:0.2,cv2-cubic:0.3,cv2-linear:0.2,pil:0.3')}"
             ) from None
 
     def mixed_degradation(self) -> "MixedDegradation":
-        """The :class:`MixedDegradation` of a ``mixed`` run (defaults unless ``downscalers``)."""
+        """The :class:`MixedDegradation` of a ``mixed`` run (defaults unless ``downscalers`` /
+        ``mix_extras``). Raises ValueError for weights or probabilities it refuses."""
         from ..degradations import MixedDegradation
 
-        return MixedDegradation(weights=dict(self.downscalers)) if self.downscalers else MixedDegradation()
+        probs = {f"{step}_p": p for step, p in (self.mix_extras or {}).items()}
+        if self.downscalers:
+            return MixedDegradation(weights=dict(self.downscalers), **probs)
+        return MixedDegradation(**probs)
 
     def _check_ranges(self) -> None:
         lo, hi = self.sigma_range
