@@ -31,6 +31,8 @@ __all__ = [
     "spectrum_features",
     "detector_features",
     "detector_for",
+    "measure",
+    "Measured",
     "quadrants",
     "quadrant_boxes",
     "region_features",
@@ -106,7 +108,7 @@ def spectrum_features(pixels: np.ndarray) -> np.ndarray | None:
 
 
 def _spectrum(y: np.ndarray) -> np.ndarray:
-    return _Measured.of(y, cues=False).features()[: len(SPECTRUM_NAMES)]
+    return Measured.of(y, cues=False).features()[: len(SPECTRUM_NAMES)]
 
 
 def _tile_power(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +120,7 @@ def _tile_power(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class _Measured:
+class Measured:
     """One pass over an image's luma: features of the whole or of any box from it."""
 
     luma: np.ndarray
@@ -127,7 +129,8 @@ class _Measured:
     cells: Cells | None
 
     @classmethod
-    def of(cls, y: np.ndarray, cues: bool = True) -> _Measured:
+    def of(cls, y: np.ndarray, cues: bool = True) -> Measured:
+        """Measure the luma ``y`` ((H, W) float32, 0..255, at least 32 pixels a side)."""
         return cls(y, *_tile_power(y), cue_cells(y) if cues else None)
 
     def features(self, box: Box | None = None) -> np.ndarray:
@@ -143,7 +146,7 @@ def detector_features(pixels: np.ndarray) -> np.ndarray | None:
     """:func:`spectrum_features` then :func:`bbcu_cli.cues.cue_features` (:data:`FEATURE_NAMES`);
     None when the image is under 32 pixels on a side. Same input as :func:`spectrum_features`."""
     y = _luma(pixels)
-    return None if min(y.shape) < _TILE else _Measured.of(y).features()
+    return None if min(y.shape) < _TILE else Measured.of(y).features()
 
 
 def region_features(pixels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]] | None:
@@ -153,7 +156,7 @@ def region_features(pixels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]] |
     y = _luma(pixels)
     if min(y.shape) < _TILE:
         return None
-    m = _Measured.of(y)
+    m = Measured.of(y)
     return m.features(), [m.features(box) for box in quadrant_boxes(y.shape)]
 
 
@@ -200,25 +203,41 @@ class AliasingDetector:
         return float(1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias))))
 
     def decide(self, pixels: np.ndarray) -> tuple[bool, float | None, float | None]:
-        """``(clean, p, part)``: whether ``pixels`` counts as cleanly downscaled, the whole
-        image's probability (None: too small to judge, not clean) and the largest of its
+        """``(take, p, part)``: whether the variant this detector guards should restore
+        ``pixels`` (for the clean variant: the input counts as cleanly downscaled), the whole
+        image's probability (None: too small to judge, not taken) and the largest of its
         quadrants' (None when not needed or none could be judged)."""
-        y = _luma(pixels)
-        if min(y.shape) < _TILE:
+        return self.judge(measure(pixels))
+
+    def judge(self, measured: Measured | None) -> tuple[bool, float | None, float | None]:
+        """:meth:`decide` on an image's :func:`measure` (None: too small)."""
+        if measured is None:
             return False, None, None
-        measured = _Measured.of(y)
         p = self._p(measured.features())
         if p >= self.threshold or self.veto >= 1.0:
             return p < self.threshold, p, None
-        part = max((self._p(measured.features(box)) for box in quadrant_boxes(y.shape)), default=None)
+        part = max((self._p(measured.features(box)) for box in quadrant_boxes(measured.luma.shape)), default=None)
         return part is None or part < self.veto, p, part
 
 
+def measure(pixels: np.ndarray) -> Measured | None:
+    """One pass over ``pixels`` (as :func:`spectrum_features` takes them) that every detector can
+    judge; None when the image is under 32 pixels on a side."""
+    y = _luma(pixels)
+    return None if min(y.shape) < _TILE else Measured.of(y)
+
+
+#: the ``aliasing.json`` table of each kind of variant (:data:`bbcu_cli.routing.VARIANT_KINDS`)
+_TABLES = {"clean": "detectors", "alias": "alias_detectors"}
+
+
 @lru_cache(maxsize=None)
-def detector_for(scale: int) -> AliasingDetector | None:
-    """The packaged detector for SR ``scale`` (from ``aliasing.json``), or None if there is none."""
+def detector_for(scale: int, kind: str = "clean") -> AliasingDetector | None:
+    """The packaged detector for SR ``scale`` and ``kind`` of variant (from ``aliasing.json``:
+    ``clean``, P(robust beats the clean variant); ``alias``, P(robust beats the alias variant)),
+    or None if there is none. Raises KeyError for an unknown kind."""
     text = resources.files("bbcu_cli").joinpath("aliasing.json").read_text(encoding="utf-8")
-    found = json.loads(text)["detectors"].get(str(scale))
+    found = json.loads(text).get(_TABLES[kind], {}).get(str(scale))
     if found is None:
         return None
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in found.items() if k != "fit"}

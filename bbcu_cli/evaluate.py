@@ -93,6 +93,8 @@ class EvalResult:
     degradation: str | None = None
     clean_variant: tuple[int, int] | None = None
     """For a model with a clean variant (:mod:`bbcu_cli.routing`): (images it restored, images)."""
+    alias_variant: tuple[int, int] | None = None
+    """For a model with an alias variant: (images it restored, images)."""
 
     def mean_of(self, name: str) -> float | None:
         """Mean of an :class:`ImageResult` field (e.g. ``"baseline_psnr"``); None if unset."""
@@ -101,7 +103,8 @@ class EvalResult:
 
     def to_json(self) -> dict[str, Any]:
         """Dict with keys task, model, dataset, scale, sigma, quality, psnr, ssim, degradation
-        (sr only), clean_variant_images (``[n, of]``, a model with a clean variant only) and
+        (sr only), clean_variant_images / alias_variant_images (``[n, of]``, a model with such a
+        variant only) and
         images (a list of {name, psnr, ssim})."""
         keys = ("task", "model", "dataset", "scale", "sigma", "quality", "psnr", "ssim")
         out: dict[str, Any] = {k: getattr(self, k) for k in keys}
@@ -109,6 +112,8 @@ class EvalResult:
             out["degradation"] = self.degradation
         if self.clean_variant is not None:
             out["clean_variant_images"] = list(self.clean_variant)
+        if self.alias_variant is not None:
+            out["alias_variant_images"] = list(self.alias_variant)
         out["images"] = [{"name": r.name, "psnr": r.psnr, "ssim": r.ssim} for r in self.images]
         return out
 

@@ -104,8 +104,8 @@ def resolve_model(
     """Resolve ``name_or_path`` for ``task``/``scale``, load it, and check it is what was asked.
 
     ``lite``: load a project file of a BBCU-P or DnCNN model torch-free (see the module doc).
-    ``route``: a manifest model with a ``clean_variant`` also loads that variant, used on
-    inputs that look cleanly downscaled (:mod:`bbcu_cli.routing`); ``None``: the same, as the
+    ``route``: a manifest model with a ``clean_variant`` / ``alias_variant`` also loads them,
+    used on inputs that look cleanly downscaled / aliased (:mod:`bbcu_cli.routing`); ``None``: the same, as the
     CLI does by default (``True`` also warns when the model has no variant); ``False``
     (default here): the model alone.
 
@@ -131,25 +131,29 @@ def resolve_model(
         loaded = load_model(weights.path, k=k, task=load_as)  # type: ignore[arg-type]
     _check_kind(loaded, weights.name, task, scale)
     wanted = route is not False  # None (the CLI's default) routes too, without the warning below
-    variant = weights.entry.clean_variant if wanted and weights.entry is not None else None
-    if variant is not None:
-        _attach_route(loaded, variant, offline=offline, lite=lite)
+    variants = weights.entry.variants() if wanted and weights.entry is not None else {}
+    if variants:
+        _attach_route(loaded, variants, offline=offline, lite=lite)
     elif route:
         log.warning("--route: model %s has no clean variant; it restores every input itself", weights.name)
     return ResolvedModel(loaded, weights.name, weights, why)
 
 
-def _attach_route(loaded: LoadedModel | LiteModel, variant: str, *, offline: bool, lite: bool) -> None:
-    """Load the clean variant (with its own ``k``) beside ``loaded`` when its scale has a
-    detector (else leave ``loaded`` as it is)."""
+def _attach_route(loaded: LoadedModel | LiteModel, variants: dict[str, str], *, offline: bool, lite: bool) -> None:
+    """Load the named variants (each with its own ``k``) beside ``loaded``, those whose kind has a
+    detector at this scale (none: leave ``loaded`` as it is)."""
     from .aliasing import detector_for
-    from .routing import Route
+    from .routing import Route, Variant
 
-    detector = detector_for(loaded.spec.scale)
-    if detector is None:
-        return
-    clean = resolve_model(variant, task="sr", scale=loaded.spec.scale, offline=offline, lite=lite, route=False)
-    loaded.route = Route(clean.model, clean.name, detector)
+    scale = loaded.spec.scale
+    found = []
+    for kind, name in variants.items():
+        detector = detector_for(scale, kind)
+        if detector is not None:
+            other = resolve_model(name, task="sr", scale=scale, offline=offline, lite=lite, route=False)
+            found.append(Variant(kind, other.model, other.name, detector))
+    if found:
+        loaded.route = Route(tuple(found))
 
 
 def create_model(

@@ -1,11 +1,13 @@
-"""A default SR model that hands cleanly downscaled inputs to a model trained on clean inputs.
+"""A default SR model that hands some inputs to variants trained on one kind of input.
 
 A model trained on many kinds of small image (the robust defaults) gives up some quality on
-the clean, antialiased kind that benchmarks use; one trained on that kind alone falls apart on
-aliased inputs. A manifest entry may name a ``clean_variant``: :func:`attach_route` loads it
-beside the model, and :class:`~bbcu_cli.engine.restore.Restorer` restores an image with it
-when the scale's :class:`~bbcu_cli.aliasing.AliasingDetector` finds the image cleanly
-downscaled, with the model itself otherwise. Torch-free.
+each kind. A manifest entry may name a ``clean_variant`` (trained on the clean, antialiased
+downscaling benchmarks use; it falls apart on aliased inputs) and an ``alias_variant`` (trained
+on aliased downscaling alone: ``cv2.resize`` without antialiasing). :func:`~bbcu_cli.factory.resolve_model`
+loads them beside the model, and :class:`~bbcu_cli.engine.restore.Restorer` restores an image
+with the first variant whose detector (:class:`~bbcu_cli.aliasing.AliasingDetector`, one per
+kind and scale) says it does better than the model itself, with the model otherwise. The
+features are measured once per image for all detectors. Torch-free.
 """
 
 from __future__ import annotations
@@ -15,31 +17,57 @@ from typing import Any
 
 import numpy as np
 
-from .aliasing import AliasingDetector
+from .aliasing import AliasingDetector, measure
 
-__all__ = ["Route", "Choice"]
+__all__ = ["Route", "Variant", "Choice", "VARIANT_KINDS"]
+
+#: the kinds of variant, in the order they are asked; the manifest names each ``KIND_variant``
+VARIANT_KINDS = ("clean", "alias")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model to use instead on the inputs its ``detector`` picks."""
+
+    kind: str
+    """``clean`` or ``alias`` (:data:`VARIANT_KINDS`)."""
+    model: Any
+    """A LoadedModel or LiteModel of the same task, scale and runtime."""
+    name: str
+    detector: AliasingDetector
 
 
 @dataclass(frozen=True)
 class Route:
-    """The model to use instead on cleanly downscaled inputs, and how that is decided."""
+    """The variants of a model, asked in order; the first that takes an input restores it."""
 
-    clean: Any
-    """The clean variant (a LoadedModel or LiteModel of the same task, scale and runtime)."""
-    clean_name: str
-    detector: AliasingDetector
+    variants: tuple[Variant, ...]
 
     def choose(self, pixels: np.ndarray) -> "Choice":
         """Which model restores ``pixels`` (the whole input image), and why."""
-        clean, p, part = self.detector.decide(pixels)
-        return Choice("clean" if clean else "robust", p, part)
+        measured = measure(pixels)
+        first: Choice | None = None
+        for variant in self.variants:
+            take, p, part = variant.detector.judge(measured)
+            if take:
+                return Choice(variant.kind, p, part)
+            first = first or Choice("robust", p, part)
+        return first or Choice("robust", None)
+
+    def variant(self, kind: str) -> Variant:
+        """The variant of ``kind``. Raises KeyError when the route has none."""
+        for variant in self.variants:
+            if variant.kind == kind:
+                return variant
+        raise KeyError(kind)
 
 
 @dataclass(frozen=True)
 class Choice:
-    """``variant``: ``clean`` or ``robust``; ``probability``: the detector's P(robust is better),
-    None for an image too small to judge (then the robust model runs); ``part``: the largest
-    P of the image's quadrants when they were asked (the whole looked clean)."""
+    """``variant``: ``clean``, ``alias`` or ``robust`` (the model itself); ``probability``: the
+    deciding detector's P(the model itself is better) (for ``robust``: the first detector's),
+    None for an image too small to judge (then the model itself runs); ``part``: the largest P
+    of the image's quadrants when they were asked (the whole looked clean)."""
 
     variant: str
     probability: float | None

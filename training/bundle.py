@@ -1,7 +1,7 @@
 """Ship a finished ``bbcu train`` run: bundle its packed weights and register them.
 
     python training/bundle.py RUN_DIR [--default] [--metrics FILE.json] [--eval] [--notes TEXT]
-                              [--continues NAME] [--clean-variant-of NAME]
+                              [--continues NAME] [--clean-variant-of NAME] [--alias-variant-of NAME]
     python training/bundle.py --refresh-eval NAME
 
 Copies ``RUN_DIR/NAME.safetensors`` into ``bbcu_cli/weights/bundled/``, the latent float
@@ -14,7 +14,7 @@ metrics, merged over the validation metrics) into ``bbcu_cli/weights_manifest.js
 continued the training of manifest model ``NAME`` (``--init-from`` its latent weights, grown or
 not); its iterations and wall time are added, so the entry counts the whole history.
 ``--clean-variant-of NAME``: the run is manifest model ``NAME``'s clean variant (its entry gets
-``"clean_variant"``; see ``bbcu_cli/routing.py``).
+``"clean_variant"``; see ``bbcu_cli/routing.py``); ``--alias-variant-of NAME``: its alias variant.
 ``--refresh-eval NAME`` only merges the ``training/eval/NAME-*.json`` results into the manifest
 entry of an already bundled model (bundle first, measure it by name, then refresh).
 """
@@ -97,13 +97,14 @@ def _register(entry: dict) -> None:
         path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def _set_clean_variant(robust: str, clean: str) -> None:
+def _set_variant(robust: str, kind: str, variant: str) -> None:
+    """Name ``variant`` as manifest model ``robust``'s ``KIND_variant``."""
     for path in MANIFESTS:
         manifest = json.loads(path.read_text())
         found = [m for m in manifest["models"] if m["name"] == robust]
         if not found:
-            raise SystemExit(f"--clean-variant-of {robust}: no such model in {path.name}")
-        found[0]["clean_variant"] = clean
+            raise SystemExit(f"--{kind}-variant-of {robust}: no such model in {path.name}")
+        found[0][f"{kind}_variant"] = variant
         path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -130,6 +131,7 @@ def main() -> int:
         "--continues", metavar="NAME", help="the run continued manifest model NAME: count its iterations and time"
     )
     ap.add_argument("--clean-variant-of", metavar="NAME", help="the run is manifest model NAME's clean variant")
+    ap.add_argument("--alias-variant-of", metavar="NAME", help="the run is manifest model NAME's alias variant")
     args = ap.parse_args()
     if args.refresh_eval:
         _refresh_eval(args.refresh_eval)
@@ -145,8 +147,9 @@ def main() -> int:
         args.run / f"{name}-latent.safetensors", REPO / "training" / "weights" / f"{name}-latent.safetensors"
     )
     _register(entry)
-    if args.clean_variant_of:
-        _set_clean_variant(args.clean_variant_of, name)
+    for kind, robust in (("clean", args.clean_variant_of), ("alias", args.alias_variant_of)):
+        if robust:
+            _set_variant(robust, kind, name)
     sys.stdout.write(f"bundled {name}: {target.relative_to(REPO)} ({entry['size']} bytes)\n")
     return 0
 

@@ -1,4 +1,8 @@
-"""Fit the aliasing detector of one SR scale (``bbcu_cli/aliasing.json``) from two models.
+"""Fit a routing detector of one SR scale (``bbcu_cli/aliasing.json``) from two models.
+
+``--clean NAME``: the detector of the clean variant (table ``detectors``); ``--alias NAME``:
+that of the alias variant, trained on aliased downscaling (table ``alias_detectors``; asked
+after the clean one, see ``bbcu_cli/routing.py``). Below, "clean" stands for either variant.
 
 For every chosen training image and every way of making it small (the eval degradations plus
 ``cv2-lanczos`` and three mixtures), both models restore the small image and the squared Y
@@ -17,6 +21,10 @@ and the veto is insurance bought with a share of the gain; the gain under each v
 printed). The measurements (error maps) are cached in ``--cache``.
 
     python training/fit_aliasing.py -s 4 --clean bbcu-clean-x4 --robust bbcu-p-x4 --every 2 --offset 1
+    python training/fit_aliasing.py -s 4 --alias bbcu-alias-x4 --robust bbcu-p-x4 --every 2 --offset 1 --veto 1
+
+``--robust-maps PREFIX`` takes the robust model's error maps (and the small images) from an
+earlier fit's cache ``PREFIX-oOFFSET.pkl`` of the same images and restores only the variant.
 """
 
 from __future__ import annotations
@@ -73,7 +81,9 @@ def _error_map(out: np.ndarray, hr: np.ndarray, scale: int) -> np.ndarray:
 
 def measure(args: argparse.Namespace, offset: int) -> list[dict]:
     """LR image and both models' error maps for every chosen image x degradation."""
-    clean, robust = _restorer(args.clean, args.scale), _restorer(args.robust, args.scale)
+    if args.robust_maps is not None:
+        return _measure_variant(args, offset)
+    clean, robust = _restorer(args.variant, args.scale), _restorer(args.robust, args.scale)
     paths = [p for folder in args.data for p in list_dataset(Path(folder))][offset :: args.every]
     rows = []
     for i, path in enumerate(paths):
@@ -86,6 +96,25 @@ def measure(args: argparse.Namespace, offset: int) -> list[dict]:
             maps = [_error_map(m.restore(lr, out_dtype=np.uint8), hr, args.scale) for m in (clean, robust)]
             rows.append({"name": path.name, "deg": name, "lr": lr, "ec": maps[0], "er": maps[1]})
         print(f"{i + 1}/{len(paths)} {path.name}", file=sys.stderr)
+    return rows
+
+
+def _measure_variant(args: argparse.Namespace, offset: int) -> list[dict]:
+    """:func:`measure` with the small images and robust error maps of ``--robust-maps``."""
+    earlier = pickle.loads(args.robust_maps.with_name(f"{args.robust_maps.stem}-o{offset}.pkl").read_bytes())
+    variant = _restorer(args.variant, args.scale)
+    paths = {p.name: p for folder in args.data for p in list_dataset(Path(folder))}
+    rows, hr, done = [], None, None
+    for row in earlier:
+        if row["name"] != done:
+            hr = read_image(paths[row["name"]], raw=True).pixels
+            hr, done = (
+                hr[: hr.shape[0] // args.scale * args.scale, : hr.shape[1] // args.scale * args.scale],
+                row["name"],
+            )
+            print(f"{row['name']}", file=sys.stderr)
+        ec = _error_map(variant.restore(row["lr"], out_dtype=np.uint8), hr, args.scale)
+        rows.append({**row, "ec": ec})
     return rows
 
 
@@ -161,8 +190,11 @@ def choose_threshold(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-s", "--scale", type=int, required=True)
-    ap.add_argument("--clean", required=True)
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--clean", help="the clean variant (fits the table 'detectors')")
+    which.add_argument("--alias", help="the alias variant (fits the table 'alias_detectors')")
     ap.add_argument("--robust", required=True)
+    ap.add_argument("--robust-maps", type=Path, help="PREFIX: the robust maps of an earlier --cache PREFIX")
     ap.add_argument("--data", nargs="+", default=["../shared/datasets/train/T91", "../shared/datasets/train/BSD200"])
     ap.add_argument("--every", type=int, default=1, help="use every Nth image")
     ap.add_argument(
@@ -176,16 +208,35 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="CACHE-oOFFSET.pkl: the measurements of each offset (read if there)")
     ap.add_argument("--out", type=Path, default=ROOT / "bbcu_cli" / "aliasing.json")
     args = ap.parse_args()
+    args.variant, args.table = (args.clean, "detectors") if args.clean else (args.alias, "alias_detectors")
     rows = [row for offset in args.offset for row in _measured(args, offset)]
     data = samples(rows, args.crops)
     x, gain = data["features"].astype(float), data["gain"].astype(float)
-    mean, std, weights, bias = fit(x, -gain)
-    prob = _probability(x, mean, std, weights, bias)
+    taken = _taken_first(data, args) if args.alias else np.zeros(len(gain), bool)
+    mean, std, weights, bias = fit(x[~taken], -gain[~taken])
+    prob = np.where(taken, 1.0, _probability(x, mean, std, weights, bias))
     threshold, won = choose_threshold(prob, gain, data["degradation"], args.tolerance)
     part = _part_probability(data["parts"], mean, std, weights, bias)
     _report(data, prob, threshold, won)
     report_veto(prob < threshold, part, gain, args.veto)
     _write(args, (mean, std, weights, bias), threshold, args.veto, won, len(gain))
+
+
+def _taken_first(data: dict[str, np.ndarray], args: argparse.Namespace) -> np.ndarray:
+    """The samples the scale's packaged clean detector (quadrant veto included) hands to the
+    clean variant: the alias detector is asked only after it, so it is fitted on the others and
+    those count as not routed (a gain of 0 against the route without an alias variant)."""
+    from bbcu_cli.aliasing import detector_for
+
+    first = detector_for(args.scale, "clean")
+    if first is None:
+        return np.zeros(len(data["gain"]), bool)
+    model = (np.asarray(first.mean), np.asarray(first.std), np.asarray(first.weights), first.bias)
+    p = _probability(data["features"].astype(float), *model)
+    part = _part_probability(data["parts"], *model)
+    taken = (p < first.threshold) & ((part < first.veto) | (first.veto >= 1.0))
+    print(f"{taken.mean():.3f} of the samples go to the clean variant first (threshold {first.threshold})")
+    return taken
 
 
 def report_veto(routed: np.ndarray, part: np.ndarray, gain: np.ndarray, chosen: float) -> None:
@@ -218,10 +269,11 @@ def _report(data: dict[str, np.ndarray], prob: np.ndarray, threshold: float, won
 
 
 def _recorded_args(argv: list[str]) -> list[str]:
-    """The command-line arguments without ``--cache``/``--out`` and their values (local paths)."""
+    """The command-line arguments without ``--cache``/``--out``/``--robust-maps`` and their values
+    (local paths)."""
     out, skip = [], False
     for a in argv:
-        if skip or a in ("--cache", "--out"):
+        if skip or a in ("--cache", "--out", "--robust-maps"):
             skip = not skip
             continue
         out.append(a)
@@ -232,7 +284,7 @@ def _write(args: argparse.Namespace, model: tuple, threshold: float, veto: float
     mean, std, weights, bias = model
     doc = json.loads(args.out.read_text()) if args.out.exists() else {"detectors": {}}
     doc["features"] = list(FEATURE_NAMES)
-    doc["detectors"][str(args.scale)] = {
+    doc.setdefault(args.table, {})[str(args.scale)] = {
         "mean": [round(float(v), 5) for v in mean],
         "std": [round(float(v), 5) for v in std],
         "weights": [round(float(v), 5) for v in weights],
@@ -240,7 +292,7 @@ def _write(args: argparse.Namespace, model: tuple, threshold: float, veto: float
         "threshold": round(threshold, 3),
         "veto": veto,
         "fit": {
-            "clean": args.clean,
+            "alias" if args.alias else "clean": args.variant,
             "robust": args.robust,
             "samples": int(n),
             "gain_over_robust_db": round(won, 3),

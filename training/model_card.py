@@ -11,7 +11,7 @@ Robustness tables (one per scale): Y-PSNR of every shipped SR model under every 
 degradation (``training/eval_models.sh robustS=NAME``), with bicubic and the OpenCV peers
 (``benchmarks/peers_quality.json``, ``python benchmarks/peers_quality.py``) and the seconds at
 320x180 from the last ``python benchmarks/peers.py --json benchmarks/peers.json`` run. A
-model with a clean variant gets a first row ``NAME + CLEAN (routed, as run by default)``: the two
+model with variants gets a first row ``NAME + CLEAN [+ ALIAS] (routed, as run by default)``: them all
 as ``bbcu upscale`` runs them (``training/eval_models.sh routedS=NAME``), and ``NAME --no-route``
 below; the other rows are each model alone.
 """
@@ -129,7 +129,7 @@ def robust_table(scale: int) -> list[str]:
     entries = [e for e in get_manifest().models if e.bundled and e.task == "sr" and e.scale == scale]
     rows += [
         (
-            f"{e.name} + {e.clean_variant} (routed, as run by default)",
+            f"{' + '.join([e.name, *e.variants().values()])} (routed, as run by default)",
             {s: _robust(f"routed-{e.name}-robust-x{scale}-{s}") for s in sets},
         )
         for e in entries

@@ -111,8 +111,9 @@ class ItemResult:
     :func:`~bbcu_cli.batch.restore.residual_weight`; 0: the output is the input as it is); None
     for SR and for items that were not restored."""
     variant: str | None = None
-    """Which model restored it when the model has a clean variant: ``"clean"`` (the input looked
-    cleanly downscaled), ``"robust"`` (the model itself) or ``"mixed"`` (frames restored by both;
+    """Which model restored it when the model has variants: ``"clean"`` (the input looked
+    cleanly downscaled), ``"alias"`` (it looked aliased), ``"robust"`` (the model itself) or
+    ``"mixed"`` (frames restored by different ones;
     see :mod:`bbcu_cli.routing`); None otherwise and for items that were not restored."""
     jpeg_quality: float | None = field(default=None, repr=False, compare=False)
     """The JPEG quality the input was saved at (what a deblocker's weight follows); not in JSON."""

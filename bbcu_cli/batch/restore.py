@@ -211,6 +211,6 @@ def restore_frames(
 
 
 def _agreed(variants: list[str | None]) -> str | None:
-    """The one variant the frames that ran were restored by, ``"mixed"`` for both, None for none."""
+    """The one variant the frames that ran were restored by, ``"mixed"`` for several, None for none."""
     ran = {v for v in variants if v is not None}
     return "mixed" if len(ran) > 1 else next(iter(ran), None)

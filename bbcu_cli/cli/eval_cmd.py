@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -53,26 +54,29 @@ def model_restore(
 
 
 class _RouteTally:
-    """Counts the images a model with a clean variant handed to it (:mod:`bbcu_cli.routing`)."""
+    """Counts the images a model with variants handed to each (:mod:`bbcu_cli.routing`)."""
 
     def __init__(self, restorer: Restorer | None) -> None:
-        self.restorer, self.clean, self.total = restorer, 0, 0
+        self.restorer, self.counts = restorer, Counter[str]()
+        route = restorer.loaded.route if restorer is not None else None
+        self.kinds = [v.kind for v in route.variants] if route is not None else []
 
     def wrap(self, restore: Restore) -> Restore:
         def run(img: Any) -> Any:
             out = restore(img)
             choice = self.restorer.last_choice if self.restorer is not None else None
             if choice is not None:
-                self.clean, self.total = self.clean + (choice.variant == "clean"), self.total + 1
+                self.counts.update([choice.variant, "total"])
             return out
 
         return run
 
-    def take(self) -> tuple[int, int] | None:
-        """(clean, images) since the last call; None when nothing was routed."""
-        found = (self.clean, self.total) if self.total else None
-        self.clean = self.total = 0
-        return found
+    def take(self) -> dict[str, tuple[int, int]]:
+        """``{"clean_variant": (n, images), ...}`` for each variant the model has, since the last
+        call; empty when nothing was routed."""
+        total, counts = self.counts["total"], self.counts
+        self.counts = Counter()
+        return {f"{kind}_variant": (counts[kind], total) for kind in self.kinds} if total else {}
 
 
 def _restore_for(
@@ -124,14 +128,16 @@ def _degradation_table(results: list[EvalResult]) -> Table:
         table.add_column(str(r.degradation), justify="right")
     table.add_row("PSNR (dB)", *(f"{r.psnr:.2f}" for r in results))
     table.add_row("SSIM", *(f"{r.ssim:.4f}" for r in results))
-    if first.clean_variant is not None:
-        table.add_row("clean variant", *(_routed_text(r) for r in results))
+    for kind in ("clean", "alias"):
+        if getattr(first, f"{kind}_variant") is not None:
+            table.add_row(f"{kind} variant", *(_routed_text(r, kind) for r in results))
     return table
 
 
-def _routed_text(result: EvalResult) -> str:
-    """``3 of 5``: the images a model with a clean variant handed to it ("" without one)."""
-    return "" if result.clean_variant is None else f"{result.clean_variant[0]} of {result.clean_variant[1]}"
+def _routed_text(result: EvalResult, kind: str = "clean") -> str:
+    """``3 of 5``: the images a model with a ``kind`` variant handed to it ("" without one)."""
+    found = getattr(result, f"{kind}_variant")
+    return "" if found is None else f"{found[0]} of {found[1]}"
 
 
 def _degradations(name: str, task: str) -> list[str]:
@@ -169,7 +175,7 @@ def _evaluate_all(
             )
             where = save / cfg.degradation if save is not None and len(configs) > 1 else save
             result = evaluate(dataset, restore, cfg, name, save_dir=where, progress=hook)
-            results.append(replace(result, clean_variant=tally.take()))
+            results.append(replace(result, **tally.take()))
     return results
 
 
@@ -183,7 +189,8 @@ def _report(results: list[EvalResult], json_out: bool, quiet: bool) -> None:
     stderr_console.print(_table(results[0]) if len(results) == 1 else _degradation_table(results))
     for r in results:
         how = f" ({r.degradation})" if len(results) > 1 else ""
-        routed = f" (clean variant: {_routed_text(r)} images)" if r.clean_variant else ""
+        kinds = [k for k in ("clean", "alias") if getattr(r, f"{k}_variant")]
+        routed = f" ({', '.join(f'{k} variant: {_routed_text(r, k)}' for k in kinds)} images)" if kinds else ""
         typer.echo(f"{r.model} {r.dataset} {r.task}{how}: PSNR {r.psnr:.4f} dB, SSIM {r.ssim:.4f}{routed}")
 
 

@@ -152,7 +152,11 @@ def _metrics_text(item: ItemResult) -> str:
 
 
 #: the ok-line words for an item's ``variant`` (none for ``robust``: the model itself)
-_VARIANT_NOTES = {"clean": "input looks cleanly downscaled: clean variant", "mixed": "frames restored by both variants"}
+_VARIANT_NOTES = {
+    "clean": "input looks cleanly downscaled: clean variant",
+    "alias": "input looks aliased: alias variant",
+    "mixed": "frames restored by different variants",
+}
 
 
 def weight_text(item: ItemResult) -> str:

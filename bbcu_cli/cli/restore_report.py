@@ -140,13 +140,16 @@ def report(name: str, view: RunView, batch: BatchRun, args: RunArgs, plan: Plan,
 
 
 def _variant_line(results: list[ItemResult]) -> str:
-    """How many restored inputs looked cleanly downscaled and went to the clean variant ("" for a
-    model without one): one line for the whole run (:mod:`bbcu_cli.routing`)."""
+    """How many restored inputs looked cleanly downscaled and went to the clean variant, and how
+    many looked aliased and went to the alias variant (when any did) ("" for a model without
+    variants): one line for the whole run (:mod:`bbcu_cli.routing`)."""
     routed = [r for r in results if r.variant is not None]
     if not routed:
         return ""
     clean = sum(r.variant in ("clean", "mixed") for r in routed)
-    return f"looked cleanly downscaled (restored with the clean variant): {clean} of {len(routed)}"
+    alias = sum(r.variant == "alias" for r in routed)
+    text = f"looked cleanly downscaled (restored with the clean variant): {clean} of {len(routed)}"
+    return text + (f"; looked aliased (restored with the alias variant): {alias} of {len(routed)}" if alias else "")
 
 
 def _level_line(item: ItemResult) -> str:

@@ -310,6 +310,7 @@ def _model_row(entry: ManifestEntry) -> dict[str, Any]:
         "status": status(entry),
         "default": entry.default,
         "clean_variant": entry.clean_variant,
+        "alias_variant": entry.alias_variant,
         "format": entry.format,
         "metrics": entry.metrics,
         "description": entry.description,
@@ -318,10 +319,10 @@ def _model_row(entry: ManifestEntry) -> dict[str, Any]:
 
 
 def _default_text(row: dict[str, Any]) -> str:
-    """``yes`` for a default, ``+ NAME`` for a model with a clean variant it routes to
-    (:mod:`bbcu_cli.routing`), both joined by a comma, or ""."""
+    """``yes`` for a default, ``+ NAME`` for each variant a model routes to
+    (:mod:`bbcu_cli.routing`), joined by commas, or ""."""
     parts = ["yes"] if row["default"] else []
-    return ", ".join(parts + ([f"+ {row['clean_variant']}"] if row["clean_variant"] else []))
+    return ", ".join(parts + [f"+ {row[k]}" for k in ("clean_variant", "alias_variant") if row[k]])
 
 
 def models_command(json_out: JsonOut = False) -> None:

@@ -138,9 +138,9 @@ class Restorer:
             "tile": tile,
             "ensemble": ensemble,
         }
-        self._clean: Restorer | None = None
+        self._variants: dict[str, Restorer] = {}
         self.last_choice: Choice | None = None
-        """How the last :meth:`restore` chose between the model and its clean variant (None: no route)."""
+        """How the last :meth:`restore` chose between the model and its variants (None: no route)."""
 
     def _init_lite(self, model: LiteModel, backend: str, device: str, threads: int | None, ensemble: bool) -> None:
         """The torch-free runtime: CPU only, ``auto``/``packed`` backend, no ensemble."""
@@ -226,15 +226,16 @@ class Restorer:
         return out
 
     def _routed(self, pixels: np.ndarray) -> Restorer:
-        """This restorer, or its clean variant's when the model has a route and the whole
-        image looks cleanly downscaled (:mod:`bbcu_cli.routing`); sets :attr:`last_choice`."""
+        """This restorer, or a variant's when the model has a route and the whole image is
+        one for that variant (:mod:`bbcu_cli.routing`); sets :attr:`last_choice`."""
         route = self.loaded.route
         self.last_choice = None if route is None else route.choose(pixels)
-        if self.last_choice is None or self.last_choice.variant != "clean":
+        if route is None or self.last_choice is None or self.last_choice.variant == "robust":
             return self
-        if self._clean is None:
-            self._clean = Restorer(route.clean, **self._settings)
-        return self._clean
+        kind = self.last_choice.variant
+        if kind not in self._variants:
+            self._variants[kind] = Restorer(route.variant(kind).model, **self._settings)
+        return self._variants[kind]
 
     def _run_tile(self, pixels: np.ndarray, out: np.ndarray, t: Tile, geo: _Geometry, sigma: float | None) -> None:
         block = _to_float(pixels[t.py0 : t.py1, t.px0 : t.px1])

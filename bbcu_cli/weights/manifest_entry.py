@@ -87,6 +87,13 @@ class ManifestEntry:
     drive: DriveSource | None = None
     clean_variant: str | None = None
     """SR: the entry to restore cleanly downscaled inputs with instead (see :mod:`bbcu_cli.routing`)."""
+    alias_variant: str | None = None
+    """SR: the entry to restore aliased inputs (downscaled without antialiasing) with instead."""
+
+    def variants(self) -> dict[str, str]:
+        """``{kind: entry name}`` of the variants this entry names, in the order they are asked."""
+        named = {"clean": self.clean_variant, "alias": self.alias_variant}
+        return {kind: name for kind, name in named.items() if name is not None}
 
     @property
     def manual(self) -> bool:

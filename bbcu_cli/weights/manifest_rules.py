@@ -70,6 +70,7 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "description": ck.str_,
     "drive": ck.optional(ck.nested(DriveSource, _DRIVE_CHECKS, {"sha256": None})),
     "clean_variant": ck.optional(ck.str_),
+    "alias_variant": ck.optional(ck.str_),
 }
 _ENTRY_DEFAULTS = {
     "urls": (),
@@ -84,6 +85,7 @@ _ENTRY_DEFAULTS = {
     "size": None,
     "drive": None,
     "clean_variant": None,
+    "alias_variant": None,
 }
 
 
@@ -105,20 +107,21 @@ def _families_by_task() -> str:
     return " and ".join(f"{'/'.join(names)} for {'/'.join(tasks)}" for tasks, names in groups.items())
 
 
-def _clean_variant_ok(entry: ManifestEntry) -> bool:
-    return entry.clean_variant is None or (entry.task == "sr" and entry.clean_variant != entry.name)
+def _variants_ok(entry: ManifestEntry) -> bool:
+    named = entry.variants().values()
+    return not named or (entry.task == "sr" and entry.name not in named)
 
 
 def _check_variants(entries: list[ManifestEntry], source: str) -> None:
-    """Every ``clean_variant`` names an entry of the same task and scale (that has none itself)."""
+    """Every ``clean_variant`` / ``alias_variant`` names an entry of the same task and scale
+    that names no variants itself."""
     by_name = {e.name: e for e in entries}
     for i, entry in enumerate(entries):
-        if entry.clean_variant is None:
-            continue
-        other = by_name.get(entry.clean_variant)
-        if other is None or (other.task, other.scale) != (entry.task, entry.scale) or other.clean_variant:
-            message = f"must name another sr x{entry.scale} entry without a clean_variant"
-            _raise(source, f"models[{i}] '{entry.name}'", FieldError(message, "clean_variant"))
+        for kind, name in entry.variants().items():
+            other = by_name.get(name)
+            if other is None or (other.task, other.scale) != (entry.task, entry.scale) or other.variants():
+                message = f"must name another sr x{entry.scale} entry without variants of its own"
+                _raise(source, f"models[{i}] '{entry.name}'", FieldError(message, f"{kind}_variant"))
 
 
 # (field, message, rule that must hold)
@@ -150,7 +153,7 @@ _ENTRY_RULES: list[tuple[str, str, Callable[[ManifestEntry], bool]]] = [
         "is only for a downloadable official entry (not bundled, no urls)",
         lambda e: e.drive is None or not (e.bundled or e.urls),
     ),
-    ("clean_variant", "is only for sr entries and must not name the entry itself", _clean_variant_ok),
+    ("clean_variant", "and alias_variant are only for sr entries and must not name the entry itself", _variants_ok),
 ]
 
 

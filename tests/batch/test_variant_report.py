@@ -18,12 +18,12 @@ from bbcu_cli.cli.report import emit_json, item_line, variant_text
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.imagefiles import Image, ImageSequence
 from bbcu_cli.loading import ModelSpec
-from bbcu_cli.routing import Route
+from bbcu_cli.routing import Route, Variant
 
 SR = ModelSpec("bbcu-p", "sr", 4, 3, 8, 1, 130.0 * 8 / 64)  # type: ignore[arg-type]
 DENOISE = ModelSpec("dncnn", "denoise", 1, 3, 8, 3, 7.3, noise_channel=True)
 CLEAN_NOTE = "input looks cleanly downscaled: clean variant"
-MIXED_NOTE = "frames restored by both variants"
+MIXED_NOTE = "frames restored by different variants"
 
 
 def _detector(threshold: float) -> AliasingDetector:
@@ -37,7 +37,7 @@ def _restorer(threshold: float | None, spec: ModelSpec = SR) -> Restorer:
     (0.6: every judged image goes to the clean variant, 0.4: to the model itself)."""
     model = random_loaded(spec, seed=1)
     if threshold is not None:
-        model.route = Route(random_loaded(spec, seed=2), "clean-x4", _detector(threshold))
+        model.route = Route((Variant("clean", random_loaded(spec, seed=2), "clean-x4", _detector(threshold)),))
     return Restorer(model, backend="float", device="cpu")
 
 

@@ -35,7 +35,7 @@ def test_a_clean_variant_of_the_same_scale_is_accepted_and_kept() -> None:
         ((_robust(clean_variant="nope"), CLEAN), "must name another sr x4 entry"),
         ((_robust(clean_variant="clean-x4"), {**CLEAN, "scale": 2}), "must name another sr x4 entry"),
         ((_robust(clean_variant="robust-x4"),), "must not name the entry itself"),
-        ((_robust(clean_variant="clean-x4"), {**CLEAN, "clean_variant": "robust-x4"}), "without a clean_variant"),
+        ((_robust(clean_variant="clean-x4"), {**CLEAN, "clean_variant": "robust-x4"}), "without variants of its own"),
         ((_robust(clean_variant=4), CLEAN), "clean_variant"),
     ],
 )

@@ -11,7 +11,7 @@ from bbcu_cli.aliasing import AliasingDetector, detector_features, detector_for
 from bbcu_cli.degradations import downscale
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.loading import ModelSpec
-from bbcu_cli.routing import Route
+from bbcu_cli.routing import Route, Variant
 
 SPEC = ModelSpec("bbcu-p", "sr", 4, 3, 8, 1, 130.0 * 8 / 64)  # type: ignore[arg-type]
 
@@ -23,7 +23,7 @@ def _detector(threshold: float) -> AliasingDetector:
 
 def _pair(threshold: float) -> tuple[Restorer, Restorer]:
     robust, clean = random_loaded(SPEC, seed=1), random_loaded(SPEC, seed=2)
-    robust.route = Route(clean, "clean-x4", _detector(threshold))
+    robust.route = Route((Variant("clean", clean, "clean-x4", _detector(threshold)),))
     return Restorer(robust, backend="float", device="cpu"), Restorer(clean, backend="float", device="cpu")
 
 
@@ -50,7 +50,7 @@ def test_above_the_threshold_and_for_tiny_images_the_model_itself_runs() -> None
 
 def test_tiles_do_not_change_the_choice_or_the_output() -> None:
     robust, clean = random_loaded(SPEC, seed=1), random_loaded(SPEC, seed=2)
-    robust.route = Route(clean, "clean-x4", _detector(0.6))
+    robust.route = Route((Variant("clean", clean, "clean-x4", _detector(0.6)),))
     img = np.random.default_rng(1).random((70, 66, 3), dtype=np.float32)
     whole = Restorer(robust, backend="float", device="cpu").restore(img)
     tiled = Restorer(robust, backend="float", device="cpu", tile=32).restore(img)

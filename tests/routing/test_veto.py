@@ -15,7 +15,7 @@ from bbcu_cli.aliasing import (
     quadrants,
     region_features,
 )
-from bbcu_cli.routing import Route
+from bbcu_cli.routing import Route, Variant
 
 NOISE = FEATURE_NAMES.index("noise_level")  # log(sigma + 0.1) of the flattest tenth of 8x8 blocks
 
@@ -68,7 +68,9 @@ def test_an_image_that_looks_aliased_as_a_whole_never_asks_its_quadrants() -> No
 
 
 def test_the_route_reports_the_vetoing_quadrant() -> None:
-    choice = Route(object(), "clean", _detector(0.3, 0.9)).choose(_flat_with_noisy_right_half(20.0))
+    choice = Route((Variant("clean", object(), "clean", _detector(0.3, 0.9)),)).choose(
+        _flat_with_noisy_right_half(20.0)
+    )
     assert choice.variant == "robust" and choice.probability is not None and choice.probability < 0.01
     assert choice.part is not None and choice.part > 0.9
 
