@@ -12,8 +12,8 @@ features are measured once per image for all detectors. Torch-free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,16 +25,24 @@ __all__ = ["Route", "Variant", "Choice", "VARIANT_KINDS"]
 VARIANT_KINDS = ("clean", "alias")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Variant:
     """A model to use instead on the inputs its ``detector`` picks."""
 
     kind: str
     """``clean`` or ``alias`` (:data:`VARIANT_KINDS`)."""
     model: Any
-    """A LoadedModel or LiteModel of the same task, scale and runtime."""
+    """A LoadedModel or LiteModel of the same task, scale and runtime; None until :meth:`loaded`
+    when ``load`` is given (a process whose inputs never go to this variant never loads it)."""
     name: str
     detector: AliasingDetector
+    load: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+
+    def loaded(self) -> Any:
+        """The model, loaded by ``load`` on first use. Raises what ``load`` raises."""
+        if self.model is None and self.load is not None:
+            self.model = self.load()
+        return self.model
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def main() -> int:
     assert route is not None, f"{found.name} routes nowhere at x{s}"
     kinds = [v.kind for v in route.variants]
     alone = resolve_model(found.name, task="sr", scale=s, lite=True, route=False).model  # without its route
-    models = {"robust": _restorer(alone), **{v.kind: _restorer(v.model) for v in route.variants}}
+    models = {"robust": _restorer(alone), **{v.kind: _restorer(v.loaded()) for v in route.variants}}
     rows: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
     for i, path in enumerate(sorted(PHOTOS.glob("*.png"))):
         for label, hr in _versions(path, s).items():

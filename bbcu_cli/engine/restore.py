@@ -234,7 +234,7 @@ class Restorer:
             return self
         kind = self.last_choice.variant
         if kind not in self._variants:
-            self._variants[kind] = Restorer(route.variant(kind).model, **self._settings)
+            self._variants[kind] = Restorer(route.variant(kind).loaded(), **self._settings)
         return self._variants[kind]
 
     def _run_tile(self, pixels: np.ndarray, out: np.ndarray, t: Tile, geo: _Geometry, sigma: float | None) -> None:
