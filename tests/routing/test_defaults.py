@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from clihelp import run_cli
-from modelhelp import mirrored_photo
+from modelhelp import mirrored_photo, textured_photo
 from PIL import Image
 
 from bbcu_cli.cli.weights_cmd import _default_text
@@ -26,35 +26,45 @@ def test_each_sr_default_names_a_bundled_clean_variant_and_loads_it(scale: int) 
     clean = get_manifest().get(default.clean_variant)
     assert clean.bundled and not clean.default and clean.scale == scale
     found = resolve_model(None, task="sr", scale=scale, offline=True, lite=True, route=True)
-    assert found.model.route is not None and found.model.route.clean_name == clean.name
+    assert found.model.route is not None and found.model.route.variant("clean").name == clean.name
     auto = resolve_model(None, task="sr", scale=scale, offline=True, lite=True, route=None)  # the CLI's default
-    assert auto.model.route is not None and auto.model.route.clean_name == clean.name
+    assert auto.model.route is not None and auto.model.route.variant("clean").name == clean.name
     assert resolve_model(None, task="sr", scale=scale, lite=True).model.route is None  # the library: off unless asked
     assert resolve_model(clean.name, task="sr", lite=True, route=True).model.route is None  # the variant alone
+
+
+@pytest.mark.parametrize(("model", "alias"), [(None, "bbcu-alias-x4"), ("bbcu-fast-x4", "bbcu-alias-fast-x4")])
+def test_the_x4_default_and_fast_tier_ask_their_alias_variant_after_the_clean_one(
+    model: str | None, alias: str
+) -> None:
+    entry = get_manifest().get(alias)
+    assert entry.bundled and not entry.default and entry.scale == 4 and not entry.variants()
+    route = resolve_model(model, task="sr", scale=4, offline=True, lite=True, route=None).model.route
+    assert route is not None and [v.kind for v in route.variants] == ["clean", "alias"]
+    assert route.variant("alias").name == alias
 
 
 def test_upscale_routes_by_default_reports_the_variant_and_no_route_turns_it_off(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hr = mirrored_photo()
+    hr = textured_photo()
     Image.fromarray(downscale(hr, 4, "matlab")).save(tmp_path / "clean.png")
-    nearest = cv2.resize(hr, (hr.shape[1] // 4, hr.shape[0] // 4), interpolation=cv2.INTER_NEAREST)
-    Image.fromarray(nearest).save(tmp_path / "aliased.png")  # point sampled: clearly aliased
-    out = run_cli(capsys, "upscale", tmp_path / "clean.png", tmp_path / "aliased.png", "-o", tmp_path / "o", "--json")
+    Image.fromarray(downscale(hr, 4, "cv2-cubic")).save(tmp_path / "aliased.png")
+    smooth = mirrored_photo()  # point sampled but mostly smooth: neither variant is sure to do better
+    nearest = cv2.resize(smooth, (smooth.shape[1] // 4, smooth.shape[0] // 4), interpolation=cv2.INTER_NEAREST)
+    Image.fromarray(nearest).save(tmp_path / "unsure.png")
+    inputs = [tmp_path / n for n in ("clean.png", "aliased.png", "unsure.png")]
+    out = run_cli(capsys, "upscale", *inputs, "-o", tmp_path / "o", "--json")
     assert out.code == 0, out.err
     variants = {Path(i["input"]).name: i["variant"] for i in json.loads(out.out)["items"]}
-    assert variants == {"clean.png": "clean", "aliased.png": "robust"}
-    out = run_cli(
-        capsys,
-        "upscale",
-        tmp_path / "clean.png",
-        tmp_path / "aliased.png",
-        "-o",
-        tmp_path / "o",
-        "--overwrite",
-    )
+    assert variants == {"clean.png": "clean", "aliased.png": "alias", "unsure.png": "robust"}
+    out = run_cli(capsys, "upscale", *inputs, "-o", tmp_path / "o", "--overwrite")
     assert "input looks cleanly downscaled: clean variant" in out.err
-    assert "looked cleanly downscaled (restored with the clean variant): 1 of 2" in out.err
+    assert "input looks aliased: alias variant" in out.err
+    assert (
+        "looked cleanly downscaled (restored with the clean variant): 1 of 3; "
+        "looked aliased (restored with the alias variant): 1 of 3" in out.err
+    )
     out = run_cli(capsys, "upscale", tmp_path / "clean.png", "-o", f"{tmp_path / 'p'}/", "--json", "--no-route")
     assert out.code == 0 and json.loads(out.out)["items"][0]["variant"] is None
     same = read_image(tmp_path / "o" / "clean_x4.png", raw=True).pixels
@@ -64,11 +74,13 @@ def test_upscale_routes_by_default_reports_the_variant_and_no_route_turns_it_off
 
 def test_eval_counts_the_images_the_clean_variant_restored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "hr").mkdir()
-    Image.fromarray(mirrored_photo()).save(tmp_path / "hr" / "photo.png")
+    Image.fromarray(textured_photo()).save(tmp_path / "hr" / "photo.png")
     out = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--degradation", "all", "--json")
     assert out.code == 0, out.err
     routed = {r["degradation"]: r["clean_variant_images"] for r in json.loads(out.out)["results"]}
     assert routed["matlab"] == [1, 1] and set(routed) == set(EVAL_DEGRADATIONS)
+    aliased = {r["degradation"]: r["alias_variant_images"] for r in json.loads(out.out)["results"]}
+    assert aliased["matlab"] == [0, 1] and aliased["cv2-cubic"] == [1, 1]
     alone = run_cli(capsys, "eval", tmp_path / "hr", "-s", "4", "--json", "--no-route")
     assert alone.code == 0 and "clean_variant_images" not in json.loads(alone.out)
     assert json.loads(alone.out)["psnr"] < _routed_psnr(out.out, "matlab")
@@ -92,6 +104,22 @@ def test_models_lists_the_clean_variant_of_defaults_and_of_the_fast_tier(capsys:
     listed = {m["name"]: m for m in json.loads(run_cli(capsys, "models", "--json").out)["models"]}
     assert listed["bbcu-fast-x4"]["clean_variant"] == "bbcu-fast-clean-x4" and not listed["bbcu-fast-x4"]["default"]
     assert listed["bbcu-p-x4"]["clean_variant"] == "bbcu-clean-x4" and listed["bbcu-p-x4"]["default"]
-    assert _default_text(listed["bbcu-p-x4"]) == "yes, + bbcu-clean-x4"
-    assert _default_text(listed["bbcu-fast-x4"]) == "+ bbcu-fast-clean-x4"
+    assert listed["bbcu-p-x4"]["alias_variant"] == "bbcu-alias-x4"
+    assert _default_text(listed["bbcu-p-x4"]) == "yes, + bbcu-clean-x4, + bbcu-alias-x4"
+    assert _default_text(listed["bbcu-fast-x4"]) == "+ bbcu-fast-clean-x4, + bbcu-alias-fast-x4"
+    assert _default_text(listed["bbcu-p-x3"]) == "yes, + bbcu-clean-x3"
     assert _default_text(listed["bbcu-l-x4"]) == ""
+
+
+def test_variants_are_loaded_only_when_an_input_goes_to_them() -> None:
+    from bbcu_cli.engine.restore import Restorer
+
+    found = resolve_model(None, task="sr", scale=4, offline=True, lite=True, route=None)
+    route = found.model.route
+    assert route is not None and all(v.model is None for v in route.variants)
+    restorer = Restorer(found.model, backend="packed", device="cpu", threads=1)
+    restorer.restore(downscale(textured_photo(), 4, "cv2-cubic"))
+    assert route.variant("alias").model is not None and route.variant("clean").model is None
+    loaded = route.variant("alias").model
+    restorer.restore(downscale(textured_photo(), 4, "cv2-cubic"))
+    assert route.variant("alias").model is loaded  # loaded once
