@@ -60,7 +60,7 @@ def test_x4_default_beats_bicubic_and_peers_under_every_degradation(
     for d in DEGRADATIONS:
         assert ours[d] >= bicubic[d] + 0.3, f"{dataset} {d}: {ours[d]:.2f} < bicubic {bicubic[d]:.2f} + 0.3"
         for peer, scores in peers.items():
-            assert ours[d] >= scores[d], f"{dataset} {d}: {ours[d]:.2f} < {peer} {scores[d]:.2f}"
+            assert ours[d] >= scores[d], f"{dataset} {d}: {ours[d]:.3f} < {peer} {scores[d]:.3f}"
 
 
 @pytest.mark.parametrize(
@@ -83,4 +83,4 @@ def test_fast_x4_beats_peers_under_every_degradation(capsys: pytest.CaptureFixtu
     ours = _scores(capsys, dataset, 4, "-m", "bbcu-fast-x4")
     for peer, scores in _peers(4, dataset).items():
         for d in DEGRADATIONS:
-            assert ours[d] > scores[d], f"bbcu-fast-x4 {dataset} {d}: {ours[d]:.2f} <= {peer} {scores[d]:.2f}"
+            assert ours[d] > scores[d], f"bbcu-fast-x4 {dataset} {d}: {ours[d]:.3f} <= {peer} {scores[d]:.3f}"
