@@ -179,8 +179,9 @@ class AliasingDetector:
     """Logistic regression on :func:`detector_features` for one SR scale.
 
     ``probability = 1 / (1 + exp(-(weights . (f - mean) / std + bias)))``: how likely the
-    robust model does better than the clean one on this input. ``threshold``: below it, the
-    input counts as cleanly downscaled, unless one of its quadrants reaches ``veto``
+    robust model does better than the variant this detector guards (the clean one, or the alias
+    one) on this input. ``threshold``: below it, the variant takes the input (for the clean
+    variant: it counts as cleanly downscaled), unless one of its quadrants reaches ``veto``
     (a detailed corner of a mostly smooth image can be aliased while the whole looks clean;
     1.0 = no veto). See :meth:`decide` and :meth:`bbcu_cli.routing.Route.choose`.
     """
