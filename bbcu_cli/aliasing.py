@@ -6,10 +6,10 @@ has little energy near its Nyquist frequency; one shrunk by point-like sampling
 frequencies it dropped. :func:`spectrum_features` measures the shape of the image's power
 spectrum (Welch's method on 32 x 32 Hann-windowed tiles of the luma, radial bands relative to
 the lowest one) and an 8x8 blockiness; :func:`detector_features` adds the local cues of
-:mod:`bbcu_cli.cues` (edge sharpness, a JPEG grid, the noise level), and an
-:class:`AliasingDetector` (logistic regression, one per SR scale, fitted by
-``training/fit_aliasing.py`` and stored in ``aliasing.json``) turns them into the probability
-that a model trained on clean downscaling would do worse than the robust one. An image that
+:mod:`bbcu_cli.cues` (edge sharpness, staircases along slanted edges, a JPEG grid, the noise
+level), and an :class:`AliasingDetector` (a small network, one per SR scale and kind of
+variant, fitted by ``training/fit_aliasing.py`` and stored in ``aliasing.json``) turns them into
+the probability that the variant it guards would do worse than the robust model. An image that
 looks clean as a whole is also judged by quarters (:func:`region_features`: pooled from the
 same pass, so a quarter costs little): one quarter that looks surely aliased (``veto``) keeps it
 on the robust model. Pure numpy; no torch.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -134,7 +134,15 @@ class Measured:
         return cls(y, *_tile_power(y), cue_cells(y) if cues else None)
 
     def features(self, box: Box | None = None) -> np.ndarray:
-        """Spectrum bands relative to band 1, blockiness, then the cues (if measured)."""
+        """Spectrum bands relative to band 1, blockiness, then the cues (if measured); those of the
+        whole image are computed once (every detector asks for them)."""
+        return self._whole.copy() if box is None else self._features(box)
+
+    @cached_property
+    def _whole(self) -> np.ndarray:
+        return self._features(None)
+
+    def _features(self, box: Box | None) -> np.ndarray:
         power = self.power[inside(self.tile_at, box)].mean(axis=0)
         logs = np.log(np.array([power[m].mean() for m in _bands()[3]], dtype=np.float64) + 1e-9)
         y = self.luma if box is None else self.luma[box[0] : box[1], box[2] : box[3]]
@@ -176,12 +184,15 @@ def quadrants(pixels: np.ndarray) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class AliasingDetector:
-    """Logistic regression on :func:`detector_features` for one SR scale.
+    """Logistic regression on :func:`detector_features` (or on one hidden layer of them) for one
+    SR scale.
 
-    ``probability = 1 / (1 + exp(-(weights . (f - mean) / std + bias)))``: how likely the
-    robust model does better than the variant this detector guards (the clean one, or the alias
-    one) on this input. ``threshold``: below it, the variant takes the input (for the clean
-    variant: it counts as cleanly downscaled), unless one of its quadrants reaches ``veto``
+    ``z = (f - mean) / std``, ``f`` the first ``len(mean)`` features (a detector fitted before a
+    cue was added ignores it); with a hidden layer ``z = tanh(z @ hidden_weights + hidden_bias)``
+    (``hidden_weights``: features x units); then ``probability = 1 / (1 + exp(-(weights . z +
+    bias)))``: how likely the robust model does better than the variant this detector guards (the
+    clean one, or the alias one) on this input. ``threshold``: below it, the variant takes the
+    input (for the clean variant: it counts as cleanly downscaled), unless one of its quadrants reaches ``veto``
     (a detailed corner of a mostly smooth image can be aliased while the whole looks clean;
     1.0 = no veto). See :meth:`decide` and :meth:`bbcu_cli.routing.Route.choose`.
     """
@@ -193,15 +204,33 @@ class AliasingDetector:
     bias: float
     threshold: float
     veto: float = 1.0
+    hidden_weights: tuple[tuple[float, ...], ...] = ()
+    hidden_bias: tuple[float, ...] = ()
 
     def probability(self, pixels: np.ndarray) -> float | None:
         """P(robust is better) for ``pixels`` (see :func:`detector_features`); None when too small."""
         f = detector_features(pixels)
         return None if f is None else self._p(f)
 
+    @classmethod
+    def of(cls, scale: int, entry: dict) -> AliasingDetector:
+        """The detector of one ``aliasing.json`` entry (its ``fit`` record is left out)."""
+        fields = {k: v for k, v in entry.items() if k != "fit"}
+        for key in ("mean", "std", "weights", "hidden_bias"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        fields["hidden_weights"] = tuple(tuple(row) for row in fields.get("hidden_weights", ()))
+        return cls(scale=scale, **fields)
+
     def _p(self, features: np.ndarray) -> float:
-        z = (features - np.asarray(self.mean)) / np.asarray(self.std)
-        return float(1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias))))
+        return float(self.probabilities(features[None])[0])
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """P(robust is better) of each row of ``features`` ((n, F), F >= ``len(mean)``): (n,)."""
+        z = (features[:, : len(self.mean)] - np.asarray(self.mean)) / np.asarray(self.std)
+        if self.hidden_weights:
+            z = np.tanh(z @ np.asarray(self.hidden_weights) + np.asarray(self.hidden_bias))
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
     def decide(self, pixels: np.ndarray) -> tuple[bool, float | None, float | None]:
         """``(take, p, part)``: whether the variant this detector guards should restore
@@ -241,5 +270,4 @@ def detector_for(scale: int, kind: str = "clean") -> AliasingDetector | None:
     found = json.loads(text).get(_TABLES[kind], {}).get(str(scale))
     if found is None:
         return None
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in found.items() if k != "fit"}
-    return AliasingDetector(scale=scale, **fields)
+    return AliasingDetector.of(scale, found)

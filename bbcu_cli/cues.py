@@ -1,4 +1,4 @@
-"""Local cues of how a small image was made: edge sharpness, a JPEG block grid, noise level.
+"""Local cues of how a small image was made: edge sharpness, stairs, a JPEG block grid, noise level.
 
 These complement the spectrum of :mod:`bbcu_cli.aliasing`, which mixes up content and
 aliasing: a sharp graphic and an aliased photo both have energy near Nyquist.
@@ -7,6 +7,12 @@ aliasing: a sharp graphic and an aliased photo both have energy near Nyquist.
   largest one-pixel jump over the whole step (six pixels) is at most ~0.84 of the step after an
   antialiasing filter (MATLAB bicubic: the kernel spans four low-resolution pixels); point-like
   sampling keeps hard edges hard (ratio near 1).
+* **Stairs.** A slanted edge sampled without an antialiasing filter turns into a staircase:
+  each 2x2 block across it is a saddle (one pixel on the other side), so its checkerboard
+  component ``|a - b - c + d| / 4`` is large against its gradient ``(|a - b + c - d| +
+  |a + b - c - d|) / 2``; a filter blends the step into the pixels it covers and the block is a
+  ramp. Measured on the blocks whose gradient is diagonal (the smaller component at least 0.3
+  of the larger) and strongest (top 30% and 10%): log of mean saddle over mean gradient.
 * **JPEG grid.** JPEG zeroes high-frequency DCT coefficients of the 8x8 blocks of its grid: at
   the grid's phase (whichever of the 64 gives the most) far more coefficients are near zero
   than at a typical phase; without a grid all phases look alike.
@@ -27,12 +33,15 @@ import numpy as np
 __all__ = ["CUE_NAMES", "Box", "Cells", "cue_cells", "cue_features", "inside"]
 
 CUE_NAMES = ("edge_q50", "edge_q75", "edge_q90", "edge_q95", "edge_over75", "edge_over85", "edge_count")
-CUE_NAMES += ("jpeg_grid", "noise_level")
+CUE_NAMES += ("jpeg_grid", "noise_level", "stairs_q70", "stairs_q90")
 _WINDOW = 256
 _SPAN = 2  # pixels each side of the centre jump: the step is measured over 2 * _SPAN + 2 pixels
 _STEP_MIN = 30.0  # smallest step (0..255 luma) that counts as an edge
 _FLOOR = 0.003
 _NO_EDGES = (0.5, 0.6, 0.65, 0.7, float(np.log(_FLOOR)), float(np.log(_FLOOR)), 0.0)
+_DIAGONAL = 0.3  # a block's smaller gradient component is at least this share of the larger
+_STAIR_FLOOR = 2.0  # smallest block gradient (0..255 luma) that counts
+_NO_STAIRS = (-2.3, -2.3)  # a flat image: about what antialiased photos give
 
 Box = tuple[int, int, int, int]
 """``(top, bottom, left, right)``: rows top..bottom-1, columns left..right-1."""
@@ -117,6 +126,36 @@ def _edge_features(ratios: np.ndarray) -> list[float]:
     return [*q, *over, float(np.log(len(ratios)))]
 
 
+def _stair_blocks(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 2)`` [saddle, gradient] of the 2x2 blocks of ``y`` on every other pair of rows (every
+    column: half the work of all blocks, as telling) with a diagonal gradient of at least
+    ``_STAIR_FLOOR``, and where each is ((n, 2) row, column of its lower right pixel)."""
+    y = y.astype(np.float32, copy=False)
+    rows = (y.shape[0] - 1) // 2 * 2
+    across, pairs = y[: rows + 1, :-1] - y[: rows + 1, 1:], y[: rows + 1, :-1] + y[: rows + 1, 1:]
+    top, bottom = slice(0, rows, 2), slice(1, rows + 1, 2)  # a - b (a + b) above, c - d (c + d) below
+    gx, saddle = np.abs(across[top] + across[bottom]), np.abs(across[top] - across[bottom])
+    gy = np.abs(pairs[top] - pairs[bottom])
+    keep = np.minimum(gx, gy) >= _DIAGONAL * np.maximum(gx, gy)
+    keep &= gx + gy > 2 * _STAIR_FLOOR
+    r, c = np.nonzero(keep)
+    return np.c_[saddle[keep] / 4, (gx[keep] + gy[keep]) / 2], np.c_[2 * r + 1, c + 1]
+
+
+def _stair_features(blocks: np.ndarray) -> list[float]:
+    """log(mean saddle / mean gradient) of the blocks in the top 30% and 10% by gradient."""
+    if len(blocks) < 20:
+        return list(_NO_STAIRS)
+    grad = blocks[:, 1]
+    ranks = [int(q * (len(grad) - 1)) for q in (0.7, 0.9)]
+    cuts = np.partition(grad, ranks)[ranks]
+    out = []
+    for cut in cuts:
+        top = blocks[grad >= cut]
+        out.append(float(np.log(top[:, 0].mean() + 1e-3) - np.log(top[:, 1].mean() + 1e-3)))
+    return out
+
+
 def _dct8() -> np.ndarray:
     n = np.arange(8)
     m = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / 16) * np.sqrt(2 / 8)
@@ -184,13 +223,17 @@ class Cells:
     grid_at: np.ndarray
     noise: np.ndarray
     noise_at: np.ndarray
+    stairs: np.ndarray
+    """(n, 2) saddle and gradient of the diagonal 2x2 blocks."""
+    stairs_at: np.ndarray
 
     def features(self, box: Box | None = None) -> np.ndarray:
         """The cues (:data:`CUE_NAMES`) of the measurements in ``box`` (None: all of them)."""
         edges = self.edges[inside(self.edge_at, box)]
         grid = self.grid[:, inside(self.grid_at, box)]
         noise = self.noise[inside(self.noise_at, box)]
-        return np.array([*_edge_features(edges), _jpeg_feature(grid), _noise_feature(noise)])
+        stairs = self.stairs[inside(self.stairs_at, box)]
+        return np.array([*_edge_features(edges), _jpeg_feature(grid), _noise_feature(noise), *_stair_features(stairs)])
 
 
 def cue_cells(luma: np.ndarray) -> Cells:
@@ -198,10 +241,10 @@ def cue_cells(luma: np.ndarray) -> Cells:
     y = luma.astype(np.float64)
     per_window = []
     for (r, c), w in zip(_origins(y.shape), _windows(y)):
-        found = (_edge_ratios(w), _phase_zero_shares(w), _noise_blocks(w))
+        found = (_edge_ratios(w), _phase_zero_shares(w), _noise_blocks(w), _stair_blocks(w))
         per_window.append([(values, at + np.array([r, c])) for values, at in found])
     joined = []
-    for kind, values_axis in enumerate((0, 1, 0)):  # the grid shares are (64 phases, blocks)
+    for kind, values_axis in enumerate((0, 1, 0, 0)):  # the grid shares are (64 phases, blocks)
         joined.append(np.concatenate([m[kind][0] for m in per_window], axis=values_axis))
         joined.append(np.concatenate([m[kind][1] for m in per_window]))
     return Cells(*joined)
@@ -213,6 +256,6 @@ def cue_features(luma: np.ndarray) -> np.ndarray:
     Returns:
         float64 vector: quantiles 0.5/0.75/0.9/0.95 of the edge sharpness ratio, log of the
         share of edges sharper than 0.75 and 0.85 (+0.003), log of the number of edges; the
-        JPEG grid score; log(noise sigma + 0.1).
+        JPEG grid score; log(noise sigma + 0.1); the two stair ratios.
     """
     return cue_cells(luma).features()

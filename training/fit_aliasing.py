@@ -11,17 +11,23 @@ are the whole image and ``--crops`` random crops of it (at least 40 pixels a sid
 detector learns small inputs too: features from :func:`bbcu_cli.aliasing.region_features`
 of the crop (and of its quadrants, for the veto), label = the Y-PSNR gain of the clean model
 over the robust one on that crop.
-A logistic regression is fitted with each sample weighted by that gain's size (a wrong choice
-costs what it loses). The threshold is the largest mean gain for which routing loses at most
-``--tolerance`` dB on average on every degradation: the detector must not cost the robust
-model's robustness. Then ``--veto``: a quadrant of an input the detector is at least that sure of
-keeps the input on the robust model (a detailed corner of a mostly smooth photo can be aliased
+A logistic regression (``--hidden N``: on a tanh layer of N units; ``training/detector_fit.py``)
+is fitted with each sample weighted by that gain's size (a wrong choice costs what it loses).
+The threshold is the largest mean gain for which routing loses at most ``--tolerance`` dB on
+average on every degradation: the detector must not cost the robust model's robustness;
+``--max-bad F`` also caps the share of any degradation's samples routed to a loss of more than
+1 dB (a mean lets ~1% of aliased inputs through where each loses 2-3 dB). With
+several ``--offset`` passes (folds), the threshold is chosen on out-of-fold probabilities (each
+fold judged by a model fitted on the others, so the rule holds on images the model did not
+see), and the stored model is then fitted on all folds; the printed table is out of fold.
+Then ``--veto``: a quadrant of an input the detector is at least that sure of keeps the input
+on the robust model (a detailed corner of a mostly smooth photo can be aliased
 while the whole looks clean; the training images rarely are, so the fit cannot weigh that risk
 and the veto is insurance bought with a share of the gain; the gain under each veto is
 printed). The measurements (error maps) are cached in ``--cache``.
 
-    python training/fit_aliasing.py -s 4 --clean bbcu-clean-x4 --robust bbcu-p-x4 --every 2 --offset 1
-    python training/fit_aliasing.py -s 4 --alias bbcu-alias-x4 --robust bbcu-p-x4 --every 2 --offset 1 --veto 1
+    python training/fit_aliasing.py -s 4 --clean bbcu-clean-x4 --robust bbcu-p-x4 --every 2 --offset 0 1 --hidden 16
+    python training/fit_aliasing.py -s 4 --alias bbcu-alias-x4 --robust bbcu-p-x4 --every 2 --offset 0 1 --veto 1 --hidden 16
 
 ``--robust-maps PREFIX`` takes the robust model's error maps (and the small images) from an
 earlier fit's cache ``PREFIX-oOFFSET.pkl`` of the same images and restores only the variant.
@@ -41,12 +47,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bbcu_cli.aliasing import FEATURE_NAMES, region_features  # noqa: E402
+from bbcu_cli.aliasing import FEATURE_NAMES, AliasingDetector, region_features  # noqa: E402
 from bbcu_cli.degradations import add_noise_uint8, degrade_sr, downscale  # noqa: E402
 from bbcu_cli.degrade import jpeg_compress  # noqa: E402
 from bbcu_cli.eval_data import list_dataset  # noqa: E402
 from bbcu_cli.imagefiles import read_image  # noqa: E402
 from bbcu_cli.metrics import rgb_to_y  # noqa: E402
+from training.detector_fit import (  # noqa: E402
+    Fields,
+    as_detector,
+    choose_threshold,
+    fit_model,
+    out_of_fold,
+    part_probability,
+    probabilities,
+)
 
 Degrade = Callable[[np.ndarray, int, int], np.ndarray]
 NAMED = ("matlab", "cv2-cubic", "cv2-area", "cv2-linear", "cv2-lanczos", "pil", "jpeg75", "noise5")
@@ -158,35 +173,6 @@ def _measured(args: argparse.Namespace, offset: int) -> list[dict]:
     return rows
 
 
-def fit(x: np.ndarray, gain: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Weighted logistic regression (Newton): label ``gain > 0``, weight ``|gain|``."""
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = np.c_[(x - mean) / std, np.ones(len(x))]
-    y, w = (gain > 0).astype(float), np.abs(gain) / np.abs(gain).mean()
-    beta = np.zeros(z.shape[1])
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-z @ beta))
-        grad = z.T @ (w * (p - y)) + l2 * beta
-        hess = (z * (w * p * (1 - p))[:, None]).T @ z + l2 * np.eye(len(beta))
-        beta -= np.linalg.solve(hess, grad)
-    return mean, std, beta[:-1], float(beta[-1])
-
-
-def choose_threshold(
-    prob: np.ndarray, gain: np.ndarray, degradation: np.ndarray, tolerance: float
-) -> tuple[float, float]:
-    """The threshold (clean below it) with the largest mean gain over always-robust among those
-    that lose at most ``tolerance`` dB on average on every degradation; and that gain.
-    ``gain``: clean minus robust, dB."""
-    best = (0.0, 0.02)
-    for t in np.linspace(0.02, 0.98, 49):
-        routed = np.where(prob < t, gain, 0.0)
-        worst = min(routed[degradation == d].mean() for d in set(degradation))
-        if worst >= -tolerance:
-            best = max(best, (float(routed.mean()), float(t)))
-    return best[1], best[0]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-s", "--scale", type=int, required=True)
@@ -203,23 +189,53 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=4, help="random crops per image and degradation")
     ap.add_argument("--tolerance", type=float, default=0.02, help="dB routing may lose on any degradation")
     ap.add_argument(
+        "--max-bad", type=float, default=1.0, help="share of any degradation's samples routing may cost over 1 dB"
+    )
+    ap.add_argument(
         "--veto", type=float, default=0.9, help="a quadrant this sure of aliasing keeps the input on the robust model"
+    )
+    ap.add_argument(
+        "--hidden", type=int, default=0, help="units of a tanh hidden layer (0: logistic regression on the features)"
     )
     ap.add_argument("--cache", type=Path, help="CACHE-oOFFSET.pkl: the measurements of each offset (read if there)")
     ap.add_argument("--out", type=Path, default=ROOT / "bbcu_cli" / "aliasing.json")
     args = ap.parse_args()
     args.variant, args.table = (args.clean, "detectors") if args.clean else (args.alias, "alias_detectors")
-    rows = [row for offset in args.offset for row in _measured(args, offset)]
-    data = samples(rows, args.crops)
+    data = _samples_by_fold(args)
     x, gain = data["features"].astype(float), data["gain"].astype(float)
-    taken = _taken_first(data, args) if args.alias else np.zeros(len(gain), bool)
-    mean, std, weights, bias = fit(x[~taken], -gain[~taken])
-    prob = np.where(taken, 1.0, _probability(x, mean, std, weights, bias))
-    threshold, won = choose_threshold(prob, gain, data["degradation"], args.tolerance)
-    part = _part_probability(data["parts"], mean, std, weights, bias)
+    fitted = ~_taken_first(data, args) if args.alias else np.ones(len(gain), bool)
+    final = fit_model(x[fitted], gain[fitted], args.hidden)
+    judges, fold = _judges(args, data, fitted, final)
+    prob = np.where(fitted, probabilities(judges, fold, x), 1.0)
+    threshold, won = choose_threshold(prob, gain, data["degradation"], args.tolerance, args.max_bad)
+    part = part_probability(data["parts"], judges, fold)
+    if len(judges) > 1:
+        print(f"out of fold ({len(judges)} folds: each fold judged by a model fitted on the others):")
     _report(data, prob, threshold, won)
     report_veto(prob < threshold, part, gain, args.veto)
-    _write(args, (mean, std, weights, bias), threshold, args.veto, won, len(gain))
+    _write(args, final, threshold, args.veto, won, len(gain))
+
+
+def _judges(
+    args: argparse.Namespace, data: dict[str, np.ndarray], fitted: np.ndarray, final: Fields
+) -> tuple[list[AliasingDetector], np.ndarray]:
+    """The detectors that judge the samples for the threshold, and each sample's index into them:
+    with several folds, one per fold fitted on the others; else the final model."""
+    x, gain = data["features"].astype(float), data["gain"].astype(float)
+    judges = out_of_fold(
+        x, gain, data["fold"], fitted, lambda xs, gs: as_detector(args.scale, fit_model(xs, gs, args.hidden))
+    )
+    if judges[0] is None:
+        return [as_detector(args.scale, final)], np.zeros(len(gain), int)
+    return judges, data["fold"]
+
+
+def _samples_by_fold(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """:func:`samples` of each ``--offset`` in turn, with ``fold``: the index of its offset."""
+    parts = [samples(_measured(args, offset), args.crops) for offset in args.offset]
+    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    data["fold"] = np.concatenate([np.full(len(p["gain"]), i) for i, p in enumerate(parts)])
+    return data
 
 
 def _taken_first(data: dict[str, np.ndarray], args: argparse.Namespace) -> np.ndarray:
@@ -231,9 +247,8 @@ def _taken_first(data: dict[str, np.ndarray], args: argparse.Namespace) -> np.nd
     first = detector_for(args.scale, "clean")
     if first is None:
         return np.zeros(len(data["gain"]), bool)
-    model = (np.asarray(first.mean), np.asarray(first.std), np.asarray(first.weights), first.bias)
-    p = _probability(data["features"].astype(float), *model)
-    part = _part_probability(data["parts"], *model)
+    p = first.probabilities(data["features"].astype(float))
+    part = part_probability(data["parts"], [first], np.zeros(len(p), int))
     taken = (p < first.threshold) & ((part < first.veto) | (first.veto >= 1.0))
     print(f"{taken.mean():.3f} of the samples go to the clean variant first (threshold {first.threshold})")
     return taken
@@ -245,16 +260,6 @@ def report_veto(routed: np.ndarray, part: np.ndarray, gain: np.ndarray, chosen: 
         kept = routed & (part < veto)
         mark = "  <- --veto" if veto == chosen else ""
         print(f"veto {veto:.2f}: mean gain {np.where(kept, gain, 0.0).mean():+.4f} dB, {kept.mean():.3f} routed{mark}")
-
-
-def _probability(x: np.ndarray, mean: np.ndarray, std: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(((x - mean) / std) @ weights + bias)))
-
-
-def _part_probability(parts: np.ndarray, *model: object) -> np.ndarray:
-    """The largest quadrant probability of each sample (0 where it has no quadrants)."""
-    p = _probability(np.nan_to_num(parts.reshape(-1, parts.shape[-1])), *model).reshape(parts.shape[:2])  # type: ignore[arg-type]
-    return np.where(np.isnan(parts[..., 0]), 0.0, p).max(axis=1)
 
 
 def _report(data: dict[str, np.ndarray], prob: np.ndarray, threshold: float, won: float) -> None:
@@ -280,15 +285,11 @@ def _recorded_args(argv: list[str]) -> list[str]:
     return out
 
 
-def _write(args: argparse.Namespace, model: tuple, threshold: float, veto: float, won: float, n: int) -> None:
-    mean, std, weights, bias = model
+def _write(args: argparse.Namespace, model: Fields, threshold: float, veto: float, won: float, n: int) -> None:
     doc = json.loads(args.out.read_text()) if args.out.exists() else {"detectors": {}}
     doc["features"] = list(FEATURE_NAMES)
     doc.setdefault(args.table, {})[str(args.scale)] = {
-        "mean": [round(float(v), 5) for v in mean],
-        "std": [round(float(v), 5) for v in std],
-        "weights": [round(float(v), 5) for v in weights],
-        "bias": round(bias, 5),
+        **{k: np.round(np.asarray(v, dtype=float), 5).tolist() for k, v in model.items()},
         "threshold": round(threshold, 3),
         "veto": veto,
         "fit": {
