@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -285,6 +286,12 @@ def _recorded_args(argv: list[str]) -> list[str]:
     return out
 
 
+def dump(doc: dict) -> str:
+    """``doc`` as JSON, one level of indent per nesting, each list of numbers on one line."""
+    text = json.dumps(doc, indent=1)
+    return re.sub(r"\[\s+([-0-9.e,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text) + "\n"
+
+
 def _write(args: argparse.Namespace, model: Fields, threshold: float, veto: float, won: float, n: int) -> None:
     doc = json.loads(args.out.read_text()) if args.out.exists() else {"detectors": {}}
     doc["features"] = list(FEATURE_NAMES)
@@ -300,7 +307,7 @@ def _write(args: argparse.Namespace, model: Fields, threshold: float, veto: floa
             "command": "python training/fit_aliasing.py " + " ".join(_recorded_args(sys.argv[1:])),
         },
     }
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    args.out.write_text(dump(doc))
 
 
 if __name__ == "__main__":

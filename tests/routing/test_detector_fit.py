@@ -79,3 +79,16 @@ def test_the_threshold_can_cap_the_share_of_costly_mistakes() -> None:
     capped, won = choose_threshold(prob, gain, degradation, tolerance=0.02, max_bad=0.005)
     assert loose > 0.45 >= capped  # the mean loss (0.015 dB) passes; the capped share (1%) does not
     assert won == pytest.approx(np.where(prob < capped, gain, 0.0).mean())
+
+
+def test_the_detector_file_keeps_each_list_of_numbers_on_one_line() -> None:
+    from training.fit_aliasing import dump
+
+    doc = {
+        "features": ["a", "b"],
+        "detectors": {"4": {"mean": [0.5, -1e-05], "hidden_weights": [[1.0, 2.0], [3.0, -4.0]]}},
+    }
+    text = dump(doc)
+    assert json.loads(text) == doc
+    assert '"mean": [0.5, -1e-05]' in text and "[3.0, -4.0]" in text
+    assert '"features": [\n' in text  # lists of names keep one per line
