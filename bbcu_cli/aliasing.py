@@ -192,9 +192,9 @@ class AliasingDetector:
     (``hidden_weights``: features x units); then ``probability = 1 / (1 + exp(-(weights . z +
     bias)))``: how likely the robust model does better than the variant this detector guards (the
     clean one, or the alias one) on this input. ``threshold``: below it, the variant takes the
-    input (for the clean variant: it counts as cleanly downscaled), unless one of its quadrants reaches ``veto``
-    (a detailed corner of a mostly smooth image can be aliased while the whole looks clean;
-    1.0 = no veto). See :meth:`decide` and :meth:`bbcu_cli.routing.Route.choose`.
+    input (for the clean variant: it counts as cleanly downscaled), unless one of its quadrants
+    reaches ``veto`` (a detailed corner of a mostly smooth image can be aliased while the whole
+    looks clean; 1.0 = no veto). See :meth:`decide` and :meth:`bbcu_cli.routing.Route.choose`.
     """
 
     scale: int

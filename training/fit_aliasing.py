@@ -201,6 +201,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="CACHE-oOFFSET.pkl: the measurements of each offset (read if there)")
     ap.add_argument("--out", type=Path, default=ROOT / "bbcu_cli" / "aliasing.json")
     args = ap.parse_args()
+    if args.hidden < 0 or not 0.0 <= args.max_bad <= 1.0:
+        ap.error("--hidden takes 0 or more units, --max-bad a share from 0 to 1")
     args.variant, args.table = (args.clean, "detectors") if args.clean else (args.alias, "alias_detectors")
     data = _samples_by_fold(args)
     x, gain = data["features"].astype(float), data["gain"].astype(float)
