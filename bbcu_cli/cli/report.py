@@ -159,17 +159,25 @@ _VARIANT_NOTES = {
 }
 
 
+#: from this JPEG quality a deblocker keeps its input as is
+_DEBLOCK_KEEPS = 95.0
+
+
 def weight_text(item: ItemResult) -> str:
     """How much of the model's change an item kept, in words; "" when all of it (or for SR).
 
     ``kept as is: looks clean`` / ``change x0.45 (little noise)`` for a denoiser (its noise level
-    is the ``sigma`` beside it), ``kept as is: JPEG quality about 96`` / ``change x0.60 (JPEG
-    quality about 75)`` for a deblocker (:func:`bbcu_cli.batch.restore.residual_weight`).
+    is the ``sigma`` beside it; a JPEG under quality 95 adds ``JPEG quality about 30: try bbcu
+    deblock``, as compression hides noise but leaves blocks), ``kept as is: JPEG quality about
+    96`` / ``change x0.60 (JPEG quality about 75)`` for a deblocker
+    (:func:`bbcu_cli.batch.restore.residual_weight`).
     """
     if item.weight is None or item.weight >= 1.0:
         return ""
     if item.sigma is not None:
         why = "looks clean" if item.weight == 0.0 else "little noise"
+        if item.jpeg_quality is not None and item.jpeg_quality < _DEBLOCK_KEEPS:
+            why += f"; JPEG quality about {item.jpeg_quality:.0f}: try bbcu deblock"
     elif item.jpeg_quality is not None:
         why = f"JPEG quality about {item.jpeg_quality:.0f}"
     else:

@@ -15,9 +15,9 @@ from PIL import Image as PILImage
 
 from bbcu_cli.batch.item import ItemResult, report_weight
 from bbcu_cli.batch.plan import BatchItem
-from bbcu_cli.batch.restore import restore_frames
+from bbcu_cli.batch.restore import DEBLOCK_WEIGHTS, restore_frames
 from bbcu_cli.bench import random_model
-from bbcu_cli.cli.report import item_line, weight_text
+from bbcu_cli.cli.report import _DEBLOCK_KEEPS, item_line, weight_text
 from bbcu_cli.cli.restore_report import _level_line, location
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.imagefiles import Image, ImageSequence
@@ -93,6 +93,19 @@ def test_outputs_in_the_current_folder_are_reported_as_such() -> None:
     assert location(items) == "out" + os.sep
 
 
+def test_compressed_jpeg_kept_by_denoise_points_to_deblock(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """JPEG removes the fine noise a denoiser measures and leaves blocks: a q30 file looks clean
+    to ``bbcu denoise``, and the line says which command is for it."""
+    PILImage.fromarray(_photo(4)).save(tmp_path / "q30.jpg", quality=30)
+    item, line = _run(capsys, "denoise", tmp_path / "q30.jpg", "-o", tmp_path / "out.png")
+    assert item["weight"] == 0.0
+    assert line.endswith("kept as is: looks clean; JPEG quality about 30: try bbcu deblock")
+
+
+def test_denoise_hint_stops_where_deblock_keeps_its_input() -> None:
+    assert _DEBLOCK_KEEPS == DEBLOCK_WEIGHTS[-1][0] and DEBLOCK_WEIGHTS[-1][1] == 0.0
+
+
 def test_upscale_has_no_weight(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     PILImage.fromarray(_photo(3, 16)).save(tmp_path / "small.jpg", quality=90)
     item, line = _run(capsys, "upscale", tmp_path / "small.jpg", "-s", "2", "-o", tmp_path / "out.png")
@@ -118,6 +131,10 @@ def test_weight_words() -> None:
     assert line(weight=0.0, jpeg_quality=96.2) == "ok a.png -> b.png  0.50 s  kept as is: JPEG quality about 96"
     assert line(weight=0.6, jpeg_quality=75.0) == "ok a.png -> b.png  0.50 s  change x0.60 (JPEG quality about 75)"
     assert line(weight=None, jpeg_quality=75.0) == "ok a.png -> b.png  0.50 s"
+    hint = "kept as is: looks clean; JPEG quality about 30: try bbcu deblock"
+    assert line(sigma=0.7, weight=0.0, jpeg_quality=30.0) == f"ok a.png -> b.png  0.50 s  sigma 0.7  {hint}"
+    assert line(sigma=0.7, weight=0.0, jpeg_quality=96.0).endswith("kept as is: looks clean")
+    assert line(sigma=12.0, weight=1.0, jpeg_quality=30.0) == "ok a.png -> b.png  0.50 s  sigma 12.0"
     assert weight_text(ItemResult("a.png", None, "failed", error="x")) == ""
 
 
