@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 
 from bbcu_cli.batch.item import ItemResult, RestoreOptions, load_item
 from bbcu_cli.cli import app as cli_app
-from bbcu_cli.cli.report import item_line
+from bbcu_cli.cli.item_text import item_line
 from bbcu_cli.errors import BbcuError, InputError, OutputError, UsageError, command, option, render
 
 

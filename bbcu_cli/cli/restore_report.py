@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import printable, short_names
+from .item_text import item_line, weight_text
 from .report import (
     RunTotals,
     emit_json,
     is_verbose,
-    item_line,
     print_summary,
     protocol_label,
     stderr_console,
-    weight_text,
 )
 
 if TYPE_CHECKING:  # these import torch and numpy: only when a command runs

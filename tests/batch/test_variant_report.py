@@ -14,7 +14,8 @@ from PIL import Image as PILImage
 from bbcu_cli.aliasing import AliasingDetector, detector_features
 from bbcu_cli.batch.item import ItemResult, RestoreOptions, process_file
 from bbcu_cli.batch.restore import restore_frames, restore_image
-from bbcu_cli.cli.report import emit_json, item_line, variant_text
+from bbcu_cli.cli.item_text import item_line, variant_text
+from bbcu_cli.cli.report import emit_json
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.imagefiles import Image, ImageSequence
 from bbcu_cli.loading import ModelSpec

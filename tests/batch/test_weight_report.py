@@ -17,7 +17,7 @@ from bbcu_cli.batch.item import ItemResult, report_weight
 from bbcu_cli.batch.plan import BatchItem
 from bbcu_cli.batch.restore import DEBLOCK_WEIGHTS, restore_frames
 from bbcu_cli.bench import random_model
-from bbcu_cli.cli.report import _DEBLOCK_KEEPS, item_line, weight_text
+from bbcu_cli.cli.item_text import _DEBLOCK_KEEPS, item_line, weight_text
 from bbcu_cli.cli.restore_report import _level_line, location
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.imagefiles import Image, ImageSequence
