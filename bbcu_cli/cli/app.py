@@ -103,7 +103,8 @@ def _register_optional() -> None:
 
     app.command("train")(train_command)
     try:
-        from .weights_cmd import models_command, weights_app
+        from .models_cmd import models_command
+        from .weights_cmd import weights_app
     except ImportError:
         return
     app.command("models")(models_command)

@@ -1,4 +1,5 @@
-"""``bbcu weights ...`` (download, verify, path, rm, import, mirror) and ``bbcu models``.
+"""``bbcu weights ...`` (download, verify, path, rm, import, mirror); ``bbcu models`` is in
+:mod:`.models_cmd`.
 
 Thin layer over :mod:`bbcu_cli.weights`: typed ``BbcuError``s propagate to the app boundary,
 which prints one line + hint and exits with the error's code. Results go to stdout, progress
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -26,7 +27,6 @@ from ..atomicfile import writing
 from ..errors import IntegrityError, OutputError, UsageError, WeightsError
 from ..weights.cache import (
     bundled_path,
-    cache_dir,
     cache_io,
     cached_path,
     forget_user_entry,
@@ -43,7 +43,7 @@ from ..weights.manifest import Manifest, ManifestEntry
 from ..weights.resolve import lookup
 from . import options as opt
 
-__all__ = ["weights_app", "models_command"]
+__all__ = ["weights_app"]
 
 weights_app = typer.Typer(
     help="Download, verify, import and mirror model weights.", no_args_is_help=True, add_completion=False
@@ -285,69 +285,3 @@ def _mirror_one(entry: ManifestEntry, directory: Path) -> ManifestEntry:
             "bbcu weights verify, then re-download it",
         )
     return replace(entry, bundled=False)
-
-
-# ---------------------------------------------------------------- bbcu models
-
-
-def _metrics_text(metrics: dict[str, Any]) -> str:
-    parts = []
-    for key, value in metrics.items():
-        if isinstance(value, dict) and "psnr" in value:
-            parts.append(f"{key} {value['psnr']:.2f}" + (f"/{value['ssim']:.4f}" if "ssim" in value else ""))
-        else:
-            parts.append(f"{key} {value}")
-    return ", ".join(parts) or "-"
-
-
-def _model_row(entry: ManifestEntry) -> dict[str, Any]:
-    return {
-        "name": entry.name,
-        "task": entry.task,
-        "scale": entry.scale,
-        "arch": entry.arch.describe(),
-        "size": entry.size,
-        "status": status(entry),
-        "default": entry.default,
-        "clean_variant": entry.clean_variant,
-        "alias_variant": entry.alias_variant,
-        "format": entry.format,
-        "metrics": entry.metrics,
-        "description": entry.description,
-        "source_page": entry.source_page,
-    }
-
-
-def _default_text(row: dict[str, Any]) -> str:
-    """``yes`` for a default, ``+ NAME`` for each variant a model routes to
-    (:mod:`bbcu_cli.routing`), joined by commas, or ""."""
-    parts = ["yes"] if row["default"] else []
-    return ", ".join(parts + [f"+ {row[k]}" for k in ("clean_variant", "alias_variant") if row[k]])
-
-
-def models_command(json_out: JsonOut = False) -> None:
-    """List known models: task, scale, architecture, size, local status, default, metrics."""
-    from rich.table import Table
-
-    rows = [_model_row(e) for e in get_manifest().models]
-    if json_out:
-        sys.stdout.write(json.dumps({"cache_dir": str(cache_dir()), "models": rows}, indent=2) + "\n")
-        return
-    table = Table("name", "task", "scale", "arch", "size", "status", "default", "metrics")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["task"],
-            f"x{row['scale']}",
-            row["arch"],
-            _human(row["size"]),
-            row["status"],
-            _default_text(row),
-            _metrics_text(row["metrics"]),
-        )
-    out = _stdout()
-    out.print(table)
-    if any(r["status"] == "manual" for r in rows):
-        out.print(
-            "manual: download the file from the source page, then 'bbcu weights import FILE --name NAME'", markup=False
-        )

@@ -12,7 +12,7 @@ from clihelp import run_cli
 from modelhelp import mirrored_photo, textured_photo
 from PIL import Image
 
-from bbcu_cli.cli.weights_cmd import _default_text
+from bbcu_cli.cli.models_cmd import _default_text
 from bbcu_cli.degradations import EVAL_DEGRADATIONS, downscale
 from bbcu_cli.factory import resolve_model
 from bbcu_cli.imagefiles import read_image
