@@ -21,7 +21,7 @@ __all__ = ["metrics"]
 
 def _pairs(output: Path, ref: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """The (output, reference) pairs, and the outputs of a folder that have no reference."""
-    from ..batch.plan import references_by_stem
+    from ..batch.refs import references_by_stem
     from ..imagefiles import list_images
 
     if output.is_file() and ref.is_file():

@@ -19,11 +19,10 @@ from ..batch.plan import (
     default_suffix,
     is_folder_target,
     list_inputs,
-    match_reference,
     outscale_suffix,
     plan_outputs,
-    select_shard,
 )
+from ..batch.refs import match_reference, select_shard
 from ..errors import UsageError
 from .helptext import default_sr_scales
 from .settings import EngineSettings, InputSettings, ModelChoice, OutputSettings, ReportSettings

@@ -20,7 +20,8 @@ from PIL import Image as PILImage
 
 from bbcu_cli import imagefiles
 from bbcu_cli.batch import item as pipeline
-from bbcu_cli.batch.plan import BatchItem, select_shard
+from bbcu_cli.batch.plan import BatchItem
+from bbcu_cli.batch.refs import select_shard
 from bbcu_cli.bench import random_model
 from bbcu_cli.engine.restore import Restorer
 from bbcu_cli.errors import OutputError
