@@ -180,8 +180,8 @@ Route = Annotated[
     Optional[bool],
     typer.Option(
         "--route/--no-route",
-        show_default="on for models with a clean variant",
-        help="SR models with a clean variant (the defaults): restore an input that looks cleanly (antialiased) downscaled with the variant (bbcu-clean-xS), anything else (aliased, JPEG, noisy) with the model itself. --no-route: the model alone.",
+        show_default="on for models with variants",
+        help="SR models with variants (the defaults, bbcu-fast-x4): restore an input that looks cleanly (antialiased) downscaled with the clean variant (bbcu-clean-xS), one that looks aliased (shrunk without antialiasing) with the alias variant (bbcu-alias-xS), anything else (JPEG, noisy, unsure) with the model itself. --no-route: the model alone.",
     ),
 ]
 K = Annotated[

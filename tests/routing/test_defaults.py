@@ -33,13 +33,21 @@ def test_each_sr_default_names_a_bundled_clean_variant_and_loads_it(scale: int) 
     assert resolve_model(clean.name, task="sr", lite=True, route=True).model.route is None  # the variant alone
 
 
-@pytest.mark.parametrize(("model", "alias"), [(None, "bbcu-alias-x4"), ("bbcu-fast-x4", "bbcu-alias-fast-x4")])
-def test_the_x4_default_and_fast_tier_ask_their_alias_variant_after_the_clean_one(
-    model: str | None, alias: str
+@pytest.mark.parametrize(
+    ("model", "scale", "alias"),
+    [
+        (None, 2, "bbcu-alias-x2"),
+        (None, 3, "bbcu-alias-x3"),
+        (None, 4, "bbcu-alias-x4"),
+        ("bbcu-fast-x4", 4, "bbcu-alias-fast-x4"),
+    ],
+)
+def test_the_defaults_and_fast_tier_ask_their_alias_variant_after_the_clean_one(
+    model: str | None, scale: int, alias: str
 ) -> None:
     entry = get_manifest().get(alias)
-    assert entry.bundled and not entry.default and entry.scale == 4 and not entry.variants()
-    route = resolve_model(model, task="sr", scale=4, offline=True, lite=True, route=None).model.route
+    assert entry.bundled and not entry.default and entry.scale == scale and not entry.variants()
+    route = resolve_model(model, task="sr", scale=scale, offline=True, lite=True, route=None).model.route
     assert route is not None and [v.kind for v in route.variants] == ["clean", "alias"]
     assert route.variant("alias").name == alias
 
@@ -107,7 +115,7 @@ def test_models_lists_the_clean_variant_of_defaults_and_of_the_fast_tier(capsys:
     assert listed["bbcu-p-x4"]["alias_variant"] == "bbcu-alias-x4"
     assert _default_text(listed["bbcu-p-x4"]) == "yes, + bbcu-clean-x4, + bbcu-alias-x4"
     assert _default_text(listed["bbcu-fast-x4"]) == "+ bbcu-fast-clean-x4, + bbcu-alias-fast-x4"
-    assert _default_text(listed["bbcu-p-x3"]) == "yes, + bbcu-clean-x3"
+    assert _default_text(listed["bbcu-p-x3"]) == "yes, + bbcu-clean-x3, + bbcu-alias-x3"
     assert _default_text(listed["bbcu-l-x4"]) == ""
 
 
