@@ -34,7 +34,9 @@ _VARIANT_NOTES = {
 }
 
 
-#: from this JPEG quality a deblocker keeps its input as is
+#: from this JPEG quality a deblocker keeps its input as is: the last row of
+#: ``batch.restore.DEBLOCK_WEIGHTS``, not imported here because that module loads numpy and this
+#: one is on the start-up path (a test ties the two)
 _DEBLOCK_KEEPS = 95.0
 
 
