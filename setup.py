@@ -23,6 +23,7 @@ HEADERS = [
     "bitconv_scalar.h",
     "bitconv_avx2.h",
     "bitconv_avx512.h",
+    "bitconv_amx.h",
     "bitconv_neon.h",
     "bitconv_pool.h",
     "fptail.h",
@@ -50,7 +51,19 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001 - any compiler/linker failure is non-fatal
-            self.warn(f"bbcu-cli: building the packed kernels failed ({exc}); the float backend will be used")
+            if self.compiler.compiler_type == "msvc" or self._without_amx(ext):
+                self.warn(f"bbcu-cli: building the packed kernels failed ({exc}); the float backend will be used")
+
+    def _without_amx(self, ext: Extension) -> bool:
+        """Retry without the AMX tile path (an assembler too old for its instructions); True if
+        that build failed too."""
+        ext.extra_compile_args = [*ext.extra_compile_args, "-DBC_NO_AMX"]
+        try:
+            super().build_extension(ext)
+        except Exception:  # noqa: BLE001
+            return True
+        self.warn("bbcu-cli: packed kernels built without the AMX tile path (the compiler refused it)")
+        return False
 
     def run(self) -> None:
         try:

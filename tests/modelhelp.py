@@ -40,3 +40,35 @@ def textured_photo() -> np.ndarray:
     from bbcu_cli.imagefiles import read_image
 
     return read_image(Path(__file__).resolve().parent / "data" / "aliasing_crop.png", raw=True).pixels
+
+
+def random_model(
+    arch: str,
+    feat: int,
+    depth: int,
+    scale: int = 1,
+    *,
+    noise: bool = False,
+    bias: bool = False,
+    zero_move: bool = False,
+    seed: int = 0,
+    unshuffle: int = 1,
+) -> LoadedModel:
+    """Random weights, including move0 / RPReLU biases so that the signs are non-trivial."""
+    task = "denoise" if arch == "dncnn" else "sr"
+    spec = ModelSpec(arch, task, scale, 3, feat, depth, 130.0 * feat / 64, bias, noise, unshuffle)  # type: ignore[arg-type]
+    model = build_model(spec).eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "move0" in name and zero_move:
+                p.zero_()  # after a ReLU: many exact zeros -> the masked (sign 0) path
+            elif "binary_conv.weight" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+            elif "prelu" in name:
+                p.copy_(torch.rand(p.shape, generator=g) * 0.5)
+            elif p.dim() == 4:
+                p.copy_(torch.randn(p.shape, generator=g) / (p[0].numel() ** 0.5))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return LoadedModel(model, spec, "random")

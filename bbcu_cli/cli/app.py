@@ -58,7 +58,7 @@ def _packed_line() -> str:
     from .. import kernels
 
     status = kernels.backend_status()
-    return f"packed kernel: {'on, ' + status.isa if status.available else 'off: ' + status.reason}"
+    return f"packed kernel: {'on, ' + status.label if status.available else 'off: ' + status.reason}"
 
 
 def _version(value: bool) -> None:

@@ -173,5 +173,5 @@ def _kernel_info(result: BenchResult) -> None:
     except ImportError:
         return
     status = packed_status()
-    result.isa = status.isa if status.available else ""
+    result.isa = status.label if status.available else ""
     result.features = list(status.features)

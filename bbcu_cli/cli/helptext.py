@@ -21,6 +21,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("BBCU_NO_LITE", "1: restore on the torch runtime (default: BBCU-P/DnCNN project files run torch-free)"),
     ("CUDA_VISIBLE_DEVICES", "'' or -1 hides GPUs; with a GPU visible, --device auto restores through torch (CUDA)"),
     ("BBCU_KERNEL_ISA", "force the kernel ISA: avx512, avx2, neon, portable (default: best)"),
+    ("BBCU_KERNEL_AMX", "0: binary convs on VPOPCNTQ even where AMX tiles are usable (same results)"),
     ("BBCU_KERNEL_LIB", "path of a compiled kernel library to load instead of the built one"),
     ("BBCU_MALLOC_TUNING", "0: keep glibc's malloc settings for large tensors"),
     ("BBCU_COMPILE", "1: torch.compile the folded CUDA path"),

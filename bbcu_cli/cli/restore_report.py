@@ -50,7 +50,7 @@ def isa_label(backend: str, torch_free: bool = False) -> str:
         return backend
     from .. import kernels
 
-    return f"{backend} ({kernels.backend_status().isa}{', no torch' if torch_free else ''})"
+    return f"{backend} ({kernels.backend_status().label}{', no torch' if torch_free else ''})"
 
 
 def _scale_text(view: RunView) -> str:

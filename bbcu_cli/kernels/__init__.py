@@ -7,6 +7,8 @@ In a source checkout, ``python setup.py build_ext --inplace`` builds it next to 
 ISA: picked when this module is imported, the best of AVX-512 VPOPCNTDQ, AVX2, NEON, portable
 that both the build and the CPU support. ``BBCU_KERNEL_ISA=avx512|avx2|neon|portable`` forces
 one; if the CPU lacks it the kernels report unavailable with the reason (no silent downgrade).
+AMX: on CPUs with AMX-INT8 (Linux), the AVX-512 ISA runs the units' binary convs on AMX tiles,
+bit for bit the same outputs; ``BBCU_KERNEL_AMX=0`` keeps them on VPOPCNTQ (:func:`use_amx`).
 ctypes releases the GIL during kernel calls; the kernels use their own pthread pool.
 Importing this module never fails: :func:`status` says why the kernels are off.
 Developer hook: ``BBCU_KERNEL_LIB=/path/to/lib.so`` loads another build of the same C source
@@ -34,6 +36,8 @@ __all__ = [
     "built",
     "usable_isas",
     "select_isa",
+    "use_amx",
+    "amx_usable",
     "configure_from_env",
     "run_unit",
     "run_entry",
@@ -52,7 +56,7 @@ ACT_NONE, ACT_RELU, ACT_LRELU = 0, 1, 2
 FIN_SR, FIN_DN = 0, 1
 #: output dtypes of :func:`run_finish` by numpy name
 OUT_DTYPES = {"float32": 0, "uint8": 1, "uint16": 2}
-_ABI_VERSION = 5
+_ABI_VERSION = 6
 _FEATURES = {1: "popcnt", 2: "avx2", 4: "avx512f", 8: "avx512bw", 16: "avx512vpopcntdq", 32: "neon", 64: "fma"}
 _NEEDS = {"avx2": ("avx2", "popcnt"), "avx512": ("avx512f", "avx512bw", "avx512vpopcntdq", "popcnt"), "neon": ("neon",)}
 
@@ -151,6 +155,12 @@ class KernelStatus:
     reason: str
     isa: str
     features: list[str] = field(default_factory=list)
+    amx: bool = False  # units' binary convs on AMX tiles
+
+    @property
+    def label(self) -> str:
+        """The ISA as users see it, e.g. ``avx512`` or ``avx512 + amx``."""
+        return f"{self.isa} + amx" if self.amx else self.isa
 
 
 def _library_path() -> str:
@@ -166,10 +176,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     for name in ("bc_cpu_features", "bc_compiled_isas"):
         getattr(lib, name).restype = ctypes.c_uint
         getattr(lib, name).argtypes = []
-    for name in ("bc_abi_version", "bc_best_isa", "bc_get_isa"):
+    for name in ("bc_abi_version", "bc_best_isa", "bc_get_isa", "bc_amx_usable", "bc_get_amx"):
         getattr(lib, name).restype = ctypes.c_int
         getattr(lib, name).argtypes = []
-    for name in ("bc_isa_usable", "bc_set_isa"):
+    for name in ("bc_isa_usable", "bc_set_isa", "bc_set_amx"):
         getattr(lib, name).restype = ctypes.c_int
         getattr(lib, name).argtypes = [ctypes.c_int]
     lib.bc_unit_run.argtypes = [ctypes.POINTER(UnitArgs), ctypes.c_int]
@@ -258,11 +268,26 @@ def select_isa(name: str) -> None:
     _ISA_ERROR = ""
 
 
+def amx_usable() -> bool:
+    """Whether units can run on AMX tiles here (built in, CPU with AMX-INT8, OS grants it)."""
+    return bool(_LIB is not None and _LIB.bc_amx_usable())
+
+
+def use_amx(on: bool) -> bool:
+    """Run units on AMX tiles (where usable) or not; returns whether they now do."""
+    if _LIB is None:
+        return False
+    _LIB.bc_set_amx(1 if on and amx_usable() else 0)
+    return bool(_LIB.bc_get_amx())
+
+
 def configure_from_env() -> None:
-    """Apply ``BBCU_KERNEL_ISA`` (or the best ISA when unset); called at import."""
+    """Apply ``BBCU_KERNEL_ISA`` (or the best ISA when unset) and ``BBCU_KERNEL_AMX``; called at
+    import."""
     global _ISA_ERROR
     if _LIB is None:
         return
+    use_amx(os.environ.get("BBCU_KERNEL_AMX", "").strip() not in ("0", "off", "no"))
     wanted = os.environ.get("BBCU_KERNEL_ISA", "").strip().lower()
     if not wanted or wanted == "auto":
         _LIB.bc_set_isa(_LIB.bc_best_isa())
@@ -280,7 +305,7 @@ def status() -> KernelStatus:
         return KernelStatus(False, _LOAD_ERROR, "none", [])
     if _ISA_ERROR:
         return KernelStatus(False, _ISA_ERROR, "none", _features())
-    return KernelStatus(True, "", _current_isa(), _features())
+    return KernelStatus(True, "", _current_isa(), _features(), bool(_LIB.bc_get_amx()))
 
 
 def backend_status() -> KernelStatus:
@@ -288,7 +313,7 @@ def backend_status() -> KernelStatus:
     ks = status()
     disabled = os.environ.get("BBCU_DISABLE_PACKED", "").strip()
     if disabled not in ("", "0"):
-        return KernelStatus(False, f"disabled by BBCU_DISABLE_PACKED={disabled}", ks.isa, ks.features)
+        return KernelStatus(False, f"disabled by BBCU_DISABLE_PACKED={disabled}", ks.isa, ks.features, ks.amx)
     return ks
 
 

@@ -2,7 +2,8 @@
  * bitconv: XNOR/popcount binary 3x3 convolution units for BBCU (see bitconv.h).
  *
  * One translation unit holds every ISA variant (portable; AVX2 and AVX-512 VPOPCNTDQ on x86
- * through per-function target attributes; NEON on AArch64), a small pthread pool that splits
+ * through per-function target attributes, and beside AVX-512 the AMX tile conv of
+ * bitconv_amx.h where the CPU and OS allow it; NEON on AArch64), a small pthread pool that splits
  * image rows across threads (no OpenMP: torch ships its own runtime), and a tiny CPython
  * module init so setuptools builds it as an extension; Python calls the kernels via ctypes.
  * Build with -ffp-contract=off: the float epilogue must round exactly like PyTorch.
@@ -198,6 +199,33 @@ BC_API int bc_get_isa(void)
 
 #include "bitconv_pool.h"
 #include "pngfilter.h"
+#include "bitconv_amx.h"
+
+/* ------------------------------------------------------------------ AMX switch */
+
+static int bc_amx_want = 1; /* on by default where usable */
+
+BC_API int bc_amx_usable(void)
+{
+#ifdef BC_HAVE_AMX
+    return bc_isa_usable(BC_ISA_AVX512) && bc_amx_ok();
+#else
+    return 0;
+#endif
+}
+
+BC_API int bc_set_amx(int on)
+{
+    if (on && !bc_amx_usable()) return -1;
+    __atomic_store_n(&bc_amx_want, on ? 1 : 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Whether units run on AMX tiles now: wanted, usable, and the AVX-512 ISA selected. */
+BC_API int bc_get_amx(void)
+{
+    return __atomic_load_n(&bc_amx_want, __ATOMIC_RELAXED) && bc_get_isa() == BC_ISA_AVX512 && bc_amx_usable();
+}
 
 /* ------------------------------------------------------------------ entry points */
 
@@ -222,6 +250,9 @@ BC_API int bc_unit_run(const bc_unit *u, int nthreads)
     if (!u || bc_unit_invalid(u)) return -1;
     const int isa = bc_get_isa();
     bc_rows_fn fn = bc_impls[isa].unit;
+#ifdef BC_HAVE_AMX
+    if (bc_get_amx()) return bc_unit_run_amx(u, nthreads);
+#endif
 #ifdef BC_X86
     if (isa == BC_ISA_AVX2 && u->cin <= 32) fn = unit_rows_avx2n; /* half-width words: 8 outputs a vector */
 #endif
@@ -255,6 +286,24 @@ static int bc_finish_invalid(const bc_finish *f)
     return !f->zin;
 }
 
+/* Weights [cz][9][cin] repacked to [9][cin][czp] (czp: cz rounded up to pad, zero padded) and
+ * the bias to [czp], for the convs vectorised over outputs; returns the block or NULL. */
+static float *bc_ft_repack(const bc_finish *f, int pad, bc_ft_ctx *ctx)
+{
+    const size_t cin = (size_t)f->cin, cz = (size_t)f->cz, czp = (cz + (size_t)pad - 1) / (size_t)pad * (size_t)pad;
+    float *pack = (float *)calloc(9 * cin * czp + czp, sizeof(float));
+    if (!pack) return NULL;
+    for (size_t co = 0; co < cz; co++) {
+        for (size_t t = 0; t < 9; t++)
+            for (size_t c = 0; c < cin; c++) pack[(t * cin + c) * czp + co] = f->wt[(co * 9 + t) * cin + c];
+        if (f->bias) pack[9 * cin * czp + co] = f->bias[co];
+    }
+    ctx->wp = pack;
+    ctx->b8 = pack + 9 * cin * czp;
+    ctx->cz8 = (int)czp;
+    return pack;
+}
+
 BC_API int bc_finish_run(const bc_finish *f, int nthreads)
 {
     if (!f || bc_finish_invalid(f)) return -1;
@@ -263,21 +312,16 @@ BC_API int bc_finish_run(const bc_finish *f, int nthreads)
     float *pack = NULL;
 #ifdef BC_X86
     const int isa = bc_get_isa();
-    if ((isa == BC_ISA_AVX2 || isa == BC_ISA_AVX512) && (bc_cpu_features() & BC_F_FMA)) {
+    const int wide = f->wt && f->cz >= 8; /* vectorised over outputs */
+    /* AVX-512 only where it vectorises over outputs: with fewer than 8 outputs (conv_last at
+     * high resolution) neither 16-lane horizontal sums (30 -> 37 ms for the paper-size x4 tail)
+     * nor pixels in lanes from gathered planar rows (-> 40 ms) beat the AVX2 code here */
+    if (isa == BC_ISA_AVX512 && (bc_cpu_features() & BC_F_FMA) && wide) {
+        fn = bc_finish_rows_avx512;
+        if (!(pack = bc_ft_repack(f, 16, &ctx))) return -2;
+    } else if ((isa == BC_ISA_AVX2 || isa == BC_ISA_AVX512) && (bc_cpu_features() & BC_F_FMA)) {
         fn = bc_finish_rows_avx2;
-        if (f->wt && f->cz >= 8) { /* vectorised over outputs: repack to [9][cin][cz8] + bias (tiny) */
-            const size_t cin = (size_t)f->cin, cz = (size_t)f->cz, cz8 = (cz + 7) / 8 * 8;
-            pack = (float *)calloc(9 * cin * cz8 + cz8, sizeof(float));
-            if (!pack) return -2;
-            for (size_t co = 0; co < cz; co++) {
-                for (size_t t = 0; t < 9; t++)
-                    for (size_t c = 0; c < cin; c++) pack[(t * cin + c) * cz8 + co] = f->wt[(co * 9 + t) * cin + c];
-                if (f->bias) pack[9 * cin * cz8 + co] = f->bias[co];
-            }
-            ctx.wp = pack;
-            ctx.b8 = pack + 9 * cin * cz8;
-            ctx.cz8 = (int)cz8;
-        }
+        if (wide && !(pack = bc_ft_repack(f, 8, &ctx))) return -2;
     }
 #endif
     bc_job job = {&ctx.f, 0};
@@ -298,7 +342,8 @@ BC_API int bc_head_run(const bc_head *h, int nthreads)
     bc_rows_fn fn = bc_head_rows_portable;
 #ifdef BC_X86
     const int isa = bc_get_isa();
-    if (isa == BC_ISA_AVX2 || isa == BC_ISA_AVX512) fn = bc_head_rows_avx2; /* the same operations, vectorised */
+    if (isa == BC_ISA_AVX2) fn = bc_head_rows_avx2; /* the same operations, vectorised */
+    if (isa == BC_ISA_AVX512) fn = bc_head_rows_512;
 #endif
     bc_job job = {&ctx.h, 0};
     bc_parallel(fn, &job, h->H, nthreads);

@@ -35,7 +35,7 @@ extern "C" {
 #define BC_API __attribute__((visibility("default")))
 #endif
 
-#define BC_ABI_VERSION 5
+#define BC_ABI_VERSION 6
 
 enum bc_isa { BC_ISA_PORTABLE = 0, BC_ISA_AVX2 = 1, BC_ISA_AVX512 = 2, BC_ISA_NEON = 3 };
 
@@ -134,6 +134,9 @@ BC_API int bc_isa_usable(int isa);        /* compiled and supported by this CPU 
 BC_API int bc_best_isa(void);
 BC_API int bc_set_isa(int isa);           /* 0 ok, -1 not compiled, -2 CPU lacks it */
 BC_API int bc_get_isa(void);
+BC_API int bc_amx_usable(void);           /* AMX tiles for the binary conv: built, CPU and OS allow them */
+BC_API int bc_set_amx(int on);            /* 0 ok, -1 not usable (on only) */
+BC_API int bc_get_amx(void);              /* units run on AMX now (wanted, usable, AVX-512 selected) */
 BC_API int bc_png_paeth(const bc_png *g, int nthreads); /* 0 ok, -1 invalid */
 BC_API int bc_unit_run(const bc_unit *u, int nthreads);
 BC_API int bc_entry_run(const bc_entry *e, int nthreads);

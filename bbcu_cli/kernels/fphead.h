@@ -156,3 +156,53 @@ BC_TGT_HD static void bc_hd_row_avx2(const bc_hd_ctx *c, int y, const double *pa
 
 static void bc_head_rows_avx2(void *arg, int r0, int r1) { bc_hd_rows_with(arg, r0, r1, bc_hd_row_avx2); }
 #endif
+
+#ifdef BC_X86
+#define BC_TGT_HD512 __attribute__((target("avx512f,avx2")))
+
+/* Pixels x..x+3, outputs cb..cb+15 (all < cout): bc_hd_block_avx2's operations on 8 float64
+ * lanes (multiply, then add, no FMA), so the values are the same bits. */
+BC_TGT_HD512 static void bc_hd_block_512(const bc_hd_ctx *c, int y, int x, int cb, const double *pad)
+{
+    const bc_head *h = &c->h;
+    const size_t cin = (size_t)h->cin, rw = (size_t)(h->W + 2) * cin, co8 = (size_t)c->co8;
+    __m512d a[4][2];
+    for (int p = 0; p < 4; p++) a[p][0] = a[p][1] = _mm512_setzero_pd();
+    for (int t = 0; t < 9; t++) {
+        const double *row = pad + (size_t)(t / 3) * rw + (size_t)(x + t % 3) * cin;
+        for (size_t ci = 0; ci < cin; ci++) {
+            const double *w = c->wp + ((size_t)t * cin + ci) * co8 + (size_t)cb;
+            const __m512d w0 = _mm512_loadu_pd(w), w1 = _mm512_loadu_pd(w + 8);
+            for (int p = 0; p < 4; p++) {
+                const __m512d v = _mm512_set1_pd(row[(size_t)p * cin + ci]);
+                a[p][0] = _mm512_add_pd(a[p][0], _mm512_mul_pd(v, w0));
+                a[p][1] = _mm512_add_pd(a[p][1], _mm512_mul_pd(v, w1));
+            }
+        }
+    }
+    float out[4][16];
+    for (int p = 0; p < 4; p++)
+        for (int half = 0; half < 2; half++) {
+            const __m512d b = h->bias ? _mm512_loadu_pd(h->bias + cb + 8 * half) : _mm512_setzero_pd();
+            const __m512d s = h->bias ? _mm512_add_pd(a[p][half], b) : a[p][half];
+            _mm256_storeu_ps(out[p] + 8 * half, _mm256_add_ps(_mm512_cvtpd_ps(s), _mm256_setzero_ps()));
+        }
+    const size_t plane = (size_t)h->H * (size_t)h->W, at = (size_t)y * (size_t)h->W + (size_t)x;
+    for (int j = 0; j < 16; j++) _mm_storeu_ps(h->dst + (size_t)(cb + j) * plane + at, _mm_setr_ps(out[0][j], out[1][j], out[2][j], out[3][j]));
+}
+
+/* Blocks of 4 pixels x 16 outputs where whole; the rest (a last group of 8 outputs when cout
+ * is an odd multiple of 8 or less, the last pixels of a row) as on AVX2 and portable. */
+BC_TGT_HD512 static void bc_hd_row_512(const bc_hd_ctx *c, int y, const double *pad, double *acc)
+{
+    const int c16 = c->h.cout / 16 * 16;
+    int x = 0;
+    for (; x + 4 <= c->h.W; x += 4) {
+        for (int cb = 0; cb < c16; cb += 16) bc_hd_block_512(c, y, x, cb, pad);
+        for (int cb = c16; cb < c->co8; cb += 8) bc_hd_block_avx2(c, y, x, cb, pad);
+    }
+    for (; x < c->h.W; x++) bc_hd_pixel(c, y, x, pad, acc);
+}
+
+static void bc_head_rows_512(void *arg, int r0, int r1) { bc_hd_rows_with(arg, r0, r1, bc_hd_row_512); }
+#endif

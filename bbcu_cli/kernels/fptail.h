@@ -12,7 +12,9 @@
  * The conv with few outputs (3 at high resolution) is vectorised over input channels: a block
  * of 4 pixels x 3 outputs keeps 12 accumulators, each a dot product over 9 taps x cin. With 8
  * or more outputs (BBCU-P tails: 12, 27, 48) the AVX2 path vectorises over output channels
- * instead (bc_ft_row8_avx2: broadcast one input value, FMA into 8 outputs, no horizontal sum).
+ * instead (bc_ft_row8_avx2: broadcast one input value, FMA into 8 outputs, no horizontal sum),
+ * and with AVX-512 into 16 outputs (bc_ft_row16_512; 17.7 -> 10.7 ms for bbcu-p-x4's tail at
+ * 320x180, 2 threads, benchmarks/stages.py).
  */
 
 /* -------------------------------------------------------------- conv of one grid row */
@@ -21,9 +23,9 @@
  * outputs, the weights repacked for bc_ft_row8_avx2 (see there). */
 typedef struct bc_ft_ctx {
     bc_finish f;     /* first member: the row functions receive &ctx->f */
-    const float *wp; /* [9][cin][cz8], or NULL (cz < 8, or not the AVX2 path) */
+    const float *wp; /* [9][cin][cz8], or NULL (cz < 8, or neither the AVX2 nor the AVX-512 path) */
     const float *b8; /* [cz8] */
-    int cz8;
+    int cz8;         /* cz rounded up to the vector: 8 (AVX2) or 16 (AVX-512) */
 } bc_ft_ctx;
 
 /* Eight partial sums, so that compilers vectorise it without reassociating (SSE2, NEON). */
@@ -368,4 +370,83 @@ static void bc_finish_rows_portable(void *arg, int r0, int r1) { bc_ft_rows(arg,
 #ifdef BC_X86
 /* the epilogue inlined here too, so that it is vectorised with AVX2 (elementwise: same values) */
 static BC_TGT_FMA void bc_finish_rows_avx2(void *arg, int r0, int r1) { bc_ft_rows(arg, r0, r1, bc_ft_row_avx2); }
+#endif
+
+/* -------------------------------------------------------------- AVX-512 form of the wide conv */
+#ifdef BC_X86
+#define BC_TGT_F512 __attribute__((target("avx512f,avx2,fma")))
+
+/* bc_ft_blk8 with 16 outputs a vector (wp = [9][cin][cz16], lanes past cz zero-padded). */
+BC_INL BC_TGT_F512 void bc_ft_blk16(const bc_ft_ctx *x, int gy, int gx, const int P, const int V, int v0, const int edge,
+                                    float *z)
+{
+    const bc_finish *f = &x->f;
+    const size_t cin = (size_t)f->cin, cz16 = (size_t)x->cz8, rowlen = (size_t)f->Wc * cin;
+    __m512 acc[16][3];
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++) acc[p][v] = _mm512_setzero_ps();
+    for (int dy = -1; dy <= 1; dy++) {
+        const int yy = gy + dy;
+        if (yy < 0 || yy >= f->Hc) continue;
+        for (int dx = -1; dx <= 1; dx++) {
+            if (edge && (gx + dx < 0 || gx + dx >= f->Wc)) continue;
+            const float *in = f->feat + (size_t)yy * rowlen + (size_t)(gx + dx) * cin;
+            const float *w = x->wp + (size_t)((dy + 1) * 3 + dx + 1) * cin * cz16 + (size_t)v0 * 16;
+            for (size_t c = 0; c < cin; c++, w += cz16) {
+                __m512 wv[3];
+                for (int v = 0; v < V; v++) wv[v] = _mm512_loadu_ps(w + 16 * v);
+                for (int p = 0; p < P; p++) {
+                    const __m512 a = _mm512_set1_ps(in[(size_t)p * cin + c]);
+                    for (int v = 0; v < V; v++) acc[p][v] = _mm512_fmadd_ps(a, wv[v], acc[p][v]);
+                }
+            }
+        }
+    }
+    const int nv = x->cz8 / 16, rem = f->cz - 16 * (nv - 1);
+    const __mmask16 last = (__mmask16)((1u << rem) - 1u);
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++) {
+            const __m512 r = _mm512_add_ps(acc[p][v], _mm512_loadu_ps(x->b8 + 16 * (v0 + v)));
+            float *zp = z + (size_t)p * (size_t)f->cz + (size_t)(16 * (v0 + v));
+            if (v0 + v == nv - 1) _mm512_mask_storeu_ps(zp, last, r);
+            else _mm512_storeu_ps(zp, r);
+        }
+}
+
+BC_INL BC_TGT_F512 int bc_ft_run16(const bc_ft_ctx *x, int gy, int ga, int gb, const int P, const int V, int v0, float *z)
+{
+    int gx = ga;
+    for (; gx + P <= gb; gx += P) bc_ft_blk16(x, gy, gx, P, V, v0, 0, z + (size_t)(gx - ga) * (size_t)x->f.cz);
+    for (; gx < gb; gx++) bc_ft_blk16(x, gy, gx, 1, V, v0, 0, z + (size_t)(gx - ga) * (size_t)x->f.cz);
+    return V;
+}
+
+/* bc_ft_row8_avx2 with 16-output vectors: 3 at a time as 8 pixels (24 accumulators), 2 as 12,
+ * 1 as 16. */
+static BC_TGT_F512 void bc_ft_row16_512(const bc_ft_ctx *x, int gy, int gx0, int gx1, float *z)
+{
+    const bc_finish *f = &x->f;
+    const int nv = x->cz8 / 16;
+    int ga = gx0 > 1 ? gx0 : 1, gb = gx1 < f->Wc - 1 ? gx1 : f->Wc - 1;
+    if (gb < ga) ga = gb = gx1;
+    for (int gx = gx0; gx < ga; gx++)
+        for (int v = 0; v < nv; v++) bc_ft_blk16(x, gy, gx, 1, 1, v, 1, z + (size_t)(gx - gx0) * (size_t)f->cz);
+    float *zi = z + (size_t)(ga - gx0) * (size_t)f->cz;
+    for (int v = 0; v < nv;) {
+        const int left = nv - v;
+        if (left >= 3) v += bc_ft_run16(x, gy, ga, gb, 8, 3, v, zi);
+        else if (left == 2) v += bc_ft_run16(x, gy, ga, gb, 12, 2, v, zi);
+        else v += bc_ft_run16(x, gy, ga, gb, 16, 1, v, zi);
+    }
+    for (int gx = gb; gx < gx1; gx++)
+        for (int v = 0; v < nv; v++) bc_ft_blk16(x, gy, gx, 1, 1, v, 1, z + (size_t)(gx - gx0) * (size_t)f->cz);
+}
+
+/* The AVX-512 path is only chosen for 8 or more outputs (bc_finish_run), so wp is set. */
+static BC_TGT_F512 void bc_ft_row_512(const bc_finish *f, int gy, int gx0, int gx1, float *z)
+{
+    bc_ft_row16_512((const bc_ft_ctx *)f, gy, gx0, gx1, z);
+}
+
+static BC_TGT_F512 void bc_finish_rows_avx512(void *arg, int r0, int r1) { bc_ft_rows(arg, r0, r1, bc_ft_row_512); }
 #endif

@@ -79,7 +79,7 @@ def test_version_output(tmp_path: Path) -> None:
     res = _run(["-m", "bbcu_cli", "--version"], tmp_path, importtime=False)
     assert res.returncode == 0, res.stderr
     assert f"bbcu {__version__}" in res.stdout
-    assert re.search(r"^packed kernel: (on, \w+|off: .+)$", res.stdout, re.M), res.stdout
+    assert re.search(r"^packed kernel: (on, \w+( \+ amx)?|off: .+)$", res.stdout, re.M), res.stdout
     assert re.search(r"^torch: ", res.stdout, re.M), res.stdout
 
 

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import FIXTURE_INFO, FIXTURE_NAMES, FIXTURES, fixture_expected, fixture_expected_png, fixture_input
+from modelhelp import random_model
 
 from bbcu_cli import kernels
 from bbcu_cli.errors import KernelUnavailable
-from bbcu_cli.loading import LoadedModel, ModelSpec, build_model, load_model
+from bbcu_cli.loading import LoadedModel, load_model
 
 pytestmark = pytest.mark.skipif(not kernels.built(), reason=f"packed kernels not built: {kernels.status().reason}")
 
@@ -25,38 +26,6 @@ from bbcu_cli.engine.packed import PackedBackend, packed_status, supports  # noq
 
 SIZES = [(1, 1), (1, 9), (9, 1), (7, 5), (33, 17)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def random_model(
-    arch: str,
-    feat: int,
-    depth: int,
-    scale: int = 1,
-    *,
-    noise: bool = False,
-    bias: bool = False,
-    zero_move: bool = False,
-    seed: int = 0,
-    unshuffle: int = 1,
-) -> LoadedModel:
-    """Random weights, including move0 / RPReLU biases so that the signs are non-trivial."""
-    task = "denoise" if arch == "dncnn" else "sr"
-    spec = ModelSpec(arch, task, scale, 3, feat, depth, 130.0 * feat / 64, bias, noise, unshuffle)  # type: ignore[arg-type]
-    model = build_model(spec).eval()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "move0" in name and zero_move:
-                p.zero_()  # after a ReLU: many exact zeros -> the masked (sign 0) path
-            elif "binary_conv.weight" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-            elif "prelu" in name:
-                p.copy_(torch.rand(p.shape, generator=g) * 0.5)
-            elif p.dim() == 4:
-                p.copy_(torch.randn(p.shape, generator=g) / (p[0].numel() ** 0.5))
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return LoadedModel(model, spec, "random")
 
 
 def reference(loaded: LoadedModel, x: torch.Tensor, sigma: float | None) -> torch.Tensor:
