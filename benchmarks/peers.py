@@ -557,7 +557,7 @@ def machine_info(threads: int, worker: PeerWorker | None) -> dict[str, Any]:
     return {
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
-        "kernel_isa": status.isa if status.available else f"none ({status.reason})",
+        "kernel_isa": status.label if status.available else f"none ({status.reason})",
         "threads": threads,
         "torch": torch.__version__,
         "numpy": np.__version__,
