@@ -146,18 +146,23 @@ def _attach_route(loaded: LoadedModel | LiteModel, variants: dict[str, str], *, 
     from functools import partial
 
     from .aliasing import detector_for
-    from .routing import Route, Variant
+    from .routing import VARIANT_KINDS, Route, Variant
 
     scale = loaded.spec.scale
-    found = []
-    for kind, name in variants.items():
+    found, gates = [], []
+    for kind in VARIANT_KINDS:  # in the order the detectors were fitted
         detector = detector_for(scale, kind)
-        if detector is not None:
-            _resolve_weights(name, "sr", scale, offline)  # fetched or refused now, not mid-batch
-            load = partial(_variant_model, name, scale, offline, lite)
-            found.append(Variant(kind, None, name, detector, load=load))
+        if detector is None:
+            continue
+        name = variants.get(kind)
+        if name is None:
+            gates += [] if found else [detector]  # holds its inputs back for the later kinds
+            continue
+        _resolve_weights(name, "sr", scale, offline)  # fetched or refused now, not mid-batch
+        load = partial(_variant_model, name, scale, offline, lite)
+        found.append(Variant(kind, None, name, detector, load=load))
     if found:
-        loaded.route = Route(tuple(found))
+        loaded.route = Route(tuple(found), tuple(gates))
 
 
 def _variant_model(name: str, scale: int, offline: bool, lite: bool) -> LoadedModel | LiteModel:

@@ -47,13 +47,23 @@ class Variant:
 
 @dataclass(frozen=True)
 class Route:
-    """The variants of a model, asked in order; the first that takes an input restores it."""
+    """The variants of a model, asked in order; the first that takes an input restores it.
+
+    ``gates``: detectors of earlier kinds the model has no variant of, asked first; an input one
+    of them takes stays on the model. Each detector after the first was fitted on the inputs the
+    ones before it leave (the alias detector never saw a clean input), so a model with an alias
+    variant but no clean one still lets the clean detector hold clean inputs back."""
 
     variants: tuple[Variant, ...]
+    gates: tuple[AliasingDetector, ...] = ()
 
     def choose(self, pixels: np.ndarray) -> "Choice":
         """Which model restores ``pixels`` (the whole input image), and why."""
         measured = measure(pixels)
+        for gate in self.gates:
+            take, p, part = gate.judge(measured)
+            if take:
+                return Choice("robust", p, part)
         first: Choice | None = None
         for variant in self.variants:
             take, p, part = variant.detector.judge(measured)

@@ -11,7 +11,7 @@ Robustness tables (one per scale): Y-PSNR of every shipped SR model under every 
 degradation (``training/eval_models.sh robustS=NAME``), with bicubic and the OpenCV peers
 (``benchmarks/peers_quality.json``, ``python benchmarks/peers_quality.py``) and the seconds at
 320x180 from the last ``python benchmarks/peers.py --json benchmarks/peers.json`` run. A
-model with variants gets a first row ``NAME + CLEAN [+ ALIAS] (routed, as run by default)``: them all
+model with variants gets a first row ``NAME + VARIANTS (routed, as run by default)``: them all
 as ``bbcu upscale`` runs them (``training/eval_models.sh routedS=NAME``), and ``NAME --no-route``
 below; the other rows are each model alone.
 """
@@ -133,11 +133,11 @@ def robust_table(scale: int) -> list[str]:
             {s: _robust(f"routed-{e.name}-robust-x{scale}-{s}") for s in sets},
         )
         for e in entries
-        if e.clean_variant
+        if e.variants()
     ]
     rows += [
         (
-            f"{e.name} --no-route" if e.clean_variant else e.name,
+            f"{e.name} --no-route" if e.variants() else e.name,
             {s: _robust(f"{e.name}-robust-x{scale}-{s}") for s in sets},
         )
         for e in entries

@@ -13,7 +13,7 @@ from modelhelp import mirrored_photo, textured_photo
 from PIL import Image
 
 from bbcu_cli.cli.models_cmd import _default_text
-from bbcu_cli.degradations import EVAL_DEGRADATIONS, downscale
+from bbcu_cli.degradations import EVAL_DEGRADATIONS, degrade_sr, downscale
 from bbcu_cli.factory import resolve_model
 from bbcu_cli.imagefiles import read_image
 from bbcu_cli.weights import get_manifest
@@ -131,3 +131,28 @@ def test_variants_are_loaded_only_when_an_input_goes_to_them() -> None:
     loaded = route.variant("alias").model
     restorer.restore(downscale(textured_photo(), 4, "cv2-cubic"))
     assert route.variant("alias").model is loaded  # loaded once
+
+
+def test_the_fast_tier_at_x2_asks_the_clean_detector_first_without_a_clean_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bbcu-fast-x2 has an alias variant but no clean one: the x2 clean detector still holds the
+    inputs it takes back on the model (the alias detector was fitted on what it leaves), so every
+    input goes where the default sends it, the clean variant read as the model itself."""
+    fast = resolve_model("bbcu-fast-x2", task="sr", scale=2, offline=True, lite=True, route=None).model.route
+    assert fast is not None and [v.kind for v in fast.variants] == ["alias"] and len(fast.gates) == 1
+    assert fast.variant("alias").name == "bbcu-alias-fast-x2"
+    default = resolve_model(None, task="sr", scale=2, offline=True, lite=True, route=None).model.route
+    assert default is not None
+    kinds = []
+    for hr in (textured_photo(), mirrored_photo()):
+        for way in ("matlab", "cv2-cubic", "cv2-area", "jpeg75"):
+            lr = degrade_sr(hr, 2, way)
+            want = default.choose(lr).variant
+            kinds.append(want)
+            assert fast.choose(lr).variant == ("robust" if want == "clean" else want), way
+    assert {"clean", "alias"} <= set(kinds), kinds  # both detectors decided something here
+    Image.fromarray(downscale(textured_photo(), 2, "cv2-cubic")).save(tmp_path / "aliased.png")
+    out = run_cli(capsys, "upscale", tmp_path / "aliased.png", "-m", "bbcu-fast-x2", "-o", tmp_path / "o.png", "--json")
+    assert out.code == 0, out.err
+    assert [i["variant"] for i in json.loads(out.out)["items"]] == ["alias"]
