@@ -26,6 +26,7 @@ HEADERS = [
     "bitconv_amx.h",
     "bitconv_neon.h",
     "bitconv_pool.h",
+    "bitconv_chain.h",
     "fptail.h",
     "fphead.h",
     "pngfilter.h",

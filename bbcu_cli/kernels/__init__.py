@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..errors import KernelUnavailable
+from .structs import ChainArgs, EntryArgs, FinishArgs, HeadArgs, PngArgs, UnitArgs
 
 __all__ = [
     "ISA_NAMES",
@@ -31,6 +32,7 @@ __all__ = [
     "EntryArgs",
     "FinishArgs",
     "HeadArgs",
+    "ChainArgs",
     "status",
     "backend_status",
     "built",
@@ -41,6 +43,7 @@ __all__ = [
     "configure_from_env",
     "run_unit",
     "run_entry",
+    "run_chain",
     "run_finish",
     "run_head",
     "OUT_DTYPES",
@@ -56,95 +59,9 @@ ACT_NONE, ACT_RELU, ACT_LRELU = 0, 1, 2
 FIN_SR, FIN_DN = 0, 1
 #: output dtypes of :func:`run_finish` by numpy name
 OUT_DTYPES = {"float32": 0, "uint8": 1, "uint16": 2}
-_ABI_VERSION = 6
+_ABI_VERSION = 7
 _FEATURES = {1: "popcnt", 2: "avx2", 4: "avx512f", 8: "avx512bw", 16: "avx512vpopcntdq", 32: "neon", 64: "fma"}
 _NEEDS = {"avx2": ("avx2", "popcnt"), "avx512": ("avx512f", "avx512bw", "avx512vpopcntdq", "popcnt"), "neon": ("neon",)}
-
-_P = ctypes.c_void_p
-_I = ctypes.c_int32
-
-
-class UnitArgs(ctypes.Structure):
-    """Mirror of ``bc_unit`` in bitconv.h (field order matters)."""
-
-    _fields_ = [
-        (n, _I) for n in ("H", "W", "cin", "nw_in", "cout", "co8", "r", "chr", "nw_out", "post_act", "has_bias")
-    ] + [
-        (n, _P)
-        for n in (
-            "pin",
-            "min",
-            "zin",
-            "wt",
-            "ecorr",
-            "alpha",
-            "bias",
-            "b0",
-            "pa",
-            "b1",
-            "xres",
-            "yout",
-            "bnext",
-            "pout",
-            "mout",
-            "zout",
-            "counts",
-        )
-    ]
-
-
-class EntryArgs(ctypes.Structure):
-    """Mirror of ``bc_entry`` in bitconv.h."""
-
-    _fields_ = [(n, _I) for n in ("H", "W", "C", "nw", "act")] + [
-        (n, _P) for n in ("src", "dst", "bnext", "pout", "mout", "zout")
-    ]
-
-
-class FinishArgs(ctypes.Structure):
-    """Mirror of ``bc_finish`` in bitconv.h (the fused full-precision tail and output)."""
-
-    _fields_ = (
-        [
-            (n, _I)
-            for n in (
-                "Hc",
-                "Wc",
-                "cin",
-                "cz",
-                "r",
-                "C",
-                "Hx",
-                "Wx",
-                "sb",
-                "mode",
-                "y0",
-                "y1",
-                "x0",
-                "x1",
-                "dtype",
-                "gy0",
-                "gx0",
-            )
-        ]
-        + [
-            ("k", ctypes.c_float),
-            ("dst_row", ctypes.c_int64),
-        ]
-        + [(n, _P) for n in ("feat", "wt", "bias", "zin", "x", "dst")]
-    )
-
-
-class HeadArgs(ctypes.Structure):
-    """Mirror of ``bc_head`` in bitconv.h (the float64 head conv)."""
-
-    _fields_ = [(n, _I) for n in ("H", "W", "cin", "cout")] + [(n, _P) for n in ("src", "wt", "bias", "dst")]
-
-
-class PngArgs(ctypes.Structure):
-    """Mirror of ``bc_png`` in bitconv.h (PNG Paeth filtering)."""
-
-    _fields_ = [("src", _P), ("dst", _P), ("rowbytes", ctypes.c_int64), ("h", _I), ("bpp", _I)]
 
 
 @dataclass
@@ -186,6 +103,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.bc_unit_run.restype = ctypes.c_int
     lib.bc_entry_run.argtypes = [ctypes.POINTER(EntryArgs), ctypes.c_int]
     lib.bc_entry_run.restype = ctypes.c_int
+    lib.bc_chain_run.argtypes = [ctypes.POINTER(ChainArgs), ctypes.c_int]
+    lib.bc_chain_run.restype = ctypes.c_int
     lib.bc_finish_run.argtypes = [ctypes.POINTER(FinishArgs), ctypes.c_int]
     lib.bc_finish_run.restype = ctypes.c_int
     lib.bc_head_run.argtypes = [ctypes.POINTER(HeadArgs), ctypes.c_int]
@@ -336,6 +255,13 @@ def run_entry(args: EntryArgs, threads: int) -> None:
     if _LIB is None or _ISA_ERROR:
         raise KernelUnavailable(status().reason, "use the float backend")
     _check(_LIB.bc_entry_run(ctypes.byref(args), int(threads)), "bc_entry_run")
+
+
+def run_chain(args: ChainArgs, threads: int) -> None:
+    """Entry (optional) + plain units as a wavefront over row bands (``bc_chain`` in bitconv.h)."""
+    if _LIB is None or _ISA_ERROR:
+        raise KernelUnavailable(status().reason, "use the float backend")
+    _check(_LIB.bc_chain_run(ctypes.byref(args), int(threads)), "bc_chain_run")
 
 
 def run_finish(args: FinishArgs, threads: int) -> None:

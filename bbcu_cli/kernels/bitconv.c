@@ -4,7 +4,8 @@
  * One translation unit holds every ISA variant (portable; AVX2 and AVX-512 VPOPCNTDQ on x86
  * through per-function target attributes, and beside AVX-512 the AMX tile conv of
  * bitconv_amx.h where the CPU and OS allow it; NEON on AArch64), a small pthread pool that splits
- * image rows across threads (no OpenMP: torch ships its own runtime), and a tiny CPython
+ * image rows across threads (no OpenMP: torch ships its own runtime), the wavefront that runs
+ * a chain of units band by band on it (bitconv_chain.h), and a tiny CPython
  * module init so setuptools builds it as an extension; Python calls the kernels via ctypes.
  * Build with -ffp-contract=off: the float epilogue must round exactly like PyTorch.
  */
@@ -261,15 +262,22 @@ BC_API int bc_unit_run(const bc_unit *u, int nthreads)
     return job.failed ? -2 : 0;
 }
 
+static int bc_entry_invalid(const bc_entry *e)
+{
+    if (e->H < 1 || e->W < 1 || e->C < 1 || e->nw != bc_words(e->C)) return 1;
+    if (e->act < BC_ACT_NONE || e->act > BC_ACT_LRELU) return 1;
+    return !e->src || !e->dst || !e->bnext || !e->pout || !e->mout || !e->zout;
+}
+
 BC_API int bc_entry_run(const bc_entry *e, int nthreads)
 {
-    if (!e || e->H < 1 || e->W < 1 || e->C < 1 || e->nw != bc_words(e->C)) return -1;
-    if (e->act < BC_ACT_NONE || e->act > BC_ACT_LRELU) return -1;
-    if (!e->src || !e->dst || !e->bnext || !e->pout || !e->mout || !e->zout) return -1;
+    if (!e || bc_entry_invalid(e)) return -1;
     bc_job job = {e, 0};
     bc_parallel(bc_impls[bc_get_isa()].entry, &job, e->H, nthreads);
     return job.failed ? -2 : 0;
 }
+
+#include "bitconv_chain.h"
 
 static int bc_finish_invalid(const bc_finish *f)
 {

@@ -35,7 +35,7 @@ extern "C" {
 #define BC_API __attribute__((visibility("default")))
 #endif
 
-#define BC_ABI_VERSION 6
+#define BC_ABI_VERSION 7
 
 enum bc_isa { BC_ISA_PORTABLE = 0, BC_ISA_AVX2 = 1, BC_ISA_AVX512 = 2, BC_ISA_NEON = 3 };
 
@@ -78,6 +78,19 @@ typedef struct bc_entry {
     uint64_t *pout, *mout;
     uint8_t *zout;
 } bc_entry;
+
+/*
+ * A chain of plain units (bitconv_chain.h): the optional entry, then units[0 .. n-1], all r == 1
+ * on the same H x W grid, unit k + 1 reading the packed output of unit k (units[k].pout ==
+ * units[k + 1].pin, the entry's pout == units[0].pin), residuals updated in place. Run as a
+ * wavefront over bands of `band` rows (0: 8), bit for bit what running
+ * the entry and the units one by one gives.
+ */
+typedef struct bc_chain {
+    int32_t n, band;
+    const bc_entry *entry; /* or NULL */
+    const bc_unit *units;  /* [n] */
+} bc_chain;
 
 /*
  * The full-precision tail fused with the output (fptail.h). The tail conv runs on a grid of
@@ -140,6 +153,7 @@ BC_API int bc_get_amx(void);              /* units run on AMX now (wanted, usabl
 BC_API int bc_png_paeth(const bc_png *g, int nthreads); /* 0 ok, -1 invalid */
 BC_API int bc_unit_run(const bc_unit *u, int nthreads);
 BC_API int bc_entry_run(const bc_entry *e, int nthreads);
+BC_API int bc_chain_run(const bc_chain *c, int nthreads);
 BC_API int bc_finish_run(const bc_finish *f, int nthreads);
 BC_API int bc_head_run(const bc_head *h, int nthreads);
 

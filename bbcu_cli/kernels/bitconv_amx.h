@@ -175,22 +175,39 @@ static BC_TGT_AMX unsigned bc_amx_emit_row(const bc_unit *unit, int y, const int
     return zflags;
 }
 
+/* Scratch of the calling thread (expanded row ring, counts, one pixel's mismatches), kept
+ * between calls and grown as needed: the chain (bitconv_chain.h) runs a unit a few rows at a
+ * time, and a fresh allocation per call would cost page faults each time. */
+typedef struct bc_amx_scratch {
+    void *buf;
+    size_t size;
+} bc_amx_scratch;
+
+static _Thread_local bc_amx_scratch bc_amx_tls;
+
+static void *bc_amx_scratch_get(size_t size)
+{
+    if (bc_amx_tls.size < size) {
+        free(bc_amx_tls.buf);
+        bc_amx_tls.buf = aligned_alloc(64, (size + 63) / 64 * 64);
+        bc_amx_tls.size = bc_amx_tls.buf ? size : 0;
+    }
+    return bc_amx_tls.buf;
+}
+
 static BC_TGT_AMX void unit_rows_amx(void *arg, int r0, int r1)
 {
     bc_job *job = (bc_job *)arg;
     const bc_amx_ctx *c = (const bc_amx_ctx *)job->args;
     const bc_unit *u = &c->u;
     const size_t K = (size_t)u->nw_in * 64, slot = (size_t)(c->wr + 2) * K, ld = (size_t)c->nb * 16;
-    int8_t *ring = (int8_t *)aligned_alloc(64, 3 * slot);
-    int32_t *D = (int32_t *)aligned_alloc(64, (size_t)c->wr * ld * sizeof(int32_t));
-    int32_t *S = (int32_t *)calloc((size_t)u->co8 + 16, sizeof(int32_t));
-    if (!ring || !D || !S) {
-        free(ring);
-        free(D);
-        free(S);
+    const size_t dbytes = (size_t)c->wr * ld * sizeof(int32_t), sbytes = ((size_t)u->co8 + 16) * sizeof(int32_t);
+    int8_t *ring = (int8_t *)bc_amx_scratch_get(3 * slot + dbytes + sbytes);
+    if (!ring) {
         bc_job_fail(job);
         return;
     }
+    int32_t *D = (int32_t *)(ring + 3 * slot), *S = (int32_t *)(ring + 3 * slot + dbytes); /* slot, dbytes: multiples of 64 */
     bc_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -206,21 +223,27 @@ static BC_TGT_AMX void unit_rows_amx(void *arg, int r0, int r1)
             for (int i = 0; i < u->r; i++) u->zout[y * u->r + i] = (uint8_t)((zflags >> i) & 1u);
     }
     _tile_release();
-    free(ring);
-    free(D);
-    free(S);
+}
+
+/* The AMX context of a unit (its weights expanded once); free ctx->wv when done. */
+static int bc_amx_prepare(const bc_unit *u, bc_amx_ctx *ctx)
+{
+    bc_amx_ctx c = {*u, NULL, (u->cout + 15) / 16, (u->W + 31) / 32 * 32};
+    int8_t *wv = bc_amx_weights(u, c.nb);
+    if (!wv) return -2;
+    c.wv = wv;
+    *ctx = c;
+    return 0;
 }
 
 /* The unit on AMX tiles: weights expanded once, rows split over the pool as for the others. */
 static int bc_unit_run_amx(const bc_unit *u, int nthreads)
 {
-    bc_amx_ctx ctx = {*u, NULL, (u->cout + 15) / 16, (u->W + 31) / 32 * 32};
-    int8_t *wv = bc_amx_weights(u, ctx.nb);
-    if (!wv) return -2;
-    ctx.wv = wv;
+    bc_amx_ctx ctx;
+    if (bc_amx_prepare(u, &ctx)) return -2;
     bc_job job = {&ctx, 0};
     bc_parallel(unit_rows_amx, &job, u->H, nthreads);
-    free(wv);
+    free((void *)ctx.wv);
     return job.failed ? -2 : 0;
 }
 #endif

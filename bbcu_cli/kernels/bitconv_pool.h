@@ -6,14 +6,18 @@
  */
 #if defined(_WIN32)
 
-static void bc_parallel(bc_rows_fn fn, void *job, int rows, int nthreads)
+static void bc_parallel_chunk(bc_rows_fn fn, void *job, int rows, int nthreads, int chunk)
 {
     (void)nthreads;
+    (void)chunk;
     fn(job, 0, rows);
 }
 
+static void bc_parallel(bc_rows_fn fn, void *job, int rows, int nthreads) { bc_parallel_chunk(fn, job, rows, nthreads, 0); }
+
 #else
 #include <pthread.h>
+#include <sched.h>
 
 #define BC_MAX_THREADS 64
 
@@ -97,7 +101,9 @@ static int bc_pool_grow(int n)
     return g_pool.nworkers + 1 < n ? g_pool.nworkers + 1 : n;
 }
 
-static void bc_parallel(bc_rows_fn fn, void *job, int rows, int nthreads)
+/* fn over rows [0, rows) in chunks of `chunk` rows claimed in ascending order (0: about four
+ * chunks per thread). */
+static void bc_parallel_chunk(bc_rows_fn fn, void *job, int rows, int nthreads, int chunk)
 {
     if (nthreads > rows) nthreads = rows;
     if (nthreads > BC_MAX_THREADS) nthreads = BC_MAX_THREADS;
@@ -113,7 +119,7 @@ static void bc_parallel(bc_rows_fn fn, void *job, int rows, int nthreads)
     g_pool.job = job;
     g_pool.rows = rows;
     g_pool.parts = parts;
-    g_pool.chunk = rows / (4 * parts) > 1 ? rows / (4 * parts) : 1;
+    g_pool.chunk = chunk > 0 ? chunk : rows / (4 * parts) > 1 ? rows / (4 * parts) : 1;
     g_pool.next_row = 0;
     g_pool.pending = parts - 1;
     g_pool.gen++;
@@ -125,4 +131,6 @@ static void bc_parallel(bc_rows_fn fn, void *job, int rows, int nthreads)
     pthread_mutex_unlock(&g_pool.mu);
     pthread_mutex_unlock(&g_pool.call_mu);
 }
+
+static void bc_parallel(bc_rows_fn fn, void *job, int rows, int nthreads) { bc_parallel_chunk(fn, job, rows, nthreads, 0); }
 #endif
