@@ -17,6 +17,7 @@ from bbcu_cli import kernels
 from bbcu_cli.engine.chain import UnitChain
 from bbcu_cli.engine.packed import PackedBackend
 from bbcu_cli.engine.packed_plan import build_plan
+from bbcu_cli.loading import LoadedModel
 
 pytestmark = pytest.mark.skipif(not kernels.amx_usable(), reason="AMX tiles not usable on this machine")
 
@@ -60,6 +61,52 @@ def test_counts_equal_the_popcount_paths(arch: str, scale: int, c: int, restore_
             assert torch.equal(unit_counts(step, unit.cout, "avx512", True), want), f"C={c} {h}x{w}"
             kernels.use_amx(False)
             kernels.run_unit(step, 1)  # the next unit's input
+
+
+def _chain_outputs(plan: object, h: int, w: int, head: torch.Tensor, amx: bool, tail: int) -> list[np.ndarray]:
+    """Features, packed bits, mask and zero-row flags of every unit but the last (which packs for
+    the last), or features of all units with the tail activation ``tail``."""
+    kernels.select_isa("avx512")
+    kernels.use_amx(amx)
+    units = plan.units  # type: ignore[attr-defined]
+    outs = []
+    for chain in (
+        UnitChain(units[:-1], h, w, plan.head_act, kernels.ACT_NONE, units[-1]),  # type: ignore[attr-defined]
+        UnitChain(units, h, w, plan.head_act, tail),  # type: ignore[attr-defined]
+    ):
+        outs.append(chain.run(head.numpy(), 2).copy())
+        if chain.out_grid is not None:
+            outs += [chain.out_grid.bits.copy(), chain.out_grid.mask.copy(), chain.out_grid.zero_rows.copy()]
+    return outs
+
+
+def _exact_zeros(loaded: LoadedModel) -> LoadedModel:
+    """Output 0 of every unit passes its residual through unchanged (zero weights and RPReLU
+    biases), so the head's exact zeros reach every unit's output: zero flags, masked rows."""
+    with torch.no_grad():
+        for m in loaded.model.modules():
+            if hasattr(m, "binary_conv"):
+                m.binary_conv.weight[0] = 0.0
+                m.relu.pr_bias0.bias[0, 0] = 0.0
+                m.relu.pr_bias1.bias[0, 0] = 0.0
+    return loaded
+
+
+@pytest.mark.parametrize("arch,scale,c", CASES)
+@pytest.mark.parametrize("tail", [kernels.ACT_NONE, kernels.ACT_LRELU])
+def test_epilogue_equals_the_popcount_path(arch: str, scale: int, c: int, tail: int, restore_kernel: None) -> None:
+    """The AMX epilogue (straight from the tiles' counts) writes the VPOPCNTQ epilogue's floats,
+    packed bits, masks and zero flags: partial words, up units, post activations, masked rows."""
+    plan = build_plan(_exact_zeros(random_model(arch, c, 4 if arch == "dncnn" else 1, scale, zero_move=True, seed=c)))
+    g = torch.Generator().manual_seed(c + 1)
+    for h, w in [(1, 1), (7, 33), (12, 70)]:
+        head = torch.randn(c, h, w, generator=g)
+        head[:, h // 2, : max(1, w // 3)] = 0.0
+        want = _chain_outputs(plan, h, w, head, False, tail)
+        got = _chain_outputs(plan, h, w, head, True, tail)
+        assert want[3].any() or h * w == 1, "no exact zeros reached the units' outputs"
+        for a, b in zip(got, want, strict=True):
+            assert np.array_equal(a, b), f"C={c} x{scale} {h}x{w}"
 
 
 def test_model_outputs_are_bit_identical(restore_kernel: None) -> None:
