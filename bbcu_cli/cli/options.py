@@ -181,7 +181,7 @@ Route = Annotated[
     typer.Option(
         "--route/--no-route",
         show_default="on for models with variants",
-        help="SR models with variants (the defaults, bbcu-fast-x4, bbcu-fast-x2): restore an input that looks cleanly (antialiased) downscaled with the clean variant (bbcu-clean-xS), one that looks aliased (shrunk without antialiasing) with the alias variant (bbcu-alias-xS), anything else (JPEG, noisy, unsure) with the model itself. --no-route: the model alone.",
+        help="SR models with variants (the defaults and the fast tier bbcu-fast-x2/x3/x4): restore an input that looks cleanly (antialiased) downscaled with the clean variant (bbcu-clean-xS), one that looks aliased (shrunk without antialiasing) with the alias variant (bbcu-alias-xS), anything else (JPEG, noisy, unsure) with the model itself. --no-route: the model alone.",
     ),
 ]
 K = Annotated[
