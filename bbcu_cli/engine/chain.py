@@ -13,10 +13,11 @@ The entry and each run of plain units run as one wavefront over row bands (``bc_
 unit takes them, instead of every unit streaming the whole residual through memory. Bit for bit
 what running them one by one gives (``wavefront=False``). By default only where the residual is
 large (:data:`WAVEFRONT_BYTES`): with 2 threads on an Intel Xeon with AMX (2026-12-05,
-``benchmarks/wavefront.py``, bands of 8 rows) ``bbcu-fast-x4``'s units took 331 -> 288 ns a
-pixel at 1280x720 (118 MB residual) and 342 -> 307 at 1920x1080, but 247 -> 251 at 640x360: the
-halo rows each band re-expands for the tiles cost about what the cache saves until the residual
-outgrows the cache (on the VPOPCNTQ path, compute-bound, it made no difference either way).
+``benchmarks/wavefront.py``) ``bbcu-fast-x4``'s units took 331 -> 288 ns a pixel at 1280x720
+(118 MB residual, bands of 8 rows) and 342 -> 307 at 1920x1080, ``bbcu-p-x4``'s (64 channels)
+857 -> 657 at 1280x720 (4 rows; 8 rows: 772), but ``bbcu-fast-x4``'s 247 -> 251 at 640x360:
+the halo rows each band re-expands for the tiles cost about what the cache saves until the
+residual outgrows the cache (on the VPOPCNTQ path, compute-bound, it made no difference).
 
 Every buffer is a numpy array (no torch): the torch backend wraps them with ``torch.from_numpy``
 where it runs float layers on them.

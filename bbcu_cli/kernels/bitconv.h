@@ -83,7 +83,7 @@ typedef struct bc_entry {
  * A chain of plain units (bitconv_chain.h): the optional entry, then units[0 .. n-1], all r == 1
  * on the same H x W grid, unit k + 1 reading the packed output of unit k (units[k].pout ==
  * units[k + 1].pin, the entry's pout == units[0].pin), residuals updated in place. Run as a
- * wavefront over bands of `band` rows (0: 8), bit for bit what running
+ * wavefront over bands of `band` rows (0: chosen from the row size), bit for bit what running
  * the entry and the units one by one gives.
  */
 typedef struct bc_chain {

@@ -135,14 +135,24 @@ static int bc_chain_invalid(const bc_chain *ch)
     return e && (bc_entry_invalid(e) || e->H != u0->H || e->W != u0->W || e->C != u0->cin || e->pout != u0->pin);
 }
 
-/* Rows per band (8 unless given): fewer rows re-expand more halo rows on AMX and claim more
- * items (measured slower at 640x360 and below), more hold more rows in flight. */
-static int bc_chain_band(const bc_chain *ch) { return ch->band > 0 ? ch->band : 8; }
+/* Rows per band unless given: the rows in flight (stages k lag two bands each: about 2 * stages
+ * * band rows) near 24 MiB of residual, 2 .. 16 rows. Measured on an Intel Xeon with AMX, 2
+ * threads, units at 1280x720 (benchmarks/wavefront.py): 32 channels, 9 stages, best at 8 rows
+ * (24 MiB); 64 channels, 13 stages, best at 2-4 rows (17-34 MiB), 8 rows (68 MiB) lost most of
+ * the gain. Fewer rows re-expand more halo rows on AMX and claim more items. */
+static int bc_chain_band(const bc_chain *ch, int nstages)
+{
+    if (ch->band > 0) return ch->band;
+    const double row = (double)ch->units[0].W * (double)ch->units[0].cin * sizeof(float);
+    const double b = (double)(24 << 20) / (2.0 * (double)nstages * row);
+    return b < 2.0 ? 2 : b > 16.0 ? 16 : (int)(b + 0.5);
+}
 
 BC_API int bc_chain_run(const bc_chain *ch, int nthreads)
 {
     if (!ch || bc_chain_invalid(ch)) return -1;
-    bc_chain_run_ctx c = {NULL, ch->n + (ch->entry ? 1 : 0), 0, bc_chain_band(ch), ch->units[0].H, NULL, NULL, NULL};
+    const int nstages = ch->n + (ch->entry ? 1 : 0);
+    bc_chain_run_ctx c = {NULL, nstages, 0, bc_chain_band(ch, nstages), ch->units[0].H, NULL, NULL, NULL};
     c.nbands = (c.rows + c.band - 1) / c.band;
     const size_t items = (size_t)c.nstages * (size_t)c.nbands;
     c.stages = (bc_chain_stage *)calloc((size_t)c.nstages, sizeof(bc_chain_stage));

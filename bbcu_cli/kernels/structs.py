@@ -95,6 +95,6 @@ class PngArgs(ctypes.Structure):
 
 class ChainArgs(ctypes.Structure):
     """Mirror of ``bc_chain`` in bitconv.h: ``n`` plain units run as a wavefront over row bands
-    of ``band`` rows (0: the kernel's default, 8), after the optional ``entry``."""
+    of ``band`` rows (0: the kernel chooses from the row size), after the optional ``entry``."""
 
     _fields_ = [("n", _I), ("band", _I), ("entry", ctypes.POINTER(EntryArgs)), ("units", ctypes.POINTER(UnitArgs))]

@@ -56,7 +56,7 @@ def test_bands_and_threads_change_no_bit(isa: str, amx: bool, c: int, restore_ke
     for h, w in [(1, 1), (9, 5), (17, 33)]:
         head = _head(c, h, w, h * w)
         want = _run(plan, h, w, head, 1, wavefront=False)
-        for band in (1, 2, 3, 8):
+        for band in (0, 1, 2, 3, 8):
             for threads in (1, 2, 3):
                 got = _run(plan, h, w, head, threads, wavefront=True, band=band)
                 assert np.array_equal(got[0], want[0]), f"{isa} amx={amx} C={c} {h}x{w} band {band} t{threads}"
