@@ -139,20 +139,13 @@ static BC_TGT_AMX void bc_amx_row(const bc_amx_ctx *c, const int8_t *ring, int y
         }
 }
 
-/* z of the 16 outputs from q (mask k) from their counts: bc_z16_avx512 without its
- * mismatch-to-count step (D is the count itself), the same operations on the same values, so
- * the same bits. Reading the counts straight from the tiles' output instead of converting them
- * to mismatches for the shared epilogue made a 64-channel unit ~20% faster (1.40 -> 1.13 ms). */
+/* z of the 16 outputs from q (mask k) from their counts: the AVX-512 epilogue's float operations
+ * (bc_rprelu16_avx512) on D, which is the count itself, so the same bits. Reading the counts
+ * straight from the tiles' output instead of converting them to mismatches for the shared
+ * epilogue made a 64-channel unit ~20% faster (benchmarks/bench_unit.py: 1.55 -> 1.25 ms). */
 BC_INL BC_TGT_AMX __m512 bc_amx_z16(const bc_unit *u, int q, const int32_t *D, const float *xr, __mmask16 k)
 {
-    const __m512 cnt = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, D));
-    __m512 z = _mm512_mul_ps(cnt, _mm512_maskz_loadu_ps(k, u->alpha + q));
-    if (u->has_bias) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->bias + q));
-    z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b0 + q));
-    const __m512 neg = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, u->pa + q), z);
-    z = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), neg, z);
-    z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b1 + q));
-    return _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, xr));
+    return bc_rprelu16_avx512(u, q, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, D)), xr, k);
 }
 
 /* 64 channels from q (a whole packed word): stored, packed into *pw / *mw; 1 if one was zero. */
@@ -200,12 +193,7 @@ BC_INL BC_TGT_AMX int bc_amx_out(const bc_unit *u, int q0, const int32_t *D, con
     for (; c < C; c += 16) {
         const __mmask16 k = bc_k16(C - c);
         const __m512 z = bc_amx_z16(u, q0 + c, D + c, xr + c, k);
-        _mm512_mask_storeu_ps(y + c, k, z);
-        const __m512 v = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->bnext + c));
-        const __mmask16 ne = _mm512_mask_cmp_ps_mask(k, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        b |= (uint64_t)_mm512_mask_cmp_ps_mask(k, v, _mm512_setzero_ps(), _CMP_GT_OQ) << (c & 63);
-        m |= (uint64_t)ne << (c & 63);
-        zero_seen |= ne != k;
+        zero_seen |= bc_store_pack16_avx512(z, k, u->bnext + c, y + c, c, &b, &m);
         if (c + 16 >= C) {
             pw[c >> 6] = b;
             mw[c >> 6] = m;

@@ -115,20 +115,26 @@ BC_INL BC_TGT_AVX512 uint64_t pc_avx512(uint64_t v) { return (uint64_t)__builtin
 
 static inline __mmask16 bc_k16(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 
-/* z = RPReLU(alpha * count (+bias)) + x for 16 channels at c (mask k); E == NULL: no border. */
-BC_INL BC_TGT_AVX512 __m512 bc_z16_avx512(const bc_unit *u, int q, const int32_t *S, __m512i vb,
-                                           const int32_t *E, const float *xr, __mmask16 k)
+/* z = RPReLU(alpha * count (+bias)) + x for the 16 outputs from q (mask k), count as floats
+ * (the AMX epilogue calls it with the tiles' counts: the same operations, so the same bits). */
+BC_INL BC_TGT_AVX512 __m512 bc_rprelu16_avx512(const bc_unit *u, int q, __m512 count, const float *xr, __mmask16 k)
 {
-    __m512i d = _mm512_maskz_loadu_epi32(k, S);
-    if (E) d = _mm512_sub_epi32(d, _mm512_maskz_loadu_epi32(k, E));
-    __m512 z = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(vb, _mm512_slli_epi32(d, 1))),
-                             _mm512_maskz_loadu_ps(k, u->alpha + q));
+    __m512 z = _mm512_mul_ps(count, _mm512_maskz_loadu_ps(k, u->alpha + q));
     if (u->has_bias) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->bias + q));
     z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b0 + q));
     const __m512 neg = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, u->pa + q), z);
     z = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), neg, z);
     z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->b1 + q));
     return _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, xr));
+}
+
+/* z = RPReLU(alpha * count (+bias)) + x for 16 channels at c (mask k); E == NULL: no border. */
+BC_INL BC_TGT_AVX512 __m512 bc_z16_avx512(const bc_unit *u, int q, const int32_t *S, __m512i vb,
+                                           const int32_t *E, const float *xr, __mmask16 k)
+{
+    __m512i d = _mm512_maskz_loadu_epi32(k, S);
+    if (E) d = _mm512_sub_epi32(d, _mm512_maskz_loadu_epi32(k, E));
+    return bc_rprelu16_avx512(u, q, _mm512_cvtepi32_ps(_mm512_sub_epi32(vb, _mm512_slli_epi32(d, 1))), xr, k);
 }
 
 BC_INL BC_TGT_AVX512 void epi_avx512(const bc_unit *u, int q0, const int32_t *S, int32_t base,
@@ -167,13 +173,25 @@ BC_INL BC_TGT_AVX512 int bc_epipack64_avx512(const bc_unit *u, int q, const int3
     return *mw != ~(uint64_t)0;
 }
 
+/* Store the 16 values z (mask k) at y and add the sign / non-zero bits of z + bn for channels
+ * c .. c + 15 to the word being built in *b / *m; returns 1 if one of them was exactly 0. */
+BC_INL BC_TGT_AVX512 int bc_store_pack16_avx512(__m512 z, __mmask16 k, const float *bn, float *y, int c, uint64_t *b,
+                                                uint64_t *m)
+{
+    _mm512_mask_storeu_ps(y, k, z);
+    const __m512 v = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, bn));
+    const __mmask16 ne = _mm512_mask_cmp_ps_mask(k, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    *b |= (uint64_t)_mm512_mask_cmp_ps_mask(k, v, _mm512_setzero_ps(), _CMP_GT_OQ) << (c & 63);
+    *m |= (uint64_t)ne << (c & 63);
+    return ne != k;
+}
+
 /* epi_avx512 (no post activation) fused with pack_avx512 of its result: y is not re-read. */
 BC_INL BC_TGT_AVX512 int epipack_avx512(const bc_unit *u, int q0, const int32_t *S, int32_t base,
                                         const int32_t *E, const float *xr, float *y, uint64_t *pw,
                                         uint64_t *mw)
 {
     const __m512i vb = _mm512_set1_epi32(base);
-    const __m512 zero = _mm512_setzero_ps();
     const int C = u->chr;
     int zero_seen = 0, c = 0;
     for (; c + 64 <= C; c += 64)
@@ -183,13 +201,7 @@ BC_INL BC_TGT_AVX512 int epipack_avx512(const bc_unit *u, int q0, const int32_t 
     for (; c < C; c += 16) { /* a last, partial word */
         const __mmask16 k = bc_k16(C - c);
         const __m512 z = bc_z16_avx512(u, q0 + c, S + c, vb, E ? E + c : NULL, xr + c, k);
-        _mm512_mask_storeu_ps(y + c, k, z);
-        const __m512 v = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, u->bnext + c));
-        const __mmask16 gt = _mm512_mask_cmp_ps_mask(k, v, zero, _CMP_GT_OQ);
-        const __mmask16 ne = _mm512_mask_cmp_ps_mask(k, v, zero, _CMP_NEQ_UQ);
-        b |= (uint64_t)gt << (c & 63);
-        m |= (uint64_t)ne << (c & 63);
-        zero_seen |= ne != k;
+        zero_seen |= bc_store_pack16_avx512(z, k, u->bnext + c, y + c, c, &b, &m);
         if (c + 16 >= C) {
             pw[c >> 6] = b;
             mw[c >> 6] = m;
