@@ -9,6 +9,9 @@
  * module init so setuptools builds it as an extension; Python calls the kernels via ctypes.
  * Build with -ffp-contract=off: the float epilogue must round exactly like PyTorch.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* syscall() (AMX permission) and sched_yield() under -std=c11 */
+#endif
 #ifdef BC_PYTHON_MODULE
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
