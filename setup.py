@@ -24,6 +24,7 @@ HEADERS = [
     "bitconv_avx2.h",
     "bitconv_avx512.h",
     "bitconv_amx.h",
+    "bitconv_amx_epi.h",
     "bitconv_neon.h",
     "bitconv_pool.h",
     "bitconv_chain.h",

@@ -15,7 +15,9 @@
  * Per output row: three expanded input rows in a ring ((W + 2) pixels, rounded up so that whole
  * 32-pixel blocks can be read), blocks of 32 pixels x 32 outputs (four int32 accumulator tiles,
  * two input tiles, two weight tiles: all eight tile registers), 9 taps x nw_in words of 64
- * channels each, counts of the row stored to D, then the epilogue pixel by pixel.
+ * channels each (units of at most 32 channels: 32 bytes a pixel and two horizontal taps per
+ * 64-byte step, 6 steps; bc_amx_step), counts of the row stored to D, then the epilogue pixel
+ * by pixel (bitconv_amx_epi.h).
  *
  * Linux hands out AMX state only after arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA); bc_amx_ok
  * asks once. Compilers without AMX intrinsics (GCC < 11, Clang < 12) build without this path,
@@ -53,9 +55,28 @@ static int bc_amx_ok(void)
 
 typedef struct bc_amx_ctx {
     bc_unit u;        /* first member: what the pool's job points at */
-    const int8_t *wv; /* [9][nw_in][nb] blocks of 1024 bytes: [k / 4][16 outputs][k % 4] */
+    const int8_t *wv; /* [steps][nb] blocks of 1024 bytes: [k / 4][16 outputs][k % 4] */
     int nb, wr;       /* 16-output blocks; row width in pixels rounded up to 32 */
+    int pair;         /* cin <= 32: two horizontal taps per 64-byte K step (bc_amx_step) */
+    int pb, steps;    /* bytes per expanded pixel (32 paired, else 64 * nw_in); K steps per pixel */
 } bc_amx_ctx;
+
+/* K step s of a pixel: its kernel row dy and the byte offset of its 64 bytes from the expanded
+ * pixel (x + 0) of that row. Unpaired: tap t = s / nw_in, word w = s % nw_in, 64 channels of
+ * pixel x + t % 3. Paired (cin <= 32, 32 bytes a pixel): 64 bytes from pixel x + dx hold the
+ * channels of pixels x + dx and x + dx + 1, so step (dy, 0) covers taps dx = 0 and 1 and step
+ * (dy, 1) tap dx = 2 (the next pixel's half meets zero weights): 6 steps instead of 9. */
+static inline void bc_amx_step(const bc_amx_ctx *c, int s, int *dy, size_t *off)
+{
+    if (c->pair) {
+        *dy = s / 2;
+        *off = (size_t)(s % 2) * 64;
+        return;
+    }
+    const int t = s / c->u.nw_in, w = s % c->u.nw_in;
+    *dy = t / 3;
+    *off = (size_t)(t % 3) * (size_t)c->pb + 64 * (size_t)w;
+}
 
 /* Valid channels of input word w as a byte mask. */
 static inline uint64_t bc_amx_valid(const bc_unit *u, int w)
@@ -64,48 +85,76 @@ static inline uint64_t bc_amx_valid(const bc_unit *u, int w)
     return left >= 64 ? ~0ull : (1ull << left) - 1ull;
 }
 
-/* The weights as int8 +-1 (0 past cin), each 64-channel word scattered into its VNNI block. */
-static BC_TGT_AMX int8_t *bc_amx_weights(const bc_unit *u, int nb)
+/* Weight bits and valid-channel mask of K step s for output co (see bc_amx_step). */
+static inline void bc_amx_step_bits(const bc_amx_ctx *c, int s, int co, uint64_t *bits, uint64_t *valid)
 {
-    const size_t nw = (size_t)u->nw_in, bytes = 9 * nw * (size_t)nb * 1024;
+    const bc_unit *u = &c->u;
+    const size_t nw = (size_t)u->nw_in, co8 = (size_t)u->co8;
+    if (!c->pair) {
+        const size_t t = (size_t)s / nw, w = (size_t)s % nw;
+        *bits = u->wt[(t * nw + w) * co8 + (size_t)co];
+        *valid = bc_amx_valid(u, (int)w);
+        return;
+    }
+    const size_t t0 = (size_t)(s / 2) * 3 + (size_t)(s % 2) * 2; /* dx 0 (and 1), or dx 2 alone */
+    const uint64_t lo = bc_amx_valid(u, 0);
+    *bits = u->wt[t0 * co8 + (size_t)co] & lo;
+    *valid = lo;
+    if (s % 2 == 0) {
+        *bits |= (u->wt[(t0 + 1) * co8 + (size_t)co] & lo) << 32;
+        *valid |= lo << 32;
+    }
+}
+
+/* The weights as int8 +-1 (0 past cin), each K step's 64 values scattered into its VNNI block. */
+static BC_TGT_AMX int8_t *bc_amx_weights(const bc_amx_ctx *c)
+{
+    const size_t nb = (size_t)c->nb, bytes = (size_t)c->steps * nb * 1024;
     int8_t *wv = (int8_t *)aligned_alloc(64, bytes);
     if (!wv) return NULL;
     memset(wv, 0, bytes);
     const __m512i one = _mm512_set1_epi8(1), mone = _mm512_set1_epi8(-1);
     const __m512i idx = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-    for (size_t t = 0; t < 9; t++)
-        for (size_t w = 0; w < nw; w++)
-            for (int co = 0; co < u->cout; co++) {
-                const uint64_t bits = u->wt[(t * nw + w) * (size_t)u->co8 + (size_t)co];
-                const __m512i v = _mm512_maskz_mov_epi8(bc_amx_valid(u, (int)w), _mm512_mask_blend_epi8(bits, mone, one));
-                int8_t *blk = wv + ((t * nw + w) * (size_t)nb + (size_t)(co / 16)) * 1024 + (size_t)(co % 16) * 4;
-                _mm512_i32scatter_epi32(blk, idx, v, 4); /* bytes 4j..4j+3 to row j of the block */
-            }
+    for (int s = 0; s < c->steps; s++)
+        for (int co = 0; co < c->u.cout; co++) {
+            uint64_t bits, valid;
+            bc_amx_step_bits(c, s, co, &bits, &valid);
+            const __m512i v = _mm512_maskz_mov_epi8(valid, _mm512_mask_blend_epi8(bits, mone, one));
+            int8_t *blk = wv + ((size_t)s * nb + (size_t)(co / 16)) * 1024 + (size_t)(co % 16) * 4;
+            _mm512_i32scatter_epi32(blk, idx, v, 4); /* bytes 4j..4j+3 to row j of the block */
+        }
     return wv;
 }
 
-/* Padded row py of the input grid (image row py - 1) as int8 [wr + 2][64 * nw_in]. */
+/* Pixels in a ring slot: the padded row and, paired, one more (the last step reads 2 pixels). */
+static inline int bc_amx_slot_px(const bc_amx_ctx *c) { return c->wr + 2 + c->pair; }
+
+/* Bytes of a ring slot, a multiple of 64 (the counts D follow the three slots). */
+static inline size_t bc_amx_slot(const bc_amx_ctx *c) { return ((size_t)bc_amx_slot_px(c) * (size_t)c->pb + 63) / 64 * 64; }
+
+/* Padded row py of the input grid (image row py - 1) as int8 [slot pixels][pb]. */
 static BC_TGT_AMX void bc_amx_expand(const bc_amx_ctx *c, int py, int8_t *dst)
 {
     const bc_unit *u = &c->u;
-    const int nw = u->nw_in, inside = py >= 1 && py <= u->H;
+    const int nw = u->nw_in, inside = py >= 1 && py <= u->H, words = c->pair ? 1 : nw;
+    const __mmask64 keep = c->pair ? 0xffffffffull : ~0ull; /* bytes stored per word */
     const __m512i one = _mm512_set1_epi8(1), mone = _mm512_set1_epi8(-1);
-    for (int px = 0; px < c->wr + 2; px++)
-        for (int w = 0; w < nw; w++) {
+    for (int px = 0; px < bc_amx_slot_px(c); px++)
+        for (int w = 0; w < words; w++) {
             __m512i v = _mm512_setzero_si512();
             if (inside && px >= 1 && px <= u->W) {
                 const size_t o = ((size_t)py * (size_t)(u->W + 2) + (size_t)px) * (size_t)nw + (size_t)w;
                 v = _mm512_maskz_mov_epi8(u->min[o], _mm512_mask_blend_epi8(u->pin[o], mone, one));
             }
-            _mm512_storeu_si512((void *)(dst + ((size_t)px * (size_t)nw + (size_t)w) * 64), v);
+            _mm512_mask_storeu_epi8((void *)(dst + (size_t)px * (size_t)c->pb + (size_t)w * 64), keep, v);
         }
 }
 
 /* Counts D [wr][16 * nb] of output row y; ring slot p % 3 holds padded row p. */
 static BC_TGT_AMX void bc_amx_row(const bc_amx_ctx *c, const int8_t *ring, int y, int32_t *D)
 {
-    const int nw = c->u.nw_in, nb = c->nb;
-    const size_t K = (size_t)nw * 64, slot = (size_t)(c->wr + 2) * K, ld = (size_t)nb * 64;
+    const int nb = c->nb;
+    const size_t pb = (size_t)c->pb, slot = bc_amx_slot(c), ld = (size_t)nb * 64;
     for (int x0 = 0; x0 < c->u.W; x0 += 32)
         for (int n = 0; n < nb; n += 2) {
             const int two = n + 1 < nb;
@@ -113,20 +162,21 @@ static BC_TGT_AMX void bc_amx_row(const bc_amx_ctx *c, const int8_t *ring, int y
             _tile_zero(1);
             _tile_zero(2);
             _tile_zero(3);
-            for (int t = 0; t < 9; t++) {
-                const int8_t *a = ring + (size_t)((y + t / 3) % 3) * slot + (size_t)(x0 + t % 3) * K;
-                for (int w = 0; w < nw; w++) {
-                    const int8_t *b = c->wv + (((size_t)t * (size_t)nw + (size_t)w) * (size_t)nb + (size_t)n) * 1024;
-                    _tile_loadd(4, a + 64 * w, K);
-                    _tile_loadd(5, a + 16 * K + 64 * w, K);
-                    _tile_loadd(6, b, 64);
-                    _tile_dpbssd(0, 4, 6);
-                    _tile_dpbssd(2, 5, 6);
-                    if (two) {
-                        _tile_loadd(7, b + 1024, 64);
-                        _tile_dpbssd(1, 4, 7);
-                        _tile_dpbssd(3, 5, 7);
-                    }
+            for (int s = 0; s < c->steps; s++) {
+                int dy;
+                size_t off;
+                bc_amx_step(c, s, &dy, &off);
+                const int8_t *a = ring + (size_t)((y + dy) % 3) * slot + (size_t)x0 * pb + off;
+                const int8_t *b = c->wv + ((size_t)s * (size_t)nb + (size_t)n) * 1024;
+                _tile_loadd(4, a, pb);
+                _tile_loadd(5, a + 16 * pb, pb);
+                _tile_loadd(6, b, 64);
+                _tile_dpbssd(0, 4, 6);
+                _tile_dpbssd(2, 5, 6);
+                if (two) {
+                    _tile_loadd(7, b + 1024, 64);
+                    _tile_dpbssd(1, 4, 7);
+                    _tile_dpbssd(3, 5, 7);
                 }
             }
             int32_t *o = D + (size_t)x0 * (size_t)nb * 16 + (size_t)n * 16;
@@ -139,100 +189,7 @@ static BC_TGT_AMX void bc_amx_row(const bc_amx_ctx *c, const int8_t *ring, int y
         }
 }
 
-/* z of the 16 outputs from q (mask k) from their counts: the AVX-512 epilogue's float operations
- * (bc_rprelu16_avx512) on D, which is the count itself, so the same bits. Reading the counts
- * straight from the tiles' output instead of converting them to mismatches for the shared
- * epilogue made a 64-channel unit ~20% faster (benchmarks/bench_unit.py: 1.55 -> 1.25 ms). */
-BC_INL BC_TGT_AMX __m512 bc_amx_z16(const bc_unit *u, int q, const int32_t *D, const float *xr, __mmask16 k)
-{
-    return bc_rprelu16_avx512(u, q, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, D)), xr, k);
-}
-
-/* 64 channels from q (a whole packed word): stored, packed into *pw / *mw; 1 if one was zero. */
-BC_INL BC_TGT_AMX int bc_amx_word(const bc_unit *u, int q, const int32_t *D, const float *xr, float *y,
-                                  const float *bn, uint64_t *pw, uint64_t *mw)
-{
-    __mmask16 gt[4], ne[4];
-    for (int h = 0; h < 4; h++) {
-        const int c = 16 * h;
-        const __m512 z = bc_amx_z16(u, q + c, D + c, xr + c, 0xffff);
-        _mm512_storeu_ps(y + c, z);
-        const __m512 v = _mm512_add_ps(z, _mm512_loadu_ps(bn + c));
-        gt[h] = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        ne[h] = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    }
-    *pw = _cvtmask64_u64(_mm512_kunpackd(_mm512_kunpackw(gt[3], gt[2]), _mm512_kunpackw(gt[1], gt[0])));
-    *mw = _cvtmask64_u64(_mm512_kunpackd(_mm512_kunpackw(ne[3], ne[2]), _mm512_kunpackw(ne[1], ne[0])));
-    return *mw != ~(uint64_t)0;
-}
-
-/* The last unit's output: the post activation applied, nothing packed. */
-BC_INL BC_TGT_AMX void bc_amx_last(const bc_unit *u, int q0, const int32_t *D, const float *xr, float *y)
-{
-    const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(0.1f);
-    for (int c = 0; c < u->chr; c += 16) {
-        const __mmask16 k = bc_k16(u->chr - c);
-        __m512 z = bc_amx_z16(u, q0 + c, D + c, xr + c, k);
-        if (u->post_act == BC_ACT_RELU) z = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), z);
-        else if (u->post_act == BC_ACT_LRELU)
-            z = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), _mm512_mul_ps(z, slope), z);
-        _mm512_mask_storeu_ps(y + c, k, z);
-    }
-}
-
-/* One output pixel's chr channels from q0 (as epipack_avx512: whole words, then a partial one),
- * stored and packed for the next unit into pw / mw; returns 1 if a value + bnext was exactly 0. */
-BC_INL BC_TGT_AMX int bc_amx_out(const bc_unit *u, int q0, const int32_t *D, const float *xr, float *y, uint64_t *pw,
-                                 uint64_t *mw)
-{
-    const int C = u->chr;
-    int zero_seen = 0, c = 0;
-    for (; c + 64 <= C; c += 64)
-        zero_seen |= bc_amx_word(u, q0 + c, D + c, xr + c, y + c, u->bnext + c, pw + c / 64, mw + c / 64);
-    uint64_t b = 0, m = 0;
-    for (; c < C; c += 16) {
-        const __mmask16 k = bc_k16(C - c);
-        const __m512 z = bc_amx_z16(u, q0 + c, D + c, xr + c, k);
-        zero_seen |= bc_store_pack16_avx512(z, k, u->bnext + c, y + c, c, &b, &m);
-        if (c + 16 >= C) {
-            pw[c >> 6] = b;
-            mw[c >> 6] = m;
-        }
-    }
-    return zero_seen;
-}
-
-/* Counts (benchmark) or epilogue of every pixel of row y from its D; returns the zero flags (bit i:
- * output row r * y + i holds an exact zero), as unit_rows does. */
-static BC_TGT_AMX unsigned bc_amx_emit_row(const bc_unit *unit, int y, const int32_t *D, int ld)
-{
-    const bc_unit local = *unit; /* as in unit_rows: stores through yout cannot alias it */
-    const bc_unit *u = &local;
-    const int r = u->r, chr = u->chr;
-    const size_t Wo = (size_t)u->W * (size_t)r;
-    unsigned zflags = 0;
-    for (int x = 0; x < u->W; x++) {
-        const int32_t *d = D + (size_t)x * (size_t)ld;
-        if (u->counts) {
-            memcpy(u->counts + ((size_t)y * (size_t)u->W + (size_t)x) * (size_t)u->cout, d, (size_t)u->cout * sizeof(int32_t));
-            continue;
-        }
-        const float *xr = u->xres + ((size_t)y * (size_t)u->W + (size_t)x) * (size_t)chr;
-        for (int i = 0; i < r; i++)
-            for (int j = 0; j < r; j++) {
-                const int q0 = (i * r + j) * chr;
-                const size_t oy = (size_t)y * (size_t)r + (size_t)i, ox = (size_t)x * (size_t)r + (size_t)j;
-                float *yp = u->yout + (oy * Wo + ox) * (size_t)chr;
-                if (!u->bnext) {
-                    bc_amx_last(u, q0, d + q0, xr, yp);
-                    continue;
-                }
-                const size_t o = ((oy + 1) * (Wo + 2) + ox + 1) * (size_t)u->nw_out;
-                if (bc_amx_out(u, q0, d + q0, xr, yp, u->pout + o, u->mout + o)) zflags |= 1u << i;
-            }
-    }
-    return zflags;
-}
+#include "bitconv_amx_epi.h"
 
 /* Scratch of the calling thread (expanded row ring, counts), kept
  * between calls and grown as needed: the chain (bitconv_chain.h) runs a unit a few rows at a
@@ -259,7 +216,7 @@ static BC_TGT_AMX void unit_rows_amx(void *arg, int r0, int r1)
     bc_job *job = (bc_job *)arg;
     const bc_amx_ctx *c = (const bc_amx_ctx *)job->args;
     const bc_unit *u = &c->u;
-    const size_t K = (size_t)u->nw_in * 64, slot = (size_t)(c->wr + 2) * K, ld = (size_t)c->nb * 16;
+    const size_t slot = bc_amx_slot(c), ld = (size_t)c->nb * 16;
     const size_t dbytes = (size_t)c->wr * ld * sizeof(int32_t);
     int8_t *ring = (int8_t *)bc_amx_scratch_get(3 * slot + dbytes);
     if (!ring) {
@@ -287,8 +244,10 @@ static BC_TGT_AMX void unit_rows_amx(void *arg, int r0, int r1)
 /* The AMX context of a unit (its weights expanded once); free ctx->wv when done. */
 static int bc_amx_prepare(const bc_unit *u, bc_amx_ctx *ctx)
 {
-    bc_amx_ctx c = {*u, NULL, (u->cout + 15) / 16, (u->W + 31) / 32 * 32};
-    int8_t *wv = bc_amx_weights(u, c.nb);
+    const int pair = u->cin <= 32;
+    bc_amx_ctx c = {*u, NULL, (u->cout + 15) / 16, (u->W + 31) / 32 * 32, pair, pair ? 32 : 64 * u->nw_in,
+                    pair ? 6 : 9 * u->nw_in};
+    int8_t *wv = bc_amx_weights(&c);
     if (!wv) return -2;
     c.wv = wv;
     *ctx = c;

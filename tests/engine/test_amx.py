@@ -23,7 +23,11 @@ pytestmark = pytest.mark.skipif(not kernels.amx_usable(), reason="AMX tiles not 
 
 # channels: one word (8..64, tails), 70 (two words, a tail), 128 (two full words); scale 2 and 3
 # units have 4x / 9x the outputs (odd numbers of 16-output blocks included)
-CASES = [("dncnn", 1, c) for c in (8, 33, 64, 70, 128)] + [("bbcu-m", 2, 16), ("bbcu-m", 3, 24), ("bbcu-m", 2, 64)]
+CASES = [("dncnn", 1, c) for c in (8, 16, 31, 32, 33, 64, 70, 128)] + [
+    ("bbcu-m", 2, 16),
+    ("bbcu-m", 3, 24),
+    ("bbcu-m", 2, 64),
+]
 
 
 @pytest.fixture
