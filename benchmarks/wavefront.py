@@ -34,8 +34,10 @@ def load(name: str) -> LoadedModel:
 
         return random_model(ModelSpec("bbcu-m", "sr", 4, 3, 64, 16, 130.0))
     from bbcu_cli.factory import resolve_model
+    from bbcu_cli.weights.cache import get_manifest
 
-    return resolve_model(name, task="sr", scale=int(name[-1])).model
+    entry = get_manifest().get(name)
+    return resolve_model(name, task=entry.task, scale=entry.scale).model
 
 
 def chains(plan: InferencePlan, h: int, w: int, bands: list[int]) -> dict[str, UnitChain]:
