@@ -11,13 +11,20 @@ features). When a unit follows the chain (``following``), the last unit packs it
 The entry and each run of plain units run as one wavefront over row bands (``bc_chain`` in
 ``kernels/bitconv_chain.h``): a band's residual and packed rows are still in cache when the next
 unit takes them, instead of every unit streaming the whole residual through memory. Bit for bit
-what running them one by one gives (``wavefront=False``). By default only where the residual is
-large (:data:`WAVEFRONT_BYTES`): with 2 threads on an Intel Xeon with AMX (2026-12-05,
+what running them one by one gives (``wavefront=False``). By default wherever the residual
+reaches :data:`WAVEFRONT_BYTES` (24 MiB), so that no unit streams more than that through the
+caches, whatever size the image: with 2 threads on an Intel Xeon with AMX (2026-12-05,
 ``benchmarks/wavefront.py``) ``bbcu-fast-x4``'s units took 331 -> 288 ns a pixel at 1280x720
 (118 MB residual, bands of 8 rows) and 342 -> 307 at 1920x1080, ``bbcu-p-x4``'s (64 channels)
-857 -> 657 at 1280x720 (4 rows; 8 rows: 772), but ``bbcu-fast-x4``'s 247 -> 251 at 640x360:
-the halo rows each band re-expands for the tiles cost about what the cache saves until the
-residual outgrows the cache (on the VPOPCNTQ path, compute-bound, it made no difference).
+857 -> 657 at 1280x720 (4 rows; 8 rows: 772). Between 24 and 96 MiB (640x360 and the like) it
+depends on how much of the shared L3 the host leaves this process: on a quiet host the residual
+stayed in cache one unit after another and the wavefront's per-band costs made it a little slower
+(``bbcu-fast-x4`` 247 -> 251 ns a pixel, ``bbcu-p-x4`` 614 -> 638-691), on a busy one
+(2026-12-06) the one-by-one units fell out of cache at 640x360 and bands were faster
+(``bbcu-p-x4`` 821 -> 700); whole restores, same process, threshold 96 -> 24 MiB: ``bbcu-p-x4``
+at 640x360 281 -> 252 ms, ``bbcu-p-x3`` 282 -> 242, ``bbcu-deblock`` 58.0 -> 60.5, and the growth
+from 640x360 to 1280x720 of the unshuffled DnCNNs 4.69-4.71x -> 4.24-4.26x. A bounded working set
+keeps the cost per pixel the same at every size (issue 16); the threshold was 96 MiB before.
 
 Every buffer is a numpy array (no torch): the torch backend wraps them with ``torch.from_numpy``
 where it runs float layers on them.
@@ -38,7 +45,7 @@ __all__ = ["Grid", "UnitChain", "ptr"]
 
 
 #: residual size (bytes) from which a run of plain units runs as a wavefront by default
-WAVEFRONT_BYTES = 96 << 20
+WAVEFRONT_BYTES = 24 << 20
 #: back buffers of 4 MiB and more with transparent huge pages where the OS offers them
 HUGE_PAGES = True
 
