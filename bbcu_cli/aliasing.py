@@ -18,13 +18,14 @@ on the robust model. Pure numpy; no torch.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import resources
 
 import numpy as np
 
 from .cues import CUE_NAMES, Box, Cells, cue_cells, inside
+from .tile_cnn import TileCNN
 
 __all__ = [
     "AliasingDetector",
@@ -206,11 +207,14 @@ class AliasingDetector:
     veto: float = 1.0
     hidden_weights: tuple[tuple[float, ...], ...] = ()
     hidden_bias: tuple[float, ...] = ()
+    tile_cnn: TileCNN | None = field(default=None, compare=False)
+    """A CNN on the luma tiles (:mod:`bbcu_cli.tile_cnn`) whose mean logit, times ``cnn_alpha``,
+    is added to the logit (of the whole image, or of a quadrant from the tiles centred in it)."""
+    cnn_alpha: float = 0.0
 
     def probability(self, pixels: np.ndarray) -> float | None:
         """P(robust is better) for ``pixels`` (see :func:`detector_features`); None when too small."""
-        f = detector_features(pixels)
-        return None if f is None else self._p(f)
+        return self.judge(measure(pixels))[1]
 
     @classmethod
     def of(cls, scale: int, entry: dict) -> AliasingDetector:
@@ -220,17 +224,25 @@ class AliasingDetector:
             if key in fields:
                 fields[key] = tuple(fields[key])
         fields["hidden_weights"] = tuple(tuple(row) for row in fields.get("hidden_weights", ()))
+        if "tile_cnn" in fields:
+            fields["cnn_alpha"] = float(fields["tile_cnn"]["alpha"])
+            fields["tile_cnn"] = TileCNN.of(fields["tile_cnn"])
         return cls(scale=scale, **fields)
 
-    def _p(self, features: np.ndarray) -> float:
-        return float(self.probabilities(features[None])[0])
+    def _p(self, features: np.ndarray, cnn: float | None = None) -> float:
+        return float(self.probabilities(features[None], None if cnn is None else np.array([cnn]))[0])
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """P(robust is better) of each row of ``features`` ((n, F), F >= ``len(mean)``): (n,)."""
+    def probabilities(self, features: np.ndarray, cnn: np.ndarray | None = None) -> np.ndarray:
+        """P(robust is better) of each row of ``features`` ((n, F), F >= ``len(mean)``): (n,).
+        ``cnn``: the rows' :meth:`TileCNN.scores <bbcu_cli.tile_cnn.TileCNN.scores>` ((n,)),
+        added times ``cnn_alpha`` to the logit (ignored without a ``tile_cnn``)."""
         z = (features[:, : len(self.mean)] - np.asarray(self.mean)) / np.asarray(self.std)
         if self.hidden_weights:
             z = np.tanh(z @ np.asarray(self.hidden_weights) + np.asarray(self.hidden_bias))
-        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
+        logit = z @ np.asarray(self.weights) + self.bias
+        if self.tile_cnn is not None and cnn is not None:
+            logit = logit + self.cnn_alpha * cnn
+        return 1.0 / (1.0 + np.exp(-logit))
 
     def decide(self, pixels: np.ndarray) -> tuple[bool, float | None, float | None]:
         """``(take, p, part)``: whether the variant this detector guards should restore
@@ -243,10 +255,14 @@ class AliasingDetector:
         """:meth:`decide` on an image's :func:`measure` (None: too small)."""
         if measured is None:
             return False, None, None
-        p = self._p(measured.features())
+        boxes = quadrant_boxes(measured.luma.shape)
+        cnn = [None] * (len(boxes) + 1)
+        if self.tile_cnn is not None:
+            cnn = list(self.tile_cnn.scores(measured.luma, [None, *boxes]))
+        p = self._p(measured.features(), cnn[0])
         if p >= self.threshold or self.veto >= 1.0:
             return p < self.threshold, p, None
-        part = max((self._p(measured.features(box)) for box in quadrant_boxes(measured.luma.shape)), default=None)
+        part = max((self._p(measured.features(box), c) for box, c in zip(boxes, cnn[1:])), default=None)
         return part is None or part < self.veto, p, part
 
 

@@ -58,20 +58,23 @@ def restore_array(
     backend: str = "auto",
     device: str = "cpu",
     ensemble: bool = False,
+    copies: int | None = None,
 ) -> np.ndarray:
     """Restore an (H, W[, C]) image (uint8, uint16 or float32 in [0, 1]).
 
     Returns (sH, sW, C) float32, the unclamped network output. ``sigma`` (0-255) is required
     for denoisers with a noise-level input and ignored otherwise. ``ensemble`` averages the
-    outputs for the 8 flips/rotations (8x slower). A given :class:`Restorer` keeps its own
-    tile/backend/device/ensemble settings.
+    outputs for the 8 flips/rotations (8x slower); ``copies`` averages 1, 2, 4 or 8 of them
+    (None: the model's own, 2 for the x4 default, else 1; see :mod:`bbcu_cli.engine.ensemble`).
+    A given :class:`Restorer` keeps its own tile/backend/device/ensemble/copies settings.
 
     Raises:
         UsageError: ``model`` is not a loaded model or Restorer (a name: load it with
-            :func:`get_model`), a bad ``tile``, ``backend`` or ``device``, ``sigma`` outside 0..255.
+            :func:`get_model`), a bad ``tile``, ``backend``, ``device`` or ``copies`` (or
+            ``ensemble`` with ``copies`` other than 8), ``sigma`` outside 0..255.
         InputError: ``pixels`` is not an (H, W[, 1 or 3]) image array.
     """
-    restorer = _restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
+    restorer = _restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble, copies=copies)
     return restorer.restore(pixels, sigma=sigma if restorer.spec.noise_channel else None)
 
 
@@ -86,6 +89,7 @@ def restore_file(
     backend: str = "auto",
     device: str = "cpu",
     ensemble: bool = False,
+    copies: int | None = None,
 ) -> None:
     """Restore the image file ``src`` into ``dst`` (atomic write; keeps bit depth, gray, alpha).
 
@@ -99,13 +103,13 @@ def restore_file(
     src, dst = _path(src, "src"), _path(dst, "dst")
     if src.resolve() == dst.resolve():
         raise UsageError(f"{dst} is the input file", "write the output to another path; inputs are never overwritten")
-    restorer = _restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble)
+    restorer = _restorer(model, backend=backend, device=device, tile=tile, ensemble=ensemble, copies=copies)
     result = process_file(restorer, src, dst, opts=RestoreOptions(sigma=sigma, overwrite=overwrite))
     if result.status == "failed":
         raise result.failure or BbcuError(result.error or f"{src}: failed")
 
 
-def _restorer(model: object, *, backend: str, device: str, tile: int, ensemble: bool) -> Restorer:
+def _restorer(model: object, *, backend: str, device: str, tile: int, ensemble: bool, copies: int | None) -> Restorer:
     """``model`` itself when it is a :class:`Restorer`, else a new one; a :class:`UsageError`
     (not an AttributeError deep inside) for a model name, a path or a bad ``tile``."""
     if isinstance(model, Restorer):
@@ -119,7 +123,7 @@ def _restorer(model: object, *, backend: str, device: str, tile: int, ensemble: 
         raise UsageError(f"model is a {type(model).__name__}, not a loaded model", "pass get_model(...) or a Restorer")
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0):
         raise UsageError(f"tile={tile!r} is not a tile side in pixels", "pass tile=0 (automatic) or e.g. tile=256")
-    return Restorer(model, backend=backend, device=device, tile=tile or 0, ensemble=ensemble)
+    return Restorer(model, backend=backend, device=device, tile=tile or 0, ensemble=ensemble, copies=copies)
 
 
 def _path(value: object, name: str) -> Path:

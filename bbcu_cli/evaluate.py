@@ -95,6 +95,8 @@ class EvalResult:
     """For a model with a clean variant (:mod:`bbcu_cli.routing`): (images it restored, images)."""
     alias_variant: tuple[int, int] | None = None
     """For a model with an alias variant: (images it restored, images)."""
+    copies: int = 1
+    """Self-ensemble copies averaged per image (:mod:`bbcu_cli.engine.ensemble`; 1: none)."""
 
     def mean_of(self, name: str) -> float | None:
         """Mean of an :class:`ImageResult` field (e.g. ``"baseline_psnr"``); None if unset."""
@@ -102,11 +104,11 @@ class EvalResult:
         return None if not values or None in values else float(np.mean(values))
 
     def to_json(self) -> dict[str, Any]:
-        """Dict with keys task, model, dataset, scale, sigma, quality, psnr, ssim, degradation
-        (sr only), clean_variant_images / alias_variant_images (``[n, of]``, a model with such a
+        """Dict with keys task, model, dataset, scale, sigma, quality, psnr, ssim, copies,
+        degradation (sr only), clean_variant_images / alias_variant_images (``[n, of]``, a model with such a
         variant only) and
         images (a list of {name, psnr, ssim})."""
-        keys = ("task", "model", "dataset", "scale", "sigma", "quality", "psnr", "ssim")
+        keys = ("task", "model", "dataset", "scale", "sigma", "quality", "psnr", "ssim", "copies")
         out: dict[str, Any] = {k: getattr(self, k) for k in keys}
         if self.degradation is not None:
             out["degradation"] = self.degradation

@@ -11,7 +11,9 @@ which returns only the model), so one set of rules decides which weights are loa
 * **task check**: the loaded model must do ``task`` and, when a scale was asked for, upscale
   by it (``task=None`` takes any model: a manifest name brings its own task);
 * **offline**: ``offline=True`` never uses the network; ``BBCU_OFFLINE`` is read in one place,
-  :func:`bbcu_cli.weights.download.is_offline`, when a download would be needed.
+  :func:`bbcu_cli.weights.download.is_offline`, when a download would be needed;
+* **copies**: a model resolved by name carries its manifest entry's self-ensemble ``copies``
+  (a variant its own entry's); a file given by path 1.
 
 * **runtime**: ``lite=True`` (the CLI's restoring commands, when their settings allow it: see
   :func:`bbcu_cli.lite.lite_blocker`) loads a project ``.safetensors`` file of a family with a
@@ -130,6 +132,7 @@ def resolve_model(
 
         loaded = load_model(weights.path, k=k, task=load_as)  # type: ignore[arg-type]
     _check_kind(loaded, weights.name, task, scale)
+    loaded.copies = weights.entry.copies if weights.entry is not None else 1
     wanted = route is not False  # None (the CLI's default) routes too, without the warning below
     variants = weights.entry.variants() if wanted and weights.entry is not None else {}
     if variants:

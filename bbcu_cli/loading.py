@@ -58,6 +58,9 @@ class LoadedModel:
     metadata: dict[str, str] = field(default_factory=dict)
     route: Route | None = None
     """SR: the clean variant used on cleanly downscaled inputs (:mod:`bbcu_cli.routing`)."""
+    copies: int = 1
+    """Self-ensemble copies a :class:`~bbcu_cli.engine.restore.Restorer` averages by default: the
+    manifest entry's ``copies`` for a model resolved by name, 1 for a file given by path."""
 
 
 def build_model(spec: ModelSpec) -> nn.Module:

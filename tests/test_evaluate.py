@@ -154,7 +154,7 @@ def test_result_json_and_task_parameters(tmp_path: Path) -> None:
     _write_folder(tmp_path / "tiny", [(32, 32, 3)])
     res = evaluate(tmp_path / "tiny", identity_baseline(), EvalConfig("denoise", sigma=15), "m")
     data = json.loads(json.dumps(res.to_json()))
-    assert list(data) == ["task", "model", "dataset", "scale", "sigma", "quality", "psnr", "ssim", "images"]
+    assert list(data) == ["task", "model", "dataset", "scale", "sigma", "quality", "psnr", "ssim", "copies", "images"]
     assert (data["task"], data["model"], data["dataset"]) == ("denoise", "m", "tiny")
     assert (data["scale"], data["sigma"], data["quality"]) == (None, 15, None)
     assert list(data["images"][0]) == ["name", "psnr", "ssim"]

@@ -141,3 +141,13 @@ def test_a_named_model_brings_its_own_task() -> None:
     loaded = create_model("bbcu-denoise-l22")
     assert loaded.spec.task == "denoise"
     assert create_model().spec.task == "sr" and create_model().spec.scale == 4
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_a_named_model_carries_its_entrys_copies_and_a_path_one(tmp_path: Path, lite: bool) -> None:
+    assert resolve_model(None, task="sr", offline=True, lite=lite).model.copies == 2  # bbcu-p-x4
+    assert resolve_model("bbcu-clean-x4", offline=True, lite=lite).model.copies == 2
+    assert resolve_model("bbcu-p-x2", offline=True, lite=lite).model.copies == 1
+    found = resolve_model("bbcu-p-x4", offline=True, lite=lite)
+    assert resolve_model(str(found.weights.path), task="sr", lite=lite).model.copies == 1  # the same file by path
+    assert resolve_model(str(_tiny_x4(tmp_path)), task="sr", lite=lite).model.copies == 1

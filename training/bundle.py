@@ -85,9 +85,15 @@ def _entry(run: Path, default: bool, metrics: Path | None, notes: str, use_eval:
     return entry
 
 
+#: what a new bundle of a model keeps from the entry it replaces (routing and run-time settings)
+KEPT = ("clean_variant", "alias_variant", "copies")
+
+
 def _register(entry: dict) -> None:
     for path in MANIFESTS:
         manifest = json.loads(path.read_text())
+        old = [m for m in manifest["models"] if m["name"] == entry["name"]]
+        entry = {**{k: old[0][k] for k in KEPT if old and k in old[0]}, **entry}
         models = [m for m in manifest["models"] if m["name"] != entry["name"]]
         if entry["default"]:
             for m in models:

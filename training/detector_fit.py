@@ -110,9 +110,26 @@ def probabilities(detectors: list[AliasingDetector], fold: np.ndarray, x: np.nda
     return out
 
 
-def part_probability(parts: np.ndarray, detectors: list[AliasingDetector], fold: np.ndarray) -> np.ndarray:
-    """The largest quadrant probability of each sample (0 where it has no quadrants)."""
+def with_cnn(p: np.ndarray, score: np.ndarray, alpha: float) -> np.ndarray:
+    """``p`` with ``alpha`` times a tile CNN's ``score`` added to its logit (``p`` as is when alpha is 0)."""
+    if alpha == 0.0:
+        return p
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    return 1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) + alpha * np.nan_to_num(score))))
+
+
+def part_probability(
+    parts: np.ndarray,
+    detectors: list[AliasingDetector],
+    fold: np.ndarray,
+    cnn: np.ndarray | None = None,
+    alpha: float = 0.0,
+) -> np.ndarray:
+    """The largest quadrant probability of each sample (0 where it has no quadrants); with
+    ``cnn`` ((n, 4) quadrant scores) and ``alpha``, see :func:`with_cnn`."""
     p = probabilities(detectors, fold, np.nan_to_num(parts))
+    if cnn is not None:
+        p = with_cnn(p, cnn, alpha)
     return np.where(np.isnan(parts[..., 0]), 0.0, p).max(axis=1)
 
 
@@ -121,9 +138,9 @@ def choose_threshold(
 ) -> tuple[float, float]:
     """The threshold (clean below it) with the largest mean gain over always-robust among those
     that lose at most ``tolerance`` dB on average on every degradation and route at most
-    ``max_bad`` of any degradation's samples to a loss of more than 1 dB; and that gain.
-    ``gain``: clean minus robust, dB."""
-    best = (0.0, 0.02)
+    ``max_bad`` of any degradation's samples to a loss of more than 1 dB; and that gain (0 and 0
+    when none does: nothing is routed). ``gain``: clean minus robust, dB."""
+    best = (0.0, 0.0)  # when no threshold keeps the rules: 0, nothing is routed
     ways = [degradation == d for d in set(degradation)]
     for t in np.linspace(0.02, 0.98, 49):
         routed = np.where(prob < t, gain, 0.0)

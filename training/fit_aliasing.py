@@ -48,12 +48,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bbcu_cli.aliasing import FEATURE_NAMES, AliasingDetector, region_features  # noqa: E402
+from bbcu_cli.aliasing import FEATURE_NAMES, AliasingDetector, quadrant_boxes  # noqa: E402
+from bbcu_cli.aliasing import measure as measure_image  # noqa: E402
 from bbcu_cli.degradations import add_noise_uint8, degrade_sr, downscale  # noqa: E402
 from bbcu_cli.degrade import jpeg_compress  # noqa: E402
 from bbcu_cli.eval_data import list_dataset  # noqa: E402
 from bbcu_cli.imagefiles import read_image  # noqa: E402
 from bbcu_cli.metrics import rgb_to_y  # noqa: E402
+from bbcu_cli.tile_cnn import TileCNN  # noqa: E402
 from training.detector_fit import (  # noqa: E402
     Fields,
     as_detector,
@@ -62,6 +64,7 @@ from training.detector_fit import (  # noqa: E402
     out_of_fold,
     part_probability,
     probabilities,
+    with_cnn,
 )
 
 Degrade = Callable[[np.ndarray, int, int], np.ndarray]
@@ -134,21 +137,27 @@ def _measure_variant(args: argparse.Namespace, offset: int) -> list[dict]:
     return rows
 
 
-def samples(rows: list[dict], crops: int, seed: int = 0) -> dict[str, np.ndarray]:
+def samples(rows: list[dict], crops: int, seed: int = 0, cnn: TileCNN | None = None) -> dict[str, np.ndarray]:
     """Features, clean-minus-robust Y-PSNR gain and degradation of every image and crop, and
-    ``parts``: the features of its quadrants, ``(n, 4, F)`` with NaN rows where there are none."""
+    ``parts``: the features of its quadrants, ``(n, 4, F)`` with NaN rows where there are none
+    (as :func:`bbcu_cli.aliasing.region_features` pools them). With ``cnn``: also ``cnn``, its
+    score of each sample ((n,)), and ``cnn_parts``, of each quadrant ((n, 4), NaN where none)."""
     rng = np.random.default_rng(seed)
-    out: dict[str, list] = {"features": [], "gain": [], "degradation": [], "parts": []}
+    out: dict[str, list] = {"features": [], "gain": [], "degradation": [], "parts": [], "cnn": [], "cnn_parts": []}
     for row in rows:
         for box in _boxes(row["ec"].shape, crops, rng):
-            found = region_features(row["lr"][box])
+            found = measure_image(row["lr"][box])
             if found is None:
                 continue
+            quads = quadrant_boxes(found.luma.shape)
             gain = 10 * np.log10(row["er"][box].sum() / max(row["ec"][box].sum(), 1e-12))
-            parts = np.full((4, len(FEATURE_NAMES)), np.nan)
-            if found[1]:
-                parts[:] = found[1]
-            for key, value in zip(out, (found[0], gain, row["deg"], parts)):
+            parts, cnn_parts = np.full((4, len(FEATURE_NAMES)), np.nan), np.full(4, np.nan)
+            if quads:
+                parts[:] = [found.features(q) for q in quads]
+            scores = np.full(len(quads) + 1, np.nan) if cnn is None else cnn.scores(found.luma, [None, *quads])
+            cnn_parts[: len(quads)] = scores[1:]
+            values = (found.features(), gain, row["deg"], parts, scores[0], cnn_parts)
+            for key, value in zip(out, values):
                 out[key].append(value)
     return {k: np.array(v) for k, v in out.items()}
 
@@ -199,24 +208,32 @@ def main() -> None:
         "--hidden", type=int, default=0, help="units of a tanh hidden layer (0: logistic regression on the features)"
     )
     ap.add_argument("--cache", type=Path, help="CACHE-oOFFSET.pkl: the measurements of each offset (read if there)")
+    ap.add_argument(
+        "--tile-cnn", type=int, default=0, help="train a tile CNN for this many batches (clean detectors; 0: none)"
+    )
+    ap.add_argument("--cnn-alpha", type=float, default=0.5, help="weight of the tile CNN's score in the logit")
     ap.add_argument("--out", type=Path, default=ROOT / "bbcu_cli" / "aliasing.json")
     args = ap.parse_args()
     if args.hidden < 0 or not 0.0 <= args.max_bad <= 1.0:
         ap.error("--hidden takes 0 or more units, --max-bad a share from 0 to 1")
+    if args.tile_cnn and args.alias:
+        ap.error("--tile-cnn fits clean detectors only")
     args.variant, args.table = (args.clean, "detectors") if args.clean else (args.alias, "alias_detectors")
     data = _samples_by_fold(args)
     x, gain = data["features"].astype(float), data["gain"].astype(float)
     fitted = ~_taken_first(data, args) if args.alias else np.ones(len(gain), bool)
     final = fit_model(x[fitted], gain[fitted], args.hidden)
     judges, fold = _judges(args, data, fitted, final)
-    prob = np.where(fitted, probabilities(judges, fold, x), 1.0)
+    alpha = args.cnn_alpha if data["tile_cnn"] is not None else 0.0
+    prob = np.where(fitted, with_cnn(probabilities(judges, fold, x), data["cnn"], alpha), 1.0)
     threshold, won = choose_threshold(prob, gain, data["degradation"], args.tolerance, args.max_bad)
-    part = part_probability(data["parts"], judges, fold)
+    part = part_probability(data["parts"], judges, fold, data["cnn_parts"], alpha)
     if len(judges) > 1:
         print(f"out of fold ({len(judges)} folds: each fold judged by a model fitted on the others):")
     _report(data, prob, threshold, won)
     report_veto(prob < threshold, part, gain, args.veto)
-    _write(args, final, threshold, args.veto, won, len(gain))
+    cnn = None if not args.tile_cnn else {"alpha": args.cnn_alpha, **_cnn_entry(data["tile_cnn"])}
+    _write(args, final, threshold, args.veto, won, len(gain), cnn)
 
 
 def _judges(
@@ -234,11 +251,47 @@ def _judges(
 
 
 def _samples_by_fold(args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """:func:`samples` of each ``--offset`` in turn, with ``fold``: the index of its offset."""
-    parts = [samples(_measured(args, offset), args.crops) for offset in args.offset]
+    """:func:`samples` of each ``--offset`` in turn, with ``fold``: the index of its offset.
+    ``--tile-cnn``: each fold's samples scored by a tile CNN trained on the other folds' tiles
+    (out of fold, like the features' model), and ``tile_cnn``: the one trained on all folds.
+    ``--alias`` under a packaged clean detector with a tile CNN: scored by that CNN."""
+    rows = [_measured(args, offset) for offset in args.offset]
+    cnns: list[TileCNN | None] = [_packaged_cnn(args)] * (len(rows) + 1)
+    if getattr(args, "tile_cnn", 0):
+        cnns = _tile_cnns(rows, args.tile_cnn)
+    parts = [samples(r, args.crops, cnn=cnn) for r, cnn in zip(rows, cnns)]
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     data["fold"] = np.concatenate([np.full(len(p["gain"]), i) for i, p in enumerate(parts)])
+    data["tile_cnn"] = cnns[-1]
     return data
+
+
+def _packaged_cnn(args: argparse.Namespace) -> TileCNN | None:
+    """The tile CNN of the packaged clean detector an alias fit is asked after (else None)."""
+    from bbcu_cli.aliasing import detector_for
+
+    first = detector_for(args.scale, "clean") if getattr(args, "alias", None) else None
+    return None if first is None else first.tile_cnn
+
+
+def _tile_cnns(rows: list[list[dict]], steps: int) -> list[TileCNN]:
+    """Per fold a tile CNN trained on the other folds' rows (the one of all when there is one
+    fold), then the one trained on all."""
+    from training.tile_cnn_fit import as_cnn, tile_data, train
+
+    data = [tile_data(r) for r in rows]
+    final = train(np.concatenate([x for x, _ in data]), np.concatenate([g for _, g in data]), steps)
+    if len(rows) == 1:
+        return [as_cnn(final)] * 2
+    oof = [
+        train(
+            np.concatenate([x for j, (x, _) in enumerate(data) if j != k]),
+            np.concatenate([g for j, (_, g) in enumerate(data) if j != k]),
+            steps,
+        )
+        for k in range(len(rows))
+    ]
+    return [as_cnn(n) for n in (*oof, final)]
 
 
 def _taken_first(data: dict[str, np.ndarray], args: argparse.Namespace) -> np.ndarray:
@@ -252,6 +305,8 @@ def _taken_first(data: dict[str, np.ndarray], args: argparse.Namespace) -> np.nd
         return np.zeros(len(data["gain"]), bool)
     p = first.probabilities(data["features"].astype(float))
     part = part_probability(data["parts"], [first], np.zeros(len(p), int))
+    p = with_cnn(p, data["cnn"], first.cnn_alpha)
+    part = part_probability(data["parts"], [first], np.zeros(len(p), int), data["cnn_parts"], first.cnn_alpha)
     taken = (p < first.threshold) & ((part < first.veto) | (first.veto >= 1.0))
     print(f"{taken.mean():.3f} of the samples go to the clean variant first (threshold {first.threshold})")
     return taken
@@ -294,13 +349,26 @@ def dump(doc: dict) -> str:
     return re.sub(r"\[\s+([-0-9.e,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text) + "\n"
 
 
-def _write(args: argparse.Namespace, model: Fields, threshold: float, veto: float, won: float, n: int) -> None:
+def _cnn_entry(cnn: TileCNN) -> dict:
+    """``cnn``'s weights in the ``aliasing.json`` layout (:meth:`TileCNN.of`), 5 decimals."""
+
+    def r(a: np.ndarray) -> list:
+        return np.round(np.asarray(a, dtype=float), 5).ravel().tolist()
+
+    convs = [{"shape": list(w.shape), "weight": r(w), "bias": r(b)} for w, b in cnn.convs]
+    return {"convs": convs, "linear": {"weight": r(cnn.linear[0]), "bias": round(cnn.linear[1], 5)}}
+
+
+def _write(
+    args: argparse.Namespace, model: Fields, threshold: float, veto: float, won: float, n: int, cnn: dict | None
+) -> None:
     doc = json.loads(args.out.read_text()) if args.out.exists() else {"detectors": {}}
     doc["features"] = list(FEATURE_NAMES)
     doc.setdefault(args.table, {})[str(args.scale)] = {
         **{k: np.round(np.asarray(v, dtype=float), 5).tolist() for k, v in model.items()},
         "threshold": round(threshold, 3),
         "veto": veto,
+        **({} if cnn is None else {"tile_cnn": cnn}),
         "fit": {
             "alias" if args.alias else "clean": args.variant,
             "robust": args.robust,

@@ -93,7 +93,8 @@ def _restorers(loaded: LoadedModel, backends: list[str], threads: int) -> tuple[
     skipped: dict[str, str] = {}
     for name in backends:
         try:
-            restorers[name] = Restorer(loaded, backend=name, device="cpu", threads=threads, tile=0)
+            # one forward pass: the backends' speed, not a model's self-ensemble copies
+            restorers[name] = Restorer(loaded, backend=name, device="cpu", threads=threads, tile=0, copies=1)
         except BbcuError as exc:
             skipped[name] = exc.message_for_cli()
     return restorers, skipped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -85,9 +86,10 @@ def _restore_for(
     """A baseline, or the model from the factory on ``engine``; with its report name and the
     tally of its clean variant's images."""
     if choice.model in _BASELINES:
-        if engine.ensemble:
+        if engine.ensemble or (engine.copies or 1) > 1:
+            flag = "--ensemble" if engine.ensemble else f"--copies {engine.copies}"
             raise UsageError(
-                f"--ensemble needs a model, not the {choice.model} baseline", "drop --ensemble or pass -m MODEL"
+                f"{flag} needs a model, not the {choice.model} baseline", f"drop {flag.split()[0]} or pass -m MODEL"
             )
         return _baseline(choice.model, cfg), choice.model, _RouteTally(None)
     from ..factory import resolve_model
@@ -159,8 +161,6 @@ def _evaluate_all(
     show: bool,
     tally: _RouteTally,
 ) -> list[EvalResult]:
-    from dataclasses import replace
-
     from ..evaluate import evaluate
 
     results = []
@@ -232,6 +232,7 @@ def eval_command(
     threads: opt.Threads = 0,
     backend: opt.Backend = "auto",
     ensemble: opt.Ensemble = False,
+    copies: opt.Copies = None,
     offline: opt.Offline = False,
     route: opt.Route = None,
     json_out: opt.JsonOut = False,
@@ -241,15 +242,19 @@ def eval_command(
 
     SR is scored on Y with a border crop of the scale; denoise on RGB; deblock on gray (or RGB
     for colour sets). Prints a per-image table and the mean; --json prints one object
-    ({"results": [...]} with --degradation all). With --ensemble the model is reported as NAME+
-    (the literature's mark for x8 self-ensemble).
+    ({"results": [...]} with --degradation all). With --ensemble (8 copies) the model is reported
+    as NAME+ (the literature's mark for x8 self-ensemble); the JSON says how many copies ran.
     """
     from ..evaluate import EvalConfig
 
     configs = [EvalConfig(task, scale, sigma, quality, seed, limit, gray, d) for d in _degradations(degradation, task)]  # type: ignore[arg-type]
-    engine = EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble)
+    engine = EngineSettings(
+        backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble, copies=copies
+    )
     restore, name, tally = _restore_for(
         ModelChoice(model, scale, offline=offline, route=route), configs[0], engine, blind=blind
     )
     results = _evaluate_all(dataset, restore, configs, name, save, not quiet and not json_out, tally)
+    ran = tally.restorer.copies if tally.restorer is not None else 1
+    results = [replace(r, copies=ran) for r in results]
     _report(results, json_out, quiet)

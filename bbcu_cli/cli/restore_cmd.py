@@ -52,6 +52,7 @@ def upscale(
     shard: opt.Shard = None,
     jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleSR = False,
+    copies: opt.Copies = None,
     route: opt.Route = None,
 ) -> None:
     """Upscale images with a BBCU super-resolution model: -s 2/3/4, or --outscale for any factor.
@@ -69,7 +70,9 @@ def upscale(
                 tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels
             ),
             model=ModelChoice(model, scale, k=k, offline=offline, route=route),
-            engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
+            engine=EngineSettings(
+                backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble, copies=copies
+            ),
             output=OutputSettings(
                 output,
                 suffix,
@@ -113,6 +116,7 @@ def denoise(
     shard: opt.Shard = None,
     jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleDenoise = False,
+    copies: opt.Copies = None,
 ) -> None:
     """Remove Gaussian noise; --sigma steers models with a noise-level input.
 
@@ -125,7 +129,9 @@ def denoise(
                 tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels
             ),
             model=ModelChoice(model, k=k, offline=offline),
-            engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
+            engine=EngineSettings(
+                backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble, copies=copies
+            ),
             output=OutputSettings(
                 output,
                 suffix,
@@ -168,6 +174,7 @@ def deblock(
     shard: opt.Shard = None,
     jobs: opt.Jobs = 1,
     ensemble: opt.EnsembleDeblock = False,
+    copies: opt.Copies = None,
 ) -> None:
     """Remove JPEG blocking and ringing artifacts.
 
@@ -180,7 +187,9 @@ def deblock(
                 tuple(inputs), recursive=recursive, ref=ref, shard=shard, jobs=jobs, max_output_pixels=max_output_pixels
             ),
             model=ModelChoice(model, k=k, offline=offline),
-            engine=EngineSettings(backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble),
+            engine=EngineSettings(
+                backend=backend, device=device, threads=threads, tile=tile, ensemble=ensemble, copies=copies
+            ),
             output=OutputSettings(
                 output,
                 suffix,

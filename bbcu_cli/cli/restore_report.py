@@ -1,7 +1,7 @@
 """What a restore run shows: the header line, one line per file, notes, the summary, ``--json``.
 
 The JSON object is :func:`bbcu_cli.cli.report.emit_json`'s schema plus the run's engine facts
-(backend, ensemble, interruption, ``--ref`` protocol, and for SR the model scale and outscale).
+(backend, ensemble and copies, interruption, ``--ref`` protocol, and for SR the model scale and outscale).
 """
 
 from __future__ import annotations
@@ -65,8 +65,15 @@ def _scale_text(view: RunView) -> str:
 def header(task: str, name: str, view: RunView, count: int) -> str:
     """The one line saying what runs: model, backend and ISA, device, threads, tile plan."""
     tiles = f"tile {view.inner.tile} px" if view.inner.tile else "tiles auto (full-width stripes from free memory)"
-    ens = ", ensemble x8" if view.ensemble else ""
+    ens = _copies_text(view.copies)
     return f"{COMMANDS[task]}: {count} image(s) with {name}{_scale_text(view)}{ens} | backend {isa_label(view.backend_name, view.choice.torch_free)} | device {view.device} | {view.threads} thread(s) | {tiles}"
+
+
+def _copies_text(copies: int) -> str:
+    """The header's self-ensemble part: ``, ensemble x8``, ``, 2 copies``, or "" for one copy."""
+    if copies == 1:
+        return ""
+    return ", ensemble x8" if copies == 8 else f", {copies} copies"
 
 
 def protocol(task: str, scale: float) -> str:
@@ -108,6 +115,7 @@ def _json_extra(view: RunView, batch: BatchRun, totals: RunTotals) -> dict[str, 
     extra: dict[str, object] = {
         "backend": view.backend_name,
         "ensemble": view.ensemble,
+        "copies": view.copies,
         "interrupted": batch.interrupted,
         "protocol": totals.protocol,
     }

@@ -36,7 +36,8 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """How the model runs: ``--backend``, ``--device``, ``--threads``, ``--tile``, ``--ensemble``."""
+    """How the model runs: ``--backend``, ``--device``, ``--threads``, ``--tile``, ``--ensemble``,
+    ``--copies``."""
 
     backend: str = "auto"
     device: str = "auto"
@@ -45,12 +46,20 @@ class EngineSettings:
     tile: int = 0
     """Tile side in input pixels; 0: automatic full-width stripes."""
     ensemble: bool = False
+    copies: int | None = None
+    """Self-ensemble copies (1, 2, 4 or 8); None: the model's own (8 with ``ensemble``)."""
+
+    def __post_init__(self) -> None:
+        """Refuse bad ``--copies`` (or one beside ``--ensemble``) before a model is loaded."""
+        from ..engine.ensemble import requested_copies
+
+        requested_copies(self.ensemble, self.copies)
 
     def lite_blocker(self) -> str:
         """Why these settings need the torch runtime; empty when the torch-free one may run."""
         from ..lite.select import lite_blocker
 
-        return lite_blocker(backend=self.backend, device=self.device, ensemble=self.ensemble)
+        return lite_blocker(backend=self.backend, device=self.device)
 
     def restorer(self, loaded: LoadedModel | LiteModel) -> Restorer:
         """The engine for ``loaded`` (a torch or a torch-free model) with these settings."""
@@ -63,6 +72,7 @@ class EngineSettings:
             threads=self.threads or None,
             tile=self.tile,
             ensemble=self.ensemble,
+            copies=self.copies,
         )
 
 

@@ -24,7 +24,7 @@ from ..lite.model import LiteModel
 from ..routing import Choice
 from .backends import BackendChoice, lite_backend, select_backend
 from .devices import HOST_CPU, check_device_name, free_memory_bytes, resolve_device, set_threads, tune_allocator
-from .ensemble import self_ensemble
+from .ensemble import COPIES, check_copies, requested_copies, self_ensemble
 from .finish import Window
 from .tiling import Tile, align_for, auto_tile_rows, bytes_per_input_pixel, halo_for, plan_tiles
 
@@ -81,10 +81,12 @@ def _check_pixels(pixels: object, sigma: float | None) -> None:
 
 
 def _store(out: np.ndarray, y: slice, x: slice, values: np.ndarray) -> None:
-    if out.dtype == np.uint8:
-        out[y, x] = np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
-    elif out.dtype == np.uint16:
-        out[y, x] = np.rint(np.clip(values, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    """Write float32 ``values`` (scratch: scaled in place for integer outputs) into ``out[y, x]``."""
+    if out.dtype in (np.uint8, np.uint16):
+        top = np.float32(255.0 if out.dtype == np.uint8 else 65535.0)
+        np.multiply(values, top, out=values)
+        np.clip(values, 0.0, top, out=values)
+        out[y, x] = np.rint(values, out=values)
     else:
         out[y, x] = values
 
@@ -102,9 +104,14 @@ class Restorer:
         tile: core tile side in input pixels; 0 or None chooses full-width stripes from free
             memory. Tiles overlap by the receptive field, so tiling never changes the output.
         ensemble: average the outputs for the 8 flips/rotations of each tile (8x the work;
-            see :mod:`bbcu_cli.engine.ensemble`).
+            see :mod:`bbcu_cli.engine.ensemble`); the same as ``copies=8``.
+        copies: self-ensemble copies averaged (1, 2, 4 or 8); None: the model's own
+            (``loaded.copies``: its manifest entry's, e.g. 2 for the x4 default). A variant of a
+            routed model (:mod:`bbcu_cli.routing`) runs its own with None.
     Raises:
-        UsageError, KernelUnavailable: see :func:`select_backend` / :func:`resolve_device`.
+        UsageError: ``copies`` is not 1, 2, 4 or 8, or ``ensemble`` with ``copies`` other than 8;
+            see also :func:`select_backend` / :func:`resolve_device`.
+        KernelUnavailable: see :func:`select_backend`.
     """
 
     def __init__(
@@ -116,11 +123,15 @@ class Restorer:
         threads: int | None = None,
         tile: int | None = 0,
         ensemble: bool = False,
+        copies: int | None = None,
     ) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
+        asked = requested_copies(ensemble, copies)
+        self.copies = asked if asked is not None else check_copies(getattr(loaded, "copies", 1))
+        """Self-ensemble copies averaged per tile (1: the plain forward)."""
         if isinstance(loaded, LiteModel):
-            self._init_lite(loaded, backend, device, threads, ensemble)
+            self._init_lite(loaded, backend, device, threads)
         else:
             self.device = resolve_device(device)
             self.threads = set_threads(threads)
@@ -130,20 +141,20 @@ class Restorer:
         self.tile = tile or 0
         self.halo = halo_for(self.spec)
         self.align = align_for(self.spec)
-        self.ensemble = ensemble
         self._settings: dict[str, Any] = {
             "backend": backend,
             "device": device,
             "threads": threads,
             "tile": tile,
             "ensemble": ensemble,
+            "copies": copies,  # None stays None: a variant runs its own model's copies
         }
         self._variants: dict[str, Restorer] = {}
         self.last_choice: Choice | None = None
         """How the last :meth:`restore` chose between the model and its variants (None: no route)."""
 
-    def _init_lite(self, model: LiteModel, backend: str, device: str, threads: int | None, ensemble: bool) -> None:
-        """The torch-free runtime: CPU only, ``auto``/``packed`` backend, no ensemble."""
+    def _init_lite(self, model: LiteModel, backend: str, device: str, threads: int | None) -> None:
+        """The torch-free runtime: CPU only, ``auto``/``packed`` backend."""
         from ..errors import UsageError, option
         from ..lite import default_threads
 
@@ -152,16 +163,17 @@ class Restorer:
                 f"device '{device}' needs the torch runtime",
                 f"use {option('device', 'cpu')}, or load the model with bbcu_cli.loading.load_model",
             )
-        if ensemble:
-            raise UsageError(
-                "the self-ensemble needs the torch runtime", "load the model with bbcu_cli.loading.load_model"
-            )
         if threads is not None and threads < 0:
             set_threads(threads)  # the same UsageError as the torch path
         self.device = HOST_CPU
         self.threads = int(threads) if threads else default_threads()
         tune_allocator()
         self.choice = lite_backend(model, backend, threads=self.threads)
+
+    @property
+    def ensemble(self) -> bool:
+        """Whether the full x8 self-ensemble runs (``copies == 8``)."""
+        return self.copies == COPIES
 
     @property
     def backend_name(self) -> str:
@@ -242,7 +254,7 @@ class Restorer:
         top, bottom, left, right = (v * geo.scale for v in t.crop)
         s = geo.scale
         into = self.choice.into
-        if into is not None and not self.ensemble and block.shape[2] == self.spec.in_channels:
+        if into is not None and self.copies == 1 and block.shape[2] == self.spec.in_channels:
             into(block, sigma, out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s], Window(top, bottom, left, right))
             return
         result = self._run_block(block, sigma)
@@ -261,8 +273,8 @@ class Restorer:
         return np.concatenate(planes, axis=2)
 
     def _forward(self, block: np.ndarray, sigma: float | None) -> np.ndarray:
-        if self.ensemble:
-            return self_ensemble(lambda b: self._forward_once(b, sigma), block, self.scale, self.align)
+        if self.copies > 1:
+            return self_ensemble(lambda b: self._forward_once(b, sigma), block, self.scale, self.align, self.copies)
         return self._forward_once(block, sigma)
 
     def _forward_once(self, block: np.ndarray, sigma: float | None) -> np.ndarray:

@@ -1,7 +1,7 @@
 """When the torch-free runtime runs a model, and why not (the rule the CLI and factory share).
 
 The lite runtime runs a model when the settings allow it (:func:`lite_blocker`: backend
-``auto``/``packed``, device ``auto``/``cpu``, no self-ensemble, the packed kernels available,
+``auto``/``packed``, device ``auto``/``cpu``, the packed kernels available,
 ``BBCU_NO_LITE`` unset, and with device ``auto`` no GPU visible: torch then chooses between CUDA
 and the CPU as it always has) and the file is one it reads (:func:`try_lite`: a project
 ``.safetensors`` file of a family with a lite plan, no zero binary weight). Otherwise the torch
@@ -23,8 +23,9 @@ NO_LITE_ENV = "BBCU_NO_LITE"
 """Set (not empty, not 0) to run every model on the torch runtime."""
 
 
-def lite_blocker(*, backend: str, device: str, ensemble: bool) -> str:
-    """Why these settings need the torch runtime; empty when the lite runtime may run."""
+def lite_blocker(*, backend: str, device: str) -> str:
+    """Why these settings need the torch runtime; empty when the lite runtime may run (the
+    self-ensemble, any number of copies, runs on both)."""
     forced = os.environ.get("BBCU_NO_LITE", "").strip()
     if forced not in ("", "0"):
         return f"{NO_LITE_ENV}={forced}"
@@ -32,8 +33,6 @@ def lite_blocker(*, backend: str, device: str, ensemble: bool) -> str:
         return f"backend {backend} runs on torch"
     if (device or "auto").strip().lower() not in ("auto", "cpu"):
         return f"device {device} runs on torch"
-    if ensemble:
-        return "the self-ensemble runs on torch"
     if (device or "auto").strip().lower() == "auto" and gpu_visible():
         return "a GPU is visible and device auto lets torch choose it (device cpu keeps the torch-free runtime)"
     state = kernels.backend_status()

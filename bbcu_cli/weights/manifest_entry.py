@@ -89,6 +89,8 @@ class ManifestEntry:
     """SR: the entry to restore cleanly downscaled inputs with instead (see :mod:`bbcu_cli.routing`)."""
     alias_variant: str | None = None
     """SR: the entry to restore aliased inputs (downscaled without antialiasing) with instead."""
+    copies: int = 1
+    """Self-ensemble copies averaged by default (1, 2, 4 or 8; see :mod:`bbcu_cli.engine.ensemble`)."""
 
     def variants(self) -> dict[str, str]:
         """``{kind: entry name}`` of the variants this entry names, in the order they are asked."""

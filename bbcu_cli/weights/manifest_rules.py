@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 ARCHS = arch_names()  # the registered architecture families (bbcu_cli.archs)
 FORMATS = ("bbcu-safetensors", "official-pth")
+COPY_COUNTS = (1, 2, 4, 8)  # bbcu_cli.engine.ensemble.COPY_COUNTS, without importing numpy here
 
 
 _ARCH_CHECKS: dict[str, Checker] = {
@@ -71,6 +72,10 @@ _ENTRY_CHECKS: dict[str, Checker] = {
     "drive": ck.optional(ck.nested(DriveSource, _DRIVE_CHECKS, {"sha256": None})),
     "clean_variant": ck.optional(ck.str_),
     "alias_variant": ck.optional(ck.str_),
+    "copies": ck.rule(
+        lambda v: ck.is_number(v) and v in COPY_COUNTS and isinstance(v, int),
+        "must be 1, 2, 4 or 8 (self-ensemble copies; got {value!r})",
+    ),
 }
 _ENTRY_DEFAULTS = {
     "urls": (),
@@ -86,6 +91,7 @@ _ENTRY_DEFAULTS = {
     "drive": None,
     "clean_variant": None,
     "alias_variant": None,
+    "copies": 1,
 }
 
 

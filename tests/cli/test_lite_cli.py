@@ -1,5 +1,6 @@
 """The restoring commands run BBCU-P and DnCNN models without importing torch, and write the
-same bytes as the torch runtime (``BBCU_NO_LITE=1``): RGB, RGBA and 16-bit PNG inputs."""
+same bytes as the torch runtime (``BBCU_NO_LITE=1``): RGB, RGBA and 16-bit PNG inputs; the
+self-ensemble too (the x4 default's 2 copies, ``--ensemble``'s 8)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ def _inputs(tmp: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize(
-    "command", [["upscale", "-s", "4"], ["denoise", "--sigma", "25"], ["deblock"]], ids=lambda c: c[0]
+    "command",
+    [["upscale", "-s", "4"], ["denoise", "--sigma", "25"], ["deblock"], ["deblock", "--ensemble"]],
+    ids=["upscale", "denoise", "deblock", "deblock-ensemble"],
 )
 def test_restore_without_torch_same_bytes(command: list[str], tmp_path: Path) -> None:
     inputs = _inputs(tmp_path)
@@ -63,6 +66,8 @@ def test_restore_without_torch_same_bytes(command: list[str], tmp_path: Path) ->
         )
         assert res.returncode == 0, res.stderr[-3000:]
         assert ("no torch" in res.stderr) == (runtime == "lite"), res.stderr[-1000:]
+        copies = ", ensemble x8" if "--ensemble" in command else ", 2 copies" if command[0] == "upscale" else None
+        assert copies is None or copies in res.stderr, res.stderr[-1000:]  # the x4 default runs 2 copies
         outs[runtime] = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
     assert len(outs["lite"]) == len(inputs) and outs["lite"] == outs["torch"]
 

@@ -14,16 +14,25 @@ needs_kernels = pytest.mark.skipif(not kernels.backend_status().available, reaso
 def test_cpu_settings_allow_lite(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BBCU_NO_LITE", raising=False)
     monkeypatch.setattr(select, "gpu_visible", lambda: False)
-    assert select.lite_blocker(backend="auto", device="auto", ensemble=False) == ""
-    assert select.lite_blocker(backend="packed", device="cpu", ensemble=False) == ""
+    assert select.lite_blocker(backend="auto", device="auto") == ""
+    assert select.lite_blocker(backend="packed", device="cpu") == ""
+
+
+@needs_kernels
+def test_the_self_ensemble_runs_torch_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any number of self-ensemble copies runs on the lite runtime: no settings clause for it."""
+    monkeypatch.delenv("BBCU_NO_LITE", raising=False)
+    from bbcu_cli.cli.settings import EngineSettings
+
+    assert EngineSettings(device="cpu", ensemble=True).lite_blocker() == ""
+    assert EngineSettings(device="cpu", copies=2).lite_blocker() == ""
 
 
 @pytest.mark.parametrize(
     ("settings", "reason"),
     [
-        ({"backend": "float", "device": "auto", "ensemble": False}, "backend float"),
-        ({"backend": "auto", "device": "cuda", "ensemble": False}, "device cuda"),
-        ({"backend": "auto", "device": "cpu", "ensemble": True}, "self-ensemble"),
+        ({"backend": "float", "device": "auto"}, "backend float"),
+        ({"backend": "auto", "device": "cuda"}, "device cuda"),
     ],
 )
 def test_settings_that_need_torch_say_why(settings: dict, reason: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,15 +42,15 @@ def test_settings_that_need_torch_say_why(settings: dict, reason: str, monkeypat
 
 def test_no_lite_variable_forces_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BBCU_NO_LITE", "1")
-    assert "BBCU_NO_LITE=1" in select.lite_blocker(backend="auto", device="cpu", ensemble=False)
+    assert "BBCU_NO_LITE=1" in select.lite_blocker(backend="auto", device="cpu")
 
 
 @needs_kernels
 def test_a_visible_gpu_leaves_device_auto_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BBCU_NO_LITE", raising=False)
     monkeypatch.setattr(select, "gpu_visible", lambda: True)
-    assert "GPU is visible" in select.lite_blocker(backend="auto", device="auto", ensemble=False)
-    assert select.lite_blocker(backend="auto", device="cpu", ensemble=False) == ""
+    assert "GPU is visible" in select.lite_blocker(backend="auto", device="auto")
+    assert select.lite_blocker(backend="auto", device="cpu") == ""
 
 
 @pytest.mark.parametrize("hidden", ["", "-1"])

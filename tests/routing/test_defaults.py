@@ -163,3 +163,24 @@ def test_the_fast_tier_asks_the_clean_detector_first_without_a_clean_variant(
     )
     assert out.code == 0, out.err
     assert [i["variant"] for i in json.loads(out.out)["items"]] == ["alias"]
+
+
+def test_a_routed_variant_runs_its_own_entrys_copies() -> None:
+    """The variants are resolved by name: each carries its own entry's ``copies``; a Restorer
+    without ``copies`` runs each model's own, one with ``copies`` runs that on every model."""
+    from bbcu_cli.engine.restore import Restorer
+
+    found = resolve_model(None, task="sr", scale=4, offline=True, lite=True, route=None)
+    route = found.model.route
+    assert route is not None and route.variant("alias").loaded().copies == 2
+    found.model.copies = 1  # the robust model alone: the variant must keep its own 2
+    small = downscale(textured_photo(), 4, "cv2-cubic")
+    restorer = Restorer(found.model, backend="packed", device="cpu", threads=1)
+    restorer.restore(small)
+    assert restorer.last_choice is not None and restorer.last_choice.variant == "alias"
+    assert restorer.copies == 1 and restorer._variants["alias"].copies == 2
+    told = Restorer(found.model, backend="packed", device="cpu", threads=1, copies=1)
+    told.restore(small)
+    assert told._variants["alias"].copies == 1
+    x2 = resolve_model(None, task="sr", scale=2, offline=True, lite=True, route=None).model.route
+    assert x2 is not None and all(v.loaded().copies == 1 for v in x2.variants)

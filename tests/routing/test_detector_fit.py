@@ -81,6 +81,14 @@ def test_the_threshold_can_cap_the_share_of_costly_mistakes() -> None:
     assert won == pytest.approx(np.where(prob < capped, gain, 0.0).mean())
 
 
+def test_when_no_threshold_keeps_the_rules_nothing_is_routed() -> None:
+    prob = np.linspace(0.0, 0.9, 100)
+    gain = np.full(100, -0.5)  # the variant loses everywhere: even the lowest threshold costs
+    threshold, won = choose_threshold(prob, gain, np.repeat(["x"], 100), tolerance=0.001)
+    assert threshold == 0.0 and won == 0.0
+    assert not (prob < threshold).any()
+
+
 def test_the_detector_file_keeps_each_list_of_numbers_on_one_line() -> None:
     from training.fit_aliasing import dump
 

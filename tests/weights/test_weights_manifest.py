@@ -100,6 +100,9 @@ def test_error_names_file_entry_and_field(tmp_path: Path) -> None:
         (_with(name="Bad Name"), "name", "lower-case"),
         (_with(provenance={"data": "x", "iterations": -1}), "provenance.iterations", "positive integer"),
         (_with(bundled=True, format="official-pth"), "format", "bundled"),
+        (_with(copies=3), "copies", "must be 1, 2, 4 or 8 (self-ensemble copies; got 3)"),
+        (_with(copies=True), "copies", "must be 1, 2, 4 or 8"),
+        (_with(copies=2.0), "copies", "must be 1, 2, 4 or 8"),
     ],
 )
 def test_invalid_entries_are_rejected(entry: dict[str, Any], field: str, words: str) -> None:
@@ -158,3 +161,15 @@ def test_invalid_user_manifest_names_its_path(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(WeightsError) as info:
         get_manifest()
     assert str(tmp_path / "models.json") in info.value.message and "field 'sha256'" in info.value.message
+
+
+def test_copies_default_to_one_and_the_x4_default_and_its_variants_take_two() -> None:
+    from bbcu_cli.engine.ensemble import COPY_COUNTS
+    from bbcu_cli.weights.manifest_rules import COPY_COUNTS as MANIFEST_COUNTS
+
+    assert MANIFEST_COUNTS == COPY_COUNTS
+    assert load_manifest(_manifest(GOOD)).get("bbcu-m-x4").copies == 1
+    assert load_manifest(_manifest(_with(copies=4))).get("bbcu-m-x4").copies == 4
+    two = {e.name for e in load_shipped_manifest().models if e.copies == 2}
+    assert two == {"bbcu-p-x4", "bbcu-clean-x4", "bbcu-alias-x4"}
+    assert all(e.copies in (1, 2) for e in load_shipped_manifest().models)
