@@ -252,12 +252,17 @@ class AliasingDetector:
         return self.judge(measure(pixels))
 
     def judge(self, measured: Measured | None) -> tuple[bool, float | None, float | None]:
-        """:meth:`decide` on an image's :func:`measure` (None: too small)."""
+        """:meth:`decide` on an image's :func:`measure` (None: too small). With a tile CNN, an
+        input that stays at or above the threshold even at the CNN's lowest score is judged
+        without running it (``p`` is then that lower bound)."""
         if measured is None:
             return False, None, None
         boxes = quadrant_boxes(measured.luma.shape)
-        cnn = [None] * (len(boxes) + 1)
+        cnn: list[float | None] = [None] * (len(boxes) + 1)
         if self.tile_cnn is not None:
+            least = self._p(measured.features(), self.tile_cnn.score_range[0])
+            if least >= self.threshold:  # no score could hand it to the variant: skip the CNN
+                return False, least, None
             cnn = list(self.tile_cnn.scores(measured.luma, [None, *boxes]))
         p = self._p(measured.features(), cnn[0])
         if p >= self.threshold or self.veto >= 1.0:

@@ -70,6 +70,9 @@ class TileCNN:
     """The stride-1 convolution, then the stride-2 ones."""
     linear: tuple[np.ndarray, float]
     """(channels,) weight and the bias of the last layer."""
+    score_range: tuple[float, float] = (-np.inf, np.inf)
+    """Scores are clipped to this (the range of whole training images' scores), so a detector
+    knows how far the CNN can move its logit and may skip it when no score changes its choice."""
 
     @classmethod
     def of(cls, entry: dict) -> TileCNN:
@@ -80,7 +83,8 @@ class TileCNN:
             for c in entry["convs"]
         )
         last = entry["linear"]
-        return cls(convs, (np.asarray(last["weight"], np.float32), float(last["bias"])))
+        low, high = entry.get("score_range", (-np.inf, np.inf))
+        return cls(convs, (np.asarray(last["weight"], np.float32), float(last["bias"])), (float(low), float(high)))
 
     def logits(self, tiles: np.ndarray) -> np.ndarray:
         """Logit of "the robust model does better" for each tile ((n, 32, 32) luma, 0..255): (n,)."""
@@ -96,7 +100,8 @@ class TileCNN:
 
     def scores(self, luma: np.ndarray, boxes: list[Box | None]) -> np.ndarray:
         """The mean tile logit of ``luma`` ((H, W), 0..255, at least 32 a side) within each box
-        (None: the whole image; a box holding no tile centre scores as the whole): (len(boxes),)."""
+        (None: the whole image; a box holding no tile centre scores as the whole), clipped to
+        :attr:`score_range`: (len(boxes),)."""
         tiles, at = tile_grid(luma)
         logits = self.logits(tiles)
         whole = float(logits.mean())
@@ -104,4 +109,4 @@ class TileCNN:
         for box in boxes:
             picked = logits[inside(at, box)]
             out.append(float(picked.mean()) if picked.size else whole)
-        return np.asarray(out)
+        return np.clip(np.asarray(out), *self.score_range)

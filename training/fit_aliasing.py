@@ -276,13 +276,14 @@ def _packaged_cnn(args: argparse.Namespace) -> TileCNN | None:
 
 def _tile_cnns(rows: list[list[dict]], steps: int) -> list[TileCNN]:
     """Per fold a tile CNN trained on the other folds' rows (the one of all when there is one
-    fold), then the one trained on all."""
-    from training.tile_cnn_fit import as_cnn, tile_data, train
+    fold), then the one trained on all; each with the score range of the rows it learnt from."""
+    from training.tile_cnn_fit import as_cnn, tile_data, train, with_range
 
     data = [tile_data(r) for r in rows]
     final = train(np.concatenate([x for x, _ in data]), np.concatenate([g for _, g in data]), steps)
+    final_cnn = with_range(as_cnn(final), [row for r in rows for row in r])
     if len(rows) == 1:
-        return [as_cnn(final)] * 2
+        return [final_cnn] * 2
     oof = [
         train(
             np.concatenate([x for j, (x, _) in enumerate(data) if j != k]),
@@ -291,7 +292,8 @@ def _tile_cnns(rows: list[list[dict]], steps: int) -> list[TileCNN]:
         )
         for k in range(len(rows))
     ]
-    return [as_cnn(n) for n in (*oof, final)]
+    others = [[row for j, r in enumerate(rows) if j != k for row in r] for k in range(len(rows))]
+    return [*(with_range(as_cnn(n), o) for n, o in zip(oof, others)), final_cnn]
 
 
 def _taken_first(data: dict[str, np.ndarray], args: argparse.Namespace) -> np.ndarray:
@@ -356,7 +358,9 @@ def _cnn_entry(cnn: TileCNN) -> dict:
         return np.round(np.asarray(a, dtype=float), 5).ravel().tolist()
 
     convs = [{"shape": list(w.shape), "weight": r(w), "bias": r(b)} for w, b in cnn.convs]
-    return {"convs": convs, "linear": {"weight": r(cnn.linear[0]), "bias": round(cnn.linear[1], 5)}}
+    low, high = cnn.score_range
+    linear = {"weight": r(cnn.linear[0]), "bias": round(cnn.linear[1], 5)}
+    return {"convs": convs, "linear": linear, "score_range": [round(low, 4), round(high, 4)]}
 
 
 def _write(

@@ -10,6 +10,7 @@ Weighted logistic loss, Adam (2e-3, cosine decay), batches of 256 tiles, torch o
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from bbcu_cli.aliasing import measure
 from bbcu_cli.tile_cnn import TILE, TileCNN, tile_grid
 
-__all__ = ["tile_data", "train", "export", "as_cnn"]
+__all__ = ["tile_data", "train", "export", "as_cnn", "with_range"]
 
 
 def _gain(er: np.ndarray, ec: np.ndarray) -> float:
@@ -95,3 +96,11 @@ def export(net: Any) -> dict:
 def as_cnn(net: Any) -> TileCNN:
     """The network as the package runs it (numpy)."""
     return TileCNN.of(export(net))
+
+
+def with_range(cnn: TileCNN, rows: list[dict]) -> TileCNN:
+    """``cnn`` with its :attr:`~bbcu_cli.tile_cnn.TileCNN.score_range`: the lowest and highest
+    score of the whole small images of ``rows`` (the ones it was trained on)."""
+    found = [measure(row["lr"]) for row in rows]
+    scores = [float(cnn.scores(m.luma, [None])[0]) for m in found if m is not None]
+    return dataclasses.replace(cnn, score_range=(min(scores), max(scores)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -90,7 +92,23 @@ def test_a_textured_quadrant_scores_higher_than_the_whole_and_can_veto() -> None
 def test_the_packaged_x4_detector_carries_a_tile_cnn_and_the_other_scales_none() -> None:
     x4 = detector_for(4)
     assert x4 is not None and x4.tile_cnn is not None and x4.cnn_alpha > 0
+    assert all(np.isfinite(x4.tile_cnn.score_range)) and x4.tile_cnn.score_range[0] < 0 < x4.tile_cnn.score_range[1]
     assert sum(w.size + b.size for w, b in x4.tile_cnn.convs) + x4.tile_cnn.linear[0].size > 10_000
     for scale in (2, 3):
         other = detector_for(scale)
         assert other is not None and other.tile_cnn is None
+
+
+def test_scores_are_clipped_to_the_range_and_a_sure_input_skips_the_cnn(monkeypatch: pytest.MonkeyPatch) -> None:
+    img = _flat_with_textured_corner()
+    m = measure(img)
+    assert m is not None
+    cnn = dataclasses.replace(_contrast_cnn(), score_range=(-1.0, 2.0))
+    assert cnn.scores(m.luma, [None, (48, 96, 64, 128), (0, 48, 0, 64)]).tolist() == [2.0, 2.0, 0.0]
+    sure = _detector(cnn, 1.0, threshold=0.04)  # sigmoid(-2 - 1) = 0.047: even the lowest score keeps it
+    calls: list[int] = []
+    monkeypatch.setattr(TileCNN, "logits", lambda self, tiles: calls.append(len(tiles)) or np.zeros(len(tiles)))
+    take, p, part = sure.judge(m)
+    assert not take and p == pytest.approx(1 / (1 + np.exp(3.0))) and part is None and calls == []
+    take, p, _ = _detector(cnn, 1.0, threshold=0.2).judge(m)  # could go either way: the CNN runs
+    assert calls and take and p == pytest.approx(1 / (1 + np.exp(2.0)))
