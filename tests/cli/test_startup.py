@@ -160,3 +160,14 @@ def test_a_run_builds_only_its_own_command(capsys: pytest.CaptureFixture[str], m
     with pytest.raises(SystemExit):
         app(["upscale", "--help"])
     assert capsys.readouterr().out == alone and "--scale" in alone
+
+
+def test_the_console_script_asks_openblas_for_one_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bbcu_cli.cli.app as app
+    from bbcu_cli.__main__ import entry
+
+    monkeypatch.setattr(app, "main", lambda: 0)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert entry() == 0 and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert entry() == 0 and os.environ["OPENBLAS_NUM_THREADS"] == "4"
