@@ -11,8 +11,9 @@ detector adds ``alpha`` times it to its own logit (:class:`bbcu_cli.aliasing.Ali
 Layers: a 3 x 3 convolution from the tile (its mean removed, times 8, luma on the 0..1 scale)
 to 16 channels, then three 3 x 3 convolutions of stride 2 to 32 channels (32 -> 16 -> 8 -> 4
 pixels), each with a bias and ReLU (zero padding of 1), a global average and a linear layer to
-one logit. About 15,000 weights; 2.1 M multiply-adds a tile (48 tiles, as for a 320 x 180 input:
-12 ms on the 2-core test machine of 2026-12-06). Pure numpy.
+one logit. About 15,000 weights; 2.1 M multiply-adds a tile (24 tiles: 5.8 ms on one core of the
+test machine of 2026-12-06). At most 24 tiles, as many as the largest small training image has:
+48 or 96 changed no Set5 / Set14 / B100 choice and cost 2x / 4x.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ __all__ = ["TileCNN", "MAX_TILES", "TILE", "STEP", "tile_grid"]
 
 TILE, STEP = 32, 16
 #: tiles scored per image (evenly spread over the grid when there are more)
-MAX_TILES = 48
+MAX_TILES = 24
 _CHUNK = 48  # tiles per batch: keeps the im2col buffers near the caches
 _GAIN = 8.0
 
