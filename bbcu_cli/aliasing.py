@@ -25,7 +25,7 @@ from importlib import resources
 import numpy as np
 
 from .cues import CUE_NAMES, Box, Cells, cue_cells, inside
-from .tile_cnn import TileCNN
+from .tile_cnn import TileCNN, tile_grid
 
 __all__ = [
     "AliasingDetector",
@@ -63,14 +63,7 @@ def _luma(pixels: np.ndarray) -> np.ndarray:
 def _tiles(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """At most ``_MAX_TILES`` half-overlapping 32 x 32 tiles, evenly spread: (n, 32, 32), and
     their centres ((n, 2) row, column)."""
-    step = _TILE // 2
-    view = np.lib.stride_tricks.sliding_window_view(y, (_TILE, _TILE))[::step, ::step]
-    cols = view.shape[1]
-    flat = view.reshape(-1, _TILE, _TILE)
-    chosen = np.arange(len(flat))
-    if len(flat) > _MAX_TILES:
-        chosen = np.linspace(0, len(flat) - 1, _MAX_TILES).astype(int)
-    return flat[chosen], np.c_[chosen // cols, chosen % cols] * step + step
+    return tile_grid(y, _MAX_TILES)  # the grid the tile CNN reads too
 
 
 @lru_cache(maxsize=1)

@@ -15,8 +15,8 @@ model              1 copy  2 copies (0,2)  4 copies (0,2,4,6)   8 copies
 ``bbcu-p-x4``      26.625  26.668          26.688               26.699
 =================  ======  ==============  ===================  ========
 
-(the x4 default and its variants carry ``copies: 2`` in the manifest: about +0.05 dB for twice
-the time).
+(the x4 default and its variants carry ``copies: 2`` in the manifest: twice the time for +0.03 to
++0.15 dB, routed, on Set5 / Set14 / B100 under every eval degradation).
 
 An unshuffled DnCNN groups ``r x r`` pixels starting at the top-left corner, so the block is
 edge-padded to a multiple of ``r`` *before* it is transformed: every copy then sees the same
