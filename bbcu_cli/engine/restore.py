@@ -188,11 +188,14 @@ class Restorer:
 
         Automatic (``tile == 0``): full-width stripes when a stripe of at least ``4 * halo``
         rows fits the budget (min(free memory / 4, 768 MiB)); otherwise square tiles sized to
-        the budget, so the working set never grows with the image.
+        the budget, so the working set never grows with the image. With several copies each
+        pixel also counts the ensemble's two float32 output buffers.
         """
         if self.tile > 0:
             return plan_tiles(height, width, self.tile, self.tile, self.halo, self.align)
         per_px = self.choice.bytes_per_pixel or bytes_per_input_pixel(self.spec)
+        if self.copies > 1:  # the ensemble's running sum and one copy's output, float32
+            per_px += 2 * 4 * self.scale**2 * self.spec.in_channels
         cap = _MAX_PACKED_BUDGET if self.choice.bytes_per_pixel else _MAX_AUTO_BUDGET
         budget = min(free_memory_bytes(self.device) // 4, cap)
         rows = auto_tile_rows(height, width, self.halo, budget, per_px)

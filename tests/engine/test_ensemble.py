@@ -229,3 +229,14 @@ def test_the_api_takes_copies() -> None:
     assert restore_array(loaded, img, backend="float", copies=2).tobytes() == want.tobytes()
     with pytest.raises(UsageError, match="averages all 8 copies"):
         restore_array(loaded, img, ensemble=True, copies=4)
+
+
+def test_the_tile_budget_counts_the_ensembles_float_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bbcu_cli.engine.restore as engine_restore
+
+    loaded = _sr()
+    monkeypatch.setattr(engine_restore, "free_memory_bytes", lambda device: 4 * 3_000_000)  # budget 3 MB
+    one = Restorer(loaded, backend="float", device="cpu", copies=1).tiles_for(1000, 1000)
+    two = Restorer(loaded, backend="float", device="cpu", copies=2).tiles_for(1000, 1000)
+    area = lambda tiles: max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)  # noqa: E731
+    assert area(two) < area(one) and len(two) > len(one)
