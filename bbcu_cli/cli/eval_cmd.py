@@ -191,7 +191,8 @@ def _report(results: list[EvalResult], json_out: bool, quiet: bool) -> None:
         how = f" ({r.degradation})" if len(results) > 1 else ""
         kinds = [k for k in ("clean", "alias") if getattr(r, f"{k}_variant")]
         routed = f" ({', '.join(f'{k} variant: {_routed_text(r, k)}' for k in kinds)} images)" if kinds else ""
-        typer.echo(f"{r.model} {r.dataset} {r.task}{how}: PSNR {r.psnr:.4f} dB, SSIM {r.ssim:.4f}{routed}")
+        copies = f", {r.copies} copies" if 1 < r.copies < 8 else ""  # 8: the name says NAME+
+        typer.echo(f"{r.model} {r.dataset} {r.task}{how}{copies}: PSNR {r.psnr:.4f} dB, SSIM {r.ssim:.4f}{routed}")
 
 
 def eval_command(

@@ -216,6 +216,8 @@ def test_eval_reports_the_copies(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert res.code == 0, res.err
     got = json.loads(res.out)
     assert got["copies"] == 2 and not got["model"].endswith("+")
+    text = run_cli(capsys, "eval", data, "--task", "denoise", "-m", ckpt, "--copies", "2")
+    assert text.code == 0 and ", 2 copies: PSNR" in text.out
     bad = run_cli(capsys, "eval", data, "--task", "denoise", "-m", "identity", "--copies", "2")
     assert bad.code != 0 and "--copies 2" in bad.err
 
